@@ -1,0 +1,10 @@
+"""Attention layers: MIA-Mind (paper form and variants) and comparators, behind one registry."""
+from .registry import create_attention, get_attention, list_attention, register_attention
+from . import mia as _mia  # noqa: F401  (registers mia* variants)
+from . import comparators as _comparators  # noqa: F401  (registers se, eca, cbam, ...)
+from .mia import MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq
+
+__all__ = [
+    "MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive",
+    "create_attention", "get_attention", "list_attention", "register_attention",
+]

@@ -1,0 +1,38 @@
+"""Shape helpers shared by every attention layer (1-D, 2-D and 3-D inputs)."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+def check_dims(dims: int, layer: str, supported: Tuple[int, ...] = (1, 2, 3)) -> int:
+    """Validate the ``dims`` constructor argument; a layer that cannot work in ``dims`` says so here."""
+    if dims not in supported:
+        raise ValueError(
+            f"{layer} supports dims in {supported} (inputs (N, C, *spatial) with that many spatial dims), "
+            f"got dims={dims}"
+        )
+    return dims
+
+
+def conv_nd(dims: int) -> type:
+    return _CONV[dims]
+
+
+def spatial_axes(dims: int) -> Tuple[int, ...]:
+    """Axes of the spatial dims of an (N, C, *spatial) tensor, e.g. (2, 3) for 2-D."""
+    return tuple(range(2, 2 + dims))
+
+
+def check_input(x: torch.Tensor, channels: int, dims: int, layer: str) -> None:
+    """ValueError naming expected and received shapes when x is not (N, channels, *spatial[dims])."""
+    if x.dim() != dims + 2 or x.shape[1] != channels:
+        spatial = ", ".join(["*"] * dims)
+        raise ValueError(
+            f"{layer} expects input of shape (N, {channels}, {spatial}) ({dims + 2}-D), "
+            f"got {tuple(x.shape)}"
+        )

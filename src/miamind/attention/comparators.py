@@ -1,0 +1,1 @@
+"""Comparator attention layers (placeholder while being written)."""

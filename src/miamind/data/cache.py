@@ -1,0 +1,73 @@
+"""Decode once, cache as uint8 .npz keyed by the source's checksum; written atomically."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Optional
+
+import numpy as np
+
+from .root import cache_root
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def md5_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(paths: Iterable[Path]) -> str:
+    """Checksum of several source files (content, not names or mtimes)."""
+    h = hashlib.sha256()
+    for p in sorted(Path(p) for p in paths):
+        h.update(sha256_file(p).encode())
+    return h.hexdigest()
+
+
+def atomic_save_npz(path: Path, arrays: Dict[str, np.ndarray]) -> None:
+    """Write to a temp file in the same folder, then rename: a crash never leaves half a cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cached_arrays(
+    namespace: str,
+    key: str,
+    build: Callable[[], Dict[str, np.ndarray]],
+    cache_dir: Optional[Path] = None,
+) -> Dict[str, np.ndarray]:
+    """Return the cached arrays for ``key`` or build, then cache them.
+
+    ``build`` raising (bad input) caches nothing, since the write happens only after it returns.
+    """
+    root = (cache_dir or cache_root()) / namespace
+    path = root / f"{key}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except Exception:
+            path.unlink(missing_ok=True)  # a corrupt cache entry is rebuilt, never trusted
+    arrays = build()
+    atomic_save_npz(path, arrays)
+    return arrays
