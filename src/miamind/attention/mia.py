@@ -1,9 +1,259 @@
-"""TEMPORARY placeholder so the package imports while mia.py is being written."""
+"""MIA-Mind attention (Qin, Liang, Fang, arXiv 2504.19080): the paper form and four variants.
+
+Paper form, for X of shape (N, C, *spatial) with 1, 2 or 3 spatial dims::
+
+    z   = mean of X over the spatial dims                        (N, C, 1, ...)
+    w_c = sigmoid(W2 relu(W1 z + b1) + b2)                       W1: C -> C//r, W2: C//r -> C
+    M   = mean of X over the channels                            (N, 1, *spatial)
+    w_s = sigmoid(conv_k(M))                                     1 -> 1 channel, k x k, bias, zero pad k//2
+    out = X * (w_c * w_s)                                        multiplicative fusion, broadcast
+
+Registered names (``create_attention(name, channels)``):
+
+============== ================= =========================================================
+name           class             fusion
+============== ================= =========================================================
+mia            MIAMind           A = w_c * w_s (paper)
+mia_add        MIAMindAdd        A = w_c + w_s (additive ablation suggested by the paper)
+mia_seq        MIAMindSeq        X1 = X * w_c, then w_s from X1, out = X1 * w_s
+mia_code       MIAMindCode       what the public MindSpore code builds (see its docstring)
+mia_adaptive   MIAMindAdaptive   A = g * w_c * w_s + (1 - g) * (w_c + w_s) / 2, g learned
+============== ================= =========================================================
+
+All share one constructor, timm's convention for attention layers::
+
+    cls(channels, *, rd_ratio=1/16, rd_channels=None, kernel_size=7, dims=2, device=None, dtype=None)
+
+The channel MLP is two 1x1 convolutions (``fc1``, ``fc2``) on the pooled (N, C, 1, ...) tensor rather
+than ``nn.Linear`` on a flattened (N, C) vector: no reshape is needed, the pooled tensor keeps the
+input's rank for broadcasting, and 1x1 convs export to ONNX as plain ``Conv`` nodes.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+from ._shapes import check_dims, check_input, conv_nd, spatial_axes
+from .registry import register_attention
+
+__all__ = ["MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive", "mia_hidden_channels"]
 
 
-class MIAMind(nn.Module):
-    pass
+def mia_hidden_channels(channels: int, rd_ratio: float = 1.0 / 16, rd_channels: Optional[int] = None) -> int:
+    """Width of the channel MLP's hidden layer.
+
+    ``rd_channels`` when given, else ``max(1, int(channels * rd_ratio))`` -- the paper's ``C // r`` for
+    ``rd_ratio = 1/r`` (exact for power-of-two r), clamped to 1 so tiny ``C`` still gets a gate.
+    Unlike timm's SE we do not round to a multiple of 8 (``make_divisible``): the paper uses ``C // r``.
+    """
+    if rd_channels is not None:
+        if int(rd_channels) != rd_channels or rd_channels < 1:
+            raise ValueError(f"rd_channels must be a positive integer, got {rd_channels!r}")
+        return int(rd_channels)
+    if not rd_ratio > 0:
+        raise ValueError(f"rd_ratio must be > 0, got {rd_ratio!r}")
+    return max(1, int(channels * rd_ratio))
 
 
-MIAMindAdd = MIAMindSeq = MIAMindCode = MIAMindAdaptive = MIAMind
+class _MIABase(nn.Module):
+    """Shared pieces: the channel MLP (``fc1``, ``fc2``), the spatial conv (``spatial``), the gates.
+
+    Subclasses implement :meth:`forward_gated` (``x`` already validated) and may change the spatial
+    conv's input channels / bias via the class attributes below.
+    """
+
+    #: channels fed to the spatial conv (1: channel mean; 2: channel mean and max).
+    spatial_in_chs: int = 1
+    #: whether the spatial conv has a bias (the paper's conv does).
+    spatial_bias: bool = True
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        rd_ratio: float = 1.0 / 16,
+        rd_channels: Optional[int] = None,
+        kernel_size: int = 7,
+        dims: int = 2,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.dims = check_dims(dims, name)
+        if int(channels) != channels or channels < 1:
+            raise ValueError(f"{name}: channels must be a positive integer, got {channels!r}")
+        if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
+            # An even kernel with padding k//2 would change the spatial size of the gate.
+            raise ValueError(f"{name}: kernel_size must be a positive odd integer, got {kernel_size!r}")
+        self.channels = int(channels)
+        self.kernel_size = int(kernel_size)
+        self.hidden_channels = mia_hidden_channels(self.channels, rd_ratio, rd_channels)
+        conv = conv_nd(dims)
+        factory = dict(device=device, dtype=dtype)
+        self.fc1 = conv(self.channels, self.hidden_channels, 1, bias=True, **factory)
+        self.fc2 = conv(self.hidden_channels, self.channels, 1, bias=True, **factory)
+        self.spatial = conv(
+            self.spatial_in_chs, 1, self.kernel_size, padding=self.kernel_size // 2,
+            bias=self.spatial_bias, **factory,
+        )
+        self._spatial_axes = spatial_axes(dims)
+
+    def extra_repr(self) -> str:
+        return (
+            f"channels={self.channels}, hidden={self.hidden_channels}, "
+            f"kernel_size={self.kernel_size}, dims={self.dims}"
+        )
+
+    def _mlp(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.relu(self.fc1(z)))
+
+    def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
+        """w_c = sigmoid(MLP(mean over space)), shape (N, C, 1, ...)."""
+        return torch.sigmoid(self._mlp(x.mean(self._spatial_axes, keepdim=True)))
+
+    def spatial_gate(self, x: torch.Tensor) -> torch.Tensor:
+        """w_s = sigmoid(conv(mean over channels)), shape (N, 1, *spatial)."""
+        return torch.sigmoid(self.spatial(x.mean(1, keepdim=True)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.channels, self.dims, type(self).__name__)
+        return self.forward_gated(x)
+
+    def forward_gated(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@register_attention("mia")
+class MIAMind(_MIABase):
+    """MIA-Mind, paper form: ``out = X * (w_c * w_s)``.
+
+    Args:
+        channels: C, channels of the (N, C, *spatial) input.
+        rd_ratio: reduction ratio 1/r of the channel MLP (default 1/16, the paper's r = 16).
+        rd_channels: hidden width of the channel MLP; overrides ``rd_ratio``.
+            Default ``max(1, int(channels * rd_ratio))``.
+        kernel_size: odd size k of the spatial conv (default 7), zero padding k // 2.
+        dims: spatial dims of the input: 1, 2 or 3.
+        device, dtype: factory kwargs for the parameters.
+
+    Parameters (exactly): ``fc1.weight``, ``fc1.bias`` (W1, b1), ``fc2.weight``, ``fc2.bias`` (W2, b2),
+    ``spatial.weight``, ``spatial.bias`` -- ``2*C*h + h + C + k**dims + 1`` numbers for hidden width h.
+    """
+
+    def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
+        # x first: the product then follows x's memory format (channels_last in -> channels_last out).
+        return x * (self.channel_gate(x) * self.spatial_gate(x))
+
+
+@register_attention("mia_add")
+class MIAMindAdd(_MIABase):
+    """Additive fusion ablation: ``out = X * (w_c + w_s)``; the attention map lies in (0, 2).
+
+    Same parameters and constructor as :class:`MIAMind`.
+    """
+
+    def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
+        return x * (self.channel_gate(x) + self.spatial_gate(x))
+
+
+@register_attention("mia_seq")
+class MIAMindSeq(_MIABase):
+    """Sequential gating: ``X1 = X * w_c(X)``, ``out = X1 * w_s(X1)``.
+
+    The spatial descriptor is the channel mean of the channel-refined X1 (CBAM's order), not of X.
+    Same parameters and constructor as :class:`MIAMind`.
+    """
+
+    def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = x * self.channel_gate(x)
+        return x1 * self.spatial_gate(x1)
+
+
+@register_attention("mia_code")
+class MIAMindCode(_MIABase):
+    """What the public MindSpore code accompanying the paper builds.
+
+    Source: mindspore-lab/models, ``research/arxiv_papers/MIA-Mind/model/MIA_Mind.py``
+    (commit e9ccc716d0502c37be901c37e5643426f4d12c6a), class ``MIA`` = ``ChannelAttention`` then
+    ``SpatialAttention``; its ResNet-50 (``model/ResNet_50.py``) puts it after bn2 of each block::
+
+        w_c = sigmoid(MLP(mean_space(X)) + MLP(max_space(X)))      one MLP shared by both descriptors
+        X1  = X * w_c
+        w_s = sigmoid(conv_7x7([mean_ch(X1), max_ch(X1)]))          2 -> 1 channels, NO bias
+        out = X1 * w_s
+
+    Differences from the paper form (:class:`MIAMind`):
+
+    1. sequential, not multiplicative, fusion: the spatial gate is computed from the channel-refined
+       X1 rather than from X, and the two gates are applied one after the other (CBAM's structure);
+    2. the channel descriptor uses average AND max pooling over space (the paper: average only);
+    3. the two pooled descriptors go through one shared MLP and the logits are summed before the sigmoid;
+    4. the spatial conv has no bias (MindSpore ``nn.Conv2d`` defaults to ``has_bias=False``);
+    5. the spatial conv's input has 2 channels, channel-mean and channel-max (the paper: mean only).
+
+    Also: the original is 2-D only and uses ``C // 16`` hidden units, which is 0 for C < 16; here the
+    same ``dims`` and hidden-width rule as every variant apply (hidden width at least 1).
+    Parameters: ``fc1.*``, ``fc2.*`` (with biases, as MindSpore ``nn.Dense``), ``spatial.weight``.
+    """
+
+    spatial_in_chs = 2
+    spatial_bias = False
+
+    def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
+        avg = x.mean(self._spatial_axes, keepdim=True)
+        mx = x.amax(self._spatial_axes, keepdim=True)
+        return torch.sigmoid(self._mlp(avg) + self._mlp(mx))
+
+    def spatial_gate(self, x: torch.Tensor) -> torch.Tensor:
+        desc = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return torch.sigmoid(self.spatial(desc))
+
+    def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = x * self.channel_gate(x)
+        return x1 * self.spatial_gate(x1)
+
+
+@register_attention("mia_adaptive")
+class MIAMindAdaptive(_MIABase):
+    """Learned fusion: ``A = g * (w_c * w_s) + (1 - g) * (w_c + w_s) / 2`` with ``g = sigmoid(theta)``.
+
+    ``theta`` is one learned scalar per layer (parameter ``theta``; all others as :class:`MIAMind`).
+
+    Why this form: both terms are attention maps in (0, 1) -- the paper's product and the *mean* of
+    the gates (the additive ablation rescaled so it shares the product's range) -- so their convex
+    combination stays in (0, 1) for every g, the output scale does not drift as g moves, and one
+    scalar interpolates between the two fusions the paper discusses. ``g`` goes through a sigmoid so
+    it stays in (0, 1) without constraints or clipping.
+
+    Why ``theta = 4.0`` (g = sigmoid(4) ~= 0.982): training starts almost at the paper form, so the
+    variant is a near-identical drop-in at init, while dg/dtheta = g (1 - g) ~= 0.018 is not yet
+    saturated and the layer can still move towards additive fusion if that helps.
+    """
+
+    theta_init: float = 4.0
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        rd_ratio: float = 1.0 / 16,
+        rd_channels: Optional[int] = None,
+        kernel_size: int = 7,
+        dims: int = 2,
+        device: Optional[torch.device] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        super().__init__(
+            channels, rd_ratio=rd_ratio, rd_channels=rd_channels, kernel_size=kernel_size, dims=dims,
+            device=device, dtype=dtype,
+        )
+        self.theta = nn.Parameter(torch.full((), self.theta_init, device=device, dtype=dtype))
+
+    def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
+        w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
+        g = torch.sigmoid(self.theta)
+        return x * (g * (w_c * w_s) + (1 - g) * (w_c + w_s) * 0.5)
