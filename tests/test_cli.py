@@ -1,0 +1,59 @@
+"""The command line: one-line errors (no traceback), exit codes, and a working `info`."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from miamind.cli import main
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "miamind", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_help_lists_commands():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for cmd in ("info", "demo", "data"):
+        assert cmd in out.stdout
+
+
+def test_unknown_dataset_is_one_line_error(capsys):
+    assert main(["data", "check", "--dataset", "mnist", "--path", "."]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("miamind: error:") and "mnist" in err and "cifar10" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_path_without_dataset_is_an_error(capsys):
+    assert main(["data", "check", "--path", "."]) == 2
+    assert "--dataset" in capsys.readouterr().err
+
+
+def test_empty_data_dir_reports_missing_datasets(tmp_path, capsys):
+    assert main(["data", "check", "--data-dir", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= {"cifar10", "isbi2012", "cicids2017"}
+    for name, rep in report.items():
+        assert rep["status"] == "missing", name
+        assert str(tmp_path) in rep["error"]  # says where it looked
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "isbi2012", "cicids2017"])
+def test_bad_file_gives_one_line_without_traceback(tmp_path, dataset):
+    bad = tmp_path / "empty.bin"
+    bad.write_bytes(b"")
+    out = run_cli("data", "check", "--dataset", dataset, "--path", str(bad))
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    lines = [l for l in out.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "empty.bin" in lines[0], out.stderr
+
+
+def test_info_lists_attentions(capsys):
+    assert main(["info", "--data-dir", "/nonexistent-miamind-root"]) == 0
+    out = capsys.readouterr().out
+    assert "mia" in out and "se" in out and "missing" in out
