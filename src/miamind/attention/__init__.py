@@ -3,8 +3,14 @@ from .registry import create_attention, get_attention, list_attention, register_
 from . import mia as _mia  # noqa: F401  (registers mia* variants)
 from . import comparators as _comparators  # noqa: F401  (registers se, eca, cbam, ...)
 from .mia import MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq
+from .comparators import (
+    CBAM, CoordAttention, EfficientChannelAttention, GatherExciteBlock, GlobalContextBlock,
+    SimAM, SqueezeExcite, TripletAttention,
+)
 
 __all__ = [
     "MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive",
+    "SqueezeExcite", "EfficientChannelAttention", "CBAM", "GlobalContextBlock", "GatherExciteBlock",
+    "CoordAttention", "TripletAttention", "SimAM",
     "create_attention", "get_attention", "list_attention", "register_attention",
 ]
