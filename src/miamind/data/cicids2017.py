@@ -1,0 +1,159 @@
+"""CIC-IDS2017 flow features (Sharafaldin et al., ICISSP 2018), as released by the CIC.
+
+Two layouts of the same flows are read, detected from the header:
+
+- ``MachineLearningCVE`` (MachineLearningCSV.zip, 8 files, ~2.8 M rows): 79 columns, names with
+  leading spaces, ``Fwd Header Length`` twice, last column ``Label``;
+- ``TrafficLabelling`` (GeneratedLabelledFlows.zip): the same plus ``Flow ID``, ``Source IP``,
+  ``Source Port``, ``Destination IP``, ``Protocol``, ``Timestamp`` (85 columns). Those six are
+  identifiers (or, for Protocol, absent from MachineLearningCVE) and are dropped, so both
+  layouts give the same 77 features for the same flow.
+
+The duplicated ``Fwd Header Length`` (second copy, named ``Fwd Header Length.1`` here as pandas
+does) is compared with the first copy (mismatches are reported) and dropped: 77 features, not 78.
+
+Labels are matched to the 15 canonical CIC-IDS2017 labels (``LABELS``) after normalising the
+latin-1 0x96 dash (and its mojibake forms) to '-', e.g. 'Web Attack - XSS'; matching ignores case.
+Any other label is an error naming file and line, in every label mode (a typo would otherwise
+silently become an 'attack' in binary mode).
+
+Usage::
+
+    from miamind.data.cicids2017 import load_cicids2017
+    d = load_cicids2017(label_mode="multiclass")      # data root: arg, $MIAMIND_DATA, ~/.cache/...
+    d.x_train.shape, d.class_names, d.class_weights, d.input_shape   # (N, 77), ..., (1, 77)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .errors import DatasetNotFoundError
+from .flows import (
+    DEFAULT_CHUNKSIZE, FlowLayout, FlowSplits, FlowTable, PathLike, PathsArg, cached_table, make_splits,
+    read_flow_files, resolve_files, summarise_for_check,
+)
+from .root import data_root
+
+NAME = "cicids2017"
+HOW_TO_OBTAIN = (
+    "Download MachineLearningCSV.zip (or GeneratedLabelledFlows.zip) from the official page "
+    "https://www.unb.ca/cic/datasets/ids-2017.html, unzip it and put the CSV files directly in "
+    "<data root>/cicids2017/ (gzipped copies *.csv.gz also work). The data root is the data_dir "
+    "argument, else $MIAMIND_DATA, else ~/.cache/miamind/data."
+)
+
+# Canonical labels: BENIGN first (class 0 in binary mode), then the 14 attacks.
+LABELS = (
+    "BENIGN", "Bot", "DDoS", "DoS GoldenEye", "DoS Hulk", "DoS Slowhttptest", "DoS slowloris",
+    "FTP-Patator", "Heartbleed", "Infiltration", "PortScan", "SSH-Patator",
+    "Web Attack - Brute Force", "Web Attack - Sql Injection", "Web Attack - XSS",
+)
+
+_FEATURES_AND_LABEL = (
+    "Destination Port", "Flow Duration", "Total Fwd Packets", "Total Backward Packets",
+    "Total Length of Fwd Packets", "Total Length of Bwd Packets", "Fwd Packet Length Max",
+    "Fwd Packet Length Min", "Fwd Packet Length Mean", "Fwd Packet Length Std",
+    "Bwd Packet Length Max", "Bwd Packet Length Min", "Bwd Packet Length Mean",
+    "Bwd Packet Length Std", "Flow Bytes/s", "Flow Packets/s", "Flow IAT Mean", "Flow IAT Std",
+    "Flow IAT Max", "Flow IAT Min", "Fwd IAT Total", "Fwd IAT Mean", "Fwd IAT Std", "Fwd IAT Max",
+    "Fwd IAT Min", "Bwd IAT Total", "Bwd IAT Mean", "Bwd IAT Std", "Bwd IAT Max", "Bwd IAT Min",
+    "Fwd PSH Flags", "Bwd PSH Flags", "Fwd URG Flags", "Bwd URG Flags", "Fwd Header Length",
+    "Bwd Header Length", "Fwd Packets/s", "Bwd Packets/s", "Min Packet Length", "Max Packet Length",
+    "Packet Length Mean", "Packet Length Std", "Packet Length Variance", "FIN Flag Count",
+    "SYN Flag Count", "RST Flag Count", "PSH Flag Count", "ACK Flag Count", "URG Flag Count",
+    "CWE Flag Count", "ECE Flag Count", "Down/Up Ratio", "Average Packet Size",
+    "Avg Fwd Segment Size", "Avg Bwd Segment Size", "Fwd Header Length.1", "Fwd Avg Bytes/Bulk",
+    "Fwd Avg Packets/Bulk", "Fwd Avg Bulk Rate", "Bwd Avg Bytes/Bulk", "Bwd Avg Packets/Bulk",
+    "Bwd Avg Bulk Rate", "Subflow Fwd Packets", "Subflow Fwd Bytes", "Subflow Bwd Packets",
+    "Subflow Bwd Bytes", "Init_Win_bytes_forward", "Init_Win_bytes_backward", "act_data_pkt_fwd",
+    "min_seg_size_forward", "Active Mean", "Active Std", "Active Max", "Active Min", "Idle Mean",
+    "Idle Std", "Idle Max", "Idle Min", "Label",
+)
+_DUPLICATE = {"Fwd Header Length.1": "Fwd Header Length"}
+
+MACHINE_LEARNING_CVE = FlowLayout("MachineLearningCVE", _FEATURES_AND_LABEL, duplicates=_DUPLICATE)
+TRAFFIC_LABELLING = FlowLayout(
+    "TrafficLabelling",
+    ("Flow ID", "Source IP", "Source Port", "Destination IP", "Destination Port", "Protocol", "Timestamp",
+     *_FEATURES_AND_LABEL[1:]),
+    drop=("Flow ID", "Source IP", "Source Port", "Destination IP", "Protocol", "Timestamp"),
+    duplicates=_DUPLICATE,
+)
+LAYOUTS = (MACHINE_LEARNING_CVE, TRAFFIC_LABELLING)
+FEATURE_NAMES = MACHINE_LEARNING_CVE.feature_names
+
+
+def locate(data_dir: Optional[PathLike] = None) -> Path:
+    """``<data root>/cicids2017`` if it holds CSV files directly (subfolders are not data files)."""
+    folder = data_root(data_dir) / NAME
+    if folder.is_dir() and any(f.is_file() and f.name.lower().endswith((".csv", ".csv.gz"))
+                               for f in folder.iterdir()):
+        return folder
+    raise DatasetNotFoundError(NAME, [folder], HOW_TO_OBTAIN)
+
+
+def read_flows(
+    paths_or_folder: PathsArg,
+    *,
+    layout: str = "auto",
+    nonfinite: str = "drop",
+    chunksize: int = DEFAULT_CHUNKSIZE,
+) -> FlowTable:
+    """Read CIC-IDS2017 CSV file(s) or a folder (``*.csv``, ``*.csv.gz``; gzip is detected).
+
+    ``layout``: "auto", "MachineLearningCVE" or "TrafficLabelling". ``nonfinite``: "drop" rows
+    with Infinity/NaN or "keep" them; either way they are counted per label in ``report``.
+    """
+    return read_flow_files(paths_or_folder, LAYOUTS, LABELS, layout=layout, nonfinite=nonfinite,
+                           chunksize=chunksize)
+
+
+def load_table(
+    data_dir: Optional[PathLike] = None,
+    *,
+    path: Optional[PathsArg] = None,
+    layout: str = "auto",
+    cache_dir: Optional[Path] = None,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+) -> FlowTable:
+    """The parsed table, non-finite rows kept (the policy is applied after the split); cached."""
+    files = resolve_files(path if path is not None else locate(data_dir))
+    return cached_table(
+        NAME, files,
+        lambda: read_flows(files, layout=layout, nonfinite="keep", chunksize=chunksize),
+        {"layout": layout, "nonfinite": "keep"}, cache_dir,
+    )
+
+
+def load_cicids2017(
+    data_dir: Optional[PathLike] = None,
+    *,
+    path: Optional[PathsArg] = None,
+    label_mode: str = "binary",
+    split: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    nonfinite: str = "drop",
+    scale: Optional[str] = "standard",
+    all_classes: bool = False,
+    layout: str = "auto",
+    cache_dir: Optional[Path] = None,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+) -> FlowSplits:
+    """Train/val/test arrays for CIC-IDS2017.
+
+    ``path`` (files or a folder) overrides the dataset folder found by ``locate(data_dir)``.
+    The parsed, unscaled table is cached by file content; the split (stratified by label,
+    ``seed``) comes next, then everything fitted is fitted on train (see ``flows.make_splits``).
+    ``nonfinite``: "drop" rows with Infinity/NaN, or "clip" (+/-inf -> train max/min of the
+    column, NaN -> 0). A class with < 3 rows goes to train only (reported, with a warning).
+    """
+    table = load_table(data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize)
+    return make_splits(table, label_mode=label_mode, split=split, seed=seed, nonfinite=nonfinite,
+                       scale=scale, all_classes=all_classes)
+
+
+def check(path: PathsArg) -> dict:
+    """Validate file(s) or a folder; DataError (file, line, what) on bad input."""
+    files = resolve_files(path)
+    return {"dataset": NAME, **summarise_for_check(read_flows(files, nonfinite="keep"), files)}

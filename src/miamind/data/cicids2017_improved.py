@@ -1,0 +1,150 @@
+"""The improved CIC-IDS2017 re-extraction (Engelen, Rimmer, Joosen; distrinet, KU Leuven).
+
+Not the CIC's MachineLearningCVE files: the traffic was re-processed with a fixed CICFlowMeter
+and relabelled, so the columns (91: ``id, Flow ID, Src IP, ..., Label, Attempted Category``),
+the features and the label names differ (``Portscan``, ``Botnet``, ``Web Attack - SQL
+Injection``, ``Infiltration - Portscan``, ...). It is a separate dataset, ``cicids2017_improved``.
+
+Columns dropped: identifiers ``id, Flow ID, Src IP, Src Port, Dst IP, Timestamp`` and the
+non-feature ``Attempted Category``; 83 features remain (``Dst Port`` and ``Protocol`` included).
+
+'Attempted' rows: the full release labels flows that an attack tool opened but that carry no
+attack behaviour (e.g. the connection failed or no payload was sent) as '<attack> - Attempted'
+(e.g. 'DoS Hulk - Attempted', 11 such labels). The traffic they carry is not an attack, so by
+default they count as BENIGN (``attempted="benign"``);
+``"drop"`` removes them, ``"keep"`` keeps them as their own classes. The choice and the rows it
+touched are in ``report["relabelled"]``. (The shared 25,127-row sample has no attempted rows.)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+from .errors import DatasetNotFoundError
+from .flows import (
+    DEFAULT_CHUNKSIZE, FlowLayout, FlowSplits, FlowTable, PathLike, PathsArg, cached_table, make_splits,
+    read_flow_files, resolve_files, summarise_for_check,
+)
+from .root import data_root
+
+NAME = "cicids2017_improved"
+# Where a copy may sit under the data root: its own folder, or the sample shipped beside CIC-IDS2017.
+FOLDERS = ("cicids2017_improved", "cicids2017/alt_CICIDS2017_improved_distrinet_sample_rnd2500")
+HOW_TO_OBTAIN = (
+    "Download the improved CIC-IDS2017 CSVs (monday.csv ... friday.csv) from "
+    "https://intrusion-detection.distrinet-research.be/CNS2022/ and put them directly in "
+    "<data root>/cicids2017_improved/ (gzipped *.csv.gz also work). The data root is the "
+    "data_dir argument, else $MIAMIND_DATA, else ~/.cache/miamind/data."
+)
+
+ATTACKS = (
+    "Botnet", "DDoS", "DoS GoldenEye", "DoS Hulk", "DoS Slowhttptest", "DoS Slowloris",
+    "FTP-Patator", "Heartbleed", "Infiltration", "Infiltration - Portscan", "Portscan",
+    "SSH-Patator", "Web Attack - Brute Force", "Web Attack - SQL Injection", "Web Attack - XSS",
+)
+# Attacks with '- Attempted' rows in the full release.
+ATTEMPTED = tuple(f"{a} - Attempted" for a in (
+    "Botnet", "DoS GoldenEye", "DoS Hulk", "DoS Slowhttptest", "DoS Slowloris", "FTP-Patator",
+    "Infiltration", "SSH-Patator", "Web Attack - Brute Force", "Web Attack - SQL Injection",
+    "Web Attack - XSS",
+))
+LABELS = ("BENIGN", *ATTACKS, *ATTEMPTED)
+
+_IDENTIFIERS = ("id", "Flow ID", "Src IP", "Src Port", "Dst IP", "Timestamp", "Attempted Category")
+IMPROVED = FlowLayout(
+    "CICIDS2017-improved",
+    ("id", "Flow ID", "Src IP", "Src Port", "Dst IP", "Dst Port", "Protocol", "Timestamp",
+     "Flow Duration", "Total Fwd Packet", "Total Bwd packets", "Total Length of Fwd Packet",
+     "Total Length of Bwd Packet", "Fwd Packet Length Max", "Fwd Packet Length Min",
+     "Fwd Packet Length Mean", "Fwd Packet Length Std", "Bwd Packet Length Max",
+     "Bwd Packet Length Min", "Bwd Packet Length Mean", "Bwd Packet Length Std", "Flow Bytes/s",
+     "Flow Packets/s", "Flow IAT Mean", "Flow IAT Std", "Flow IAT Max", "Flow IAT Min",
+     "Fwd IAT Total", "Fwd IAT Mean", "Fwd IAT Std", "Fwd IAT Max", "Fwd IAT Min", "Bwd IAT Total",
+     "Bwd IAT Mean", "Bwd IAT Std", "Bwd IAT Max", "Bwd IAT Min", "Fwd PSH Flags", "Bwd PSH Flags",
+     "Fwd URG Flags", "Bwd URG Flags", "Fwd RST Flags", "Bwd RST Flags", "Fwd Header Length",
+     "Bwd Header Length", "Fwd Packets/s", "Bwd Packets/s", "Packet Length Min",
+     "Packet Length Max", "Packet Length Mean", "Packet Length Std", "Packet Length Variance",
+     "FIN Flag Count", "SYN Flag Count", "RST Flag Count", "PSH Flag Count", "ACK Flag Count",
+     "URG Flag Count", "CWR Flag Count", "ECE Flag Count", "Down/Up Ratio", "Average Packet Size",
+     "Fwd Segment Size Avg", "Bwd Segment Size Avg", "Fwd Bytes/Bulk Avg", "Fwd Packet/Bulk Avg",
+     "Fwd Bulk Rate Avg", "Bwd Bytes/Bulk Avg", "Bwd Packet/Bulk Avg", "Bwd Bulk Rate Avg",
+     "Subflow Fwd Packets", "Subflow Fwd Bytes", "Subflow Bwd Packets", "Subflow Bwd Bytes",
+     "FWD Init Win Bytes", "Bwd Init Win Bytes", "Fwd Act Data Pkts", "Fwd Seg Size Min",
+     "Active Mean", "Active Std", "Active Max", "Active Min", "Idle Mean", "Idle Std", "Idle Max",
+     "Idle Min", "ICMP Code", "ICMP Type", "Total TCP Flow Time", "Label", "Attempted Category"),
+    drop=_IDENTIFIERS,
+)
+LAYOUTS = (IMPROVED,)
+FEATURE_NAMES = IMPROVED.feature_names
+
+
+def locate(data_dir: Optional[PathLike] = None) -> Path:
+    """The first of ``FOLDERS`` under the data root that holds CSV files directly."""
+    root = data_root(data_dir)
+    searched = [root / f for f in FOLDERS]
+    for folder in searched:
+        if folder.is_dir() and any(f.is_file() and f.name.lower().endswith((".csv", ".csv.gz"))
+                                   for f in folder.iterdir()):
+            return folder
+    raise DatasetNotFoundError(NAME, searched, HOW_TO_OBTAIN)
+
+
+def read_flows(
+    paths_or_folder: PathsArg,
+    *,
+    nonfinite: str = "drop",
+    chunksize: int = DEFAULT_CHUNKSIZE,
+) -> FlowTable:
+    """Read improved-CIC-IDS2017 CSV file(s) or a folder; labels keep their '- Attempted' form."""
+    return read_flow_files(paths_or_folder, LAYOUTS, LABELS, nonfinite=nonfinite, chunksize=chunksize)
+
+
+def attempted_relabel(policy: str) -> Dict[str, Optional[str]]:
+    """Label mapping for the '- Attempted' rows: "benign" -> BENIGN, "drop" -> removed, "keep"."""
+    if policy == "benign":
+        return {a: "BENIGN" for a in ATTEMPTED}
+    if policy == "drop":
+        return {a: None for a in ATTEMPTED}
+    if policy == "keep":
+        return {}
+    raise ValueError(f"attempted must be 'benign', 'drop' or 'keep', got {policy!r}")
+
+
+def load_table(
+    data_dir: Optional[PathLike] = None,
+    *,
+    path: Optional[PathsArg] = None,
+    cache_dir: Optional[Path] = None,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+) -> FlowTable:
+    """The parsed table, non-finite rows kept (the policy is applied after the split); cached."""
+    files = resolve_files(path if path is not None else locate(data_dir))
+    return cached_table(NAME, files, lambda: read_flows(files, nonfinite="keep", chunksize=chunksize),
+                        {"nonfinite": "keep"}, cache_dir)
+
+
+def load_cicids2017_improved(
+    data_dir: Optional[PathLike] = None,
+    *,
+    path: Optional[PathsArg] = None,
+    label_mode: str = "binary",
+    attempted: str = "benign",
+    split: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    nonfinite: str = "drop",
+    scale: Optional[str] = "standard",
+    all_classes: bool = False,
+    cache_dir: Optional[Path] = None,
+    chunksize: int = DEFAULT_CHUNKSIZE,
+) -> FlowSplits:
+    """Train/val/test arrays for the improved re-extraction; same options as ``load_cicids2017``
+    plus ``attempted`` (see the module docstring)."""
+    table = load_table(data_dir, path=path, cache_dir=cache_dir, chunksize=chunksize)
+    return make_splits(table, label_mode=label_mode, split=split, seed=seed, nonfinite=nonfinite,
+                       scale=scale, all_classes=all_classes, relabel=attempted_relabel(attempted))
+
+
+def check(path: PathsArg) -> dict:
+    """Validate file(s) or a folder; DataError (file, line, what) on bad input."""
+    files = resolve_files(path)
+    return {"dataset": NAME, **summarise_for_check(read_flows(files, nonfinite="keep"), files)}
