@@ -1,11 +1,27 @@
-"""mia-mind: the MIA-Mind attention mechanism (arXiv 2504.19080) and an experiment toolkit."""
-from .attention import (
-    MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq,
-    create_attention, get_attention, list_attention, register_attention,
-)
+"""mia-mind: the MIA-Mind attention mechanism (arXiv 2504.19080) and an experiment toolkit.
+
+The attention classes are imported on first use, so ``import miamind.data`` (and the
+``miamind data`` CLI for CSV/pickle datasets) does not pay for importing torch.
+"""
+from importlib import import_module
+from typing import Any, List
 
 __version__ = "0.1.0"
-__all__ = [
+
+_FROM_ATTENTION = (
     "MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive",
-    "create_attention", "get_attention", "list_attention", "register_attention", "__version__",
-]
+    "create_attention", "get_attention", "list_attention", "register_attention",
+)
+__all__ = [*_FROM_ATTENTION, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_ATTENTION:
+        value = getattr(import_module(".attention", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))
