@@ -19,7 +19,7 @@ from PIL import Image
 
 import miamind.data.cifar10 as cifar10
 from miamind.data import check_dataset
-from miamind.data.cifar10 import CIFAR10_META, CLASS_NAMES, load_cifar10
+from miamind.data.cifar10 import CIFAR10_INFO, CLASS_NAMES, load_cifar10
 from miamind.data.errors import DataError, DatasetNotFoundError
 
 from .test_safe_pickle import _Reduce, py2_pickle
@@ -179,8 +179,8 @@ def test_three_layouts_give_identical_arrays(tmp_path, arrs, cache):
 
 
 def test_meta():
-    assert CIFAR10_META.class_names == CLASS_NAMES and CIFAR10_META.num_classes == 10
-    assert CIFAR10_META.channels == 3 and CIFAR10_META.input_shape == (3, 32, 32)
+    assert CIFAR10_INFO.class_names == CLASS_NAMES and CIFAR10_INFO.num_classes == 10
+    assert CIFAR10_INFO.channels == 3 and CIFAR10_INFO.input_shape == (3, 32, 32)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Dict, Optional
 
 from .errors import DataError, DatasetNotFoundError
+from .info import DatasetInfo
 from .root import data_root, data_roots
 
 # name -> module; imported lazily so `import miamind` stays light.
@@ -55,6 +56,6 @@ def check_all(data_dir: Optional[Path] = None) -> Dict[str, dict]:
 
 
 __all__ = [
-    "DATASETS", "DataError", "DatasetNotFoundError", "check_all", "check_dataset",
+    "DATASETS", "DataError", "DatasetInfo", "DatasetNotFoundError", "check_all", "check_dataset",
     "data_root", "data_roots", "dataset_module",
 ]

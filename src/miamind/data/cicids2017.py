@@ -150,7 +150,7 @@ def load_cicids2017(
     """
     table = load_table(data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize)
     return make_splits(table, label_mode=label_mode, split=split, seed=seed, nonfinite=nonfinite,
-                       scale=scale, all_classes=all_classes)
+                       scale=scale, all_classes=all_classes, dataset=NAME)
 
 
 def check(path: PathsArg) -> dict:

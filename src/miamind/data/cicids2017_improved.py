@@ -141,7 +141,7 @@ def load_cicids2017_improved(
     plus ``attempted`` (see the module docstring)."""
     table = load_table(data_dir, path=path, cache_dir=cache_dir, chunksize=chunksize)
     return make_splits(table, label_mode=label_mode, split=split, seed=seed, nonfinite=nonfinite,
-                       scale=scale, all_classes=all_classes, relabel=attempted_relabel(attempted))
+                       scale=scale, all_classes=all_classes, relabel=attempted_relabel(attempted), dataset=NAME)
 
 
 def check(path: PathsArg) -> dict:

@@ -46,6 +46,7 @@ import numpy as np
 
 from .cache import cached_arrays, fingerprint, md5_file, sha256_file
 from .errors import DataError, DatasetNotFoundError
+from .info import DatasetInfo
 from .root import data_root
 from .safe_pickle import safe_load
 
@@ -94,20 +95,9 @@ HOW_TO_OBTAIN = (
 )
 
 
-@dataclass(frozen=True)
-class Cifar10Meta:
-    """What a model needs to know about the data (input shape in the NCHW engine layout)."""
-
-    name: str = NAME
-    class_names: Tuple[str, ...] = CLASS_NAMES
-    num_classes: int = len(CLASS_NAMES)
-    channels: int = 3
-    input_shape: Tuple[int, int, int] = (3, 32, 32)
-    train_size: int = 10 * TRAIN_PER_CLASS
-    test_size: int = 10 * TEST_PER_CLASS
-
-
-CIFAR10_META = Cifar10Meta()
+CIFAR10_INFO = DatasetInfo(
+    name=NAME, task="image-classification", class_names=CLASS_NAMES, input_shape=(3, 32, 32)
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +115,7 @@ class Cifar10Arrays:
     md5_verified: bool  # every file matched its published md5 (python layout only)
     lossy: bool  # True for JPEG image folders: pixels are not the official ones
     files: Tuple[Tuple[str, str], ...] = field(default=())  # (name, md5) of the batch files
-    meta: Cifar10Meta = CIFAR10_META
+    info: DatasetInfo = CIFAR10_INFO
 
     def tensors(self, split: str = "train"):
         """``(images, labels)`` as torch tensors: uint8 NCHW (contiguous) and int64."""
@@ -740,6 +730,6 @@ def download(data_dir: Optional[PathLike] = None, *, version: str = "python") ->
 
 
 __all__ = [
-    "CIFAR10_META", "CLASS_NAMES", "Cifar10Arrays", "Cifar10Meta", "HOW_TO_OBTAIN", "NAME",
+    "CIFAR10_INFO", "CLASS_NAMES", "Cifar10Arrays", "HOW_TO_OBTAIN", "NAME",
     "check", "download", "load_cifar10", "locate", "read_batches_meta",
 ]

@@ -37,6 +37,7 @@ import pandas as pd
 
 from .cache import cached_arrays, fingerprint, sha256_file
 from .errors import DataError
+from .info import DatasetInfo
 
 PathLike = Union[str, Path]
 PathsArg = Union[PathLike, Sequence[PathLike]]
@@ -712,6 +713,11 @@ class FlowSplits:
     indices: Dict[str, np.ndarray]
     label_mode: str
     report: dict
+    dataset: str = "cicids2017"
+
+    @property
+    def info(self) -> DatasetInfo:
+        return DatasetInfo(self.dataset, "flow-classification", self.class_names, self.input_shape)
 
     @property
     def n_features(self) -> int:
@@ -745,6 +751,7 @@ def make_splits(
     scale: Optional[str] = "standard",
     all_classes: bool = False,
     relabel: Optional[Mapping[str, Optional[str]]] = None,
+    dataset: str = "cicids2017",
 ) -> FlowSplits:
     """Split first (stratified, seeded), then fit clip bounds, scaler and class weights on train.
 
@@ -841,6 +848,7 @@ def make_splits(
         indices={"train": rows[tr], "val": rows[va], "test": rows[te]},
         label_mode=label_mode,
         report=report,
+        dataset=dataset,
     )
 
 

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from .cache import cached_arrays, fingerprint, sha256_file
 from .errors import DataError, DatasetNotFoundError
+from .info import DatasetInfo
 from .root import data_root
 
 PathLike = Union[str, Path]
@@ -414,6 +415,12 @@ class IsbiArrays:
     @property
     def train_targets(self) -> np.ndarray:
         return labels_to_target(self.train_labels)
+
+    @property
+    def info(self) -> DatasetInfo:
+        """Targets are class indices into ``CLASS_NAMES``: 0 = membrane, 1 = cell."""
+        h, w = self.train_images.shape[1:]
+        return DatasetInfo(NAME, "segmentation", CLASS_NAMES, (1, h, w))
 
     def fold(self, fold: int = DEFAULT_FOLD, n_folds: int = N_FOLDS, gap: int = 0) -> IsbiFold:
         """Tensors for one fold of ``kfold_slices`` (see there for ``gap``)."""
