@@ -14,7 +14,7 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index, monkeypatch, tmp_path):
+def test_readme_example_runs(index):
     code = BLOCKS[index]
     if "miamind.data" in code:
         if not os.environ.get("MIAMIND_DATA"):
