@@ -547,3 +547,35 @@ def test_real_images_through_all_three_layouts(real, tmp_path, cache):
         pick[f"{split}_images"] = getattr(a, f"{split}_images")[idx]
         pick[f"{split}_labels"] = labels[idx]
     assert_layouts_agree(tmp_path, pick, cache)
+
+
+# ------------------------------------------------------------------ one file at a time (data check --path)
+
+
+def test_check_single_python_and_binary_batch_files(tmp_path, arrs, monkeypatch):
+    py = write_python(tmp_path / "py", arrs)
+    binary = write_binary(tmp_path / "bin", arrs)
+    expected = {n: int(c) for n, c in zip(CLASS_NAMES, np.bincount(arrs["test_labels"], minlength=10))}
+    # a file named like an official batch must carry the official md5: pretend ours is official
+    monkeypatch.setitem(cifar10.PYTHON_MD5, "test_batch", hashlib.md5((py / "test_batch").read_bytes()).hexdigest())
+    assert cifar10.check(py / "test_batch")["md5_ok"] is True
+    for f in (py / "test_batch", binary / "test_batch.bin"):
+        rep = cifar10.check(f)
+        assert rep["records"] == len(arrs["test_labels"]) and rep["counts"] == expected, f
+    assert cifar10.check(py / "batches.meta")["label_names"] == list(CLASS_NAMES)
+    monkeypatch.setitem(cifar10.PYTHON_MD5, "test_batch", "0" * 32)
+    with pytest.raises(DataError, match=r"test_batch: md5 .* differs from the published"):
+        cifar10.check(py / "test_batch")
+
+
+def test_check_single_file_rejects_foreign_global_without_running_it(tmp_path):
+    marker = tmp_path / "marker"
+    bad = tmp_path / "data_batch_1"
+    bad.write_bytes(pickle.dumps({"data": _Reduce(os.system, f"touch {marker}")}, protocol=2))
+    with pytest.raises(DataError, match=r"data_batch_1: .*forbidden global"):
+        cifar10.check(bad)
+    assert not marker.exists()
+    short = tmp_path / "data_batch_1.bin"
+    short.write_bytes(b"\x01" * 100)
+    with pytest.raises(DataError, match=r"data_batch_1\.bin: length 100 bytes"):
+        cifar10.check(short)

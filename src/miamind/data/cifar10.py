@@ -624,14 +624,43 @@ def load_cifar10(
     )
 
 
+def _check_batch_file(path: Path) -> dict:
+    """One official file: ``batches.meta``, a python batch (safe unpickler) or a ``.bin`` batch."""
+    if path.name == "batches.meta":
+        return {"layout": "python", "file": "batches.meta", **read_batches_meta(path)}
+    raw = path.read_bytes()
+    if not raw:
+        raise DataError(path, "empty file (0 bytes)")
+    binary = path.suffix == ".bin"
+    _, labels = (_decode_binary_batch if binary else _decode_python_batch)(raw, path, None)
+    md5 = hashlib.md5(raw).hexdigest()
+    published = None if binary else PYTHON_MD5.get(path.name)
+    if published is not None and md5 != published:
+        raise DataError(path, f"md5 {md5} differs from the published {published}: not the official file")
+    return {
+        "layout": "binary" if binary else "python",
+        "file": path.name,
+        "records": int(len(labels)),
+        "counts": {n: int(c) for n, c in zip(CLASS_NAMES, np.bincount(labels, minlength=len(CLASS_NAMES)))},
+        "md5": md5,
+        "md5_published": published,
+        "md5_ok": None if published is None else md5 == published,
+    }
+
+
 def check(path: PathLike, *, cache_dir: Optional[PathLike] = None) -> dict:
-    """Validate a CIFAR-10 folder or archive (full decode, cached) and summarise it.
+    """Validate a CIFAR-10 folder or archive (full decode, cached), or one batch file, and summarise it.
+
+    A single file (``data_batch_1``, ``test_batch``, ``batches.meta``, ``*.bin``) is decoded on its
+    own: record count, images per class, md5 against the published value where one exists.
 
     Returns layout, counts per split and class, sha256 of the source, md5 of every batch file
     with the published value and whether it matches, and, for an image folder, the official
     ``batches.meta`` found beside it. Raises DataError on bad input (verify=True).
     """
     path = Path(path)
+    if path.is_file() and not _is_archive(path):
+        return _check_batch_file(path)
     src = _detect(path)
     arr = load_cifar10(path=path, cache_dir=cache_dir, verify=True)
     counts = arr.counts()
