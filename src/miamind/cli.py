@@ -10,7 +10,7 @@ from typing import List, Optional
 def _cmd_info(args) -> int:
     from . import __version__
     from .attention import list_attention
-    from .data import DATASETS, check_all
+    from .data import check_all
 
     print(f"miamind {__version__}")
     print("attention:", ", ".join(["none"] + list_attention()))

@@ -564,7 +564,7 @@ def test_check_single_python_and_binary_batch_files(tmp_path, arrs, monkeypatch)
         assert rep["records"] == len(arrs["test_labels"]) and rep["counts"] == expected, f
     assert cifar10.check(py / "batches.meta")["label_names"] == list(CLASS_NAMES)
     monkeypatch.setitem(cifar10.PYTHON_MD5, "test_batch", "0" * 32)
-    with pytest.raises(DataError, match=r"test_batch: md5 .* differs from the published"):
+    with pytest.raises(DataError, match=r"test_batch: md5 .* does not match the published"):
         cifar10.check(py / "test_batch")
 
 

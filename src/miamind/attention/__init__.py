@@ -1,7 +1,6 @@
 """Attention layers: MIA-Mind (paper form and variants) and comparators, behind one registry."""
 from .registry import create_attention, get_attention, list_attention, register_attention
-from . import mia as _mia  # noqa: F401  (registers mia* variants)
-from . import comparators as _comparators  # noqa: F401  (registers se, eca, cbam, ...)
+# Importing the layer modules registers their names (mia*, se, eca, cbam, ...).
 from .mia import MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq
 from .comparators import (
     CBAM, CoordAttention, EfficientChannelAttention, GatherExciteBlock, GlobalContextBlock,

@@ -19,6 +19,13 @@ def check_dims(dims: int, layer: str, supported: Tuple[int, ...] = (1, 2, 3)) ->
     return dims
 
 
+def check_channels(channels: int, layer: str) -> int:
+    """Validate a channel-count constructor argument (also used for hidden widths)."""
+    if int(channels) != channels or channels < 1:
+        raise ValueError(f"{layer}: channels must be a positive integer, got {channels!r}")
+    return int(channels)
+
+
 def conv_nd(dims: int) -> type:
     return _CONV[dims]
 

@@ -47,7 +47,7 @@ from timm.layers.gather_excite import GatherExcite
 from timm.layers.global_context import GlobalContext
 from timm.layers.squeeze_excite import SEModule
 
-from ._shapes import check_dims, check_input, conv_nd, spatial_axes
+from ._shapes import check_channels, check_dims, check_input, conv_nd, spatial_axes
 from .registry import register_attention
 
 __all__ = [
@@ -61,12 +61,6 @@ _BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 def _move(module: nn.Module, device, dtype) -> None:
     if device is not None or dtype is not None:
         module.to(device=device, dtype=dtype)
-
-
-def _check_channels(channels: int, layer: str) -> int:
-    if int(channels) != channels or channels < 1:
-        raise ValueError(f"{layer}: channels must be a positive integer, got {channels!r}")
-    return int(channels)
 
 
 def _on_flattened_space(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -131,7 +125,7 @@ class SqueezeExcite(_TimmAdapter, SEModule):
         **kwargs,
     ) -> None:
         check_dims(dims, self.layer_name)
-        channels = _check_channels(channels, self.layer_name)
+        channels = check_channels(channels, self.layer_name)
         super().__init__(channels, rd_ratio=rd_ratio, rd_channels=rd_channels, rd_divisor=rd_divisor, **kwargs)
         self._adapt(channels, dims, device, dtype)
 
@@ -171,7 +165,7 @@ class EfficientChannelAttention(_TimmAdapter, EcaModule):
         **kwargs,
     ) -> None:
         check_dims(dims, self.layer_name)
-        channels = _check_channels(channels, self.layer_name)
+        channels = check_channels(channels, self.layer_name)
         if kernel_size is not None and (kernel_size < 1 or kernel_size % 2 == 0):
             raise ValueError(f"eca: kernel_size must be a positive odd integer, got {kernel_size!r}")
         # timm derives k from ``channels`` whenever it is given, so pass None to force a fixed k.
@@ -219,7 +213,7 @@ class GlobalContextBlock(_TimmAdapter, GlobalContext):
         **kwargs,
     ) -> None:
         check_dims(dims, self.layer_name)
-        channels = _check_channels(channels, self.layer_name)
+        channels = check_channels(channels, self.layer_name)
         super().__init__(channels, rd_ratio=rd_ratio, rd_channels=rd_channels, **kwargs)
         self._adapt(channels, dims, device, dtype)
 
@@ -269,7 +263,7 @@ class GatherExciteBlock(_TimmAdapter, GatherExcite):
         global_only = extent == 0 and not extra_params
         check_dims(dims, "ge" if global_only else "ge with extent > 0 or extra_params=True",
                    (1, 2, 3) if global_only else (2,))
-        channels = _check_channels(channels, self.layer_name)
+        channels = check_channels(channels, self.layer_name)
         try:
             super().__init__(
                 channels, extent=extent, extra_params=extra_params, use_mlp=False, rd_ratio=rd_ratio,
@@ -334,7 +328,7 @@ class CBAM(CbamModule):
         **kwargs,
     ) -> None:
         check_dims(dims, self.layer_name)
-        channels = _check_channels(channels, self.layer_name)
+        channels = check_channels(channels, self.layer_name)
         if spatial_kernel_size < 1 or spatial_kernel_size % 2 == 0:
             raise ValueError(f"cbam: spatial_kernel_size must be a positive odd integer, got {spatial_kernel_size!r}")
         super().__init__(channels, rd_ratio=rd_ratio, rd_channels=rd_channels,
@@ -395,11 +389,11 @@ class CoordAttention(nn.Module):
     ) -> None:
         super().__init__()
         self.dims = check_dims(dims, self.layer_name, (2,))
-        self.channels = _check_channels(channels, self.layer_name)
+        self.channels = check_channels(channels, self.layer_name)
         if rd_channels is None:
             # int(C * (1/r)) == C // r; the 1e-9 guards against 1/r not being exact in binary.
             rd_channels = max(min_rd_channels, int(self.channels * rd_ratio + 1e-9))
-        self.rd_channels = _check_channels(rd_channels, "coordatt rd_channels")
+        self.rd_channels = check_channels(rd_channels, "coordatt rd_channels")
         dd = dict(device=device, dtype=dtype)
         self.conv1 = nn.Conv2d(self.channels, self.rd_channels, 1, **dd)
         self.bn1 = nn.BatchNorm2d(self.rd_channels, **dd)
@@ -474,7 +468,7 @@ class TripletAttention(nn.Module):
     ) -> None:
         super().__init__()
         self.dims = check_dims(dims, self.layer_name, (2,))
-        self.channels = _check_channels(channels, self.layer_name)
+        self.channels = check_channels(channels, self.layer_name)
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"triplet: kernel_size must be a positive odd integer, got {kernel_size!r}")
         dd = dict(device=device, dtype=dtype)
@@ -525,7 +519,7 @@ class SimAM(nn.Module):
     ) -> None:
         super().__init__()
         self.dims = check_dims(dims, self.layer_name)
-        self.channels = _check_channels(channels, self.layer_name)
+        self.channels = check_channels(channels, self.layer_name)
         if not e_lambda > 0:
             raise ValueError(f"simam: e_lambda must be > 0, got {e_lambda!r}")
         self.e_lambda = float(e_lambda)

@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ._shapes import check_dims, check_input, conv_nd, spatial_axes
+from ._shapes import check_channels, check_dims, check_input, conv_nd, spatial_axes
 from .registry import register_attention
 
 __all__ = ["MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive", "mia_hidden_channels"]
@@ -84,12 +84,10 @@ class _MIABase(nn.Module):
         super().__init__()
         name = type(self).__name__
         self.dims = check_dims(dims, name)
-        if int(channels) != channels or channels < 1:
-            raise ValueError(f"{name}: channels must be a positive integer, got {channels!r}")
         if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
             # An even kernel with padding k//2 would change the spatial size of the gate.
             raise ValueError(f"{name}: kernel_size must be a positive odd integer, got {kernel_size!r}")
-        self.channels = int(channels)
+        self.channels = check_channels(channels, name)
         self.kernel_size = int(kernel_size)
         self.hidden_channels = mia_hidden_channels(self.channels, rd_ratio, rd_channels)
         conv = conv_nd(dims)
@@ -236,22 +234,11 @@ class MIAMindAdaptive(_MIABase):
 
     theta_init: float = 4.0
 
-    def __init__(
-        self,
-        channels: int,
-        *,
-        rd_ratio: float = 1.0 / 16,
-        rd_channels: Optional[int] = None,
-        kernel_size: int = 7,
-        dims: int = 2,
-        device: Optional[torch.device] = None,
-        dtype: Optional[torch.dtype] = None,
-    ) -> None:
-        super().__init__(
-            channels, rd_ratio=rd_ratio, rd_channels=rd_channels, kernel_size=kernel_size, dims=dims,
-            device=device, dtype=dtype,
-        )
-        self.theta = nn.Parameter(torch.full((), self.theta_init, device=device, dtype=dtype))
+    def __init__(self, channels: int, **kwargs) -> None:
+        """Same arguments as :class:`MIAMind`; adds the fusion parameter ``theta``."""
+        super().__init__(channels, **kwargs)
+        factory = dict(device=self.fc1.weight.device, dtype=self.fc1.weight.dtype)
+        self.theta = nn.Parameter(torch.full((), self.theta_init, **factory))
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)

@@ -28,12 +28,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import DatasetNotFoundError
 from .flows import (
     DEFAULT_CHUNKSIZE, FlowLayout, FlowSplits, FlowTable, PathLike, PathsArg, cached_table, make_splits,
-    read_flow_files, resolve_files, summarise_for_check,
+    locate_csv_folder, read_flow_files, resolve_files, summarise_for_check,
 )
-from .root import data_root
 
 NAME = "cicids2017"
 HOW_TO_OBTAIN = (
@@ -86,11 +84,7 @@ FEATURE_NAMES = MACHINE_LEARNING_CVE.feature_names
 
 def locate(data_dir: Optional[PathLike] = None) -> Path:
     """``<data root>/cicids2017`` if it holds CSV files directly (subfolders are not data files)."""
-    folder = data_root(data_dir) / NAME
-    if folder.is_dir() and any(f.is_file() and f.name.lower().endswith((".csv", ".csv.gz"))
-                               for f in folder.iterdir()):
-        return folder
-    raise DatasetNotFoundError(NAME, [folder], HOW_TO_OBTAIN)
+    return locate_csv_folder(NAME, [NAME], data_dir, HOW_TO_OBTAIN)
 
 
 def read_flows(

@@ -20,12 +20,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
-from .errors import DatasetNotFoundError
 from .flows import (
     DEFAULT_CHUNKSIZE, FlowLayout, FlowSplits, FlowTable, PathLike, PathsArg, cached_table, make_splits,
-    read_flow_files, resolve_files, summarise_for_check,
+    locate_csv_folder, read_flow_files, resolve_files, summarise_for_check,
 )
-from .root import data_root
 
 NAME = "cicids2017_improved"
 # Where a copy may sit under the data root: its own folder, or the sample shipped beside CIC-IDS2017.
@@ -80,13 +78,7 @@ FEATURE_NAMES = IMPROVED.feature_names
 
 def locate(data_dir: Optional[PathLike] = None) -> Path:
     """The first of ``FOLDERS`` under the data root that holds CSV files directly."""
-    root = data_root(data_dir)
-    searched = [root / f for f in FOLDERS]
-    for folder in searched:
-        if folder.is_dir() and any(f.is_file() and f.name.lower().endswith((".csv", ".csv.gz"))
-                                   for f in folder.iterdir()):
-            return folder
-    raise DatasetNotFoundError(NAME, searched, HOW_TO_OBTAIN)
+    return locate_csv_folder(NAME, FOLDERS, data_dir, HOW_TO_OBTAIN)
 
 
 def read_flows(

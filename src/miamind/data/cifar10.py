@@ -472,6 +472,20 @@ def _decode_image_folder(src: _Source) -> Tuple[Dict[str, np.ndarray], bool]:
     return out, lossy
 
 
+def _verified_md5(raw: bytes, official_name: Optional[str], verify: bool, path: Path,
+                  where: Optional[str]) -> str:
+    """md5 of one file; with ``verify``, a file with a published md5 must match it (checked before
+    anything is unpickled)."""
+    md5 = hashlib.md5(raw).hexdigest()
+    expected = PYTHON_MD5.get(official_name) if official_name else None
+    if verify and expected and md5 != expected:
+        raise DataError(
+            path, f"md5 {md5} does not match the published {expected} (corrupt, truncated, or not "
+            "the official file); pass verify=False to load your own batches", where=where,
+        )
+    return md5
+
+
 def _decode_batches(src: _Source, verify: bool) -> Tuple[Dict[str, np.ndarray], List[Tuple[str, str]]]:
     suffix = ".bin" if src.layout == "binary" else ""
     names = [n + suffix for n in TRAIN_BATCHES + TEST_BATCHES]
@@ -481,15 +495,9 @@ def _decode_batches(src: _Source, verify: bool) -> Tuple[Dict[str, np.ndarray], 
     for name in names + [meta_name]:
         if name not in raw:
             continue
-        md5 = hashlib.md5(raw[name]).hexdigest()
+        path, where = src.label(name)
+        md5 = _verified_md5(raw[name], name if src.layout == "python" else None, verify, path, where)
         files.append((name, md5))
-        expected = PYTHON_MD5.get(name) if src.layout == "python" else None
-        if verify and expected and md5 != expected:
-            path, where = src.label(name)
-            raise DataError(
-                path, f"md5 {md5} does not match the published {expected} (corrupt, truncated, or not "
-                "the official file); pass verify=False to load your own batches", where=where,
-            )
     if meta_name in raw:
         _check_meta(raw[meta_name], src, meta_name)
     decode = _decode_python_batch if src.layout == "python" else _decode_binary_batch
@@ -633,10 +641,8 @@ def _check_batch_file(path: Path) -> dict:
         raise DataError(path, "empty file (0 bytes)")
     binary = path.suffix == ".bin"
     _, labels = (_decode_binary_batch if binary else _decode_python_batch)(raw, path, None)
-    md5 = hashlib.md5(raw).hexdigest()
+    md5 = _verified_md5(raw, None if binary else path.name, True, path, None)
     published = None if binary else PYTHON_MD5.get(path.name)
-    if published is not None and md5 != published:
-        raise DataError(path, f"md5 {md5} differs from the published {published}: not the official file")
     return {
         "layout": "binary" if binary else "python",
         "file": path.name,

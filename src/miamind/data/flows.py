@@ -36,8 +36,9 @@ import numpy as np
 import pandas as pd
 
 from .cache import cached_arrays, fingerprint, sha256_file
-from .errors import DataError
+from .errors import DataError, DatasetNotFoundError
 from .info import DatasetInfo
+from .root import data_root
 
 PathLike = Union[str, Path]
 PathsArg = Union[PathLike, Sequence[PathLike]]
@@ -130,6 +131,25 @@ class FlowTable:
 # Reading
 
 
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+def csv_files_in(folder: Path) -> List[Path]:
+    """The folder's own ``*.csv`` / ``*.csv.gz`` files (subfolders are not searched)."""
+    return [f for f in folder.iterdir() if f.is_file() and f.name.lower().endswith(CSV_SUFFIXES)]
+
+
+def locate_csv_folder(dataset: str, folders: Sequence[str], data_dir: Optional[PathLike],
+                      how_to_obtain: str) -> Path:
+    """The first of ``folders`` (relative to the data root) that holds CSV files directly."""
+    root = data_root(data_dir)
+    searched = [root / f for f in folders]
+    for folder in searched:
+        if folder.is_dir() and csv_files_in(folder):
+            return folder
+    raise DatasetNotFoundError(dataset, searched, how_to_obtain)
+
+
 def resolve_files(paths: PathsArg) -> List[Path]:
     """Files to read: one file, several, or a folder (its ``*.csv`` / ``*.csv.gz``, not recursive).
 
@@ -142,7 +162,7 @@ def resolve_files(paths: PathsArg) -> List[Path]:
     for item in items:
         p = Path(item).expanduser()
         if p.is_dir():
-            found = [f for f in p.iterdir() if f.is_file() and f.name.lower().endswith((".csv", ".csv.gz"))]
+            found = csv_files_in(p)
             if not found:
                 raise DataError(p, "folder has no *.csv or *.csv.gz files (subfolders are not searched)")
             files.extend(found)
