@@ -11,9 +11,12 @@ def _cmd_info(args) -> int:
     from . import __version__
     from .attention import list_attention
     from .data import check_all
+    from .models import list_models
 
     print(f"miamind {__version__}")
+    print("models:   ", ", ".join(list_models()))
     print("attention:", ", ".join(["none"] + list_attention()))
+    print("presets:   paper, fast, full (miamind/presets/*.yaml)")
     print("datasets:")
     for name, rep in check_all(args.data_dir).items():
         where = rep.get("path", "") if rep["status"] == "ok" else rep.get("error", "")
@@ -24,7 +27,78 @@ def _cmd_info(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo()
+    return run_demo(out=args.out, tasks=args.tasks, attention=args.attention, preset=args.preset)
+
+
+def _cmd_layers(args) -> int:
+    from .layer_tour import run_layer_tour
+
+    return run_layer_tour()
+
+
+def _flag_overrides(args) -> dict:
+    """Explicit flags as dotted config keys; None means 'not given' (the preset decides)."""
+    return {
+        "seed": args.seed,
+        "model.name": args.model,
+        "model.attention": args.attention,
+        "trainer.epochs": args.epochs,
+        "trainer.devices": args.devices,
+        "trainer.num_nodes": args.num_nodes,
+        "trainer.strategy": args.strategy,
+        "trainer.accelerator": args.accelerator,
+        "trainer.precision": args.precision,
+        "trainer.threads": args.threads,
+        "data.batch_size": args.batch_size,
+        "data.data_dir": args.data_dir,
+        "optim.lr": args.lr,
+    }
+
+
+def _cmd_train(args) -> int:
+    from .engine.config import resolve_config
+    from .engine.run import train
+
+    if args.resume is not None:
+        given = [k for k, v in _flag_overrides(args).items() if v is not None] + (["--set"] if args.set else [])
+        if given or args.config or args.task or args.out:
+            raise ValueError("--resume RUN_DIR continues the run with its saved config.yaml; "
+                             f"drop the other options ({', '.join(given) or '--task/--out/--config'})")
+        train({}, args.resume, resume=True)
+        return 0
+    if args.task is None or args.out is None:
+        raise ValueError("train needs --task and --out (or --resume RUN_DIR)")
+    cfg = resolve_config(args.task, args.preset, config_file=args.config,
+                         overrides=_flag_overrides(args), assignments=args.set or [])
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+        return 0
+    train(cfg, args.out)
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .engine.run import evaluate
+
+    evaluate(args.run_dir, which=args.checkpoint, split=args.split)
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from .engine.predict import predict
+
+    predict(args.run_dir, args.inputs, which=args.checkpoint, out=args.out)
+    return 0
+
+
+def _cmd_visualize(args) -> int:
+    from .engine.predict import visualize
+
+    for path in visualize(args.run_dir, n=args.n, which=args.checkpoint):
+        print(path)
+    return 0
 
 
 def _print_report(name: str, rep: dict) -> None:
@@ -62,8 +136,57 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--data-dir", default=None)
     info.set_defaults(func=_cmd_info)
 
-    demo = sub.add_parser("demo", help="run the main demo job")
+    demo = sub.add_parser("demo", help="train MIA-Mind on every task with data (fast preset) and print one table")
+    demo.add_argument("--out", default="runs/demo", help="parent folder of the demo's run folders")
+    demo.add_argument("--tasks", nargs="+", default=None, choices=["cifar10", "isbi2012", "cicids2017"])
+    demo.add_argument("--attention", default="mia")
+    demo.add_argument("--preset", default="fast", choices=["paper", "fast", "full"])
     demo.set_defaults(func=_cmd_demo)
+
+    layers = sub.add_parser("layers", help="tour of the attention layers: parameters, cost, equation check")
+    layers.set_defaults(func=_cmd_layers)
+
+    tr = sub.add_parser("train", help="train a model on a task; writes a run folder")
+    tr.add_argument("--task", choices=["cifar10", "isbi2012", "cicids2017"])
+    tr.add_argument("--preset", default="fast", choices=["paper", "fast", "full"])
+    tr.add_argument("--model", help="default: the preset's (resnet50 / unet / flowcnn for paper)")
+    tr.add_argument("--attention", help="registered attention name or none (default: mia)")
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--out", help="run folder to create")
+    tr.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    tr.add_argument("--config", help="YAML file with config overrides")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. optim.lr=0.1")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--lr", type=float)
+    tr.add_argument("--precision", help="32 | bf16-mixed | 16-mixed | 64")
+    tr.add_argument("--devices", type=int)
+    tr.add_argument("--num-nodes", type=int)
+    tr.add_argument("--strategy", help="auto | ddp | ddp_spawn (Lightning strategies)")
+    tr.add_argument("--accelerator", help="cpu | gpu | auto")
+    tr.add_argument("--threads", type=int, help="torch threads per process")
+    tr.add_argument("--data-dir", help="data root (default: $MIAMIND_DATA)")
+    tr.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="evaluate a run's checkpoint on the test (or val) split")
+    ev.add_argument("run_dir")
+    ev.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    ev.add_argument("--split", default="test", choices=["test", "val"])
+    ev.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="predict with a run's model on image / TIFF / CSV files")
+    pr.add_argument("run_dir")
+    pr.add_argument("inputs", nargs="+")
+    pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    pr.add_argument("--out", help="CSV file (classification) or folder for masks (segmentation)")
+    pr.set_defaults(func=_cmd_predict)
+
+    vi = sub.add_parser("visualize", help="attention maps (w_c bars, w_s heat maps) of a run's model as PNG")
+    vi.add_argument("run_dir")
+    vi.add_argument("--n", type=int, default=4, help="number of held-out examples")
+    vi.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    vi.set_defaults(func=_cmd_visualize)
 
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -1,0 +1,121 @@
+"""``miamind predict`` and ``miamind visualize``: use a trained run folder on new inputs.
+
+Inputs are prepared with the statistics the run fitted on its training split
+(``RUN_DIR/preprocess.json``), exactly as its evaluation data were.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+from .run import RunError, build_datamodule_for, load_preprocess, load_trained_model
+
+PathLike = Union[str, Path]
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def _write_csv(path: Path, rows: List[Dict[str, object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def predict(run_dir: PathLike, inputs: Sequence[PathLike], *, which: str = "best", out: Optional[PathLike] = None,
+            batch_size: int = 64, quiet: bool = False) -> List[Dict[str, object]]:
+    """Class probabilities (classification) or membrane/cell masks (segmentation) for ``inputs``.
+
+    Classification: one row per image / CSV line with the predicted class and every class's
+    probability; written to ``out`` as CSV when given, printed otherwise. Segmentation: one PNG mask
+    per slice (0 = membrane, 255 = cell, the label files' convention) in the folder ``out``
+    (default ``RUN_DIR/predictions``), and a row per slice with its membrane fraction.
+    """
+    import numpy as np
+    import torch
+
+    from ..data.isbi2012 import pad_to_multiple
+    from ..tasks.inputs import load_inputs
+
+    cfg, info, model, _ = load_trained_model(run_dir, which)
+    x, names = load_inputs(cfg["task"], [str(p) for p in inputs], load_preprocess(Path(run_dir)))
+    rows: List[Dict[str, object]] = []
+    if cfg["task"] == "isbi2012":
+        from PIL import Image
+
+        folder = Path(out) if out else Path(run_dir) / "predictions"
+        folder.mkdir(parents=True, exist_ok=True)
+        h, w = x.shape[-2:]
+        with torch.no_grad():
+            for i, name in enumerate(names):
+                xi = pad_to_multiple(x[i : i + 1], cfg["data"]["pad_multiple"])
+                pred = model(xi).argmax(1)[0, :h, :w].numpy().astype(np.uint8)
+                stem = Path(name.split(":page ")[0]).stem + (f"-{name.split(':page ')[1]}" if ":page " in name else "")
+                mask_path = folder / f"{stem}_mask.png"
+                Image.fromarray(pred * 255).save(mask_path)
+                rows.append({"input": name, "mask": str(mask_path), "membrane_fraction": round(float((pred == 0).mean()), 6)})
+    else:
+        with torch.no_grad():
+            probs = torch.cat([torch.softmax(model(x[s]).float(), 1) for s in _batches(len(x), batch_size)])
+        for name, p in zip(names, probs):
+            row: Dict[str, object] = {"input": name, "predicted": info.class_names[int(p.argmax())],
+                                      "probability": round(float(p.max()), 6)}
+            row.update({f"p_{c}": round(float(v), 6) for c, v in zip(info.class_names, p)})
+            rows.append(row)
+        if out:
+            _write_csv(Path(out), rows)
+    if not quiet:
+        from .run import format_table
+
+        shown = [{k: str(v) for k, v in r.items() if not k.startswith("p_")} for r in rows[:20]]
+        print(format_table(shown))
+        if len(rows) > 20:
+            print(f"... {len(rows) - 20} more rows" + (f" in {out}" if out else ""))
+    return rows
+
+
+def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None) -> List[Path]:
+    """Attention maps of the run's model on ``n`` held-out examples -> ``RUN_DIR/plots/attention_maps.png``.
+
+    For each MIA-family layer: the channel gate w_c as a bar chart and the spatial gate w_s as a heat
+    map over the input. Attentions without these two gates (SE, CBAM, ...) have nothing to draw and
+    are reported as an error.
+    """
+    import torch
+
+    from ..viz import capture_attention, plot_attention_maps
+
+    run_dir = Path(run_dir)
+    cfg, info, model, _ = load_trained_model(run_dir, which)
+    if cfg["task"] == "cicids2017":
+        raise RunError("visualize draws attention over images; the cicids2017 task has 1-D feature vectors")
+    dm = build_datamodule_for(cfg, arrays)
+    dm.setup("test")
+    x, y = dm.example_batch(n, split="val")
+    captures = capture_attention(model, x)
+    if not captures:
+        raise RunError(f"{run_dir}: the model has no MIA-family attention layer "
+                       f"(attention is {cfg['model']['attention']!r}); nothing to visualise")
+    with torch.no_grad():
+        logits = model(x)
+    state = load_preprocess(run_dir)
+    denorm = (state["mean"], state["std"]) if "mean" in state and "std" in state else None
+    out = run_dir / "plots" / "attention_maps.png"
+    if cfg["task"] == "cifar10":
+        plot_attention_maps(x, captures, out, class_names=info.class_names, denormalize=denorm,
+                            labels=y.tolist(), predictions=logits.argmax(1).tolist(), max_images=n,
+                            title=f"{cfg['model']['name']} + {cfg['model']['attention']}")
+    else:
+        # The padded slice as the network saw it, so w_s lines up with the image under it.
+        plot_attention_maps(x, captures, out, denormalize=denorm, max_images=n,
+                            title=f"{cfg['model']['name']} + {cfg['model']['attention']}")
+    return [out]
