@@ -17,7 +17,7 @@ def run_cli(*args, env=None):
 def test_help_lists_commands():
     out = run_cli("--help")
     assert out.returncode == 0
-    for cmd in ("info", "demo", "data"):
+    for cmd in ("info", "demo", "data", "train", "evaluate", "predict", "visualize", "layers"):
         assert cmd in out.stdout
 
 
@@ -57,3 +57,30 @@ def test_info_lists_attentions(capsys):
     assert main(["info", "--data-dir", "/nonexistent-miamind-root"]) == 0
     out = capsys.readouterr().out
     assert "mia" in out and "se" in out and "missing" in out
+
+
+@pytest.mark.parametrize("args,match", [
+    (["train", "--out", "x"], "train needs --task and --out"),
+    (["train", "--task", "cifar10", "--out", "x", "--set", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
+    (["train", "--task", "cifar10", "--out", "x", "--set", "optim.lr"], "--set expects KEY=VALUE"),
+    (["train", "--task", "cifar10", "--out", "x", "--attention", "nope"], "'model.attention' must be one of"),
+    (["train", "--resume", "x", "--epochs", "3"], "--resume RUN_DIR continues the run with its saved config"),
+    (["evaluate", "does-not-exist"], "does-not-exist: no such run folder"),
+    (["predict", "does-not-exist", "a.png"], "does-not-exist: no such run folder"),
+    (["visualize", "does-not-exist"], "does-not-exist: no such run folder"),
+])
+def test_train_family_errors_are_one_line(args, match, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("miamind: error:") and match in err, err
+    assert len(err.splitlines()) == 1
+
+
+def test_print_config_shows_the_resolved_config(capsys):
+    import yaml
+
+    assert main(["train", "--task", "cicids2017", "--out", "x", "--preset", "paper", "--seed", "5",
+                 "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["seed"] == 5 and cfg["optim"]["lr"] == 0.01 and cfg["data"]["batch_size"] == 16

@@ -208,6 +208,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (DataError, DatasetNotFoundError, ValueError, FileNotFoundError, PermissionError) as e:
         print(f"miamind: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        # Training that stopped on purpose (non-finite loss) says why in one line; other
+        # runtime errors are bugs and keep their traceback.
+        if type(e).__name__ != "NonFiniteLossError":
+            raise
+        print(f"miamind: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("miamind: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,11 @@
+"""Training engine: Lightning glue that turns a resolved config into a run folder.
+
+- ``checkpoint_io``: ``SafetensorsCheckpointIO`` (Lightning's whole checkpoint dict as one
+  ``.safetensors`` file, written atomically, never unpickled) and ``save_weights`` /
+  ``load_weights`` for plain state dicts with JSON metadata.
+- ``callbacks``: ``FiniteLossGuard``, ``RNGStateCallback``, ``SafetensorsModelCheckpoint`` and
+  ``resume_checkpoint_path``.
+
+Submodules are imported explicitly (``from miamind.engine.checkpoint_io import ...``) so that
+importing the package does not import Lightning.
+"""

@@ -1,0 +1,259 @@
+"""Lightning callbacks for safe, exactly resumable training runs.
+
+- :class:`SafetensorsModelCheckpoint` writes ``checkpoints/last.safetensors`` (every epoch) and
+  ``checkpoints/best.safetensors`` (when the monitored metric improves), overwritten in place,
+  at the end of each training epoch (after that epoch's validation).
+- :class:`RNGStateCallback` puts the torch / CUDA / numpy / ``random`` generator states in the
+  checkpoint, so a resumed run draws the same dropout masks as an uninterrupted one.
+- :class:`FiniteLossGuard` stops training at the first non-finite loss, before the poisoned
+  optimizer step, and says where the last good checkpoint is.
+
+Trainer configuration for exact resume (see the tests in ``tests/engine``)::
+
+    Trainer(plugins=[SafetensorsCheckpointIO()],
+            callbacks=[FiniteLossGuard(), RNGStateCallback(), SafetensorsModelCheckpoint(run_dir / "checkpoints")],
+            use_distributed_sampler=False)   # the data module's sampler owns the (seed, epoch) order
+    trainer.fit(module, datamodule, ckpt_path=resume_checkpoint_path(run_dir))
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+
+from .checkpoint_io import SafetensorsCheckpointIO
+
+PathLike = Union[str, Path]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; training was stopped before it could be saved."""
+
+    def __init__(self, loss: float, epoch: int, global_step: int, checkpoint: Optional[str]):
+        self.loss = loss
+        self.epoch = epoch
+        self.global_step = global_step
+        self.checkpoint = checkpoint
+        where = f"last good checkpoint: {checkpoint}" if checkpoint else "no checkpoint written yet"
+        super().__init__(
+            f"non-finite training loss {loss} at epoch {epoch}, global step {global_step}; "
+            f"training stopped and nothing was saved after it ({where}). Try a lower learning "
+            "rate, gradient clipping, or fp32 instead of mixed precision."
+        )
+
+
+def _last_good_checkpoint(trainer: "pl.Trainer") -> Optional[str]:
+    callback = trainer.checkpoint_callback
+    for attr in ("last_model_path", "best_model_path"):
+        path = getattr(callback, attr, "") if callback is not None else ""
+        if path and Path(path).is_file():
+            return str(path)
+    return None
+
+
+class FiniteLossGuard(Callback):
+    """Raise :class:`NonFiniteLossError` as soon as the training loss is NaN or infinite.
+
+    The loss is checked in ``on_before_backward`` (so the optimizer never steps on NaN
+    gradients and the weights in memory stay the last finite ones) and again in
+    ``on_train_batch_end`` (losses that never reach Lightning's backward, e.g. manual
+    optimisation). Lightning runs ``ModelCheckpoint`` callbacks after all others and does not
+    call ``on_train_epoch_end`` after an exception, and ``SafetensorsModelCheckpoint`` never
+    saves on exceptions, so no checkpoint is written after the failure.
+    """
+
+    def on_before_backward(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", loss: torch.Tensor) -> None:
+        self._check(trainer, loss)
+
+    def on_train_batch_end(
+        self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if isinstance(loss, torch.Tensor):
+            self._check(trainer, loss)
+
+    @staticmethod
+    def _check(trainer: "pl.Trainer", loss: torch.Tensor) -> None:
+        loss = loss.detach()
+        if bool(torch.isfinite(loss).all()):
+            return
+        value = loss.float().item() if loss.numel() == 1 else loss.float().cpu().tolist()
+        raise NonFiniteLossError(value, trainer.current_epoch, trainer.global_step, _last_good_checkpoint(trainer))
+
+
+class RNGStateCallback(Callback):
+    """Checkpoint the global random generators so a resumed run continues identically.
+
+    Stored: torch CPU state (uint8 tensor), CUDA states (when CUDA is initialised), numpy's
+    legacy global ``RandomState`` and Python ``random`` (as JSON-able lists), all storable by
+    :class:`~miamind.engine.checkpoint_io.SafetensorsCheckpointIO`.
+
+    The states are captured when the checkpoint is written (end of a training epoch, after
+    validation) and restored in ``load_state_dict``, i.e. during ``trainer.fit(ckpt_path=...)``
+    before any data is drawn (Lightning skips the sanity-check validation when resuming). Both
+    runs then draw the same numbers before the next epoch's first batch (one draw for the train
+    DataLoader iterator's base seed), so dropout continues identically. This assumes the data
+    order does not come from the global generators (a sampler seeded from (seed, epoch)).
+    """
+
+    def state_dict(self) -> Dict[str, Any]:
+        kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+        version, internal, gauss_next = random.getstate()
+        state: Dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": {
+                "kind": kind,
+                "keys": [int(k) for k in keys],
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "cached_gaussian": float(cached_gaussian),
+            },
+            "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        state = state_dict
+        torch.set_rng_state(state["torch"].cpu().to(torch.uint8))
+        cuda = state.get("cuda")
+        if cuda is not None and torch.cuda.is_available():
+            count = torch.cuda.device_count()
+            if len(cuda) != count:
+                rank_zero_warn(
+                    f"the checkpoint holds RNG states of {len(cuda)} CUDA devices and this machine has "
+                    f"{count}; restoring the first {min(len(cuda), count)}: the resumed run may not "
+                    "continue identically"
+                )
+            for device, cuda_state in enumerate(cuda[:count]):
+                torch.cuda.set_rng_state(cuda_state.cpu().to(torch.uint8), device)
+        npst = state["numpy"]
+        np.random.set_state(
+            (npst["kind"], np.asarray(npst["keys"], dtype=np.uint32), npst["pos"], npst["has_gauss"],
+             npst["cached_gaussian"])
+        )
+        py = state["python"]
+        random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
+
+
+class SafetensorsModelCheckpoint(ModelCheckpoint):
+    """``last.safetensors`` every epoch and ``best.safetensors`` on improvement, no version suffix.
+
+    Saves at the end of every training epoch, after that epoch's validation, so that a run
+    resumed from ``last.safetensors`` starts cleanly at the next epoch. Files are overwritten
+    in place, atomically (through :class:`SafetensorsCheckpointIO`, which the Trainer must use:
+    ``Trainer(plugins=[SafetensorsCheckpointIO()])``; ``setup`` checks it).
+
+    With ``monitor=None`` only ``last`` is written (pass ``save_top_k=1`` to also write a
+    ``best`` that is simply the latest epoch). Nothing is saved on exceptions.
+    """
+
+    FILE_EXTENSION = ".safetensors"
+    CHECKPOINT_NAME_LAST = "last"
+
+    def __init__(
+        self,
+        dirpath: Optional[PathLike] = None,
+        *,
+        monitor: Optional[str] = None,
+        mode: str = "min",
+        filename: str = "best",
+        save_top_k: Optional[int] = None,
+        every_n_epochs: int = 1,
+        verbose: bool = False,
+    ):
+        if save_top_k is None:
+            save_top_k = 1 if monitor is not None else 0
+        if save_top_k not in (0, 1):
+            raise ValueError(
+                f"save_top_k={save_top_k}: SafetensorsModelCheckpoint keeps one best file "
+                f"('{filename}{self.FILE_EXTENSION}'), so save_top_k must be 0 or 1"
+            )
+        if "{" in filename:
+            raise ValueError(f"filename {filename!r}: a fixed name is required (no '{{metric}}' templates)")
+        super().__init__(
+            dirpath=dirpath,
+            filename=filename,
+            monitor=monitor,
+            mode=mode,
+            verbose=verbose,
+            save_last=True,
+            save_top_k=save_top_k,
+            save_on_exception=False,
+            save_weights_only=False,
+            every_n_epochs=every_n_epochs,
+            save_on_train_epoch_end=True,
+            enable_version_counter=False,
+        )
+        self._plateau_steps_due: List[List[Any]] = []
+        self._resume_plateau_steps: List[List[Any]] = []
+
+    def setup(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+        io = getattr(trainer.strategy, "checkpoint_io", None)
+        if not isinstance(io, SafetensorsCheckpointIO):
+            raise ValueError(
+                f"{type(self).__name__} writes .safetensors files but the Trainer uses "
+                f"{type(io).__name__}; pass Trainer(plugins=[SafetensorsCheckpointIO()])"
+            )
+        super().setup(trainer, pl_module, stage)
+
+    def on_train_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        # Lightning writes `last` only when a top-k file was written at the same step, so with
+        # monitor=None / save_top_k=0 (or no improvement with every_n_epochs>1) it would skip it
+        if self._should_skip_saving_checkpoint(trainer):
+            return
+        self._plateau_steps_due = _plateau_steps_due(trainer)
+        try:
+            candidates = self._monitor_candidates(trainer)
+            if self._every_n_epochs >= 1 and (trainer.current_epoch + 1) % self._every_n_epochs == 0:
+                self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
+        finally:
+            self._plateau_steps_due = []  # only checkpoints written here are followed by that step
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {**super().state_dict(), "plateau_steps_due": self._plateau_steps_due}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._resume_plateau_steps = list(state_dict.get("plateau_steps_due", []))
+
+    def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        super().on_train_start(trainer, pl_module)
+        steps, self._resume_plateau_steps = self._resume_plateau_steps, []
+        for index, value in steps:
+            trainer.lr_scheduler_configs[index].scheduler.step(value)
+
+    def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
+        """Never save after a failure: the state that raised is not a state worth resuming."""
+
+
+def _plateau_steps_due(trainer: "pl.Trainer") -> List[List[Any]]:
+    """``[scheduler_index, metric]`` of the ReduceLROnPlateau steps Lightning takes after this epoch.
+
+    Lightning steps epoch-interval plateau schedulers in ``FitLoop.on_advance_end`` *after* the
+    ``on_train_epoch_end`` hooks (where checkpoints are written) and, when it restarts from such
+    a checkpoint, does not take that step. Recording it lets the resumed run take it.
+    """
+    if not trainer.lightning_module.automatic_optimization:
+        return []
+    due = []
+    for index, config in enumerate(trainer.lr_scheduler_configs):
+        if config.reduce_on_plateau and config.interval == "epoch" and (trainer.current_epoch + 1) % config.frequency == 0:
+            value = trainer.callback_metrics.get(config.monitor)
+            if value is not None:
+                due.append([index, float(value)])
+    return due
+
+
+def resume_checkpoint_path(run_dir: PathLike) -> Optional[Path]:
+    """``run_dir/checkpoints/last.safetensors`` if it exists (pass it to ``trainer.fit(ckpt_path=...)``)."""
+    path = Path(run_dir) / "checkpoints" / f"{SafetensorsModelCheckpoint.CHECKPOINT_NAME_LAST}{SafetensorsModelCheckpoint.FILE_EXTENSION}"
+    return path if path.is_file() else None

@@ -1,0 +1,546 @@
+"""Lightning data modules for the three tasks: one ``data_cfg`` dict in, (x, y) batches out.
+
+``build_datamodule(task, data_cfg, seed, arrays=None)`` returns a ``LightningDataModule`` with
+
+* ``setup(stage)`` -- loads (or takes ``arrays``), splits and fits preprocessing once;
+  ``info``, ``class_weights`` etc. call it themselves, so the model can be built before fitting;
+* ``train_dataloader() / val_dataloader() / test_dataloader()`` -> ``(x float32, y int64)``;
+* ``info`` (:class:`~miamind.data.info.DatasetInfo`), ``class_weights`` (float tensor or None);
+* ``preprocess_state() -> dict[str, np.ndarray]`` -- what was fitted on the TRAINING data and
+  :func:`miamind.tasks.inputs.load_inputs` needs to turn raw files into model inputs;
+* ``example_batch(n, split="val") -> (x, y)`` -- the first ``n`` held-out samples, prepared as
+  in evaluation (for plots).
+
+Batches (see :mod:`miamind.tasks.sampling`): every loader is ``DataLoader(batch_size=None,
+sampler=EpochBatchSampler(...), num_workers=0)`` over a dataset that builds a whole batch per
+item, so a training batch is a pure function of ``(seed, epoch, batch index, rank)``; the
+sampler shards by ``torch.distributed`` rank itself, so use ``Trainer(use_distributed_sampler=
+False)``. Training loaders shuffle, augment and drop an incomplete last batch (a batch of one
+breaks BatchNorm); evaluation loaders do none of that and shard without padding.
+
+Tasks and ``data_cfg`` keys (every key is required -- defaults live in the run configuration;
+an unknown or missing key is a ``ValueError`` naming it and listing the valid ones):
+
+* ``cifar10``: ``data_dir``, ``batch_size``, ``eval_batch_size``, ``val_size`` (images held out
+  from the official TRAIN split, stratified by class, drawn with ``seed``; 0 = no validation
+  set), ``augment: {crop_pad, flip, cutout}`` (zero-pad + random crop, horizontal flip, Cutout
+  square size; 0/False disable), ``limit_train`` (None or a stratified subset size).
+  Optional: ``limit_eval`` (None or a stratified, seeded subset size of val and of test; the
+  image-folder copy of CIFAR-10 stores test images class by class, so use this rather than
+  Lightning's ``limit_test_batches``, which would see only airplanes). Test = the official test
+  split. Normalisation: per-channel mean/std of the training images actually used.
+  ``preprocess_state = {"mean": (3,), "std": (3,)}`` (float64, [0, 1] pixel units).
+* ``isbi2012``: ``data_dir``, ``fold``, ``n_folds``, ``crop``, ``crops_per_epoch``,
+  ``batch_size``, ``eval_batch_size``, ``pad_multiple``. Training: ``crops_per_epoch`` random
+  ``crop`` x ``crop`` crops (random slice, position and one of the 8 symmetries of the square)
+  from the fold's training slices. Validation AND test: the held-out fold's whole slices (the
+  official test slices have no labels). Each evaluation batch is ``(x, y)`` with ``x`` (B, 1,
+  Hp, Wp) reflect-padded at the bottom/right to multiples of ``pad_multiple`` and ``y`` (B, H, W)
+  NOT padded: crop the model output with :func:`crop_to_target` (top-left aligned) before the
+  loss and metrics. Images are scaled to [0, 1], then standardised with the mean/std of the
+  fold's training slices. ``preprocess_state = {"mean": (1,), "std": (1,)}`` ([0, 1] units).
+* ``cicids2017``: ``data_dir``, ``dataset`` ("cicids2017" | "cicids2017_improved"),
+  ``label_mode`` ("binary" | "multiclass"), ``split`` (train/val/test fractions), ``nonfinite``
+  ("drop" | "clip"), ``scale`` ("standard" | "minmax" | None), ``batch_size``,
+  ``eval_batch_size``, ``class_weights`` (bool: ``FlowSplits.class_weights`` as a tensor, else
+  None). Optional: ``limit_eval`` as for cifar10. Split and fitting: ``flows.make_splits`` with
+  ``seed``. x is (N, 1, F). ``preprocess_state``: ``scaler_offset``, ``scaler_scale`` (F,)
+  float64; ``clip_posinf``, ``clip_neginf``, ``clip_nan`` (F,) float32 only with
+  ``nonfinite="clip"``; ``feature_names`` (F,) numpy str array (the CSV columns to read, in
+  order). Use ``inputs.preprocess_state_to_json`` to store it in JSON metadata.
+
+``arrays`` injects data instead of loading it: a ``Cifar10Arrays``, an ``IsbiArrays``, or a
+``FlowSplits`` (used as is: ``label_mode``/``split``/``nonfinite``/``scale`` are then not
+applied) or a raw ``FlowTable`` (split and fitted here with those keys) -- e.g. from
+:mod:`miamind.tasks.synthetic`.
+"""
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from ..data.augment import channel_stats, cutout, normalize, random_crop_flip
+from ..data.flows import FlowSplits, FlowTable, make_splits
+from ..data.info import DatasetInfo
+from ..data.isbi2012 import pad_to_multiple, random_crops, unpad
+from .sampling import BatchDataset, BatchKey, EpochBatchSampler, batch_loader, mix_seed, stratified_indices
+
+TASKS = ("cifar10", "isbi2012", "cicids2017")
+
+# Required keys per task (defaults are the run configuration's job, not this module's).
+DATA_CFG_KEYS: Dict[str, Tuple[str, ...]] = {
+    "cifar10": ("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "limit_train"),
+    "isbi2012": ("data_dir", "fold", "n_folds", "crop", "crops_per_epoch", "batch_size", "eval_batch_size",
+                 "pad_multiple"),
+    "cicids2017": ("data_dir", "dataset", "label_mode", "split", "nonfinite", "scale", "batch_size",
+                   "eval_batch_size", "class_weights"),
+}
+# Optional keys and their value when absent.
+OPTIONAL_DATA_CFG: Dict[str, Dict[str, Any]] = {
+    "cifar10": {"limit_eval": None},
+    "isbi2012": {},
+    "cicids2017": {"limit_eval": None},
+}
+AUGMENT_KEYS = ("crop_pad", "flip", "cutout")
+FLOW_DATASETS = ("cicids2017", "cicids2017_improved")
+
+# Seed streams for the data splits (distinct from the sampler's permutation/augmentation streams).
+_VAL_HOLDOUT, _TRAIN_SUBSET, _EVAL_SUBSET = 101, 102, 103
+
+Batch = Tuple[torch.Tensor, torch.Tensor]
+
+
+def crop_to_target(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Crop a prediction on a padded evaluation batch back to the target's (H, W).
+
+    Padding is added at the bottom and right only (``isbi2012.pad_to_multiple``), so the
+    original pixels are the top-left ``H x W`` block: ``logits[..., :H, :W]``.
+    """
+    return unpad(logits, tuple(target.shape[-2:]))
+
+
+# ------------------------------------------------------------------------------ configuration
+
+
+def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> Dict[str, Any]:
+    """Check ``data_cfg`` has exactly the task's keys (plus known optional ones); return a copy
+    with optional keys filled. Unknown or missing keys raise ``ValueError`` naming them."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    if not isinstance(data_cfg, Mapping):
+        raise ValueError(f"data_cfg must be a mapping, got {type(data_cfg).__name__}")
+    required, optional = DATA_CFG_KEYS[task], OPTIONAL_DATA_CFG[task]
+    valid = (*required, *optional)
+    unknown = [k for k in data_cfg if k not in valid]
+    if unknown:
+        raise ValueError(f"unknown data_cfg key(s) for task {task!r}: {', '.join(map(repr, unknown))}; "
+                         f"valid keys: {', '.join(valid)}")
+    missing = [k for k in required if k not in data_cfg]
+    if missing:
+        raise ValueError(f"missing data_cfg key(s) for task {task!r}: {', '.join(map(repr, missing))}; "
+                         f"required keys: {', '.join(required)}")
+    cfg = {**optional, **dict(data_cfg)}
+    if task == "cifar10":
+        aug = cfg["augment"]
+        if not isinstance(aug, Mapping):
+            raise ValueError(f"data_cfg 'augment' must be a mapping with keys {', '.join(AUGMENT_KEYS)}, got {aug!r}")
+        bad = [k for k in aug if k not in AUGMENT_KEYS]
+        if bad:
+            raise ValueError(f"unknown data_cfg key(s) augment.{', augment.'.join(bad)}; "
+                             f"valid keys: {', '.join(AUGMENT_KEYS)}")
+        lacking = [k for k in AUGMENT_KEYS if k not in aug]
+        if lacking:
+            raise ValueError(f"missing data_cfg key(s) augment.{', augment.'.join(lacking)}; "
+                             f"required keys: {', '.join(AUGMENT_KEYS)}")
+        cfg["augment"] = dict(aug)
+    return cfg
+
+
+def _int(cfg: Mapping[str, Any], key: str, low: int, *, none_ok: bool = False, label: Optional[str] = None) -> Optional[int]:
+    v = cfg[key]
+    if v is None and none_ok:
+        return None
+    if isinstance(v, bool) or not isinstance(v, Integral) or v < low:
+        what = f"an int >= {low}" + (" or None" if none_ok else "")
+        raise ValueError(f"data_cfg {label or key!r} must be {what}, got {v!r}")
+    return int(v)
+
+
+def _bool(cfg: Mapping[str, Any], key: str, label: Optional[str] = None) -> bool:
+    v = cfg[key]
+    if not isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"data_cfg {label or key!r} must be true or false, got {v!r}")
+    return bool(v)
+
+
+def _subset(labels: np.ndarray, limit: Optional[int], seed: int) -> np.ndarray:
+    """All rows, or a stratified seeded subset of ``limit`` rows (sorted)."""
+    if limit is None or limit >= len(labels):
+        return np.arange(len(labels))
+    return stratified_indices(labels, limit, seed)[0]
+
+
+# ------------------------------------------------------------------------------ base class
+
+
+class TaskDataModule(pl.LightningDataModule):
+    """What the three data modules share: config checks, lazy setup, the loaders."""
+
+    task: str = ""
+
+    def __init__(self, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None):
+        super().__init__()
+        self.cfg = validate_data_cfg(self.task, data_cfg)
+        if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        self.seed = int(seed)
+        self.batch_size = _int(self.cfg, "batch_size", 1)
+        self.eval_batch_size = _int(self.cfg, "eval_batch_size", 1)
+        self._arrays = arrays
+        self._ready = False
+        self._info: Optional[DatasetInfo] = None
+        self._class_weights: Optional[torch.Tensor] = None
+        self._eval: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # ---- setup
+    def setup(self, stage: Optional[str] = None) -> None:
+        """Load, split and fit once (every later call, for any stage, is a no-op)."""
+        if not self._ready:
+            self._setup()
+            self._arrays = None  # the module keeps only what it needs
+            self._ready = True
+
+    def _setup(self) -> None:
+        raise NotImplementedError
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            self.setup()
+
+    @property
+    def info(self) -> DatasetInfo:
+        self._ensure()
+        return self._info  # type: ignore[return-value]
+
+    @property
+    def class_weights(self) -> Optional[torch.Tensor]:
+        """Per-class loss weights fitted on the training split, or None (unweighted)."""
+        self._ensure()
+        return self._class_weights
+
+    def preprocess_state(self) -> Dict[str, np.ndarray]:
+        self._ensure()
+        return self._preprocess_state()
+
+    def _preprocess_state(self) -> Dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    # ---- loaders
+    def _train_build(self, key: BatchKey) -> Batch:
+        raise NotImplementedError
+
+    def _train_size(self) -> int:
+        raise NotImplementedError
+
+    def _eval_build(self, split: str) -> Callable[[BatchKey], Batch]:
+        raise NotImplementedError
+
+    def train_dataloader(self):
+        self._ensure()
+        n = self._train_size()
+        sampler = EpochBatchSampler(n, self.batch_size, shuffle=True, seed=self.seed, drop_last=True)
+        if len(sampler) == 0:
+            _, world = sampler.rank_world()
+            raise ValueError(
+                f"{self.task}: batch_size={self.batch_size} is larger than the {n} training samples"
+                + (f" ({-(-n // world)} per rank on {world} ranks)" if world > 1 else "")
+                + "; lower data_cfg 'batch_size'"
+            )
+        return batch_loader(BatchDataset(n, self._train_build), sampler)
+
+    def _eval_loader(self, split: str):
+        self._ensure()
+        n = len(self._eval[split][1])
+        sampler = EpochBatchSampler(n, self.eval_batch_size, shuffle=False, seed=self.seed, drop_last=False,
+                                    pad_shards=False)
+        return batch_loader(BatchDataset(n, self._eval_build(split)), sampler)
+
+    def val_dataloader(self):
+        """Validation batches; an empty list when there is no validation set (Lightning skips it)."""
+        self._ensure()
+        if len(self._eval["val"][1]) == 0:
+            return []
+        return self._eval_loader("val")
+
+    def test_dataloader(self):
+        return self._eval_loader("test")
+
+    def example_batch(self, n: int, split: str = "val") -> Batch:
+        """The first ``n`` samples of ``split`` ("val" or "test"), prepared as for evaluation.
+
+        With no validation set, ``split="val"`` falls back to the test split (nothing is fitted
+        on these samples; they are for plots).
+        """
+        self._ensure()
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        if split == "val" and len(self._eval["val"][1]) == 0:
+            split = "test"
+        total = len(self._eval[split][1])
+        if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        idx = torch.arange(min(int(n), total))
+        key = BatchKey(idx, 0, 0, 0, 0)
+        return self._eval_build(split)(key)
+
+
+# ------------------------------------------------------------------------------ CIFAR-10
+
+
+class Cifar10DataModule(TaskDataModule):
+    """CIFAR-10: official train minus a stratified validation hold-out; official test."""
+
+    task = "cifar10"
+
+    def __init__(self, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None):
+        super().__init__(data_cfg, seed, arrays)
+        cfg, aug = self.cfg, self.cfg["augment"]
+        self.val_size = _int(cfg, "val_size", 0)
+        self.limit_train = _int(cfg, "limit_train", 1, none_ok=True)
+        self.limit_eval = _int(cfg, "limit_eval", 1, none_ok=True)
+        self.crop_pad = _int(aug, "crop_pad", 0, label="augment.crop_pad")
+        self.flip = _bool(aug, "flip", label="augment.flip")
+        self.cutout = _int(aug, "cutout", 0, label="augment.cutout")
+        if arrays is not None and not all(hasattr(arrays, a) for a in ("train_images", "test_images", "tensors")):
+            raise ValueError(f"cifar10: arrays must be a Cifar10Arrays, got {type(arrays).__name__}")
+
+    def _setup(self) -> None:
+        arrays = self._arrays
+        if arrays is None:
+            from ..data.cifar10 import load_cifar10
+
+            arrays = load_cifar10(self.cfg["data_dir"])
+        images, labels = arrays.tensors("train")  # uint8 NCHW, int64
+        test_images, test_labels = arrays.tensors("test")
+        n = len(labels)
+        if self.val_size >= n:
+            raise ValueError(f"data_cfg 'val_size'={self.val_size} leaves no training images out of {n}")
+        val_idx, train_idx = stratified_indices(labels.numpy(), self.val_size, mix_seed(self.seed, _VAL_HOLDOUT))
+        train_idx = train_idx[_subset(labels.numpy()[train_idx], self.limit_train, mix_seed(self.seed, _TRAIN_SUBSET))]
+        self._train_indices, self._val_indices = train_idx, val_idx
+        self._train = (images[train_idx], labels[train_idx])
+        self._eval = {"val": (images[val_idx], labels[val_idx]), "test": (test_images, test_labels)}
+        eval_seed = mix_seed(self.seed, _EVAL_SUBSET)
+        for split, (x, y) in self._eval.items():
+            keep = torch.from_numpy(_subset(y.numpy(), self.limit_eval, eval_seed))
+            self._eval[split] = (x[keep], y[keep])
+        # Fitted on the training images used, never on validation or test images.
+        self.mean, self.std = channel_stats(self._train[0], layout="NCHW")
+        self._info = arrays.info
+        # Cutout fills with the mean pixel: the same as cutting out after normalisation (value 0).
+        self._fill = [int(round(255 * m)) for m in self.mean]
+
+    @property
+    def train_indices(self) -> np.ndarray:
+        """Rows of the official training split used for training (sorted)."""
+        self._ensure()
+        return self._train_indices
+
+    @property
+    def val_indices(self) -> np.ndarray:
+        """Rows of the official training split held out for validation (sorted)."""
+        self._ensure()
+        return self._val_indices
+
+    def _preprocess_state(self) -> Dict[str, np.ndarray]:
+        return {"mean": np.asarray(self.mean, np.float64), "std": np.asarray(self.std, np.float64)}
+
+    def _train_size(self) -> int:
+        return len(self._train[1])
+
+    def _train_build(self, key: BatchKey) -> Batch:
+        x, y = self._train[0][key.indices], self._train[1][key.indices]
+        g = key.generator()
+        if self.crop_pad or self.flip:
+            x = random_crop_flip(x, pad=self.crop_pad, flip=self.flip, generator=g)
+        if self.cutout:
+            x = cutout(x, self.cutout, generator=g, fill=self._fill)
+        return normalize(x, self.mean, self.std), y
+
+    def _eval_build(self, split: str) -> Callable[[BatchKey], Batch]:
+        images, labels = self._eval[split]
+
+        def build(key: BatchKey) -> Batch:
+            return normalize(images[key.indices], self.mean, self.std), labels[key.indices]
+
+        return build
+
+
+# ------------------------------------------------------------------------------ ISBI 2012
+
+
+class Isbi2012DataModule(TaskDataModule):
+    """ISBI 2012: random crops of a fold's training slices; whole held-out slices for val/test."""
+
+    task = "isbi2012"
+
+    def __init__(self, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None):
+        super().__init__(data_cfg, seed, arrays)
+        cfg = self.cfg
+        self.fold = _int(cfg, "fold", 0)
+        self.n_folds = _int(cfg, "n_folds", 2)
+        self.crop = _int(cfg, "crop", 1)
+        self.crops_per_epoch = _int(cfg, "crops_per_epoch", 1)
+        self.pad_multiple = _int(cfg, "pad_multiple", 1)
+        if self.fold >= self.n_folds:
+            raise ValueError(f"data_cfg 'fold'={self.fold} must be < 'n_folds'={self.n_folds}")
+        if arrays is not None and not all(hasattr(arrays, a) for a in ("train_images", "train_labels", "fold")):
+            raise ValueError(f"isbi2012: arrays must be an IsbiArrays, got {type(arrays).__name__}")
+
+    def _setup(self) -> None:
+        arrays = self._arrays
+        if arrays is None:
+            from ..data.isbi2012 import load_isbi2012
+
+            arrays = load_isbi2012(self.cfg["data_dir"])
+        h, w = arrays.train_images.shape[1:]
+        if self.crop > min(h, w):
+            raise ValueError(f"data_cfg 'crop'={self.crop} is larger than the {h}x{w} slices")
+        fold = arrays.fold(self.fold, self.n_folds)
+        self._train_slices, self._val_slices = fold.train_idx, fold.val_idx
+        train = fold.train_images.double()  # [0, 1]; statistics in float64, of training slices only
+        self.mean, self.std = float(train.mean()), float(train.std(unbiased=False))
+        if not self.std > 0:
+            raise ValueError("isbi2012: training slices are constant (std 0); cannot standardise")
+        self._train = (self._standardise(fold.train_images), fold.train_targets)
+        val_x, _ = pad_to_multiple(self._standardise(fold.val_images), self.pad_multiple, mode="reflect")
+        # The official test slices are unlabelled: test = the held-out fold, like validation.
+        self._eval = {"val": (val_x, fold.val_targets), "test": (val_x, fold.val_targets)}
+        self._info = arrays.info
+
+    @property
+    def train_slices(self) -> np.ndarray:
+        """Indices of the labelled slices the training crops come from."""
+        self._ensure()
+        return self._train_slices
+
+    @property
+    def val_slices(self) -> np.ndarray:
+        """Indices of the held-out slices (validation and test)."""
+        self._ensure()
+        return self._val_slices
+
+    def _standardise(self, images: torch.Tensor) -> torch.Tensor:
+        return ((images - self.mean) / self.std).float()
+
+    def _preprocess_state(self) -> Dict[str, np.ndarray]:
+        return {"mean": np.array([self.mean], np.float64), "std": np.array([self.std], np.float64)}
+
+    def _train_size(self) -> int:
+        return self.crops_per_epoch
+
+    def _train_build(self, key: BatchKey) -> Batch:
+        # The sampler only says how many crops this batch has; where they come from is drawn
+        # from the batch's own generator.
+        return random_crops(self._train[0], self._train[1], crop=self.crop, n=len(key.indices),
+                            generator=key.generator())
+
+    def _eval_build(self, split: str) -> Callable[[BatchKey], Batch]:
+        images, targets = self._eval[split]
+
+        def build(key: BatchKey) -> Batch:
+            return images[key.indices], targets[key.indices]
+
+        return build
+
+
+# ------------------------------------------------------------------------------ CIC-IDS2017
+
+
+class CicIds2017DataModule(TaskDataModule):
+    """CIC-IDS2017 flows (or the improved re-extraction): seeded stratified split, scaled on train."""
+
+    task = "cicids2017"
+
+    def __init__(self, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None):
+        super().__init__(data_cfg, seed, arrays)
+        cfg = self.cfg
+        if cfg["dataset"] not in FLOW_DATASETS:
+            raise ValueError(f"data_cfg 'dataset' must be one of {', '.join(FLOW_DATASETS)}, got {cfg['dataset']!r}")
+        self.use_class_weights = _bool(cfg, "class_weights")
+        self.limit_eval = _int(cfg, "limit_eval", 1, none_ok=True)
+        scale = cfg["scale"]
+        self.scale = None if isinstance(scale, str) and scale.lower() == "none" else scale
+        split = cfg["split"]
+        if not isinstance(split, (list, tuple)) or len(split) != 3:
+            raise ValueError(f"data_cfg 'split' must be three fractions [train, val, test], got {split!r}")
+        self.split = tuple(float(f) for f in split)
+        if arrays is not None and not isinstance(arrays, (FlowSplits, FlowTable)):
+            raise ValueError(f"cicids2017: arrays must be a FlowSplits or FlowTable, got {type(arrays).__name__}")
+
+    def _setup(self) -> None:
+        cfg, arrays = self.cfg, self._arrays
+        opts = dict(label_mode=cfg["label_mode"], split=self.split, seed=self.seed,
+                    nonfinite=cfg["nonfinite"], scale=self.scale)
+        if isinstance(arrays, FlowSplits):
+            splits = arrays
+        elif isinstance(arrays, FlowTable):
+            splits = make_splits(arrays, **opts, dataset=cfg["dataset"])
+        elif cfg["dataset"] == "cicids2017":
+            from ..data.cicids2017 import load_cicids2017
+
+            splits = load_cicids2017(cfg["data_dir"], **opts)
+        else:
+            from ..data.cicids2017_improved import load_cicids2017_improved
+
+            splits = load_cicids2017_improved(cfg["data_dir"], **opts)
+        self.splits_report = splits.report
+        self._split_indices = {k: np.asarray(v) for k, v in splits.indices.items()}
+        shape = (-1, *splits.input_shape)
+
+        def tensors(x: np.ndarray, y: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
+            return torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(shape), torch.from_numpy(y.astype(np.int64))
+
+        self._train = tensors(splits.x_train, splits.y_train)
+        eval_seed = mix_seed(self.seed, _EVAL_SUBSET)
+        self._eval = {}
+        for split, x, y in (("val", splits.x_val, splits.y_val), ("test", splits.x_test, splits.y_test)):
+            keep = _subset(y, self.limit_eval, eval_seed)
+            self._eval[split] = tensors(x[keep], y[keep])
+        self._info = splits.info
+        if self.use_class_weights:
+            self._class_weights = torch.as_tensor(np.asarray(splits.class_weights), dtype=torch.float32)
+        state = {
+            "scaler_offset": np.asarray(splits.scaler["offset"], np.float64),
+            "scaler_scale": np.asarray(splits.scaler["scale"], np.float64),
+            "feature_names": np.asarray(splits.feature_names, dtype=str),
+        }
+        if splits.clip is not None:
+            state.update({f"clip_{k}": np.asarray(v, np.float32) for k, v in splits.clip.items()})
+        self._state = state
+
+    @property
+    def split_indices(self) -> Dict[str, np.ndarray]:
+        """Rows of the parsed CSV table in each split ("train", "val", "test"), before ``limit_eval``."""
+        self._ensure()
+        return self._split_indices
+
+    def _preprocess_state(self) -> Dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self._state.items()}
+
+    def _train_size(self) -> int:
+        return len(self._train[1])
+
+    def _train_build(self, key: BatchKey) -> Batch:
+        return self._train[0][key.indices], self._train[1][key.indices]
+
+    def _eval_build(self, split: str) -> Callable[[BatchKey], Batch]:
+        x, y = self._eval[split]
+
+        def build(key: BatchKey) -> Batch:
+            return x[key.indices], y[key.indices]
+
+        return build
+
+
+# ------------------------------------------------------------------------------ factory
+
+DATAMODULES = {"cifar10": Cifar10DataModule, "isbi2012": Isbi2012DataModule, "cicids2017": CicIds2017DataModule}
+
+
+def build_datamodule(task: str, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None) -> TaskDataModule:
+    """The data module for ``task`` ("cifar10", "isbi2012", "cicids2017"); see the module docstring."""
+    if task not in DATAMODULES:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    return DATAMODULES[task](data_cfg, seed, arrays)
+
+
+__all__ = [
+    "AUGMENT_KEYS", "Cifar10DataModule", "CicIds2017DataModule", "DATAMODULES", "DATA_CFG_KEYS",
+    "FLOW_DATASETS", "Isbi2012DataModule", "OPTIONAL_DATA_CFG", "TASKS", "TaskDataModule", "build_datamodule",
+    "crop_to_target", "validate_data_cfg",
+]

@@ -1,0 +1,231 @@
+"""Raw files -> model inputs for ``miamind predict``, with the preprocessing fitted at training time.
+
+``load_inputs(task, paths, preprocess_state) -> (x, names)``; ``paths`` are files or folders
+(a folder means its own files of the task's kinds, sorted; subfolders are not searched) and
+``preprocess_state`` is ``datamodule.preprocess_state()`` of the training run. Every error is a
+``DataError`` naming the file (and page or line) that is wrong.
+
+* ``cifar10``: image files (PNG, JPEG, BMP) that are 32x32 RGB -> float32 (N, 3, 32, 32)
+  normalised with the training mean/std; ``names[i]`` is the file path.
+* ``isbi2012``: 8-bit grayscale TIFF stacks (every page a slice; one page is fine here) or PNG
+  slices -> float32 (N, 1, H, W), scaled to [0, 1] and standardised with the training mean/std.
+  NOT padded: pad with ``isbi2012.pad_to_multiple(x, multiple)`` before the network and crop
+  the output back with ``isbi2012.unpad`` (or ``datamodules.crop_to_target``); all slices must
+  share one size. ``names[i]`` is the PNG path or ``"<tif path>:page <k>"``.
+* ``cicids2017``: CSV files (``.csv`` / ``.csv.gz``) holding the training feature columns
+  (``preprocess_state["feature_names"]``) under their CICFlowMeter names, in any order, other
+  columns (identifiers, ``Label``) ignored -> float32 (N, 1, F) transformed exactly as
+  ``FlowSplits.transform`` (clip, then scale). Read with the dataset reader's rules (latin-1,
+  stripped header names, repeated header lines and empty lines skipped, ``Infinity``/``NaN``
+  accepted, any other text an error). A non-finite cell is replaced as in training when the run
+  used ``nonfinite="clip"``; after ``nonfinite="drop"`` there is no replacement value and it is
+  an error. ``names[i]`` is ``"<csv path>:line <n>"`` (file line, header = line 1).
+
+``preprocess_state_to_json`` / ``preprocess_state_from_json`` store such a state (numeric and
+string arrays) in JSON metadata and back, dtype and values exact.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from ..data.augment import normalize
+from ..data.errors import DataError
+
+PathLike = Union[str, Path]
+Inputs = Tuple[torch.Tensor, List[str]]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+SLICE_SUFFIXES = (".tif", ".tiff", ".png")
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+def _files(paths: Union[PathLike, Sequence[PathLike]], suffixes: Sequence[str], what: str) -> List[Path]:
+    """Files in argument order; a folder contributes its own ``suffixes`` files, sorted."""
+    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    if not items:
+        raise DataError(None, f"no input files given (expected {what})")
+    out: List[Path] = []
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(tuple(suffixes)))
+            if not found:
+                raise DataError(p, f"folder has no {what} ({', '.join(suffixes)}; subfolders are not searched)")
+            out.extend(found)
+        elif p.is_file():
+            if not p.name.lower().endswith(tuple(suffixes)):
+                raise DataError(p, f"unsupported file type; expected {what} ({', '.join(suffixes)})")
+            out.append(p)
+        else:
+            raise DataError(p, "no such file or folder")
+    return out
+
+
+def _state(state: Mapping[str, Any], keys: Sequence[str], task: str) -> Dict[str, np.ndarray]:
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise ValueError(f"preprocess_state for {task} lacks {', '.join(missing)} (has: {', '.join(state) or 'nothing'})")
+    return {k: np.asarray(state[k]) for k in state}
+
+
+# ------------------------------------------------------------------------------ CIFAR-10
+
+
+def _load_cifar10(paths, state) -> Inputs:
+    from ..data.cifar10 import _decode_image
+
+    st = _state(state, ("mean", "std"), "cifar10")
+    files = _files(paths, IMAGE_SUFFIXES, "image files")
+    # _decode_image insists on 32x32 RGB and names the file, its mode and size otherwise.
+    images = np.stack([_decode_image(f.read_bytes(), f, None) for f in files])
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    return normalize(x, st["mean"].tolist(), st["std"].tolist()), [str(f) for f in files]
+
+
+# ------------------------------------------------------------------------------ ISBI 2012
+
+
+def _read_tif_slices(path: Path) -> np.ndarray:
+    """Every page of a grayscale uint8 TIFF as (N, H, W); a single page is allowed here."""
+    import tifffile
+
+    try:
+        arr = tifffile.imread(path)
+    except Exception as e:  # tifffile raises several types for non-TIFF or broken bytes
+        raise DataError(path, f"not a readable TIFF ({type(e).__name__}: {e})") from None
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise DataError(path, f"TIFF holds an array of shape {arr.shape}; expected 8-bit grayscale slices (N, H, W)")
+    if arr.dtype != np.uint8:
+        raise DataError(path, f"TIFF has dtype {arr.dtype}; expected uint8 (8-bit grayscale)")
+    return arr
+
+
+def _load_isbi2012(paths, state) -> Inputs:
+    from ..data.isbi2012 import _read_png, images_to_tensor
+
+    st = _state(state, ("mean", "std"), "isbi2012")
+    mean, std = float(st["mean"].reshape(-1)[0]), float(st["std"].reshape(-1)[0])
+    slices: List[np.ndarray] = []
+    names: List[str] = []
+    for f in _files(paths, SLICE_SUFFIXES, "TIFF stacks or PNG slices"):
+        if f.suffix.lower() == ".png":
+            got, labels = _read_png(f)[None], [str(f)]  # _read_png: 8-bit grayscale or DataError
+        else:
+            got = _read_tif_slices(f)
+            labels = [f"{f}:page {k}" for k in range(len(got))]
+        if slices and got.shape[1:] != slices[0].shape:
+            raise DataError(f, f"slices are {got.shape[1]}x{got.shape[2]} but {names[0]} is "
+                               f"{slices[0].shape[0]}x{slices[0].shape[1]}; predict one slice size at a time")
+        slices.extend(got)
+        names.extend(labels)
+    x = images_to_tensor(np.stack(slices))
+    # The same float32 arithmetic as Isbi2012DataModule._standardise, so results match bit for bit.
+    return (x - mean) / std, names
+
+
+# ------------------------------------------------------------------------------ CIC-IDS2017
+
+
+def _read_feature_csv(path: Path, feature_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """(float32 raw features (N, F) in ``feature_names`` order, file line numbers (N,))."""
+    import pandas as pd
+
+    from ..data.flows import _csv_chunks, _numeric_column, read_header
+
+    header = read_header(path)
+    missing = [n for n in feature_names if n not in header]
+    if missing:
+        raise DataError(path, f"missing feature column(s) {missing[:8]}{' ...' if len(missing) > 8 else ''} "
+                              f"({len(missing)} of {len(feature_names)})", where="line 1")
+    pos = [header.index(n) for n in feature_names]
+    xs: List[np.ndarray] = []
+    lines: List[np.ndarray] = []
+    try:
+        with _csv_chunks(path, sorted(set(pos)), pos[0], 100_000) as (chunks, _):
+            for chunk in chunks:
+                line = chunk.index.to_numpy() + 2  # line 1 is the header
+                # Blank lines (and repeated header lines, blanked by the reader) are all-missing rows.
+                cells = chunk[pos]
+                keep = ~cells.isna().all(axis=1).to_numpy()
+                # A repeated header spelled differently: its first feature cell is a column name.
+                keep &= ~(cells[pos[0]].astype(str).str.strip() == feature_names[0]).to_numpy()
+                cells, line = cells[keep], line[keep]
+                x = np.empty((len(cells), len(pos)), np.float32)
+                with np.errstate(over="ignore"):  # beyond float32 range becomes inf, as in training
+                    for j, (p, name) in enumerate(zip(pos, feature_names)):
+                        x[:, j] = _numeric_column(path, cells[p], name, line).to_numpy(np.float64)
+                xs.append(x)
+                lines.append(line)
+    except pd.errors.ParserError as e:
+        raise DataError(path, f"malformed CSV: {e}") from None
+    except (OSError, EOFError) as e:
+        raise DataError(path, f"cannot read file: {e}") from None
+    if not xs or not sum(len(x) for x in xs):
+        raise DataError(path, "no data rows")
+    return np.concatenate(xs), np.concatenate(lines)
+
+
+def _load_cicids2017(paths, state) -> Inputs:
+    from ..data.flows import apply_clip, apply_scaler
+
+    st = _state(state, ("scaler_offset", "scaler_scale", "feature_names"), "cicids2017")
+    names_f = [str(n) for n in st["feature_names"].reshape(-1)]
+    clip = {k: st[f"clip_{k}"] for k in ("posinf", "neginf", "nan")} if "clip_posinf" in st else None
+    xs: List[np.ndarray] = []
+    names: List[str] = []
+    for f in _files(paths, CSV_SUFFIXES, "CSV files"):
+        x, lines = _read_feature_csv(f, names_f)
+        bad = ~np.isfinite(x)
+        if bad.any() and clip is None:
+            r, c = np.argwhere(bad)[0]
+            raise DataError(f, f"column {names_f[c]!r} is {x[r, c]}; the model was trained with nonfinite='drop', "
+                               "so rows with Infinity/NaN cannot be scored (remove them)", where=f"line {lines[r]}")
+        if clip is not None:
+            apply_clip(x, clip)
+        xs.append(apply_scaler(x, {"offset": st["scaler_offset"], "scale": st["scaler_scale"]}))
+        names.extend(f"{f}:line {n}" for n in lines)
+    x = np.concatenate(xs)
+    return torch.from_numpy(x).reshape(len(x), 1, x.shape[1]), names
+
+
+# ------------------------------------------------------------------------------ public API
+
+_LOADERS = {"cifar10": _load_cifar10, "isbi2012": _load_isbi2012, "cicids2017": _load_cicids2017}
+
+
+def load_inputs(task: str, paths: Union[PathLike, Sequence[PathLike]], preprocess_state: Mapping[str, Any]) -> Inputs:
+    """Files for ``task`` -> ``(x float32 batch, names)``, prepared as the evaluation data were.
+
+    See the module docstring for the accepted files per task and the layout of ``x``.
+    """
+    if task not in _LOADERS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(_LOADERS)}")
+    return _LOADERS[task](paths, preprocess_state)
+
+
+def preprocess_state_to_json(state: Mapping[str, np.ndarray]) -> Dict[str, Dict[str, Any]]:
+    """``{key: {"dtype", "shape", "data"}}`` with plain lists (floats repr round-trip exactly)."""
+    out = {}
+    for k, v in state.items():
+        a = np.asarray(v)
+        kind = "str" if a.dtype.kind == "U" else a.dtype.str
+        out[k] = {"dtype": kind, "shape": list(a.shape), "data": a.reshape(-1).tolist()}
+    return out
+
+
+def preprocess_state_from_json(data: Mapping[str, Mapping[str, Any]]) -> Dict[str, np.ndarray]:
+    """Inverse of :func:`preprocess_state_to_json`."""
+    out = {}
+    for k, v in data.items():
+        dtype = str if v["dtype"] == "str" else np.dtype(v["dtype"])
+        out[k] = np.asarray(v["data"], dtype=dtype).reshape(v["shape"])
+    return out
+
+
+__all__ = ["load_inputs", "preprocess_state_from_json", "preprocess_state_to_json"]
