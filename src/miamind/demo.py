@@ -16,11 +16,11 @@ TASKS = ("cifar10", "isbi2012", "cicids2017")
 
 def _data_found(task: str) -> Optional[str]:
     """None when the task's dataset is found, else the reason it is not."""
-    from .data import DATASETS
+    from .data import dataset_module
     from .data.errors import DatasetNotFoundError
 
     try:
-        DATASETS[task].locate(None)
+        dataset_module(task).locate(None)
     except DatasetNotFoundError as e:
         return str(e).splitlines()[0]
     return None

@@ -62,6 +62,7 @@ def test_train_writes_a_complete_run_folder(task, tmp_path):
         # No "best" epoch is chosen on the held-out fold that is also the test set.
         assert m["evaluated_checkpoint"] == "last" and (run / "plots/segmentation_overlays.png").is_file()
         assert {"adapted_rand_error", "vi", "dice_cell", "iou_membrane", "pixel_acc"} <= set(m["test"])
+        assert visualize(run, n=2, arrays=tiny_arrays(task))[0].is_file()
     else:
         assert m["evaluated_checkpoint"] == "best" and (run / "plots/confusion_matrix.png").is_file()
         assert len(m["test_confmat"]) == len(m["class_names"])
@@ -187,3 +188,54 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert m["world_size"] == 2
     assert 0.5 < m["test"]["acc"] <= 1.0
     assert "gloo" in proc.stderr or "distributed_backend=gloo" in proc.stdout + proc.stderr
+
+
+def test_predict_segmentation_writes_masks_matching_evaluation(tmp_path):
+    """ISBI: a TIFF of held-out slices -> one PNG mask per page, equal to the evaluation prediction."""
+    import tifffile
+    from PIL import Image
+
+    from miamind.engine.run import build_datamodule_for, load_trained_model
+
+    arrays = tiny_arrays("isbi2012")
+    run = tmp_path / "run"
+    train(tiny_cfg("isbi2012", epochs=1), run, arrays=arrays, quiet=True)
+    cfg, _, model, _ = load_trained_model(run)
+    dm = build_datamodule_for(cfg, arrays)
+    dm.setup("test")
+    x, y = dm.example_batch(2, split="val")
+    val_slices = dm.val_slices[:2]
+    tifffile.imwrite(tmp_path / "slices.tif", arrays.train_images[val_slices])
+    rows = predict(run, [tmp_path / "slices.tif"], out=tmp_path / "masks", quiet=True)
+    assert len(rows) == 2
+    with torch.no_grad():
+        expected = model(x).argmax(1)[..., : y.shape[-2], : y.shape[-1]].numpy()
+    for row, exp in zip(rows, expected):
+        mask = np.asarray(Image.open(row["mask"]))
+        np.testing.assert_array_equal(mask, exp.astype(np.uint8) * 255)
+        assert row["membrane_fraction"] == pytest.approx(float((exp == 0).mean()))
+
+
+REAL_SHORT = {
+    "cifar10": ["data.limit_train=2000", "data.val_size=200", "data.limit_eval=500", "data.batch_size=50",
+                "model.kwargs.widths=[16, 32, 32]", "optim.lr=0.05", "schedule.warmup_epochs=0"],
+    "isbi2012": ["data.crops_per_epoch=32", "data.crop=64", "model.kwargs.width=4"],
+    "cicids2017": ["data.batch_size=64"],
+}
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("task", ["cifar10", "isbi2012", "cicids2017"])
+def test_real_data_short_run(task, real_data_dir, shared_cache_dir, monkeypatch, tmp_path):
+    """One short epoch on the real files: the whole path from disk to metrics.json works."""
+    monkeypatch.setenv("MIAMIND_CACHE", str(shared_cache_dir))
+    cfg = resolve_config(task, "fast", overrides={"trainer.epochs": 1, "data.data_dir": str(real_data_dir)},
+                         assignments=[*QUIET, *REAL_SHORT[task]])
+    m = train(cfg, tmp_path / "run", quiet=True).metrics
+    n_test = sum(sum(row) for row in m["test_confmat"]) if m["test_confmat"] else None
+    if task == "cifar10":
+        assert n_test == 500 and m["test"]["acc"] > 0.15  # 10 classes; chance 0.1
+    elif task == "isbi2012":
+        assert 0.5 < m["test"]["dice_cell"] <= 1.0 and m["test_split"].startswith("held-out fold")
+    else:
+        assert n_test == 1900 and m["test"]["acc"] > 0.8  # the seed-0 split of the shipped subset

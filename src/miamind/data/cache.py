@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Optional
 
 import numpy as np
 
+from .._atomic import atomic_open
 from .root import cache_root
 
 
@@ -38,16 +37,8 @@ def fingerprint(paths: Iterable[Path]) -> str:
 
 def atomic_save_npz(path: Path, arrays: Dict[str, np.ndarray]) -> None:
     """Write to a temp file in the same folder, then rename: a crash never leaves half a cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def cached_arrays(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path, PurePath
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -33,6 +32,8 @@ import torch
 from lightning.fabric.plugins import CheckpointIO
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+
+from .._atomic import atomic_path
 
 PathLike = Union[str, os.PathLike]
 
@@ -233,34 +234,9 @@ def unflatten_checkpoint(tensors: Mapping[str, torch.Tensor], skeleton_json: str
 
 
 def _atomic_save_tensors(path: PathLike, tensors: Dict[str, torch.Tensor], metadata: Dict[str, str]) -> None:
-    """Write a safetensors file atomically: temp file in the target folder, fsync, rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write a safetensors file atomically (see ``miamind._atomic``)."""
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # the data must be on disk before the rename makes it the checkpoint
-        finally:
-            os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable; not possible on every filesystem
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def _check_safetensors_file(path: Path) -> None:

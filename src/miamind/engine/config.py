@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any, Dict, Iterable, Mapping, Optional, Union
 
 import yaml
+
+from .._atomic import atomic_open
 
 TASKS = ("cifar10", "isbi2012", "cicids2017")
 PRESETS = ("paper", "fast", "full")
@@ -210,16 +210,8 @@ def validate_config(cfg: Config) -> None:
 
 def save_config(cfg: Config, path: Union[str, Path]) -> None:
     """Write ``config.yaml`` atomically (a crash never leaves half a config behind)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".yaml.tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(cfg, f, sort_keys=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w") as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
 
 
 def load_config(path: Union[str, Path]) -> Config:

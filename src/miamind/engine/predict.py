@@ -6,11 +6,10 @@ Inputs are prepared with the statistics the run fitted on its training split
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
+from .._atomic import atomic_open
 from .run import RunError, build_datamodule_for, load_preprocess, load_trained_model
 
 PathLike = Union[str, Path]
@@ -22,13 +21,10 @@ def _batches(n: int, size: int):
 
 
 def _write_csv(path: Path, rows: List[Dict[str, object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def predict(run_dir: PathLike, inputs: Sequence[PathLike], *, which: str = "best", out: Optional[PathLike] = None,
@@ -57,7 +53,7 @@ def predict(run_dir: PathLike, inputs: Sequence[PathLike], *, which: str = "best
         h, w = x.shape[-2:]
         with torch.no_grad():
             for i, name in enumerate(names):
-                xi = pad_to_multiple(x[i : i + 1], cfg["data"]["pad_multiple"])
+                xi, _ = pad_to_multiple(x[i : i + 1], cfg["data"]["pad_multiple"])
                 pred = model(xi).argmax(1)[0, :h, :w].numpy().astype(np.uint8)
                 stem = Path(name.split(":page ")[0]).stem + (f"-{name.split(':page ')[1]}" if ":page " in name else "")
                 mask_path = folder / f"{stem}_mask.png"

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .config import Config, ConfigError, load_config, save_config
+from .._atomic import atomic_open
+from .config import Config, load_config, save_config
 
 PathLike = Union[str, Path]
 
@@ -34,20 +33,9 @@ class RunError(ValueError):
     """A run folder that cannot be used as asked (exists already, lacks a file, ...)."""
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: PathLike, data: Any) -> None:
-    _atomic_write_text(Path(path), json.dumps(data, indent=2, sort_keys=False) + "\n")
+    with atomic_open(path, "w") as f:
+        f.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def _is_rank_zero() -> bool:
@@ -81,7 +69,7 @@ def synthetic_arrays(task: str, seed: int):
     return synthetic.synthetic_flows(n_rows=3000, n_features=20, seed=seed)
 
 
-def build_model(cfg: Config, info) -> "torch.nn.Module":
+def build_model(cfg: Config, info):
     from ..models import create_model
 
     m = cfg["model"]
@@ -194,12 +182,10 @@ def _join_logs(run_dir: Path, resumed_after: Dict[int, int]) -> Optional[Path]:
                     continue
                 rows.append(row)
     out = run_dir / "metrics.csv"
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".metrics-", suffix=".csv.tmp")
-    with os.fdopen(fd, "w", newline="") as f:
+    with atomic_open(out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, out)
     return out
 
 
@@ -219,7 +205,6 @@ def train(
 ) -> TrainResult:
     """Train ``cfg`` into the run folder ``out``; with ``resume`` continue from its last checkpoint."""
     import lightning.pytorch as pl
-    import torch
 
     run_dir = Path(out)
     rank0 = _is_rank_zero()

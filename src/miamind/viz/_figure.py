@@ -8,11 +8,12 @@ Python object once the caller drops it, and works on machines without a display.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Tuple, Union
 
 import numpy as np
+
+from .._atomic import atomic_open
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -34,18 +35,9 @@ def save_png(fig, out_png: PathLike, dpi: int = 100) -> Path:
     previous file at ``out_png`` untouched. The figure is cleared afterwards so its artists can be freed.
     """
     out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_open(out, "wb") as handle:
             fig.savefig(handle, format="png", dpi=dpi)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     finally:
         fig.clear()
     return out

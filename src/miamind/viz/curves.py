@@ -174,16 +174,23 @@ def plot_learning_curves(metrics_csv: PathLike, out_png: PathLike, title: str = 
     Panels (each only when it has a curve): **loss** (every metric whose name contains "loss": train
     and val losses together), **metrics** (every other metric: accuracy, dice, F1, ... of all splits;
     train solid, val dashed, test dotted -- a test metric logged once is a single star), and
-    **learning rate** (``LearningRateMonitor`` columns, log scale). Values per epoch as computed by
-    :func:`epoch_curves`. Epochs are Lightning's, counted from 0.
+    **learning rate** (``LearningRateMonitor`` columns, log scale) and **throughput** (columns ending
+    in ``per_s``). Per-class metrics (``..._per_class_...``, ``dice_<class>`` and the like are kept;
+    only names containing ``per_class``) are left out: ten classes would bury the headline curve
+    (they are in metrics.json). Values per epoch as computed by :func:`epoch_curves`. Epochs are
+    Lightning's, counted from 0.
 
     Returns the written path. Errors as :func:`epoch_curves`.
     """
     curves = epoch_curves(metrics_csv)
-    groups: Dict[str, List[str]] = {"loss": [], "metrics": [], "learning rate": []}
+    groups: Dict[str, List[str]] = {"loss": [], "metrics": [], "learning rate": [], "throughput": []}
     for name in curves:
+        if "per_class" in name:
+            continue
         if _is_lr(name):
             groups["learning rate"].append(name)
+        elif name.endswith("per_s"):
+            groups["throughput"].append(name)
         elif "loss" in name.lower():
             groups["loss"].append(name)
         else:
