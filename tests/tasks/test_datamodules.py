@@ -20,15 +20,6 @@ from miamind.tasks.inputs import load_inputs
 from miamind.tasks.synthetic import synthetic_cifar10, synthetic_flow_table, synthetic_flows, synthetic_isbi2012
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is fastest, and the shared CI cores are not oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def cifar_cfg(**kw):
     cfg = dict(data_dir=None, batch_size=16, eval_batch_size=32, val_size=40, limit_train=None,
                augment=dict(crop_pad=4, flip=True, cutout=6))

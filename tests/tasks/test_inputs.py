@@ -16,15 +16,6 @@ from miamind.tasks.synthetic import synthetic_cifar10, synthetic_flow_table, syn
 from tests.data.test_cicids2017 import mlcve_header, mlcve_row, write
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is fastest, and the shared CI cores are not oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 CIFAR_CFG = dict(data_dir=None, batch_size=16, eval_batch_size=8, val_size=20, limit_train=None,
                  augment=dict(crop_pad=4, flip=True, cutout=0))
 ISBI_CFG = dict(data_dir=None, fold=2, n_folds=3, crop=24, crops_per_epoch=16, batch_size=8, eval_batch_size=4,

@@ -13,15 +13,6 @@ from miamind.tasks.sampling import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is fastest, and the shared CI cores are not oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def keys(sampler: EpochBatchSampler, epoch: int):
     sampler.set_epoch(epoch)
     return list(sampler)

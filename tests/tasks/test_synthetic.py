@@ -14,15 +14,6 @@ from miamind.tasks.datamodules import build_datamodule
 from miamind.tasks.synthetic import synthetic_cifar10, synthetic_flow_table, synthetic_flows, synthetic_isbi2012
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is fastest, and the shared CI cores are not oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_cifar_arrays_look_like_the_loaders():
     a = synthetic_cifar10(120, 30, seed=1)
     assert isinstance(a, Cifar10Arrays) and a.layout == "synthetic" and a.class_names == CLASS_NAMES

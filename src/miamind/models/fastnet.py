@@ -151,26 +151,9 @@ class FastNet(nn.Module):
         return self.head(x) * self.logit_scale
 
 
-@register_model("fastnet")
-def fastnet(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
-    widths: Sequence[int] = (64, 256, 256),
-    whiten_kernel_size: int = 2,
-    whiten_width: Optional[int] = None,
-    logit_scale: float = 1.0 / 9,
-    bn_momentum: float = 0.4,
-    bn_eps: float = 1e-12,
-    bn_train_gamma: bool = False,
-) -> FastNet:
-    """airbench94-style CIFAR network with attention after each of its 3 conv groups."""
-    return FastNet(num_classes=num_classes, in_chans=in_chans, attention=attention,
-                   attention_kwargs=attention_kwargs, widths=widths, whiten_kernel_size=whiten_kernel_size,
-                   whiten_width=whiten_width, logit_scale=logit_scale, bn_momentum=bn_momentum, bn_eps=bn_eps,
-                   bn_train_gamma=bn_train_gamma)
+# The class is its own builder: its constructor is the keyword-only signature create_model checks.
+fastnet = register_model("fastnet")(FastNet)
+
 
 
 @torch.no_grad()

@@ -30,7 +30,7 @@ Initialisation:
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping, Optional, Sequence, Type
+from typing import Any, Callable, Mapping, Optional, Sequence, Type
 
 import torch
 import torch.nn as nn
@@ -103,57 +103,32 @@ class CifarResNet(ResNet):
             module.load_state_dict(state)
 
 
-def _build(name: str, block, layers, **kwargs) -> CifarResNet:
-    return CifarResNet(block, layers, model_name=name, **kwargs)
+def _variant(name: str, block, layers, doc: str) -> Callable[..., CifarResNet]:
+    """Register one depth of the CIFAR ResNet; the three differ only in block type and stage depths."""
+
+    def build(
+        *,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        attention: AttentionSpec = None,
+        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        zero_init_last: bool = True,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ) -> CifarResNet:
+        return CifarResNet(block, layers, model_name=name, num_classes=num_classes, in_chans=in_chans,
+                           attention=attention, attention_kwargs=attention_kwargs, zero_init_last=zero_init_last,
+                           drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = doc
+    return register_model(name)(build)
 
 
-@register_model("resnet18")
-def resnet18(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
-    zero_init_last: bool = True,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-) -> CifarResNet:
-    """CIFAR ResNet-18: BasicBlocks [2, 2, 2, 2], widths 64-512, 8 attention layers."""
-    return _build("resnet18", BasicBlock, (2, 2, 2, 2), num_classes=num_classes, in_chans=in_chans,
-                  attention=attention, attention_kwargs=attention_kwargs, zero_init_last=zero_init_last,
-                  drop_rate=drop_rate, drop_path_rate=drop_path_rate)
-
-
-@register_model("resnet34")
-def resnet34(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
-    zero_init_last: bool = True,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-) -> CifarResNet:
-    """CIFAR ResNet-34: BasicBlocks [3, 4, 6, 3], widths 64-512, 16 attention layers."""
-    return _build("resnet34", BasicBlock, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans,
-                  attention=attention, attention_kwargs=attention_kwargs, zero_init_last=zero_init_last,
-                  drop_rate=drop_rate, drop_path_rate=drop_path_rate)
-
-
-@register_model("resnet50")
-def resnet50(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
-    zero_init_last: bool = True,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-) -> CifarResNet:
-    """CIFAR ResNet-50: Bottleneck blocks [3, 4, 6, 3], output widths 256-2048, 16 attention layers
-    (after ``bn3``, on 256-2048 channels)."""
-    return _build("resnet50", Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans,
-                  attention=attention, attention_kwargs=attention_kwargs, zero_init_last=zero_init_last,
-                  drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+resnet18 = _variant("resnet18", BasicBlock, (2, 2, 2, 2),
+                    "CIFAR ResNet-18: BasicBlocks [2, 2, 2, 2], widths 64-512, 8 attention layers.")
+resnet34 = _variant("resnet34", BasicBlock, (3, 4, 6, 3),
+                    "CIFAR ResNet-34: BasicBlocks [3, 4, 6, 3], widths 64-512, 16 attention layers.")
+resnet50 = _variant("resnet50", Bottleneck, (3, 4, 6, 3),
+                    "CIFAR ResNet-50: Bottleneck blocks [3, 4, 6, 3], output widths 256-2048, 16 attention "
+                    "layers (after ``bn3``, on 256-2048 channels).")

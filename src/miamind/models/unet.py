@@ -175,18 +175,5 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-@register_model("unet")
-def unet(
-    *,
-    num_classes: int = 2,
-    in_chans: int = 1,
-    attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
-    attention_at: Iterable[str] = ("decoder",),
-    width: int = 64,
-    depth: int = 4,
-    upsample: str = "transpose",
-) -> UNet:
-    """Classic U-Net; attention at ``attention_at`` (default after each decoder block)."""
-    return UNet(num_classes=num_classes, in_chans=in_chans, attention=attention, attention_kwargs=attention_kwargs,
-                attention_at=attention_at, width=width, depth=depth, upsample=upsample)
+# The class is its own builder: its constructor is the keyword-only signature create_model checks.
+unet = register_model("unet")(UNet)
