@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints/ci.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip -q
-	$(PY) -m pip install -c constraints/ci.txt -e ".[test]"
+	$(PY) -m pip install -c constraints/ci.txt -e ".[test,mindspore]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,0 +1,36 @@
+"""MindSpore backend: MIA-Mind layers as ``mindspore.nn.Cell`` and weight conversion to/from PyTorch.
+
+Optional: needs ``pip install 'miamind[mindspore]'``. ``import miamind`` (and everything outside this
+package) never imports MindSpore, and neither does ``import miamind.mindspore`` itself: the submodules
+(``attention``, ``convert``, ``models``, ...) are imported on first access, and each calls
+:func:`require_mindspore`, which raises an ``ImportError`` with the install command when the backend
+is missing; call ``miamind.mindspore.require_mindspore()`` to check up front.
+
+Submodules:
+
+- :mod:`miamind.mindspore.attention`: ``MIAMind``, ``MIAMindAdd``, ``MIAMindSeq``, ``MIAMindCode``,
+  ``MIAMindAdaptive`` and ``create_attention`` -- same constructors and parameter names as the
+  PyTorch layers in :mod:`miamind.attention`.
+- :mod:`miamind.mindspore.convert`: PyTorch state dict <-> MindSpore parameters (numpy arrays as the
+  interchange), ``.safetensors`` <-> MindSpore ``.ckpt`` files, ``load_into_cell`` with strict checks.
+"""
+from importlib import import_module
+from typing import Any, List
+
+from ._require import INSTALL_HINT, require_mindspore
+
+_SUBMODULES = ("attention", "convert", "models", "train", "export")
+
+__all__ = ["require_mindspore", "INSTALL_HINT", *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        module = import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))

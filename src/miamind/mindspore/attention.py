@@ -1,0 +1,252 @@
+"""MIA-Mind attention as MindSpore cells, twins of the PyTorch layers in :mod:`miamind.attention.mia`.
+
+Same names, constructors, parameter names and maths as the PyTorch classes, so weights move between
+the two with :mod:`miamind.mindspore.convert` and the outputs agree to float32 rounding (the tests
+check 1e-5 in PYNATIVE and GRAPH mode, gradients included)::
+
+    cls(channels, *, rd_ratio=1/16, rd_channels=None, kernel_size=7, dims=2, fused=True, dtype=None)
+
+============== ================= ==========================================================
+name           class             fusion
+============== ================= ==========================================================
+mia            MIAMind           out = X * (w_c * w_s) (paper)
+mia_add        MIAMindAdd        out = X * (w_c + w_s)
+mia_seq        MIAMindSeq        X1 = X * w_c(X), out = X1 * w_s(X1)
+mia_code       MIAMindCode       the public MindSpore code's block (avg+max pooling, no conv bias)
+mia_adaptive   MIAMindAdaptive   A = g * w_c * w_s + (1 - g) * (w_c + w_s) / 2, g = sigmoid(theta)
+============== ================= ==========================================================
+
+Parameters (``cell.parameters_and_names()``): ``fc1.weight``, ``fc1.bias``, ``fc2.weight``,
+``fc2.bias``, ``spatial.weight``, ``spatial.bias`` (``mia_code``: no ``spatial.bias``;
+``mia_adaptive``: plus ``theta``). MindSpore names a parameter by its attribute path, exactly like
+PyTorch, so the names are the same; only 1-D convolution weights differ in layout (MindSpore's
+``nn.Conv1d`` stores ``(out, in, 1, k)``, PyTorch ``(out, in, k)``), which ``convert`` handles.
+
+Fresh cells are initialised like the PyTorch layers: MindSpore 2.10's convolutions default to
+HeUniform(sqrt(5)) weights and Uniform(1/sqrt(fan_in)) biases, PyTorch's ``reset_parameters``.
+
+``dtype`` is a MindSpore dtype (``mindspore.float32`` when ``None``). There is no ``device``
+argument: MindSpore places cells with ``mindspore.set_device`` / the context, not per layer.
+``fused`` is accepted so the same ``attention_kwargs`` work for both backends, and does nothing here:
+the PyTorch flag picks a memory-saving autograd path; MindSpore's autodiff decides what to keep itself.
+Wrong inputs raise ``ValueError`` naming the expected and received shapes, as in PyTorch; the check
+uses static shapes, so it also runs (once, at compile time) in GRAPH mode.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Union
+
+from ._require import require_mindspore
+
+ms = require_mindspore()
+from mindspore import nn, ops  # noqa: E402  (after the friendly ImportError above)
+
+# Validation and the hidden-width rule are shared with the PyTorch layers so the two can never drift.
+from ..attention._shapes import check_channels, check_dims  # noqa: E402
+from ..attention.mia import mia_hidden_channels  # noqa: E402
+
+__all__ = [
+    "MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive",
+    "create_attention", "get_attention", "list_attention",
+]
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+class _MIABase(nn.Cell):
+    """Shared pieces: channel MLP (``fc1``, ``fc2``: 1x1 convs), spatial conv (``spatial``), gates.
+
+    Mirrors :class:`miamind.attention.mia._MIABase`; subclasses implement :meth:`forward_gated`.
+    """
+
+    #: channels fed to the spatial conv (1: channel mean; 2: channel mean and max).
+    spatial_in_chs: int = 1
+    #: whether the spatial conv has a bias (the paper's conv does).
+    spatial_bias: bool = True
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        rd_ratio: float = 1.0 / 16,
+        rd_channels: Optional[int] = None,
+        kernel_size: int = 7,
+        dims: int = 2,
+        fused: bool = True,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.dims = check_dims(dims, name)
+        if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
+            # An even kernel with padding k//2 would change the spatial size of the gate.
+            raise ValueError(f"{name}: kernel_size must be a positive odd integer, got {kernel_size!r}")
+        self.channels = check_channels(channels, name)
+        self.kernel_size = int(kernel_size)
+        self.hidden_channels = mia_hidden_channels(self.channels, rd_ratio, rd_channels)
+        conv = _CONV[self.dims]
+        factory = dict(dtype=ms.float32 if dtype is None else dtype)
+        self.fc1 = conv(self.channels, self.hidden_channels, 1, pad_mode="valid", has_bias=True, **factory)
+        self.fc2 = conv(self.hidden_channels, self.channels, 1, pad_mode="valid", has_bias=True, **factory)
+        # pad_mode="pad", padding=k//2: PyTorch's symmetric zero padding, stated explicitly instead
+        # of relying on how MindSpore's default pad_mode="same" splits the padding.
+        self.spatial = conv(
+            self.spatial_in_chs, 1, self.kernel_size, pad_mode="pad", padding=self.kernel_size // 2,
+            has_bias=self.spatial_bias, **factory,
+        )
+        self._spatial_axes = tuple(range(2, 2 + self.dims))
+        self._layer_name = name
+        # Built here because GRAPH mode compiles construct() and only accepts a plain f-string there.
+        self._expected_shape = f"(N, {self.channels}, {', '.join(['*'] * self.dims)}) ({self.dims + 2}-D)"
+
+    def extend_repr(self) -> str:
+        return (
+            f"channels={self.channels}, hidden={self.hidden_channels}, "
+            f"kernel_size={self.kernel_size}, dims={self.dims}"
+        )
+
+    def _mlp(self, z):
+        return self.fc2(ops.relu(self.fc1(z)))
+
+    def channel_gate(self, x):
+        """w_c = sigmoid(MLP(mean over space)), shape (N, C, 1, ...)."""
+        return ops.sigmoid(self._mlp(ops.mean(x, self._spatial_axes, keep_dims=True)))
+
+    def spatial_gate(self, x):
+        """w_s = sigmoid(conv(mean over channels)), shape (N, 1, *spatial)."""
+        return ops.sigmoid(self.spatial(ops.mean(x, 1, keep_dims=True)))
+
+    def construct(self, x):
+        # Static shapes: in GRAPH mode this branch is resolved (and raises) at compile time.
+        if x.ndim != self.dims + 2 or x.shape[1] != self.channels:
+            raise ValueError(f"{self._layer_name} expects input of shape {self._expected_shape}, got {x.shape}")
+        return self.forward_gated(x)
+
+    def forward_gated(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class MIAMind(_MIABase):
+    """MIA-Mind, paper form: ``out = X * (w_c * w_s)``. See :class:`miamind.attention.MIAMind`.
+
+    Args:
+        channels: C, channels of the (N, C, *spatial) input.
+        rd_ratio: reduction ratio 1/r of the channel MLP (default 1/16).
+        rd_channels: hidden width of the channel MLP; overrides ``rd_ratio``.
+        kernel_size: odd size k of the spatial conv (default 7), zero padding k // 2.
+        dims: spatial dims of the input: 1, 2 or 3.
+        fused: accepted for PyTorch compatibility; no effect (module docstring).
+        dtype: MindSpore dtype of the parameters (default float32).
+    """
+
+    def forward_gated(self, x):
+        return x * (self.channel_gate(x) * self.spatial_gate(x))
+
+
+class MIAMindAdd(_MIABase):
+    """Additive fusion ablation: ``out = X * (w_c + w_s)``. Same constructor as :class:`MIAMind`."""
+
+    def forward_gated(self, x):
+        return x * (self.channel_gate(x) + self.spatial_gate(x))
+
+
+class MIAMindSeq(_MIABase):
+    """Sequential gating: ``X1 = X * w_c(X)``, ``out = X1 * w_s(X1)``. Same constructor as :class:`MIAMind`."""
+
+    def forward_gated(self, x):
+        x1 = x * self.channel_gate(x)
+        return x1 * self.spatial_gate(x1)
+
+
+class MIAMindCode(_MIABase):
+    """The block of the public MindSpore code (see :class:`miamind.attention.MIAMindCode`)::
+
+        w_c = sigmoid(MLP(mean_space(X)) + MLP(max_space(X)))
+        X1  = X * w_c
+        w_s = sigmoid(conv_k([mean_ch(X1), max_ch(X1)]))      2 -> 1 channels, no bias
+        out = X1 * w_s
+
+    Parameters: ``fc1.*``, ``fc2.*``, ``spatial.weight`` (no ``spatial.bias``).
+    """
+
+    spatial_in_chs = 2
+    spatial_bias = False
+
+    def channel_gate(self, x):
+        avg = ops.mean(x, self._spatial_axes, keep_dims=True)
+        mx = ops.amax(x, self._spatial_axes, keepdims=True)
+        return ops.sigmoid(self._mlp(avg) + self._mlp(mx))
+
+    def spatial_gate(self, x):
+        desc = ops.cat((ops.mean(x, 1, keep_dims=True), ops.amax(x, 1, keepdims=True)), 1)
+        return ops.sigmoid(self.spatial(desc))
+
+    def forward_gated(self, x):
+        x1 = x * self.channel_gate(x)
+        return x1 * self.spatial_gate(x1)
+
+
+class MIAMindAdaptive(_MIABase):
+    """Learned fusion ``A = g * (w_c * w_s) + (1 - g) * (w_c + w_s) / 2``, ``g = sigmoid(theta)``.
+
+    See :class:`miamind.attention.MIAMindAdaptive`; ``theta`` is a scalar parameter initialised to 4.
+    """
+
+    theta_init: float = 4.0
+
+    def __init__(self, channels: int, **kwargs: Any) -> None:
+        super().__init__(channels, **kwargs)
+        self.theta = ms.Parameter(
+            ms.Tensor(self.theta_init, dtype=self.fc1.weight.dtype), name="theta"
+        )
+
+    def forward_gated(self, x):
+        w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
+        g = ops.sigmoid(self.theta)
+        return x * (g * (w_c * w_s) + (1 - g) * (w_c + w_s) * 0.5)
+
+
+_REGISTRY: Dict[str, type] = {
+    "mia": MIAMind,
+    "mia_add": MIAMindAdd,
+    "mia_seq": MIAMindSeq,
+    "mia_code": MIAMindCode,
+    "mia_adaptive": MIAMindAdaptive,
+}
+
+AttentionSpec = Union[None, str, Callable[..., Any], type]
+
+
+def list_attention() -> List[str]:
+    """Names ``create_attention`` accepts, sorted ("none" is always accepted and not listed)."""
+    return sorted(_REGISTRY)
+
+
+def get_attention(spec: AttentionSpec) -> Optional[Callable[..., Any]]:
+    """Resolve a name / class / callable to a constructor; ``None``, ``""`` and ``"none"`` give ``None``."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        key = spec.lower()
+        if key in ("none", ""):
+            return None
+        if key not in _REGISTRY:
+            raise ValueError(
+                f"unknown MindSpore attention {spec!r}; valid names: {', '.join(['none'] + list_attention())}"
+            )
+        return _REGISTRY[key]
+    if callable(spec):
+        return spec
+    raise TypeError(f"attention must be None, a name, a class or a callable, got {type(spec).__name__}")
+
+
+def create_attention(spec: AttentionSpec, channels: int, **kwargs: Any) -> nn.Cell:
+    """Build an attention cell for ``channels`` channels; ``None``/``"none"`` gives ``nn.Identity()``.
+
+    Mirrors :func:`miamind.attention.create_attention` (same names and keyword arguments, except
+    ``device``, which MindSpore does not take per layer).
+    """
+    ctor = get_attention(spec)
+    if ctor is None:
+        return nn.Identity()
+    return ctor(channels, **kwargs)

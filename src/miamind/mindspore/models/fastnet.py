@@ -1,0 +1,153 @@
+"""``fastnet`` as a MindSpore cell, twin of :mod:`miamind.models.fastnet` (airbench94-style CIFAR net).
+
+Same layout, forward pass, defaults and parameter names as the PyTorch model::
+
+    stem     conv 2x2 (no padding, bias) -> GELU                       stem.conv.{weight,bias}
+    groups.i conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attn
+             groups.{i}.conv1.weight, .bn1.*, .conv2.weight, .bn2.*, .attn.*
+    global max-pool -> Dense (no bias) -> logits * logit_scale         head.weight
+
+As in PyTorch: GELU is the exact (erf) form (``nn.GELU(approximate=False)``; MindSpore's default is
+the tanh approximation), BN has eps 1e-12 and PyTorch-convention momentum 0.4 (MindSpore momentum
+0.6), its gamma is frozen at 1 (``requires_grad=False``) unless ``bn_train_gamma``, the 3x3 convs
+start with airbench's partial identity (Dirac) init. The whitening init of the stem
+(:func:`miamind.models.init_whitening`) is a PyTorch function: initialise the PyTorch model and
+convert its weights.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from .._require import require_mindspore
+
+ms = require_mindspore()
+from mindspore import nn  # noqa: E402
+
+from ._layers import batch_norm, conv2d  # noqa: E402
+from ._registry import AttentionSpec, build_attention, register_model  # noqa: E402
+
+__all__ = ["FastNet", "ConvGroup", "fastnet", "ATTENTION_SLOT"]
+
+ATTENTION_SLOT = "after each conv group (after its second GELU)"
+
+
+def _dirac_conv(in_chs: int, out_chs: int) -> nn.Conv2d:
+    """3x3 'same' conv without bias; first ``in_chs`` filters start as the identity (airbench's init)."""
+    conv = conv2d(in_chs, out_chs, 3, padding=1, bias=False)
+    weight = conv.weight.asnumpy().copy()
+    n = min(in_chs, out_chs)
+    # torch.nn.init.dirac_ on weight[:n]: filter i passes input channel i through its centre tap.
+    weight[:n] = 0.0
+    weight[np.arange(n), np.arange(n), 1, 1] = 1.0
+    conv.weight.set_data(ms.Tensor(weight))
+    return conv
+
+
+def _batch_norm(channels: int, momentum: float, eps: float, train_gamma: bool) -> nn.Cell:
+    bn = batch_norm(channels, momentum=momentum, eps=eps)
+    bn.gamma.requires_grad = train_gamma
+    return bn
+
+
+class ConvGroup(nn.Cell):
+    """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attention."""
+
+    def __init__(self, in_chs: int, out_chs: int, attn: nn.Cell, *, bn_momentum: float, bn_eps: float,
+                 bn_train_gamma: bool) -> None:
+        super().__init__()
+        self.conv1 = _dirac_conv(in_chs, out_chs)
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.bn1 = _batch_norm(out_chs, bn_momentum, bn_eps, bn_train_gamma)
+        self.conv2 = _dirac_conv(out_chs, out_chs)
+        self.bn2 = _batch_norm(out_chs, bn_momentum, bn_eps, bn_train_gamma)
+        self.act = nn.GELU(approximate=False)
+        self.attn = attn
+
+    def construct(self, x):
+        x = self.act(self.bn1(self.pool(self.conv1(x))))
+        x = self.act(self.bn2(self.conv2(x)))
+        return self.attn(x)
+
+
+class FastNet(nn.Cell):
+    """airbench94-style CIFAR network; arguments as :class:`miamind.models.FastNet`."""
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        attention: AttentionSpec = None,
+        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        widths: Sequence[int] = (64, 256, 256),
+        whiten_kernel_size: int = 2,
+        whiten_width: Optional[int] = None,
+        logit_scale: float = 1.0 / 9,
+        bn_momentum: float = 0.4,
+        bn_eps: float = 1e-12,
+        bn_train_gamma: bool = False,
+    ) -> None:
+        super().__init__()
+        if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
+            raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
+        if whiten_width is None:
+            whiten_width = 2 * in_chans * whiten_kernel_size ** 2
+        self.in_chans = in_chans
+        self.stem = nn.SequentialCell(OrderedDict([
+            ("conv", conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True)),
+            ("act", nn.GELU(approximate=False)),
+        ]))
+        groups = []
+        in_chs = whiten_width
+        for width in widths:
+            attn = build_attention(attention, width, model="fastnet", slot=ATTENTION_SLOT, dims=2,
+                                   attention_kwargs=attention_kwargs)
+            groups.append(ConvGroup(in_chs, width, attn, bn_momentum=bn_momentum, bn_eps=bn_eps,
+                                    bn_train_gamma=bn_train_gamma))
+            in_chs = width
+        self.groups = nn.SequentialCell(groups)
+        self.head = nn.Dense(in_chs, num_classes, has_bias=False)
+        self.logit_scale = float(logit_scale)
+        self.num_features = in_chs
+        # Smallest input: stem (k - 1 lost) then one 2x pooling per group must leave >= 1 pixel.
+        self.min_input_size = (whiten_kernel_size - 1) + 2 ** len(widths)
+
+    def extend_repr(self) -> str:
+        return f"logit_scale={self.logit_scale:.6g}"
+
+    def forward_features(self, x):
+        if x.ndim != 4 or x.shape[1] != self.in_chans or min(x.shape[2], x.shape[3]) < self.min_input_size:
+            raise ValueError(
+                f"fastnet expects input (N, {self.in_chans}, H, W) with H, W >= {self.min_input_size}, "
+                f"got {x.shape}"
+            )
+        return self.groups(self.stem(x))
+
+    def construct(self, x):
+        x = self.forward_features(x).amax((2, 3))
+        return self.head(x) * self.logit_scale
+
+
+@register_model("fastnet")
+def fastnet(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    widths: Sequence[int] = (64, 256, 256),
+    whiten_kernel_size: int = 2,
+    whiten_width: Optional[int] = None,
+    logit_scale: float = 1.0 / 9,
+    bn_momentum: float = 0.4,
+    bn_eps: float = 1e-12,
+    bn_train_gamma: bool = False,
+) -> FastNet:
+    """airbench94-style CIFAR network with attention after each of its 3 conv groups."""
+    return FastNet(num_classes=num_classes, in_chans=in_chans, attention=attention,
+                   attention_kwargs=attention_kwargs, widths=widths, whiten_kernel_size=whiten_kernel_size,
+                   whiten_width=whiten_width, logit_scale=logit_scale, bn_momentum=bn_momentum, bn_eps=bn_eps,
+                   bn_train_gamma=bn_train_gamma)
