@@ -22,21 +22,33 @@ mia_adaptive   MIAMindAdaptive   A = g * w_c * w_s + (1 - g) * (w_c + w_s) / 2, 
 
 All share one constructor, timm's convention for attention layers::
 
-    cls(channels, *, rd_ratio=1/16, rd_channels=None, kernel_size=7, dims=2, device=None, dtype=None)
+    cls(channels, *, rd_ratio=1/16, rd_channels=None, kernel_size=7, dims=2, fused=True,
+        device=None, dtype=None)
 
 The channel MLP is two 1x1 convolutions (``fc1``, ``fc2``) on the pooled (N, C, 1, ...) tensor rather
 than ``nn.Linear`` on a flattened (N, C) vector: no reshape is needed, the pooled tensor keeps the
 input's rank for broadcasting, and 1x1 convs export to ONNX as plain ``Conv`` nodes.
+
+``fused=True`` (default): ``mia``, ``mia_add`` and ``mia_adaptive`` apply their attention map through
+:func:`miamind.attention.fused.fused_gate`. While an autograd graph is being built (training) it saves
+only X and the two small gates for the backward pass instead of the full-size map ``A``, and the
+pooled means use a backward that does not materialise full-size gradients; in eager inference
+``mia`` / ``mia_add`` write ``A`` straight into the output buffer (bitwise the plain result) and
+``mia_adaptive`` uses its plain expression. Same values and gradients (see ``fused.py``). Under
+ONNX export / ``torch.export`` / TorchScript, and ``torch.compile`` without a graph, it is the plain
+expression. ``fused=False`` always uses the plain expressions below. ``mia_seq`` and ``mia_code``
+gate sequentially and have no fused path (their ``fused`` is False).
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ._shapes import check_channels, check_dims, check_input, conv_nd, spatial_axes
+from .fused import broadcast_mean, fused_gate, use_fused
 from .registry import register_attention
 
 __all__ = ["MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive", "mia_hidden_channels"]
@@ -69,6 +81,8 @@ class _MIABase(nn.Module):
     spatial_in_chs: int = 1
     #: whether the spatial conv has a bias (the paper's conv does).
     spatial_bias: bool = True
+    #: whether the variant has a fused (memory-saving) gating path, see ``fused.py``.
+    has_fused_path: bool = False
 
     def __init__(
         self,
@@ -78,6 +92,7 @@ class _MIABase(nn.Module):
         rd_channels: Optional[int] = None,
         kernel_size: int = 7,
         dims: int = 2,
+        fused: bool = True,
         device: Optional[torch.device] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
@@ -99,11 +114,12 @@ class _MIABase(nn.Module):
             bias=self.spatial_bias, **factory,
         )
         self._spatial_axes = spatial_axes(dims)
+        self.fused = bool(fused) and self.has_fused_path
 
     def extra_repr(self) -> str:
         return (
             f"channels={self.channels}, hidden={self.hidden_channels}, "
-            f"kernel_size={self.kernel_size}, dims={self.dims}"
+            f"kernel_size={self.kernel_size}, dims={self.dims}, fused={self.fused}"
         )
 
     def _mlp(self, z: torch.Tensor) -> torch.Tensor:
@@ -111,11 +127,15 @@ class _MIABase(nn.Module):
 
     def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
         """w_c = sigmoid(MLP(mean over space)), shape (N, C, 1, ...)."""
-        return torch.sigmoid(self._mlp(x.mean(self._spatial_axes, keepdim=True)))
+        return torch.sigmoid(self._mlp(self._mean(x, self._spatial_axes)))
 
     def spatial_gate(self, x: torch.Tensor) -> torch.Tensor:
         """w_s = sigmoid(conv(mean over channels)), shape (N, 1, *spatial)."""
-        return torch.sigmoid(self.spatial(x.mean(1, keepdim=True)))
+        return torch.sigmoid(self.spatial(self._mean(x, (1,))))
+
+    def _mean(self, x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
+        # Same value as x.mean(dims, keepdim=True); on the fused path its backward is a cheap view.
+        return broadcast_mean(x, dims) if self.fused and use_fused(x) else x.mean(dims, keepdim=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dims, type(self).__name__)
@@ -136,15 +156,21 @@ class MIAMind(_MIABase):
             Default ``max(1, int(channels * rd_ratio))``.
         kernel_size: odd size k of the spatial conv (default 7), zero padding k // 2.
         dims: spatial dims of the input: 1, 2 or 3.
+        fused: use the memory-saving gating path while training (module docstring); same results.
         device, dtype: factory kwargs for the parameters.
 
     Parameters (exactly): ``fc1.weight``, ``fc1.bias`` (W1, b1), ``fc2.weight``, ``fc2.bias`` (W2, b2),
     ``spatial.weight``, ``spatial.bias`` -- ``2*C*h + h + C + k**dims + 1`` numbers for hidden width h.
     """
 
+    has_fused_path = True
+
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
+        w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
+        if self.fused:
+            return fused_gate(x, w_c, w_s)
         # x first: the product then follows x's memory format (channels_last in -> channels_last out).
-        return x * (self.channel_gate(x) * self.spatial_gate(x))
+        return x * (w_c * w_s)
 
 
 @register_attention("mia_add")
@@ -154,8 +180,13 @@ class MIAMindAdd(_MIABase):
     Same parameters and constructor as :class:`MIAMind`.
     """
 
+    has_fused_path = True
+
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
-        return x * (self.channel_gate(x) + self.spatial_gate(x))
+        w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
+        if self.fused:
+            return fused_gate(x, None, w_s, w_c)
+        return x * (w_c + w_s)
 
 
 @register_attention("mia_seq")
@@ -233,6 +264,7 @@ class MIAMindAdaptive(_MIABase):
     """
 
     theta_init: float = 4.0
+    has_fused_path = True
 
     def __init__(self, channels: int, **kwargs) -> None:
         """Same arguments as :class:`MIAMind`; adds the fusion parameter ``theta``."""
@@ -243,4 +275,10 @@ class MIAMindAdaptive(_MIABase):
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
         g = torch.sigmoid(self.theta)
+        if self.fused and use_fused(x, w_c, w_s, g):
+            # Training: the same map regrouped as c * w_s + b = (g w_c + (1-g)/2) w_s + (1-g)/2 w_c,
+            # equal up to rounding. Without a graph the published expression below is kept, so the
+            # output stays bitwise what viz.attention_maps rebuilds from the captured gates.
+            half = (1 - g) * 0.5
+            return fused_gate(x, g * w_c + half, w_s, half * w_c)
         return x * (g * (w_c * w_s) + (1 - g) * (w_c + w_s) * 0.5)
