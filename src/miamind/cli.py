@@ -75,8 +75,51 @@ def _cmd_train(args) -> int:
 
         print(yaml.safe_dump(cfg, sort_keys=False), end="")
         return 0
+    if args.backend == "mindspore":
+        from .mindspore.train import train_mindspore
+
+        train_mindspore(cfg, args.out, jit=not args.pynative)
+        return 0
     train(cfg, args.out)
     return 0
+
+
+def _cmd_export(args) -> int:
+    if args.format == "onnx":
+        from .mindspore.export import export_onnx
+
+        path = export_onnx(args.run_dir, args.out)
+    else:
+        from .mindspore.export import export_mindir, run_input_shape
+
+        path = export_mindir(args.run_dir, args.out, run_input_shape(args.run_dir, args.batch))
+    print(path)
+    return 0
+
+
+def _cmd_convert(args) -> int:
+    from pathlib import Path
+
+    src, dst = Path(args.src), Path(args.dst)
+    if src.suffix == ".ckpt" and dst.suffix == ".safetensors":
+        from .mindspore.convert import ckpt_to_safetensors
+
+        ckpt_to_safetensors(src, dst)
+    elif src.suffix == ".safetensors" and dst.suffix == ".ckpt":
+        from .mindspore.convert import safetensors_to_ckpt
+
+        safetensors_to_ckpt(src, dst)
+    else:
+        raise ValueError(f"convert goes .safetensors -> .ckpt (PyTorch to MindSpore) or .ckpt -> .safetensors; "
+                         f"got {src.name} -> {dst.name}")
+    print(dst)
+    return 0
+
+
+def _cmd_bench_framework(args) -> int:
+    from .bench.framework import main as bench_main
+
+    return bench_main(["--out", args.out] + (["--quick"] if args.quick else []))
 
 
 def _cmd_evaluate(args) -> int:
@@ -167,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--threads", type=int, help="torch threads per process")
     tr.add_argument("--data-dir", help="data root (default: $MIAMIND_DATA)")
     tr.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    tr.add_argument("--backend", default="pytorch", choices=["pytorch", "mindspore"],
+                    help="mindspore: cicids2017 (flowcnn) and cifar10 (fastnet), one device, needs miamind[mindspore]")
+    tr.add_argument("--pynative", action="store_true", help="mindspore: run op by op instead of a compiled train step")
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="evaluate a run's checkpoint on the test (or val) split")
@@ -181,6 +227,25 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
     pr.add_argument("--out", help="CSV file (classification) or folder for masks (segmentation)")
     pr.set_defaults(func=_cmd_predict)
+
+    ex = sub.add_parser("export", help="export a run's model to ONNX (PyTorch) or MindIR (MindSpore)")
+    ex.add_argument("run_dir")
+    ex.add_argument("--format", required=True, choices=["onnx", "mindir"])
+    ex.add_argument("--out", required=True, help="output file")
+    ex.add_argument("--batch", type=int, default=1, help="mindir: the fixed batch size of the exported graph")
+    ex.set_defaults(func=_cmd_export)
+
+    cv = sub.add_parser("convert", help="weights between PyTorch (.safetensors) and MindSpore (.ckpt)")
+    cv.add_argument("src")
+    cv.add_argument("dst")
+    cv.set_defaults(func=_cmd_convert)
+
+    be = sub.add_parser("bench", help="benchmarks")
+    be_sub = be.add_subparsers(dest="bench_command", required=True)
+    fw = be_sub.add_parser("framework", help="PyTorch eager/compile vs MindSpore PYNATIVE/GRAPH latency")
+    fw.add_argument("--out", default="results/bench/framework.json")
+    fw.add_argument("--quick", action="store_true", help="tiny shapes: checks the script, measures nothing")
+    fw.set_defaults(func=_cmd_bench_framework)
 
     vi = sub.add_parser("visualize", help="attention maps (w_c bars, w_s heat maps) of a run's model as PNG")
     vi.add_argument("run_dir")

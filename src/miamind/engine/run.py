@@ -364,25 +364,31 @@ def checkpoint_path(run_dir: PathLike, which: str = "best") -> Path:
     run_dir = Path(run_dir)
     if which not in ("best", "last"):
         raise RunError(f"checkpoint must be 'best' or 'last', got {which!r}")
-    path = run_dir / "checkpoints" / f"{which}.safetensors"
-    if which == "best" and not path.is_file():
-        path = run_dir / "checkpoints" / "last.safetensors"  # runs without a monitored metric
-    if not path.is_file():
-        raise RunError(f"{run_dir}: no checkpoint {path.name} in checkpoints/")
-    return path
+    # Lightning checkpoints of a PyTorch run, then the PyTorch weights a MindSpore run converted;
+    # "best" falls back to "last" for runs without a monitored metric.
+    order = [which, "last"] if which == "best" else [which]
+    for name in order:
+        for suffix in (".safetensors", "_torch.safetensors"):
+            path = run_dir / "checkpoints" / f"{name}{suffix}"
+            if path.is_file():
+                return path
+    raise RunError(f"{run_dir}: no checkpoint {which}.safetensors in checkpoints/")
 
 
 def load_trained_model(run_dir: PathLike, which: str = "best"):
     """The run's model with the weights of its ``best`` (or ``last``) checkpoint, in eval mode."""
     from ..data.info import DatasetInfo
-    from .checkpoint_io import SafetensorsCheckpointIO
+    from .checkpoint_io import SafetensorsCheckpointIO, load_weights
 
     cfg, dataset = open_run(run_dir)
     info = DatasetInfo(dataset["name"], dataset["task"], tuple(dataset["class_names"]), tuple(dataset["input_shape"]))
     model = build_model(cfg, info)
     path = checkpoint_path(run_dir, which)
-    state = SafetensorsCheckpointIO().load_checkpoint(path)["state_dict"]
-    weights = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    if path.name.endswith("_torch.safetensors"):  # weights converted from a MindSpore run
+        weights = load_weights(path)[0]
+    else:
+        state = SafetensorsCheckpointIO().load_checkpoint(path)["state_dict"]
+        weights = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise RunError(f"{path}: weights do not fit the model in config.yaml "
