@@ -116,10 +116,24 @@ def _cmd_convert(args) -> int:
     return 0
 
 
-def _cmd_bench_framework(args) -> int:
-    from .bench.framework import main as bench_main
+#: ``miamind bench NAME ...`` -> module under miamind.bench, default output path
+BENCHMARKS = {
+    "layers": ("layers", "every attention at ResNet stage shapes: latency, saved memory, params, FLOPs"),
+    "models": ("models", "train/inference img/s of each model with each attention, as ratios to none"),
+    "time-to-accuracy": ("time_to_accuracy", "CIFAR-10 fastnet: test accuracy within 3- and 12-minute budgets"),
+    "framework": ("framework", "PyTorch eager/compile vs MindSpore PYNATIVE/GRAPH latency"),
+}
 
-    return bench_main(["--out", args.out] + (["--quick"] if args.quick else []))
+
+def _cmd_bench(args) -> int:
+    import importlib
+
+    module_name, _ = BENCHMARKS[args.bench_command]
+    module = importlib.import_module(f".bench.{module_name}", __package__)
+    argv = list(args.bench_args)
+    if "--out" not in argv and not any(a in ("-h", "--help") for a in argv):
+        argv = ["--out", f"results/bench/{module_name}.json"] + argv
+    return module.main(argv)
 
 
 def _cmd_evaluate(args) -> int:
@@ -242,10 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("bench", help="benchmarks")
     be_sub = be.add_subparsers(dest="bench_command", required=True)
-    fw = be_sub.add_parser("framework", help="PyTorch eager/compile vs MindSpore PYNATIVE/GRAPH latency")
-    fw.add_argument("--out", default="results/bench/framework.json")
-    fw.add_argument("--quick", action="store_true", help="tiny shapes: checks the script, measures nothing")
-    fw.set_defaults(func=_cmd_bench_framework)
+    for name, (module_name, help_text) in BENCHMARKS.items():
+        # the benchmark's own parser reads the rest (`miamind bench NAME --help` shows it);
+        # --out defaults to results/bench/<name>.json
+        bp = be_sub.add_parser(name, help=help_text, add_help=False)
+        bp.add_argument("bench_args", nargs=argparse.REMAINDER)
+        bp.set_defaults(func=_cmd_bench)
 
     vi = sub.add_parser("visualize", help="attention maps (w_c bars, w_s heat maps) of a run's model as PNG")
     vi.add_argument("run_dir")
@@ -267,7 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     from .data.errors import DataError, DatasetNotFoundError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `miamind bench NAME ...` hands everything after NAME to the benchmark's own parser
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "bench_command", None):
+        args.bench_args = extra + list(args.bench_args)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except (DataError, DatasetNotFoundError, ValueError, FileNotFoundError, PermissionError) as e:

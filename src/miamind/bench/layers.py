@@ -1,0 +1,195 @@
+"""Every registered attention at ResNet stage shapes: latency, saved memory, parameters, FLOPs.
+
+For each attention, input shape (N=64 by default: 64x32x32, 128x16x16, 256x8x8, 512x4x4, 2048x4x4),
+dtype (fp32; bf16 = a bf16 input under CPU bf16 autocast, as in a ``bf16-mixed`` network) and memory
+format (NCHW, channels_last):
+
+- ``forward_ms`` and ``forward_backward_ms``: medians of ``--repeats`` timed calls after warm-up,
+  every layer of one input configuration taking turns with a same-size copy (``copy_ms``: one read
+  and one write of X) so that load changes on a shared machine hit them alike;
+- ``forward_over_bound``: forward time / the memory-traffic bound of a gating layer (two reads and
+  one write of X = 1.5 x the copy time measured beside it);
+- ``extra_saved_bytes``: bytes autograd keeps for the backward pass beyond X itself (unique storages,
+  parameters excluded), and ``extra_saved_ratio`` = that / the size of X: the activation memory the
+  layer adds to training;
+- ``parameters`` and ``forward_flops``: ``torch.utils.flop_counter.FlopCounterMode`` on one forward
+  pass, which counts matmuls and convolutions as 2 x MACs and ignores elementwise ops, pooling and
+  activations (so gates made only of pooling and elementwise ops show 0 or few FLOPs).
+
+Usage::
+
+    python -m miamind.bench.layers --out results/bench/layers.json   # + layers.md beside it
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from .._atomic import atomic_open
+from ..attention import create_attention, list_attention
+from .layer_memory import saved_bytes
+
+SHAPES = [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (2048, 4, 4)]
+QUICK_SHAPES = [(16, 8, 8)]
+DTYPES = ("fp32", "bf16")
+LAYOUTS = ("nchw", "channels_last")
+
+
+def _autocast(dtype: str):
+    if dtype == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def forward_flops(layer: torch.nn.Module, x: torch.Tensor) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        layer(x)
+    return int(counter.get_total_flops())
+
+
+def _timed(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int) -> Dict[str, List[float]]:
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    for i in range(warmup + repeats):
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if i >= warmup:
+                times[key].append(time.perf_counter() - t0)
+    return times
+
+
+def measure_config(names: Sequence[str], batch: int, shape: Sequence[int], dtype: str, layout: str,
+                   repeats: int, warmup: int) -> List[Dict[str, Any]]:
+    """All layers on one (shape, dtype, layout), interleaved with the copy; one row per layer."""
+    torch.manual_seed(0)
+    x = torch.randn(batch, *shape, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    in_bytes = x.numel() * x.element_size()
+    layers = {n: create_attention(n, shape[0]) for n in names}
+    grads = {}
+    with _autocast(dtype), torch.no_grad():
+        for n, layer in layers.items():
+            grads[n] = torch.randn_like(layer(x))  # dtype/layout of the output as autocast makes it
+
+    def fwd(layer):
+        def fn():
+            with _autocast(dtype):
+                layer(x)
+        return fn
+
+    def fwd_bwd(layer, grad):
+        def fn():
+            with _autocast(dtype):
+                out = layer(x)
+            out.backward(grad)
+            x.grad = None
+            layer.zero_grad(set_to_none=True)
+        return fn
+
+    fns: Dict[str, Callable[[], object]] = {"copy": lambda: torch.empty_like(x).copy_(x.detach())}
+    for n, layer in layers.items():
+        fns[f"{n}.fwd"] = fwd(layer)
+        fns[f"{n}.fwd_bwd"] = fwd_bwd(layer, grads[n])
+    times = _timed(fns, repeats, warmup)
+    copy_s = statistics.median(times["copy"])
+    rows = []
+    for n, layer in layers.items():
+        with _autocast(dtype):
+            mem = saved_bytes(layer, x)
+            flops = forward_flops(layer, x.detach())
+        f = statistics.median(times[f"{n}.fwd"])
+        fb = statistics.median(times[f"{n}.fwd_bwd"])
+        rows.append({
+            "attention": n, "input": [batch, *shape], "dtype": dtype, "layout": layout, "input_bytes": in_bytes,
+            "forward_ms": 1e3 * f, "forward_backward_ms": 1e3 * fb, "copy_ms": 1e3 * copy_s,
+            "forward_over_bound": f / (1.5 * copy_s),
+            "extra_saved_bytes": mem["extra_saved_bytes"], "extra_saved_ratio": mem["extra_saved_bytes"] / in_bytes,
+            "parameters": sum(p.numel() for p in layer.parameters()), "forward_flops": flops,
+        })
+    return rows
+
+
+def to_markdown(result: Dict[str, Any]) -> str:
+    m, s = result["machine"], result["settings"]
+    lines = [
+        "# Attention layers: latency, saved memory, parameters, FLOPs",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} torch threads; "
+        f"Python {m['python']}, torch {m['torch']}. Median of {s['repeats']} interleaved calls after "
+        f"{s['warmup']} warm-up calls. bf16 = bf16 input under CPU bf16 autocast. `fwd/bound` = forward "
+        "time / (1.5 x a same-size copy measured beside it). `saved/X` = bytes kept for backward beyond X "
+        "/ bytes of X. FLOPs = forward FLOPs by torch.utils.flop_counter (2 x MACs of matmuls and "
+        "convolutions; elementwise ops and pooling not counted)." + (" QUICK: measures nothing." if s["quick"] else ""),
+        "",
+        "| attention | input | dtype | layout | fwd ms | fwd+bwd ms | copy ms | fwd/bound | saved/X | params | FLOPs |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["results"]:
+        lines.append(
+            f"| {r['attention']} | {'x'.join(map(str, r['input']))} | {r['dtype']} | {r['layout']} | "
+            f"{r['forward_ms']:.2f} | {r['forward_backward_ms']:.2f} | {r['copy_ms']:.2f} | "
+            f"{r['forward_over_bound']:.1f} | {r['extra_saved_ratio']:.3f} | {r['parameters']:,} | "
+            f"{r['forward_flops']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="JSON path; the Markdown table goes beside it (.md)")
+    p.add_argument("--attention", action="append", help="only these attentions (default: every registered one)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--quick", action="store_true", help="one tiny shape, 2 repeats: checks the script only")
+    args = p.parse_args(argv)
+    command = "python -m miamind.bench.layers " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = args.attention or list_attention()
+    for n in names:
+        create_attention(n, 8)  # unknown names fail here, before any measuring
+    shapes = QUICK_SHAPES if args.quick else SHAPES
+    batch = 2 if args.quick else args.batch
+    repeats, warmup = (2, 1) if args.quick else (args.repeats, args.warmup)
+    rows: List[Dict[str, Any]] = []
+    for shape in shapes:
+        for dtype in DTYPES:
+            for layout in LAYOUTS:
+                rows += measure_config(names, batch, shape, dtype, layout, repeats, warmup)
+                print(f"measured {batch}x{'x'.join(map(str, shape))} {dtype} {layout}", file=sys.stderr, flush=True)
+    from .csv_memory import machine
+
+    info = machine()
+    info["torch"] = torch.__version__
+    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": info,
+              "settings": {"quick": args.quick, "batch": batch, "repeats": repeats, "warmup": warmup,
+                           "threads": torch.get_num_threads()},
+              "results": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(args.out, "w") as f:
+        f.write(json.dumps(result, indent=2) + "\n")
+    md = to_markdown(result)
+    with atomic_open(args.out.with_suffix(".md"), "w") as f:
+        f.write(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Training and inference throughput of each model with each attention, as ratios to no attention.
+
+For every workload (model, batch, input, precision, memory format) one model per attention is built,
+``none`` included, and all take turns: in each of ``--rounds`` rounds every model runs ``--steps``
+training steps (forward, cross-entropy backward, SGD update, in train mode) and then ``--steps``
+inference batches (eval mode, no gradients), A B C ... A B C ..., so a slow phase of a shared
+machine hits all of them alike. Reported: median img/s over the rounds and the median over rounds
+of (img/s with the attention / img/s without attention in the same round).
+
+Workloads (precision and memory format as the ``fast`` preset trains each model; ResNet-18 in
+both fp32 and bf16, the setting of issue 5's targets: ``mia`` >= 0.95 x none and >= ``se``):
+
+- ``resnet18`` batch 128 of 3x32x32, channels_last, fp32 and bf16 autocast;
+- ``resnet50`` batch 64 of 3x32x32, channels_last, bf16 autocast;
+- ``fastnet`` batch 512 of 3x32x32, channels_last, bf16 autocast;
+- ``unet`` (width 16) batch 8 of 1x128x128, channels_last, bf16 autocast;
+- ``flowcnn`` batch 256 of 1x77, fp32.
+
+Usage::
+
+    python -m miamind.bench.models --out results/bench/models.json   # + models.md beside it
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .._atomic import atomic_open
+from ..models import create_model
+
+DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
+
+#: (model, kwargs, batch, input shape, classes, precision, channels_last)
+WORKLOADS: List[Dict[str, Any]] = [
+    {"model": "resnet18", "kwargs": {}, "batch": 128, "input": (3, 32, 32), "classes": 10, "precision": "fp32",
+     "channels_last": True},
+    {"model": "resnet18", "kwargs": {}, "batch": 128, "input": (3, 32, 32), "classes": 10, "precision": "bf16",
+     "channels_last": True},
+    {"model": "resnet50", "kwargs": {}, "batch": 64, "input": (3, 32, 32), "classes": 10, "precision": "bf16",
+     "channels_last": True},
+    {"model": "fastnet", "kwargs": {}, "batch": 512, "input": (3, 32, 32), "classes": 10, "precision": "bf16",
+     "channels_last": True},
+    {"model": "unet", "kwargs": {"width": 16}, "batch": 8, "input": (1, 128, 128), "classes": 2,
+     "precision": "bf16", "channels_last": True},
+    {"model": "flowcnn", "kwargs": {}, "batch": 256, "input": (1, 77), "classes": 2, "precision": "fp32",
+     "channels_last": False},
+]
+QUICK_WORKLOADS: List[Dict[str, Any]] = [
+    {"model": "fastnet", "kwargs": {"widths": (4, 8, 8)}, "batch": 4, "input": (3, 16, 16), "classes": 10,
+     "precision": "bf16", "channels_last": True},
+    {"model": "flowcnn", "kwargs": {}, "batch": 8, "input": (1, 12), "classes": 2, "precision": "fp32",
+     "channels_last": False},
+]
+
+
+def _autocast(precision: str):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
+
+def measure_workload(w: Dict[str, Any], attentions: Sequence[str], rounds: int, steps: int) -> List[Dict[str, Any]]:
+    names = ["none", *[a for a in attentions if a != "none"]]
+    torch.manual_seed(0)
+    x = torch.randn(w["batch"], *w["input"])
+    if w["channels_last"]:
+        x = x.contiguous(memory_format=torch.channels_last)
+    models, opts, target = {}, {}, None
+    for n in names:
+        m = create_model(w["model"], num_classes=w["classes"], in_chans=w["input"][0], attention=n, **w["kwargs"])
+        if w["channels_last"]:
+            m = m.to(memory_format=torch.channels_last)
+        models[n] = m
+        opts[n] = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)
+        if target is None:
+            with torch.no_grad():
+                out = m.eval()(x)
+            # class targets of the output's shape: (N,) for classifiers, (N, *spatial) for U-Net
+            target = torch.randint(0, w["classes"], (out.shape[0], *out.shape[2:]))
+
+    def train_steps(n):
+        m, opt = models[n].train(), opts[n]
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            with _autocast(w["precision"]):
+                loss = F.cross_entropy(m(x).float(), target)
+            loss.backward()
+            opt.step()
+
+    def infer_steps(n):
+        m = models[n].eval()
+        with torch.no_grad(), _autocast(w["precision"]):
+            for _ in range(steps):
+                m(x)
+
+    for n in names:  # warm-up: first-call allocations, oneDNN primitive creation
+        train_steps(n)
+        infer_steps(n)
+    ips: Dict[str, Dict[str, List[float]]] = {mode: {n: [] for n in names} for mode in ("train", "infer")}
+    for _ in range(rounds):
+        for mode, fn in (("train", train_steps), ("infer", infer_steps)):
+            for n in names:
+                t0 = time.perf_counter()
+                fn(n)
+                ips[mode][n].append(steps * w["batch"] / (time.perf_counter() - t0))
+    rows = []
+    for n in names:
+        row = {"model": w["model"], "model_kwargs": w["kwargs"], "batch": w["batch"], "input": list(w["input"]),
+               "precision": w["precision"], "channels_last": w["channels_last"], "attention": n,
+               "parameters": sum(p.numel() for p in models[n].parameters())}
+        for mode in ("train", "infer"):
+            mine, base = ips[mode][n], ips[mode]["none"]
+            row[f"{mode}_img_per_s"] = statistics.median(mine)
+            row[f"{mode}_ratio_vs_none"] = statistics.median(a / b for a, b in zip(mine, base))
+        rows.append(row)
+    return rows
+
+
+def to_markdown(result: Dict[str, Any]) -> str:
+    m, s = result["machine"], result["settings"]
+    lines = [
+        "# Models: training and inference throughput with each attention, as ratios to no attention",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} torch threads; "
+        f"Python {m['python']}, torch {m['torch']}. {s['rounds']} interleaved rounds of {s['steps']} steps per "
+        "model; img/s = median over rounds; ratio = median over rounds of img/s / img/s of the no-attention "
+        "model in the same round. bf16 = CPU bf16 autocast." + (" QUICK: measures nothing." if s["quick"] else ""),
+        "",
+        "| model | batch x input | precision | attention | params | train img/s | train ratio | infer img/s | infer ratio |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["results"]:
+        shape = f"{r['batch']}x{'x'.join(map(str, r['input']))}" + (" CL" if r["channels_last"] else "")
+        lines.append(f"| {r['model']} | {shape} | {r['precision']} | {r['attention']} | {r['parameters']:,} | "
+                     f"{r['train_img_per_s']:.0f} | {r['train_ratio_vs_none']:.3f} | {r['infer_img_per_s']:.0f} | "
+                     f"{r['infer_ratio_vs_none']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="JSON path; the Markdown table goes beside it (.md)")
+    p.add_argument("--attention", action="append", help=f"attentions besides none (default: {' '.join(DEFAULT_ATTENTIONS)})")
+    p.add_argument("--model", action="append", help="only these models (default: all workloads)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--steps", type=int, default=2, help="steps per model per round")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--quick", action="store_true", help="tiny models and inputs: checks the script only")
+    args = p.parse_args(argv)
+    command = "python -m miamind.bench.models " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    attentions = args.attention or list(DEFAULT_ATTENTIONS)
+    workloads = QUICK_WORKLOADS if args.quick else WORKLOADS
+    if args.model:
+        unknown = set(args.model) - {w["model"] for w in workloads}
+        if unknown:
+            raise SystemExit(f"no workload for model(s) {sorted(unknown)}")
+        workloads = [w for w in workloads if w["model"] in args.model]
+    rounds, steps = (2, 1) if args.quick else (args.rounds, args.steps)
+    rows: List[Dict[str, Any]] = []
+    for w in workloads:
+        rows += measure_workload(w, attentions, rounds, steps)
+        print(f"measured {w['model']} {w['precision']}", file=sys.stderr, flush=True)
+    from .csv_memory import machine
+
+    info = machine()
+    info["torch"] = torch.__version__
+    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": info,
+              "settings": {"quick": args.quick, "rounds": rounds, "steps": steps, "threads": torch.get_num_threads()},
+              "results": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(args.out, "w") as f:
+        f.write(json.dumps(result, indent=2) + "\n")
+    md = to_markdown(result)
+    with atomic_open(args.out.with_suffix(".md"), "w") as f:
+        f.write(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
