@@ -156,7 +156,9 @@ def test_no_grad_path_equals_plain_and_keeps_channels_last():
     with torch.no_grad():
         out = layer(x)
         assert out.grad_fn is None
-        assert torch.equal(out, plain(x))  # (c * s) * x and x * (c * s): the same roundings
+        # the fused layer pools with a matmul and runs the spatial conv depthwise over the batch:
+        # other summation orders than mean / conv, so last-bit differences only
+        torch.testing.assert_close(out, plain(x), rtol=0, atol=1e-12)
         out_cl = layer(x.to(memory_format=torch.channels_last))
         assert out_cl.is_contiguous(memory_format=torch.channels_last)
         # (the pooled means reduce in another order for channels_last: last-bit differences)
@@ -314,3 +316,61 @@ def test_onnx_export_of_training_mode_layer_uses_plain_ops(tmp_path, monkeypatch
     with torch.no_grad():
         want = model(x).numpy()
     assert abs(got - want).max() <= 1e-5
+
+
+@pytest.mark.parametrize("dims,spatial", [(1, (40,)), (2, (5, 7)), (2, (16, 20)), (3, (4, 5, 6))])
+@pytest.mark.parametrize("bias", [True, False])
+def test_single_channel_conv_matches_the_conv_in_values_and_gradients(dims, spatial, bias):
+    from miamind.attention.fused import single_channel_conv
+
+    torch.manual_seed(0)
+    conv = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)[dims - 1](1, 1, 7, padding=3, bias=bias).double()
+    m = torch.randn(3, 1, *spatial, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(3, 1, *spatial, dtype=torch.float64)
+    ref = conv(m)
+    ref_grads = torch.autograd.grad(ref, [m, *conv.parameters()], g)
+    out = single_channel_conv(conv, m)
+    grads = torch.autograd.grad(out, [m, *conv.parameters()], g)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-10)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+    assert torch.autograd.gradcheck(lambda t: single_channel_conv(conv, t), (m,))
+
+
+def test_single_channel_conv_leaves_other_convs_to_themselves():
+    from miamind.attention.fused import single_channel_conv
+
+    conv = torch.nn.Conv2d(2, 1, 7, padding=3)  # mia_code's 2 -> 1 conv: not a single-channel one
+    x = torch.randn(4, 2, 9, 9)
+    torch.testing.assert_close(single_channel_conv(conv, x), conv(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 7), (3, 5, 6, 7), (2, 4, 3, 5, 6)])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_matmul_mean_equals_mean_for_both_mia_means(shape, layout, dtype):
+    from miamind.attention.fused import matmul_mean
+
+    torch.manual_seed(0)
+    x = torch.randn(*shape, dtype=torch.float64)
+    if layout == "channels_last" and len(shape) > 3:
+        x = x.contiguous(memory_format=torch.channels_last if len(shape) == 4 else torch.channels_last_3d)
+    elif layout == "strided":
+        x = x.transpose(-1, -2)  # neither layout: falls back to mean
+    for dims in ((1,), tuple(range(2, len(shape)))):
+        ref = x.mean(dims, keepdim=True)
+        got = matmul_mean(x.to(dtype), dims)
+        assert got.shape == ref.shape and got.dtype == dtype
+        tol = {torch.float64: 1e-12, torch.float32: 1e-6, torch.bfloat16: 2e-2}[dtype]
+        torch.testing.assert_close(got.double(), ref, atol=tol, rtol=tol)
+
+
+def test_matmul_mean_keeps_float32_under_bf16_autocast():
+    from miamind.attention.fused import matmul_mean
+
+    x = torch.randn(2, 8, 5, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = matmul_mean(x, (2, 3))
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, x.mean((2, 3), keepdim=True))

@@ -48,7 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._shapes import check_channels, check_dims, check_input, conv_nd, spatial_axes
-from .fused import broadcast_mean, fused_gate, use_fused
+from .fused import broadcast_mean, fused_gate, matmul_mean, single_channel_conv, use_fused
 from .registry import register_attention
 
 __all__ = ["MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive", "mia_hidden_channels"]
@@ -131,11 +131,16 @@ class _MIABase(nn.Module):
 
     def spatial_gate(self, x: torch.Tensor) -> torch.Tensor:
         """w_s = sigmoid(conv(mean over channels)), shape (N, 1, *spatial)."""
-        return torch.sigmoid(self.spatial(self._mean(x, (1,))))
+        m = self._mean(x, (1,))
+        # the fused layers also take the fast route for the 1 -> 1 channel conv (same values)
+        return torch.sigmoid(single_channel_conv(self.spatial, m) if self.fused else self.spatial(m))
 
     def _mean(self, x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
         # Same value as x.mean(dims, keepdim=True); on the fused path its backward is a cheap view.
-        return broadcast_mean(x, dims) if self.fused and use_fused(x) else x.mean(dims, keepdim=True)
+        # (and both paths of a fused layer take the faster matmul mean, fused.matmul_mean)
+        if not self.fused:
+            return x.mean(dims, keepdim=True)
+        return broadcast_mean(x, dims) if use_fused(x) else matmul_mean(x, dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dims, type(self).__name__)
