@@ -122,6 +122,7 @@ BENCHMARKS = {
     "models": ("models", "train/inference img/s of each model with each attention, as ratios to none"),
     "time-to-accuracy": ("time_to_accuracy", "CIFAR-10 fastnet: test accuracy within 3- and 12-minute budgets"),
     "framework": ("framework", "PyTorch eager/compile vs MindSpore PYNATIVE/GRAPH latency"),
+    "mindspore-conv": ("mindspore_conv", "MindSpore vs PyTorch CPU conv kernels at fastnet sizes"),
 }
 
 

@@ -221,7 +221,8 @@ def machine_info(threads: int) -> Dict[str, Any]:
 
 
 def measure(*, quick: bool = False, repeats: Optional[int] = None, warmup: int = 3, threads: int = 2,
-            compile_backend: str = "inductor", seed: int = 0) -> Dict[str, Any]:
+            compile_backend: str = "inductor", seed: int = 0, cell_budget_s: float = 120.0,
+            fastnet_batch: Optional[int] = None) -> Dict[str, Any]:
     """Build the 16 cells, check their outputs agree, time them interleaved; returns the result dict."""
     from ..mindspore._require import require_mindspore
 
@@ -234,10 +235,12 @@ def measure(*, quick: bool = False, repeats: Optional[int] = None, warmup: int =
     set_threads(threads)
     ms.set_context(mode=ms.PYNATIVE_MODE)
     size = "quick" if quick else "full"
+    workloads = {w: dict(sizes[size]) for w, sizes in WORKLOADS.items()}
+    if fastnet_batch:
+        workloads["fastnet"]["input"] = (fastnet_batch, *workloads["fastnet"]["input"][1:])
     cells: List[Cell] = []
     outputs: Dict[str, Dict[str, Callable[[], Any]]] = {}
-    for workload, sizes in WORKLOADS.items():
-        shapes = sizes[size]
+    for workload, shapes in workloads.items():
         x_np, target_np = _inputs(workload, shapes, seed)
         state = {k: v.detach().clone() for k, v in _torch_module(workload, shapes, seed).state_dict().items()}
         t_cells, t_out = _torch_cells(workload, shapes, x_np, target_np, seed, compile_backend)
@@ -250,8 +253,13 @@ def measure(*, quick: bool = False, repeats: Optional[int] = None, warmup: int =
         t0 = time.perf_counter()
         cell.run()  # compiles, for torch_compile and ms_graph
         first_call[i] = time.perf_counter() - t0
-        for _ in range(warmup - 1):
+        spent = 0.0
+        for _ in range(warmup - 1):  # a very slow cell stops warming up after one warm call
+            if spent > cell_budget_s / 4:
+                break
+            t0 = time.perf_counter()
             cell.run()
+            spent += time.perf_counter() - t0
     parity: Dict[str, Dict[str, float]] = {}
     for workload, out in outputs.items():
         reference = _as_numpy(out["torch_eager"]())
@@ -259,6 +267,9 @@ def measure(*, quick: bool = False, repeats: Optional[int] = None, warmup: int =
     times: Dict[int, List[float]] = {i: [] for i in range(len(cells))}
     for _ in range(repeats):
         for i, cell in enumerate(cells):  # interleaved: every backend sees the same machine noise
+            # a cell past its time budget stops once it has 3 timings (its row says how many)
+            if len(times[i]) >= min(3, repeats) and sum(times[i]) > cell_budget_s:
+                continue
             t0 = time.perf_counter()
             cell.run()
             times[i].append(time.perf_counter() - t0)
@@ -275,7 +286,8 @@ def measure(*, quick: bool = False, repeats: Optional[int] = None, warmup: int =
     return {
         "settings": {"quick": quick, "repeats": repeats, "warmup": warmup, "threads": threads,
                      "compile_backend": compile_backend, "seed": seed,
-                     "shapes": {w: {k: list(v) for k, v in s[size].items()} for w, s in WORKLOADS.items()},
+                     "cell_budget_s": cell_budget_s,
+                     "shapes": {w: {k: list(v) for k, v in s.items()} for w, s in workloads.items()},
                      "optimizer": f"SGD lr {LR} momentum {MOMENTUM}"},
         "machine": machine_info(threads),
         "inference_max_abs_diff_vs_torch_eager": parity,
@@ -293,7 +305,8 @@ def to_markdown(result: Dict[str, Any], command: str) -> str:
         "",
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} threads per framework; "
         f"Python {m['python']}, torch {m['torch']}, mindspore {m['mindspore']}. "
-        f"Median of {s['repeats']} interleaved repetitions after {s['warmup']} warm-up calls; "
+        f"Median of up to {s['repeats']} interleaved repetitions after up to {s['warmup']} warm-up calls "
+        f"(a cell whose timed calls pass {s['cell_budget_s']:.0f} s stops at 3 or more: the `n` column); "
         f"torch.compile backend {s['compile_backend']}." + (" QUICK shapes (a smoke run, not a measurement)."
                                                              if s["quick"] else ""),
         "",
@@ -306,7 +319,8 @@ def to_markdown(result: Dict[str, Any], command: str) -> str:
         shape = "x".join(str(d) for d in s["shapes"][workload]["input"])
         for mode in MODES:
             cells = [by[(workload, mode, b)] for b in BACKENDS]
-            cells = [f"{c['median_ms']:.2f} (x{c['ratio_vs_torch_eager']:.2f})" for c in cells]
+            cells = [f"{c['median_ms']:.2f} (x{c['ratio_vs_torch_eager']:.2f})"
+                     + ("" if c["repeats"] == s["repeats"] else f" n={c['repeats']}") for c in cells]
             lines.append(f"| {workload} | {shape} | {mode} | " + " | ".join(cells) + " |")
     lines += ["", "First call (includes compilation), seconds:", "",
               "| workload | mode | " + " | ".join(BACKENDS) + " |", "|---|---|" + "---:|" * len(BACKENDS)]
@@ -328,10 +342,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per cell before timing (default 3)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads of each framework (default 2)")
     p.add_argument("--compile-backend", default="inductor", help="torch.compile backend (default inductor)")
+    p.add_argument("--cell-budget-s", type=float, default=120.0,
+                   help="a cell stops being timed once its timed calls pass this many seconds (>= 3 calls)")
+    p.add_argument("--fastnet-batch", type=int, default=None, help="fastnet batch size (default 128)")
     args = p.parse_args(argv)
     command = "python -m miamind.bench.framework " + " ".join(sys.argv[1:] if argv is None else argv)
     result = measure(quick=args.quick, repeats=args.repeats, warmup=args.warmup, threads=args.threads,
-                     compile_backend=args.compile_backend)
+                     compile_backend=args.compile_backend, cell_budget_s=args.cell_budget_s,
+                     fastnet_batch=args.fastnet_batch)
     result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), **result}
     from .._atomic import atomic_open
 
