@@ -150,6 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--work", type=Path, default=Path("runs/time_to_accuracy"), help="run folders (default %(default)s)")
     p.add_argument("--budget", action="append", help="only these budgets (default: all)")
     p.add_argument("--attention", action="append", help="only these attentions (default: each budget's list)")
+    p.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: each budget's list)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's)")
     p.add_argument("--quick", action="store_true", help="tiny generated data: checks the script, measures nothing")
     args = p.parse_args(argv)
@@ -169,7 +170,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.budget and name not in args.budget:
             continue
         runs = []
-        for seed in budget["seeds"]:  # seed-major: a cut-off session leaves every attention at equal seeds
+        seeds = [sd for sd in budget["seeds"] if not args.seeds or sd in args.seeds]
+        for seed in seeds:  # seed-major: a cut-off session leaves every attention at equal seeds
             for attention in budget["attentions"]:
                 if args.attention and attention not in args.attention:
                     continue
