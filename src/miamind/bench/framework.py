@@ -39,7 +39,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -211,13 +210,10 @@ def _as_numpy(value) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ measuring
 def machine_info(threads: int) -> Dict[str, Any]:
     import mindspore
-    import torch
 
-    from .csv_memory import machine
+    from ._report import torch_machine
 
-    info = machine()
-    info.update({"torch": torch.__version__, "mindspore": mindspore.__version__, "threads": threads})
-    return info
+    return torch_machine(mindspore=mindspore.__version__, threads=threads)
 
 
 def measure(*, quick: bool = False, repeats: Optional[int] = None, warmup: int = 3, threads: int = 2,
@@ -351,15 +347,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      compile_backend=args.compile_backend, cell_budget_s=args.cell_budget_s,
                      fastnet_batch=args.fastnet_batch)
     result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), **result}
-    from .._atomic import atomic_open
+    from ._report import write_report
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(args.out, "w") as f:
-        f.write(json.dumps(result, indent=2) + "\n")
-    md = to_markdown(result, command)
-    with atomic_open(args.out.with_suffix(".md"), "w") as f:
-        f.write(md)
-    print(md)
+    write_report(args.out, result, to_markdown(result, command))
     return 0
 
 

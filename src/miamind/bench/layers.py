@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import sys
 import time
@@ -33,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from .._atomic import atomic_open
+from ._report import torch_machine, write_report
 from ..attention import create_attention, list_attention
 from .layer_memory import saved_bytes
 
@@ -173,21 +172,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for layout in LAYOUTS:
                 rows += measure_config(names, batch, shape, dtype, layout, repeats, warmup)
                 print(f"measured {batch}x{'x'.join(map(str, shape))} {dtype} {layout}", file=sys.stderr, flush=True)
-    from .csv_memory import machine
-
-    info = machine()
-    info["torch"] = torch.__version__
-    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": info,
+    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": torch_machine(),
               "settings": {"quick": args.quick, "batch": batch, "repeats": repeats, "warmup": warmup,
                            "threads": torch.get_num_threads()},
               "results": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(args.out, "w") as f:
-        f.write(json.dumps(result, indent=2) + "\n")
-    md = to_markdown(result)
-    with atomic_open(args.out.with_suffix(".md"), "w") as f:
-        f.write(md)
-    print(md)
+    write_report(args.out, result, to_markdown(result))
     return 0
 
 

@@ -13,7 +13,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -22,7 +21,6 @@ from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from .._atomic import atomic_open
 
 
 def _median_s(fn: Callable[[], object], repeats: int) -> float:
@@ -87,12 +85,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = p.parse_args(argv)
     command = "python -m miamind.bench.mindspore_conv " + " ".join(sys.argv[1:] if argv is None else argv)
     import mindspore
-    import torch
 
-    from .csv_memory import machine
+    from ._report import torch_machine, write_report
 
-    info = machine()
-    info.update({"torch": torch.__version__, "mindspore": mindspore.__version__})
+    info = torch_machine(mindspore=mindspore.__version__)
     result = {"command": command, "machine": info, "threads": args.threads, "repeats": args.repeats,
               "ops": measure(args.threads, args.repeats)}
     lines = ["# MindSpore vs PyTorch CPU kernels at fastnet sizes", "", f"Command: `{command}`", "",
@@ -101,12 +97,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
              "| op | PyTorch ms | MindSpore ms | MindSpore / PyTorch |", "|---|---:|---:|---:|"]
     for name, r in result["ops"].items():
         lines.append(f"| {name} | {r['torch_ms']:.2f} | {r['mindspore_ms']:.2f} | {r['mindspore_over_torch']:.1f} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(args.out, "w") as f:
-        f.write(json.dumps(result, indent=2) + "\n")
-    with atomic_open(args.out.with_suffix(".md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report(args.out, result, "\n".join(lines) + "\n")
     return 0
 
 

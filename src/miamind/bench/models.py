@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import sys
 import time
@@ -34,7 +33,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .._atomic import atomic_open
+from ._report import torch_machine, write_report
 from ..models import create_model
 
 DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
@@ -171,20 +170,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for w in workloads:
         rows += measure_workload(w, attentions, rounds, steps)
         print(f"measured {w['model']} {w['precision']}", file=sys.stderr, flush=True)
-    from .csv_memory import machine
-
-    info = machine()
-    info["torch"] = torch.__version__
-    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": info,
+    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": torch_machine(),
               "settings": {"quick": args.quick, "rounds": rounds, "steps": steps, "threads": torch.get_num_threads()},
               "results": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(args.out, "w") as f:
-        f.write(json.dumps(result, indent=2) + "\n")
-    md = to_markdown(result)
-    with atomic_open(args.out.with_suffix(".md"), "w") as f:
-        f.write(md)
-    print(md)
+    write_report(args.out, result, to_markdown(result))
     return 0
 
 

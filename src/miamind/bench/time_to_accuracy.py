@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .._atomic import atomic_open
+from ._report import torch_machine, write_report
 
 #: name -> (config assignments, wall-time goal s, accuracy goal, attentions, seeds)
 BUDGETS: Dict[str, Dict[str, Any]] = {
@@ -161,9 +162,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f"unknown budget(s) {sorted(unknown)} (valid: {', '.join(budgets)})")
     if not args.quick and not os.environ.get("MIAMIND_DATA"):
         raise SystemExit("time_to_accuracy needs the CIFAR-10 data: set MIAMIND_DATA (or use --quick)")
-    from .csv_memory import machine
-    import torch
-
     all_runs: Dict[str, List[Dict[str, Any]]] = {}
     summary: List[Dict[str, Any]] = []
     for name, budget in budgets.items():
@@ -182,17 +180,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 runs.append(r)
         all_runs[name] = runs
         summary += aggregate(name, budget, runs)
-    info = machine()
-    info["torch"] = torch.__version__
-    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": info,
+    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": torch_machine(),
               "budgets": budgets, "summary": summary, "runs": all_runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(args.out, "w") as f:
-        f.write(json.dumps(result, indent=2) + "\n")
-    md = to_markdown(result)
-    with atomic_open(args.out.with_suffix(".md"), "w") as f:
-        f.write(md)
-    print(md)
+    write_report(args.out, result, to_markdown(result))
     return 0
 
 

@@ -1,0 +1,30 @@
+"""What every benchmark writes: ``OUT.json`` (the result) and ``OUT.md`` (its table), atomically."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+
+def torch_machine(**extra: Any) -> Dict[str, Any]:
+    """CPU model, cores, memory, Python and torch versions (plus ``extra``), for a result's header."""
+    import torch
+
+    from .csv_memory import machine
+
+    info = machine()
+    info["torch"] = torch.__version__
+    info.update(extra)
+    return info
+
+
+def write_report(out: Path, result: Dict[str, Any], markdown: str) -> None:
+    """Write ``result`` to ``out`` (JSON) and ``markdown`` beside it (``.md``); print the table."""
+    from .._atomic import atomic_open
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out, "w") as f:
+        f.write(json.dumps(result, indent=2) + "\n")
+    with atomic_open(out.with_suffix(".md"), "w") as f:
+        f.write(markdown)
+    print(markdown)
