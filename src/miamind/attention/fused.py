@@ -208,10 +208,8 @@ def matmul_mean(x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
 
     ``dims`` is ``(1,)`` (mean over channels) or all spatial axes (mean over space) of an (N, C,
     *spatial) tensor laid out contiguously or channels_last(_3d); anything else, exporters and
-    ``torch.compile`` get ``x.mean``. Why: CPU reductions over bf16 tensors are slow (64 x 64 x 32
-    x 32, 1 thread: ``mean(1)`` 3.0 ms NCHW / 4.5 ms channels_last, a copy 0.8 ms) while a bf16
-    matrix product with a ones vector reads X once (1.0 / 1.3 ms); float32 is as fast or faster
-    too (0.85 vs 0.97 ms). The sum is accumulated in float32 by the BLAS in both cases; for bf16 the
+    ``torch.compile`` get ``x.mean``. Why: CPU reductions over bf16 tensors are slow, while a bf16
+    matrix product with a ones vector reads X once; float32 is as fast or faster. The sum is accumulated in float32 by the BLAS in both cases; for bf16 the
     sum is rounded, then divided (a second rounding; exact when the count is a power of two).
     Runs without autocast, so a float32 X stays float32, as with ``mean``.
     """
@@ -255,9 +253,7 @@ def single_channel_conv(conv: torch.nn.Module, m: torch.Tensor) -> torch.Tensor:
     ``conv``).
 
     Why: oneDNN has no fast path for a convolution with one input and one output channel; its
-    depthwise kernels are fast. Measured on this CPU (64 x 1 x 32 x 32, 7 x 7, float32, 1 thread,
-    forward + backward): 13.4 ms as a plain conv, 4.3 ms depthwise, 2.1 ms depthwise channels_last
-    (forward alone 0.99 -> 0.19 ms). 2-D maps of at least 16 x 16 go channels_last (at 8 x 8 and
+    depthwise kernels are fast. 2-D maps of at least 16 x 16 go channels_last (at 8 x 8 and
     below the plain depthwise layout is faster). Exporters, ``torch.compile`` and N = 1 get the
     plain ``conv(m)``.
     """
