@@ -1,4 +1,5 @@
 """Shared fixtures. Real-data tests use ``real_data_dir`` and skip with a reason when it is absent."""
+
 import os
 from pathlib import Path
 
@@ -15,7 +16,9 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 def real_data_dir() -> Path:
     env = os.environ.get("MIAMIND_DATA")
     if not env:
-        pytest.skip("real data not available: set MIAMIND_DATA to the folder holding cifar10/, isbi2012/, cicids2017/")
+        pytest.skip(
+            "real data not available: set MIAMIND_DATA to the folder holding cifar10/, isbi2012/, cicids2017/"
+        )
     path = Path(env)
     if not path.is_dir():
         pytest.skip(f"real data not available: MIAMIND_DATA={env} is not a directory")

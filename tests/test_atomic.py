@@ -1,4 +1,5 @@
 """Atomic writes: a finished file has normal permissions; a failed write leaves the old file alone."""
+
 import os
 import stat
 

@@ -1,4 +1,5 @@
 """The command line: one-line errors (no traceback), exit codes, and a working `info`."""
+
 import json
 import subprocess
 import sys
@@ -59,16 +60,28 @@ def test_info_lists_attentions(capsys):
     assert "mia" in out and "se" in out and "missing" in out
 
 
-@pytest.mark.parametrize("args,match", [
-    (["train", "--out", "x"], "train needs --task and --out"),
-    (["train", "--task", "cifar10", "--out", "x", "--set", "optim.lrr=1"], "unknown config key 'optim.lrr'"),
-    (["train", "--task", "cifar10", "--out", "x", "--set", "optim.lr"], "--set expects KEY=VALUE"),
-    (["train", "--task", "cifar10", "--out", "x", "--attention", "nope"], "'model.attention' must be one of"),
-    (["train", "--resume", "x", "--epochs", "3"], "--resume RUN_DIR continues the run with its saved config"),
-    (["evaluate", "does-not-exist"], "does-not-exist: no such run folder"),
-    (["predict", "does-not-exist", "a.png"], "does-not-exist: no such run folder"),
-    (["visualize", "does-not-exist"], "does-not-exist: no such run folder"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["train", "--out", "x"], "train needs --task and --out"),
+        (
+            ["train", "--task", "cifar10", "--out", "x", "--set", "optim.lrr=1"],
+            "unknown config key 'optim.lrr'",
+        ),
+        (["train", "--task", "cifar10", "--out", "x", "--set", "optim.lr"], "--set expects KEY=VALUE"),
+        (
+            ["train", "--task", "cifar10", "--out", "x", "--attention", "nope"],
+            "'model.attention' must be one of",
+        ),
+        (
+            ["train", "--resume", "x", "--epochs", "3"],
+            "--resume RUN_DIR continues the run with its saved config",
+        ),
+        (["evaluate", "does-not-exist"], "does-not-exist: no such run folder"),
+        (["predict", "does-not-exist", "a.png"], "does-not-exist: no such run folder"),
+        (["visualize", "does-not-exist"], "does-not-exist: no such run folder"),
+    ],
+)
 def test_train_family_errors_are_one_line(args, match, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
@@ -80,8 +93,23 @@ def test_train_family_errors_are_one_line(args, match, capsys, tmp_path, monkeyp
 def test_print_config_shows_the_resolved_config(capsys):
     import yaml
 
-    assert main(["train", "--task", "cicids2017", "--out", "x", "--preset", "paper", "--seed", "5",
-                 "--print-config"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "cicids2017",
+                "--out",
+                "x",
+                "--preset",
+                "paper",
+                "--seed",
+                "5",
+                "--print-config",
+            ]
+        )
+        == 0
+    )
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["seed"] == 5 and cfg["optim"]["lr"] == 0.01 and cfg["data"]["batch_size"] == 16
 

@@ -1,4 +1,5 @@
 """The README's Python examples run as written (data examples only when real data is present)."""
+
 import os
 import re
 from pathlib import Path

@@ -3,14 +3,22 @@
 The attention classes are imported on first use, so ``import miamind.data`` (and the
 ``miamind data`` CLI for CSV/pickle datasets) does not pay for importing torch.
 """
+
 from importlib import import_module
 from typing import Any, List
 
 __version__ = "0.1.0"
 
 _FROM_ATTENTION = (
-    "MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive",
-    "create_attention", "get_attention", "list_attention", "register_attention",
+    "MIAMind",
+    "MIAMindAdd",
+    "MIAMindSeq",
+    "MIAMindCode",
+    "MIAMindAdaptive",
+    "create_attention",
+    "get_attention",
+    "list_attention",
+    "register_attention",
 )
 __all__ = [*_FROM_ATTENTION, "__version__"]
 

@@ -1,4 +1,5 @@
 """One way to write a file so that a crash never leaves half of it: temp file, fsync, rename."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Command line: parses arguments, calls library functions, prints one-line errors."""
+
 from __future__ import annotations
 
 import argparse
@@ -60,16 +61,25 @@ def _cmd_train(args) -> int:
     from .engine.run import train
 
     if args.resume is not None:
-        given = [k for k, v in _flag_overrides(args).items() if v is not None] + (["--set"] if args.set else [])
+        given = [k for k, v in _flag_overrides(args).items() if v is not None] + (
+            ["--set"] if args.set else []
+        )
         if given or args.config or args.task or args.out:
-            raise ValueError("--resume RUN_DIR continues the run with its saved config.yaml; "
-                             f"drop the other options ({', '.join(given) or '--task/--out/--config'})")
+            raise ValueError(
+                "--resume RUN_DIR continues the run with its saved config.yaml; "
+                f"drop the other options ({', '.join(given) or '--task/--out/--config'})"
+            )
         train({}, args.resume, resume=True)
         return 0
     if args.task is None or args.out is None:
         raise ValueError("train needs --task and --out (or --resume RUN_DIR)")
-    cfg = resolve_config(args.task, args.preset, config_file=args.config,
-                         overrides=_flag_overrides(args), assignments=args.set or [])
+    cfg = resolve_config(
+        args.task,
+        args.preset,
+        config_file=args.config,
+        overrides=_flag_overrides(args),
+        assignments=args.set or [],
+    )
     if args.print_config:
         import yaml
 
@@ -110,8 +120,10 @@ def _cmd_convert(args) -> int:
 
         safetensors_to_ckpt(src, dst)
     else:
-        raise ValueError(f"convert goes .safetensors -> .ckpt (PyTorch to MindSpore) or .ckpt -> .safetensors; "
-                         f"got {src.name} -> {dst.name}")
+        raise ValueError(
+            f"convert goes .safetensors -> .ckpt (PyTorch to MindSpore) or .ckpt -> .safetensors; "
+            f"got {src.name} -> {dst.name}"
+        )
     print(dst)
     return 0
 
@@ -120,7 +132,10 @@ def _cmd_convert(args) -> int:
 BENCHMARKS = {
     "layers": ("layers", "every attention at ResNet stage shapes: latency, saved memory, params, FLOPs"),
     "models": ("models", "train/inference img/s of each model with each attention, as ratios to none"),
-    "time-to-accuracy": ("time_to_accuracy", "CIFAR-10 fastnet: test accuracy within 3- and 12-minute budgets"),
+    "time-to-accuracy": (
+        "time_to_accuracy",
+        "CIFAR-10 fastnet: test accuracy within 3- and 12-minute budgets",
+    ),
     "framework": ("framework", "PyTorch eager/compile vs MindSpore PYNATIVE/GRAPH latency"),
     "mindspore-conv": ("mindspore_conv", "MindSpore vs PyTorch CPU conv kernels at fastnet sizes"),
 }
@@ -194,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--data-dir", default=None)
     info.set_defaults(func=_cmd_info)
 
-    demo = sub.add_parser("demo", help="train MIA-Mind on every task with data (fast preset) and print one table")
+    demo = sub.add_parser(
+        "demo", help="train MIA-Mind on every task with data (fast preset) and print one table"
+    )
     demo.add_argument("--out", default="runs/demo", help="parent folder of the demo's run folders")
     demo.add_argument("--tasks", nargs="+", default=None, choices=["cifar10", "isbi2012", "cicids2017"])
     demo.add_argument("--attention", default="mia")
@@ -211,9 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--attention", help="registered attention name or none (default: mia)")
     tr.add_argument("--seed", type=int)
     tr.add_argument("--out", help="run folder to create")
-    tr.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    tr.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint"
+    )
     tr.add_argument("--config", help="YAML file with config overrides")
-    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. optim.lr=0.1")
+    tr.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. optim.lr=0.1"
+    )
     tr.add_argument("--epochs", type=int)
     tr.add_argument("--batch-size", type=int)
     tr.add_argument("--lr", type=float)
@@ -225,9 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--threads", type=int, help="torch threads per process")
     tr.add_argument("--data-dir", help="data root (default: $MIAMIND_DATA)")
     tr.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    tr.add_argument("--backend", default="pytorch", choices=["pytorch", "mindspore"],
-                    help="mindspore: cicids2017 (flowcnn) and cifar10 (fastnet), one device, needs miamind[mindspore]")
-    tr.add_argument("--pynative", action="store_true", help="mindspore: run op by op instead of a compiled train step")
+    tr.add_argument(
+        "--backend",
+        default="pytorch",
+        choices=["pytorch", "mindspore"],
+        help="mindspore: cicids2017 (flowcnn) and cifar10 (fastnet), one device, needs miamind[mindspore]",
+    )
+    tr.add_argument(
+        "--pynative", action="store_true", help="mindspore: run op by op instead of a compiled train step"
+    )
     tr.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="evaluate a run's checkpoint on the test (or val) split")
@@ -273,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     check = data_sub.add_parser("check", help="find, verify and count the datasets")
-    check.add_argument("--data-dir", default=None, help="data root (default: $MIAMIND_DATA, then ~/.cache/miamind/data)")
+    check.add_argument(
+        "--data-dir", default=None, help="data root (default: $MIAMIND_DATA, then ~/.cache/miamind/data)"
+    )
     check.add_argument("--dataset", default=None, help="check only this dataset")
     check.add_argument("--path", default=None, help="with --dataset: check this file or folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")

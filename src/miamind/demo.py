@@ -4,6 +4,7 @@ Each task is a normal ``miamind train`` run (``fast`` preset) in its own run fol
 the demo only chooses the tasks and prints one table at the end. A task whose data is missing is
 skipped with the reason (where it looked, how to get the files).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -26,8 +27,12 @@ def _data_found(task: str) -> Optional[str]:
     return None
 
 
-def run_demo(out: str = "runs/demo", tasks: Optional[Sequence[str]] = None, attention: str = "mia",
-             preset: str = "fast") -> int:
+def run_demo(
+    out: str = "runs/demo",
+    tasks: Optional[Sequence[str]] = None,
+    attention: str = "mia",
+    preset: str = "fast",
+) -> int:
     from .engine.config import resolve_config
     from .engine.run import format_table, summary_row, train
 
@@ -45,7 +50,10 @@ def run_demo(out: str = "runs/demo", tasks: Optional[Sequence[str]] = None, atte
             # The demo is a fresh run every time; real experiments use `miamind train`.
             shutil.rmtree(run_dir)
         cfg = resolve_config(task, preset, overrides={"model.attention": attention})
-        print(f"== {task}: {cfg['model']['name']} + {attention}, preset {preset}, run folder {run_dir}", flush=True)
+        print(
+            f"== {task}: {cfg['model']['name']} + {attention}, preset {preset}, run folder {run_dir}",
+            flush=True,
+        )
         result = train(cfg, run_dir, quiet=True)
         rows.append(summary_row(result.metrics))
         print(format_table([rows[-1]]), flush=True)

@@ -4,6 +4,7 @@ Prints, for every registered attention at C=64 on a (16, 64, 32, 32) input: para
 forward+backward time as a ratio to a 3x3 conv of the same width measured in the same run, so the
 numbers mean something on a noisy machine. Then checks MIA-Mind against the paper's equations.
 """
+
 from __future__ import annotations
 
 import time

@@ -5,6 +5,7 @@ explicit means/maxes, matrix products by einsum, "same" convolutions by a loop o
 zero-padded copy (no F.conv*), BatchNorm and LayerNorm by their formulas. The layers' weights and
 BatchNorm running statistics are randomised first so that no term is trivially zero or one.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -17,8 +18,14 @@ import torch.nn as nn
 
 from miamind.attention import create_attention
 from miamind.attention.comparators import (
-    CBAM, CoordAttention, EfficientChannelAttention, GatherExciteBlock, GlobalContextBlock, SimAM,
-    SqueezeExcite, TripletAttention,
+    CBAM,
+    CoordAttention,
+    EfficientChannelAttention,
+    GatherExciteBlock,
+    GlobalContextBlock,
+    SimAM,
+    SqueezeExcite,
+    TripletAttention,
 )
 
 ATOL = 1e-8
@@ -30,6 +37,7 @@ SHAPES = {1: (3, 16, 11), 2: (3, 16, 6, 9), 3: (2, 16, 3, 4, 5)}
 # helpers: randomisation and the reference building blocks
 # ----------------------------------------------------------------------------------------------
 
+
 def _randomise(module: nn.Module, seed: int = 0) -> nn.Module:
     """Random weights (scale ~0.5) and random BatchNorm running statistics, in float64."""
     module.double()
@@ -39,7 +47,9 @@ def _randomise(module: nn.Module, seed: int = 0) -> nn.Module:
             p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.5)
         for m in module.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g, dtype=torch.float64) * 0.3)
+                m.running_mean.copy_(
+                    torch.randn(m.running_mean.shape, generator=g, dtype=torch.float64) * 0.3
+                )
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=g, dtype=torch.float64) + 0.5)
     return module
 
@@ -110,6 +120,7 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> None:
 # ----------------------------------------------------------------------------------------------
 # SE, ECA, GC, GE: global pooling layers, exact in every dims
 # ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_se_matches_paper_equation(dims):
@@ -228,6 +239,7 @@ def test_ge_extra_params_builds_or_says_why_not():
 # CBAM: timm's modules, dims-generic spatial conv
 # ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_cbam_matches_paper_equation(dims):
     layer = _randomise(CBAM(16, dims=dims)).eval()
@@ -255,6 +267,7 @@ def test_cbam_1d_has_no_dead_kernel_weights():
 # Coordinate attention
 # ----------------------------------------------------------------------------------------------
 
+
 def _coordatt_reference(layer: CoordAttention, x: torch.Tensor, train: bool) -> torch.Tensor:
     n, c, h, w = x.shape
     z = torch.cat([x.mean(3), x.mean(2)], dim=2)  # (N, C, H + W): pool along W, then along H
@@ -262,8 +275,12 @@ def _coordatt_reference(layer: CoordAttention, x: torch.Tensor, train: bool) -> 
     f = _bn(f, layer.bn1, train=train)
     f = f * torch.clamp(f + 3, 0, 6) / 6  # h_swish
     f_h, f_w = f[:, :, :h], f[:, :, h:]
-    a_h = _sigmoid(torch.einsum("cm,nmp->ncp", _mat(layer.conv_h.weight), f_h) + layer.conv_h.bias[None, :, None])
-    a_w = _sigmoid(torch.einsum("cm,nmp->ncp", _mat(layer.conv_w.weight), f_w) + layer.conv_w.bias[None, :, None])
+    a_h = _sigmoid(
+        torch.einsum("cm,nmp->ncp", _mat(layer.conv_h.weight), f_h) + layer.conv_h.bias[None, :, None]
+    )
+    a_w = _sigmoid(
+        torch.einsum("cm,nmp->ncp", _mat(layer.conv_w.weight), f_w) + layer.conv_w.bias[None, :, None]
+    )
     return x * a_h[:, :, :, None] * a_w[:, :, None, :]
 
 
@@ -297,6 +314,7 @@ def test_coordatt_equals_timm_coordattn_when_available():
 # Triplet attention
 # ----------------------------------------------------------------------------------------------
 
+
 def _zpool_branch(planes_max, planes_mean, gate) -> torch.Tensor:
     """(N, A, B) max and mean maps -> sigmoid(BN(conv7x7([max; mean]))) as (N, A, B)."""
     desc = torch.stack([planes_max, planes_mean], dim=1)
@@ -305,14 +323,14 @@ def _zpool_branch(planes_max, planes_mean, gate) -> torch.Tensor:
 
 def _triplet_reference(layer: TripletAttention, x: torch.Tensor) -> torch.Tensor:
     # C-W branch: pool over H, attend over the (C, W) plane.
-    a_cw = _zpool_branch(x.max(2).values, x.mean(2), layer.cw)                              # (N, C, W)
+    a_cw = _zpool_branch(x.max(2).values, x.mean(2), layer.cw)  # (N, C, W)
     # H-C branch: pool over W, attend over the (H, C) plane.
     a_hc = _zpool_branch(x.max(3).values.transpose(1, 2), x.mean(3).transpose(1, 2), layer.hc)  # (N, H, C)
     out = x * a_cw[:, :, None, :] + x * a_hc.transpose(1, 2)[:, :, :, None]
     if layer.hw is None:
         return out / 2
     # H-W branch: pool over C, plain spatial attention.
-    a_hw = _zpool_branch(x.max(1).values, x.mean(1), layer.hw)                              # (N, H, W)
+    a_hw = _zpool_branch(x.max(1).values, x.mean(1), layer.hw)  # (N, H, W)
     return (out + x * a_hw[:, None]) / 3
 
 
@@ -331,6 +349,7 @@ def test_triplet_parameters_do_not_depend_on_channels():
 # ----------------------------------------------------------------------------------------------
 # SimAM
 # ----------------------------------------------------------------------------------------------
+
 
 def _simam_reference(x: np.ndarray, e_lambda: float) -> np.ndarray:
     out = np.empty_like(x)
@@ -367,12 +386,12 @@ def test_simam_is_parameter_free_and_rejects_a_single_position():
 
 C = 64
 EXPECTED_PARAMS_C64 = {
-    "se": 2 * C * 4 + 4 + C,                                   # fc1 + b1 + fc2 + b2, hidden 64/16
-    "eca": 3,                                                  # k = 3 at C = 64
-    "cbam": 2 * C * 4 + 2 * 49 + 2,                            # bias-free MLP + 7x7 conv (2->1) + BN
-    "gc": (C + 1) + (C * 8 + 8) + 2 * 8 + (8 * C + C),         # context conv + fc1 + LayerNorm + fc2
-    "ge": 2 * C * 4 + 4 + C,                                   # ConvMlp, hidden 64/16
-    "coordatt": (C * 8 + 8) + 2 * 8 + 2 * (8 * C + C),         # conv1 + BN + conv_h + conv_w, mip 8
+    "se": 2 * C * 4 + 4 + C,  # fc1 + b1 + fc2 + b2, hidden 64/16
+    "eca": 3,  # k = 3 at C = 64
+    "cbam": 2 * C * 4 + 2 * 49 + 2,  # bias-free MLP + 7x7 conv (2->1) + BN
+    "gc": (C + 1) + (C * 8 + 8) + 2 * 8 + (8 * C + C),  # context conv + fc1 + LayerNorm + fc2
+    "ge": 2 * C * 4 + 4 + C,  # ConvMlp, hidden 64/16
+    "coordatt": (C * 8 + 8) + 2 * 8 + 2 * (8 * C + C),  # conv1 + BN + conv_h + conv_w, mip 8
     "triplet": 3 * (2 * 49 + 2),
     "simam": 0,
 }
@@ -395,9 +414,9 @@ def test_2d_only_layers_reject_other_dims(cls, dims):
 def test_wrong_input_shape_is_a_value_error_naming_shapes(name):
     layer = create_attention(name, 16)
     with pytest.raises(ValueError, match=r"\(N, 16, \*, \*\).*\(2, 8, 6, 6\)"):
-        layer(torch.randn(2, 8, 6, 6))          # wrong channels
+        layer(torch.randn(2, 8, 6, 6))  # wrong channels
     with pytest.raises(ValueError, match=r"\(2, 16, 6\)"):
-        layer(torch.randn(2, 16, 6))            # wrong rank
+        layer(torch.randn(2, 16, 6))  # wrong rank
 
 
 @pytest.mark.parametrize("name", COMPARATORS)

@@ -1,4 +1,5 @@
 """Fused MIA-Mind gating (attention/fused.py): same numbers as the plain layer, less saved memory."""
+
 from __future__ import annotations
 
 import copy
@@ -60,6 +61,7 @@ def test_gate_function_gradcheck_and_reference(use_scale, use_shift):
         def wrapped(*ts):
             it = iter(ts)
             return fn(next(it), next(it) if use_scale else None, next(it), next(it) if use_shift else None)
+
         return wrapped
 
     assert torch.autograd.gradcheck(call(fused_gate), inputs, eps=1e-6, atol=1e-6, rtol=1e-6)
@@ -324,7 +326,9 @@ def test_single_channel_conv_matches_the_conv_in_values_and_gradients(dims, spat
     from miamind.attention.fused import single_channel_conv
 
     torch.manual_seed(0)
-    conv = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)[dims - 1](1, 1, 7, padding=3, bias=bias).double()
+    conv = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)[dims - 1](
+        1, 1, 7, padding=3, bias=bias
+    ).double()
     m = torch.randn(3, 1, *spatial, dtype=torch.float64, requires_grad=True)
     g = torch.randn(3, 1, *spatial, dtype=torch.float64)
     ref = conv(m)

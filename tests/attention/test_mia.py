@@ -1,4 +1,5 @@
 """MIA-Mind layer and variants: equations, gradients, dtypes, memory formats, compile, ONNX, errors."""
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,13 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from miamind.attention import (
-    MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq, create_attention, get_attention,
+    MIAMind,
+    MIAMindAdaptive,
+    MIAMindAdd,
+    MIAMindCode,
+    MIAMindSeq,
+    create_attention,
+    get_attention,
 )
 from miamind.attention.mia import mia_hidden_channels
 
@@ -222,27 +229,33 @@ def test_float64_parameters_and_device_kwargs():
 # Parameters, widths, registry
 # --------------------------------------------------------------------------------------------------
 def _param_count(channels, hidden, k, dims, spatial_in=1, spatial_bias=True):
-    return 2 * channels * hidden + hidden + channels + spatial_in * k ** dims + int(spatial_bias)
+    return 2 * channels * hidden + hidden + channels + spatial_in * k**dims + int(spatial_bias)
 
 
 def test_paper_form_parameters_exactly():
     m = MIAMind(64)
     shapes = {n: tuple(p.shape) for n, p in m.named_parameters()}
     assert shapes == {
-        "fc1.weight": (4, 64, 1, 1), "fc1.bias": (4,),
-        "fc2.weight": (64, 4, 1, 1), "fc2.bias": (64,),
-        "spatial.weight": (1, 1, 7, 7), "spatial.bias": (1,),
+        "fc1.weight": (4, 64, 1, 1),
+        "fc1.bias": (4,),
+        "fc2.weight": (64, 4, 1, 1),
+        "fc2.bias": (64,),
+        "spatial.weight": (1, 1, 7, 7),
+        "spatial.bias": (1,),
     }
     assert sum(p.numel() for p in m.parameters()) == 630 == _param_count(64, 4, 7, 2)
     assert list(m.buffers()) == []
 
 
-@pytest.mark.parametrize("name, extra, spatial_in, spatial_bias", [
-    ("mia_add", set(), 1, True),
-    ("mia_seq", set(), 1, True),
-    ("mia_code", set(), 2, False),
-    ("mia_adaptive", {"theta"}, 1, True),
-])
+@pytest.mark.parametrize(
+    "name, extra, spatial_in, spatial_bias",
+    [
+        ("mia_add", set(), 1, True),
+        ("mia_seq", set(), 1, True),
+        ("mia_code", set(), 2, False),
+        ("mia_adaptive", {"theta"}, 1, True),
+    ],
+)
 def test_variant_parameters(name, extra, spatial_in, spatial_bias):
     m = VARIANTS[name](64)
     expected = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "spatial.weight"} | extra
@@ -317,14 +330,17 @@ def test_wrong_channels_names_shapes(name):
     assert "(N, 8, *, *, *)" in msg and "(2, 4, 3, 3, 3)" in msg
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    (dict(dims=0), "dims=0"),
-    (dict(dims=4), "dims=4"),
-    (dict(kernel_size=4), "kernel_size"),
-    (dict(kernel_size=0), "kernel_size"),
-    (dict(rd_channels=0), "rd_channels"),
-    (dict(rd_ratio=0.0), "rd_ratio"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        (dict(dims=0), "dims=0"),
+        (dict(dims=4), "dims=4"),
+        (dict(kernel_size=4), "kernel_size"),
+        (dict(kernel_size=0), "kernel_size"),
+        (dict(rd_channels=0), "rd_channels"),
+        (dict(rd_ratio=0.0), "rd_ratio"),
+    ],
+)
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_bad_constructor_args(name, kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):

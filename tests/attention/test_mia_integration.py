@@ -1,4 +1,5 @@
 """MIA-Mind inside timm's ResNet, through timm's own ``attn_layer`` hook (``block_args``)."""
+
 from __future__ import annotations
 
 import functools
@@ -13,7 +14,9 @@ timm_resnet = pytest.importorskip("timm.models.resnet")
 
 def _resnet(attn_layer) -> torch.nn.Module:
     return timm_resnet.ResNet(
-        block=timm_resnet.BasicBlock, layers=[1, 1, 1, 1], num_classes=10,
+        block=timm_resnet.BasicBlock,
+        layers=[1, 1, 1, 1],
+        num_classes=10,
         block_args=dict(attn_layer=attn_layer),
         # timm zero-inits each block's bn2 by default, so at init the attention layer would see an
         # all-zero input and W1 no gradient; real, non-zero activations make the gradient check meaningful.

@@ -2,6 +2,7 @@
 
 Parametrised over ``list_attention()``, so a newly registered layer is tested without editing this file.
 """
+
 from __future__ import annotations
 
 import ast
@@ -113,6 +114,7 @@ def test_device_keyword_places_parameters(name):
 # ----------------------------------------------------------------------------------------------
 # create_attention / get_attention / register_attention
 # ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("spec", [None, "none", "None", ""])
 def test_none_gives_identity(spec):

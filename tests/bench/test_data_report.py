@@ -1,4 +1,5 @@
 """The data report's figures come from the loaders (the fast datasets; CIFAR is covered by its loader tests)."""
+
 import pytest
 
 from miamind.bench.data_report import _flows, _isbi, to_markdown
@@ -13,6 +14,9 @@ def test_report_parts_on_real_data(real_data_dir):
     cic = _flows(load_cicids2017, real_data_dir)
     assert sum(cic["split_rows_seed0"].values()) == sum(cic["rows_read_per_label"].values()) - 7
     assert cic["rows_dropped_nonfinite_per_label"] == {"BENIGN": 7}
-    timings = {k: {"cold_s": 1.0, "cached_s": [0.1, 0.1]} for k in ("cifar10", "isbi2012", "cicids2017", "cicids2017_improved")}
+    timings = {
+        k: {"cold_s": 1.0, "cached_s": [0.1, 0.1]}
+        for k in ("cifar10", "isbi2012", "cicids2017", "cicids2017_improved")
+    }
     md = to_markdown({"data_root": "/d", "machine": {}, **timings}, "cmd")
     assert "`cmd`" in md and "| isbi2012 | 1.0 | 0.1, 0.1 |" in md

@@ -1,4 +1,5 @@
 """The PyTorch vs MindSpore latency script runs end to end (--quick) and writes every cell."""
+
 import json
 import subprocess
 import sys
@@ -14,8 +15,20 @@ from miamind.bench.framework import BACKENDS, MODES, WORKLOADS  # noqa: E402
 def test_quick_run_writes_every_cell(tmp_path):
     out = tmp_path / "bench" / "framework.json"
     # compile backend "eager": the test checks the script; inductor's C++ compile adds ~30 s here
-    cmd = [sys.executable, "-m", "miamind.bench.framework", "--quick", "--warmup", "1", "--threads", "1",
-           "--compile-backend", "eager", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "miamind.bench.framework",
+        "--quick",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--compile-backend",
+        "eager",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -27,7 +40,8 @@ def test_quick_run_writes_every_cell(tmp_path):
     for key, r in cells.items():
         assert r["repeats"] == 3 and 0 < r["min_ms"] <= r["median_ms"] <= r["max_ms"], key
         assert r["ratio_vs_torch_eager"] == pytest.approx(
-            r["median_ms"] / cells[(key[0], key[1], "torch_eager")]["median_ms"]), key
+            r["median_ms"] / cells[(key[0], key[1], "torch_eager")]["median_ms"]
+        ), key
     # the four backends compute the same function on the same weights
     for workload, diffs in result["inference_max_abs_diff_vs_torch_eager"].items():
         assert set(diffs) == set(BACKENDS) and max(diffs.values()) < 1e-4, workload

@@ -1,4 +1,5 @@
 """`miamind bench layers | models | time-to-accuracy` run end to end (--quick) and write what they claim."""
+
 import json
 
 import pytest
@@ -18,15 +19,21 @@ def test_layers_quick_covers_every_attention_dtype_and_layout(tmp_path):
     assert result["command"].startswith("python -m miamind.bench.layers")
     rows = result["results"]
     keys = {(r["attention"], r["dtype"], r["layout"]) for r in rows}
-    assert keys == {(a, d, l) for a in list_attention() for d in bench_layers.DTYPES for l in bench_layers.LAYOUTS}
+    assert keys == {
+        (a, d, l) for a in list_attention() for d in bench_layers.DTYPES for l in bench_layers.LAYOUTS
+    }
     for r in rows:
         assert r["forward_ms"] > 0 and r["forward_backward_ms"] > 0 and r["copy_ms"] > 0
         assert r["forward_over_bound"] == pytest.approx(r["forward_ms"] / (1.5 * r["copy_ms"]))
-        assert r["parameters"] == sum(p.numel() for p in create_attention(r["attention"], r["input"][1]).parameters())
+        assert r["parameters"] == sum(
+            p.numel() for p in create_attention(r["attention"], r["input"][1]).parameters()
+        )
     # FLOPs come from the counter, not a formula: SE on (2, 16, 8, 8) with rd 16 -> 1 hidden channel
     # (timm's rounding) ... whatever it is, it must match a direct count
     se = next(r for r in rows if r["attention"] == "se" and r["dtype"] == "fp32" and r["layout"] == "nchw")
-    assert se["forward_flops"] == bench_layers.forward_flops(create_attention("se", 16), torch.randn(2, 16, 8, 8))
+    assert se["forward_flops"] == bench_layers.forward_flops(
+        create_attention("se", 16), torch.randn(2, 16, 8, 8)
+    )
     assert "| mia |" in out.with_suffix(".md").read_text()
 
 
@@ -37,7 +44,10 @@ def test_fused_mia_saves_less_than_one_input_copy_in_the_layers_table(tmp_path):
 
 def test_models_quick_reports_ratios_against_none_of_the_same_round(tmp_path):
     out = tmp_path / "models.json"
-    assert cli_main(["bench", "models", "--quick", "--threads", "1", "--attention", "mia", "--out", str(out)]) == 0
+    assert (
+        cli_main(["bench", "models", "--quick", "--threads", "1", "--attention", "mia", "--out", str(out)])
+        == 0
+    )
     result = json.loads(out.read_text())
     by = {(r["model"], r["attention"]): r for r in result["results"]}
     assert set(by) == {(w["model"], a) for w in bench_models.QUICK_WORKLOADS for a in ("none", "mia")}
@@ -65,7 +75,9 @@ def test_time_to_accuracy_quick_trains_skips_finished_runs_and_summarises(tmp_pa
         assert r["test_acc"] == metrics["test"]["acc"] and r["wall_s"] > r["fit_s"] > 0 and not r["resumed"]
     assert {s["attention"] for s in result["summary"]} == {"none", "mia"}
     # a second call reads the finished runs instead of training again
-    monkeypatch.setattr(tta.subprocess, "run", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(
+        tta.subprocess, "run", lambda *a, **k: pytest.fail("a finished run was trained again")
+    )
     assert tta.main(["--quick", "--out", str(out), "--work", str(work)]) == 0
 
 

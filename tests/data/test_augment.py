@@ -1,4 +1,5 @@
 """Batch augmentation: matches a per-image reference, deterministic under a seeded generator."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,7 +25,7 @@ def _reference_crop_flip(images, pad, flip, seed):
     out = np.empty_like(x)
     for i in range(n):
         p = np.pad(x[i], ((0, 0), (pad, pad), (pad, pad)))  # zero padding
-        crop = p[:, oy[i]:oy[i] + h, ox[i]:ox[i] + w]
+        crop = p[:, oy[i] : oy[i] + h, ox[i] : ox[i] + w]
         out[i] = crop[:, :, ::-1] if fl[i] else crop
     return torch.from_numpy(out)
 
@@ -131,7 +132,9 @@ def test_channel_stats_exact_and_layout_independent():
     # normalising with the statistics gives zero mean / unit std per channel
     z = normalize(nchw.contiguous(), mean, std).double()
     torch.testing.assert_close(z.mean((0, 2, 3)), torch.zeros(3, dtype=torch.float64), rtol=0, atol=1e-5)
-    torch.testing.assert_close(z.std((0, 2, 3), correction=0), torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-5)
+    torch.testing.assert_close(
+        z.std((0, 2, 3), correction=0), torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-5
+    )
 
 
 def test_channel_stats_rejects_wrong_layout_and_dtype():

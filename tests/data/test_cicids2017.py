@@ -1,4 +1,5 @@
 """CIC-IDS2017 reader and splits: every quirk and bad input on small files written by the test."""
+
 from __future__ import annotations
 
 import gzip
@@ -18,8 +19,18 @@ from miamind.data.flows import _RepeatedHeaderFilter, normalise_label, stratifie
 FEATURES = cic.FEATURE_NAMES
 F = len(FEATURES)
 # File column order with the second 'Fwd Header Length' spelled as in the original header.
-ORIGINAL_COLUMNS = [("Fwd Header Length" if c == "Fwd Header Length.1" else c) for c in cic.MACHINE_LEARNING_CVE.columns]
-TL_PREFIX = ["Flow ID", "Source IP", "Source Port", "Destination IP", "Destination Port", "Protocol", "Timestamp"]
+ORIGINAL_COLUMNS = [
+    ("Fwd Header Length" if c == "Fwd Header Length.1" else c) for c in cic.MACHINE_LEARNING_CVE.columns
+]
+TL_PREFIX = [
+    "Flow ID",
+    "Source IP",
+    "Source Port",
+    "Destination IP",
+    "Destination Port",
+    "Protocol",
+    "Timestamp",
+]
 
 
 def fmt(v: float, trailing_zero: bool = False) -> str:
@@ -47,7 +58,7 @@ def mlcve_row(x: Sequence[float], label: str) -> str:
 
 
 def tl_header(pandas_resaved: bool) -> str:
-    names = TL_PREFIX + list(cic.TRAFFIC_LABELLING.columns[len(TL_PREFIX):])
+    names = TL_PREFIX + list(cic.TRAFFIC_LABELLING.columns[len(TL_PREFIX) :])
     if pandas_resaved:  # re-saved by pandas: spaces stripped, duplicate already renamed '.1'
         return ",".join(names)
     return ",".join(" " + ("Fwd Header Length" if n == "Fwd Header Length.1" else n) for n in names)
@@ -58,9 +69,16 @@ def tl_row(x: Sequence[float], label: str, i: int, pandas_resaved: bool) -> str:
     cells["Fwd Header Length.1"] = cells["Fwd Header Length"]
     cells["Label"] = label
     sport = f"{40000 + i}.0" if pandas_resaved else str(40000 + i)
-    cells.update({"Flow ID": f"172.16.0.1-192.168.10.50-{40000 + i}-80-6", "Source IP": "172.16.0.1",
-                  "Source Port": sport, "Destination IP": "192.168.10.50",
-                  "Protocol": "6.0" if pandas_resaved else "6", "Timestamp": "7/7/2017 3:56"})
+    cells.update(
+        {
+            "Flow ID": f"172.16.0.1-192.168.10.50-{40000 + i}-80-6",
+            "Source IP": "172.16.0.1",
+            "Source Port": sport,
+            "Destination IP": "192.168.10.50",
+            "Protocol": "6.0" if pandas_resaved else "6",
+            "Timestamp": "7/7/2017 3:56",
+        }
+    )
     return ",".join(cells[c] for c in cic.TRAFFIC_LABELLING.columns)
 
 
@@ -89,7 +107,13 @@ def labelled_set(rng, counts) -> tuple:
     return np.concatenate(xs), labels
 
 
-SPLIT_COUNTS = {"BENIGN": 300, "DDoS": 60, "PortScan": 40, "Web Attack \x96 Sql Injection": 3, "Heartbleed": 2}
+SPLIT_COUNTS = {
+    "BENIGN": 300,
+    "DDoS": 60,
+    "PortScan": 40,
+    "Web Attack \x96 Sql Injection": 3,
+    "Heartbleed": 2,
+}
 
 
 @pytest.fixture
@@ -111,8 +135,15 @@ def load(path, **kw):
 def test_original_layout_quirks_are_handled(tmp_path):
     rng = np.random.default_rng(0)
     x = random_features(7, rng)
-    labels = ["BENIGN", "DDoS", "Web Attack \x96 XSS", "BENIGN", "PortScan", "Web Attack \x96 Sql Injection",
-              "Web Attack \x96 Brute Force"]
+    labels = [
+        "BENIGN",
+        "DDoS",
+        "Web Attack \x96 XSS",
+        "BENIGN",
+        "PortScan",
+        "Web Attack \x96 Sql Injection",
+        "Web Attack \x96 Brute Force",
+    ]
     rows = [mlcve_row(r, lab) for r, lab in zip(x, labels)]
     lines = [mlcve_header()] + rows[:3] + [mlcve_header()] + rows[3:5] + ["", "," * 78] + rows[5:]
     path = write(tmp_path / "Thursday.pcap_ISCX.csv", lines)
@@ -123,8 +154,15 @@ def test_original_layout_quirks_are_handled(tmp_path):
         assert t.feature_names == FEATURES and F == 77 and "Fwd Header Length.1" not in t.feature_names
         assert t.features.dtype == np.float32 and t.features.shape == (7, 77)
         np.testing.assert_array_equal(t.features, x.astype(np.float32))
-        assert list(t.labels) == ["BENIGN", "DDoS", "Web Attack - XSS", "BENIGN", "PortScan",
-                                  "Web Attack - Sql Injection", "Web Attack - Brute Force"]
+        assert list(t.labels) == [
+            "BENIGN",
+            "DDoS",
+            "Web Attack - XSS",
+            "BENIGN",
+            "PortScan",
+            "Web Attack - Sql Injection",
+            "Web Attack - Brute Force",
+        ]
         assert t.report["skipped_lines"] == {"empty": 2, "repeated_header": 1}
         assert t.report["rows_read"] == 10
         assert t.report["layouts"] == ["MachineLearningCVE"]
@@ -134,8 +172,14 @@ def test_original_layout_quirks_are_handled(tmp_path):
 def test_repeated_header_in_other_spelling_and_at_the_end(tmp_path):
     x = random_features(3, np.random.default_rng(0))
     other = ",".join(ORIGINAL_COLUMNS)  # no leading spaces: not a byte copy of line 1
-    lines = [mlcve_header(), mlcve_row(x[0], "BENIGN"), other, mlcve_row(x[1], "BENIGN"),
-             mlcve_row(x[2], "DDoS"), mlcve_header()]
+    lines = [
+        mlcve_header(),
+        mlcve_row(x[0], "BENIGN"),
+        other,
+        mlcve_row(x[1], "BENIGN"),
+        mlcve_row(x[2], "DDoS"),
+        mlcve_header(),
+    ]
     path = write_bytes(tmp_path / "h.csv", "\n".join(lines).encode("latin-1"))  # no final newline
     t = cic.read_flows(path)
     np.testing.assert_array_equal(t.features, x.astype(np.float32))
@@ -161,25 +205,33 @@ def test_duplicate_column_mismatch_is_reported(tmp_path):
     path = write(tmp_path / "d.csv", [mlcve_header(), ",".join(row), mlcve_row(x[1], "BENIGN")])
     t = cic.read_flows(path)
     assert t.report["duplicate_column_mismatches"] == {"Fwd Header Length.1": 1}
-    assert t.features[0, FEATURES.index("Fwd Header Length")] == np.float32(x[0, FEATURES.index("Fwd Header Length")])
+    assert t.features[0, FEATURES.index("Fwd Header Length")] == np.float32(
+        x[0, FEATURES.index("Fwd Header Length")]
+    )
 
 
-@pytest.mark.parametrize("raw", [
-    "Web Attack \x96 XSS",                 # cp1252/latin-1 byte 0x96
-    "Web Attack \u00c2\u0096 XSS",         # UTF-8 U+0096 (C2 96) read as latin-1
-    "Web Attack \u00e2\u0080\u0093 XSS",   # UTF-8 en dash read as latin-1
-    "Web Attack \u2013 XSS",
-    "Web Attack \ufffd XSS",
-    "  web attack  -  xss ",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Web Attack \x96 XSS",  # cp1252/latin-1 byte 0x96
+        "Web Attack \u00c2\u0096 XSS",  # UTF-8 U+0096 (C2 96) read as latin-1
+        "Web Attack \u00e2\u0080\u0093 XSS",  # UTF-8 en dash read as latin-1
+        "Web Attack \u2013 XSS",
+        "Web Attack \ufffd XSS",
+        "  web attack  -  xss ",
+    ],
+)
 def test_label_dash_forms(raw):
     assert normalise_label(raw).lower() == "web attack - xss"
 
 
 def test_label_bytes_written_as_utf8_are_read(tmp_path):
     x = random_features(2, np.random.default_rng(0))
-    path = write(tmp_path / "u.csv", [mlcve_header(), mlcve_row(x[0], "Web Attack \x96 XSS"),
-                                      mlcve_row(x[1], "DoS Slowloris")], encoding="utf-8")
+    path = write(
+        tmp_path / "u.csv",
+        [mlcve_header(), mlcve_row(x[0], "Web Attack \x96 XSS"), mlcve_row(x[1], "DoS Slowloris")],
+        encoding="utf-8",
+    )
     assert list(cic.read_flows(path).labels) == ["Web Attack - XSS", "DoS slowloris"]
 
 
@@ -252,8 +304,12 @@ def test_traffic_labelling_gives_the_same_features(tmp_path, pandas_resaved):
     x = random_features(5, np.random.default_rng(0))
     labels = ["BENIGN", "DDoS", "Web Attack \x96 XSS", "PortScan", "BENIGN"]
     mlcve = cic.read_flows(write_mlcve(tmp_path / "m.csv", x, labels))
-    tl_lines = [tl_header(pandas_resaved)] + [tl_row(r, lab, i, pandas_resaved) for i, (r, lab) in enumerate(zip(x, labels))]
-    tl = cic.read_flows(write(tmp_path / "t.csv", tl_lines, encoding="utf-8" if pandas_resaved else "latin-1"))
+    tl_lines = [tl_header(pandas_resaved)] + [
+        tl_row(r, lab, i, pandas_resaved) for i, (r, lab) in enumerate(zip(x, labels))
+    ]
+    tl = cic.read_flows(
+        write(tmp_path / "t.csv", tl_lines, encoding="utf-8" if pandas_resaved else "latin-1")
+    )
     assert tl.report["layouts"] == ["TrafficLabelling"]
     assert tl.feature_names == mlcve.feature_names
     for dropped in ("Flow ID", "Source IP", "Source Port", "Destination IP", "Protocol", "Timestamp"):
@@ -282,23 +338,45 @@ def _bad_files(tmp_path: Path) -> dict:
     text_cell[FEATURES.index("Flow Duration")] = "12ms"
     no_label = [c for c in ORIGINAL_COLUMNS if c != "Label"]
     return {
-        "no_label": (write(tmp_path / "no_label.csv", [",".join(no_label)] + [r.rsplit(",", 1)[0] for r in good]),
-                     r"no_label\.csv:line 1: no 'Label' column in the header \(78 columns"),
-        "text": (write(tmp_path / "text.csv", [mlcve_header(), good[0], good[1], ",".join(text_cell)]),
-                 r"text\.csv:line 4: column 'Flow Duration': '12ms' is not a number"),
-        "empty": (write_bytes(tmp_path / "empty.csv", b""), r"empty\.csv:line 1: empty file \(no header line\)"),
-        "header_only": (write(tmp_path / "header_only.csv", [mlcve_header()]), r"header_only\.csv: no data rows"),
-        "unknown_label": (write(tmp_path / "unknown.csv", [mlcve_header(), good[0], mlcve_row(x[1], "Web Attack \x96 CSRF")]),
-                          r"unknown\.csv:line 3: unknown label 'Web Attack \\x96 CSRF'"),
-        "missing_label": (write(tmp_path / "missing.csv", [mlcve_header(), good[0], good[1].rsplit(",", 1)[0] + ","]),
-                          r"missing\.csv:line 3: empty 'Label' cell"),
-        "columns": (write(tmp_path / "columns.csv", [mlcve_header().replace("Flow Duration", "Flow Time")] + good),
-                    r"columns\.csv:line 1: 79 columns do not match the MachineLearningCVE layout.*"
-                    r"missing \['Flow Duration'\], unexpected \['Flow Time'\]"),
-        "extra_column": (write(tmp_path / "extra.csv", [mlcve_header() + ",Extra"] + [r + ",1" for r in good]),
-                         r"extra\.csv:line 1: 80 columns do not match.*unexpected \['Extra'\]"),
-        "corrupt_gzip": (write_bytes(tmp_path / "corrupt.csv.gz", _truncated_gzip(tmp_path)),
-                         r"corrupt\.csv\.gz: cannot read file"),
+        "no_label": (
+            write(tmp_path / "no_label.csv", [",".join(no_label)] + [r.rsplit(",", 1)[0] for r in good]),
+            r"no_label\.csv:line 1: no 'Label' column in the header \(78 columns",
+        ),
+        "text": (
+            write(tmp_path / "text.csv", [mlcve_header(), good[0], good[1], ",".join(text_cell)]),
+            r"text\.csv:line 4: column 'Flow Duration': '12ms' is not a number",
+        ),
+        "empty": (
+            write_bytes(tmp_path / "empty.csv", b""),
+            r"empty\.csv:line 1: empty file \(no header line\)",
+        ),
+        "header_only": (
+            write(tmp_path / "header_only.csv", [mlcve_header()]),
+            r"header_only\.csv: no data rows",
+        ),
+        "unknown_label": (
+            write(
+                tmp_path / "unknown.csv", [mlcve_header(), good[0], mlcve_row(x[1], "Web Attack \x96 CSRF")]
+            ),
+            r"unknown\.csv:line 3: unknown label 'Web Attack \\x96 CSRF'",
+        ),
+        "missing_label": (
+            write(tmp_path / "missing.csv", [mlcve_header(), good[0], good[1].rsplit(",", 1)[0] + ","]),
+            r"missing\.csv:line 3: empty 'Label' cell",
+        ),
+        "columns": (
+            write(tmp_path / "columns.csv", [mlcve_header().replace("Flow Duration", "Flow Time")] + good),
+            r"columns\.csv:line 1: 79 columns do not match the MachineLearningCVE layout.*"
+            r"missing \['Flow Duration'\], unexpected \['Flow Time'\]",
+        ),
+        "extra_column": (
+            write(tmp_path / "extra.csv", [mlcve_header() + ",Extra"] + [r + ",1" for r in good]),
+            r"extra\.csv:line 1: 80 columns do not match.*unexpected \['Extra'\]",
+        ),
+        "corrupt_gzip": (
+            write_bytes(tmp_path / "corrupt.csv.gz", _truncated_gzip(tmp_path)),
+            r"corrupt\.csv\.gz: cannot read file",
+        ),
     }
 
 
@@ -315,8 +393,20 @@ def write_bytes(path: Path, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", ["no_label", "text", "empty", "header_only", "unknown_label", "missing_label",
-                                  "columns", "extra_column", "corrupt_gzip"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no_label",
+        "text",
+        "empty",
+        "header_only",
+        "unknown_label",
+        "missing_label",
+        "columns",
+        "extra_column",
+        "corrupt_gzip",
+    ],
+)
 def test_bad_input_names_file_line_and_problem_and_caches_nothing(tmp_path, case):
     path, pattern = _bad_files(tmp_path)[case]
     with pytest.raises(DataError, match=pattern) as err:
@@ -359,7 +449,11 @@ def test_locate_order_and_not_found_message(tmp_path, monkeypatch):
     assert str(tmp_path / "env_root" / "cicids2017") in msg
     assert "https://www.unb.ca/cic/datasets/ids-2017.html" in msg and "MachineLearningCSV.zip" in msg
     (tmp_path / "env_root" / "cicids2017").mkdir(parents=True)
-    write_mlcve(tmp_path / "env_root" / "cicids2017" / "a.csv", random_features(2, np.random.default_rng(0)), ["BENIGN"] * 2)
+    write_mlcve(
+        tmp_path / "env_root" / "cicids2017" / "a.csv",
+        random_features(2, np.random.default_rng(0)),
+        ["BENIGN"] * 2,
+    )
     assert cic.locate() == tmp_path / "env_root" / "cicids2017"
     with pytest.raises(DatasetNotFoundError, match="explicit"):  # an explicit data_dir wins over the env
         cic.locate(tmp_path / "explicit")
@@ -376,6 +470,7 @@ def test_check_reports_checksums_and_counts(tmp_path):
     r = cic.check(path)
     json.dumps(r)
     import hashlib
+
     assert r["files"][0]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert r["label_counts_read"] == {"BENIGN": 2, "DDoS": 2}
     assert r["rows_with_nonfinite"] == {"BENIGN": 1}
@@ -477,7 +572,9 @@ def test_binary_and_multiclass_modes(split_file):
     assert m.class_names == ("BENIGN", "DDoS", "Heartbleed", "PortScan", "Web Attack - Sql Injection")
     for part in ("train", "val", "test"):  # same rows in both modes
         np.testing.assert_array_equal(b.indices[part], m.indices[part])
-        np.testing.assert_array_equal(getattr(b, f"y_{part}"), (getattr(m, f"y_{part}") != 0).astype(np.int64))
+        np.testing.assert_array_equal(
+            getattr(b, f"y_{part}"), (getattr(m, f"y_{part}") != 0).astype(np.int64)
+        )
     assert b.y_train.dtype == np.int64 and b.x_train.dtype == np.float32
     assert b.input_shape == (1, 77) and b.n_features == 77 and b.feature_names == FEATURES
     full = load(path, label_mode="multiclass", all_classes=True)
@@ -529,11 +626,11 @@ def test_clip_bound_uses_train_rows_only(tmp_path):
     path = write_mlcve(tmp_path / "c.csv", x, labels)
     d = load(path, nonfinite="clip", scale=None, seed=0)
     outside = np.concatenate([d.indices["val"], d.indices["test"]])
-    x[outside[0], col] = 10 ** 7  # rewrite with a value far above every train value
+    x[outside[0], col] = 10**7  # rewrite with a value far above every train value
     path = write_mlcve(tmp_path / "c.csv", x, labels)
     d2 = load(path, nonfinite="clip", scale=None, seed=0)
     np.testing.assert_array_equal(d2.indices["train"], d.indices["train"])
-    assert d2.clip["posinf"][col] == d.clip["posinf"][col] < 10 ** 7
+    assert d2.clip["posinf"][col] == d.clip["posinf"][col] < 10**7
 
 
 def test_parsed_table_is_cached_by_content(tmp_path, monkeypatch):
@@ -566,8 +663,13 @@ def test_real_subset_counts(real_data_dir, shared_cache_dir):
     assert [Path(f["path"]).name for f in r["files"]] == ["MachineLearningCVE_subset.csv.gz"]
     assert r["files"][0]["sha256"] == "61e4042bd885a80f84074d31def8675169ed9694a72c137bfc0f035144ff9c7e"
     assert r["rows_read"] == 12671 and r["layouts"] == ["MachineLearningCVE"]
-    assert r["label_counts_read"] == {"BENIGN": 9998, "DDoS": 1000, "PortScan": 1000,
-                                      "Web Attack - Sql Injection": 21, "Web Attack - XSS": 652}
+    assert r["label_counts_read"] == {
+        "BENIGN": 9998,
+        "DDoS": 1000,
+        "PortScan": 1000,
+        "Web Attack - Sql Injection": 21,
+        "Web Attack - XSS": 652,
+    }
     assert r["nonfinite_cells"] == {"nan": 1, "neginf": 0, "posinf": 13}
     assert r["rows_with_nonfinite"] == {"BENIGN": 7}
     assert r["duplicate_column_mismatches"] == {"Fwd Header Length.1": 0}
@@ -577,14 +679,18 @@ def test_real_subset_counts(real_data_dir, shared_cache_dir):
     assert sum(d.report["split"]["rows"].values()) == 12671 - 7
     assert d.class_names == ("BENIGN", "DDoS", "PortScan", "Web Attack - Sql Injection", "Web Attack - XSS")
     assert d.input_shape == (1, 77)
-    assert all(d.report["split"]["label_counts"][p]["Web Attack - Sql Injection"] >= 3 for p in ("val", "test"))
+    assert all(
+        d.report["split"]["label_counts"][p]["Web Attack - Sql Injection"] >= 3 for p in ("val", "test")
+    )
 
 
 def test_benchmark_generator_writes_readable_rows(tmp_path):
     from miamind.bench.csv_memory import generate
 
     x = random_features(4, np.random.default_rng(0))
-    source = write_mlcve(tmp_path / "src.csv.gz", x, ["BENIGN", "DDoS", "BENIGN", "Web Attack \x96 XSS"], gz=True)
+    source = write_mlcve(
+        tmp_path / "src.csv.gz", x, ["BENIGN", "DDoS", "BENIGN", "Web Attack \x96 XSS"], gz=True
+    )
     info = generate(tmp_path / "big.csv", rows=10, source=source, header_every=4)
     assert info["data_rows"] == 10 and info["repeated_header_lines"] == 2
     t = cic.read_flows(tmp_path / "big.csv")

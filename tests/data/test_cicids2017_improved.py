@@ -1,4 +1,5 @@
 """Improved CIC-IDS2017 re-extraction: its own layout, labels and 'Attempted' policy."""
+
 from __future__ import annotations
 
 import gzip
@@ -20,10 +21,18 @@ def improved_rows(x: np.ndarray, labels: Sequence[str]) -> list:
     out = []
     for i, (row, label) in enumerate(zip(x, labels)):
         cells = dict(zip(FEATURES, (str(int(v)) if float(v).is_integer() else repr(float(v)) for v in row)))
-        cells.update({"id": str(1000 + i), "Flow ID": f"192.168.10.5-192.168.10.3-{50000 + i}-53-17",
-                      "Src IP": "192.168.10.5", "Src Port": str(50000 + i), "Dst IP": "192.168.10.3",
-                      "Timestamp": "2017-07-07 12:59:21.088203", "Label": label,
-                      "Attempted Category": "3" if label.endswith("Attempted") else "-1"})
+        cells.update(
+            {
+                "id": str(1000 + i),
+                "Flow ID": f"192.168.10.5-192.168.10.3-{50000 + i}-53-17",
+                "Src IP": "192.168.10.5",
+                "Src Port": str(50000 + i),
+                "Dst IP": "192.168.10.3",
+                "Timestamp": "2017-07-07 12:59:21.088203",
+                "Label": label,
+                "Attempted Category": "3" if label.endswith("Attempted") else "-1",
+            }
+        )
         out.append(",".join(cells[c] for c in COLUMNS))
     return out
 
@@ -54,8 +63,12 @@ def test_layout_drops_identifiers_and_keeps_83_features(tmp_path):
 def test_attempted_policies(tmp_path):
     labels = ["BENIGN"] * 40 + ["DoS Hulk"] * 20 + ["DoS Hulk - Attempted"] * 10 + ["Botnet - Attempted"] * 5
     path = write_improved(tmp_path / "wednesday.csv", features(len(labels)), labels)
-    assert imp.read_flows(path).label_counts() == {"BENIGN": 40, "DoS Hulk": 20, "DoS Hulk - Attempted": 10,
-                                                    "Botnet - Attempted": 5}
+    assert imp.read_flows(path).label_counts() == {
+        "BENIGN": 40,
+        "DoS Hulk": 20,
+        "DoS Hulk - Attempted": 10,
+        "Botnet - Attempted": 5,
+    }
 
     benign = imp.load_cicids2017_improved(path=path, label_mode="multiclass", attempted="benign")
     assert benign.class_names == ("BENIGN", "DoS Hulk")
@@ -72,11 +85,17 @@ def test_attempted_policies(tmp_path):
     binary = imp.load_cicids2017_improved(path=path, label_mode="binary", attempted="keep")
     np.testing.assert_array_equal(binary.indices["train"], keep.indices["train"])
     train_labels = np.array(labels)[binary.indices["train"]]
-    np.testing.assert_array_equal(binary.y_train, train_labels != "BENIGN")  # kept attempted rows count as attacks
+    np.testing.assert_array_equal(
+        binary.y_train, train_labels != "BENIGN"
+    )  # kept attempted rows count as attacks
     assert binary.y_train.sum() == 23  # 14 DoS Hulk + 6 + 3 attempted in train
 
-    full = imp.load_cicids2017_improved(path=path, label_mode="multiclass", attempted="benign", all_classes=True)
-    assert full.class_names == ("BENIGN", *imp.ATTACKS) and not any("Attempted" in c for c in full.class_names)
+    full = imp.load_cicids2017_improved(
+        path=path, label_mode="multiclass", attempted="benign", all_classes=True
+    )
+    assert full.class_names == ("BENIGN", *imp.ATTACKS) and not any(
+        "Attempted" in c for c in full.class_names
+    )
     with pytest.raises(ValueError, match="attempted must be"):
         imp.load_cicids2017_improved(path=path, attempted="maybe")
 
@@ -90,12 +109,23 @@ def test_labels_of_the_original_release_are_unknown_here(tmp_path):
 
 def test_files_of_the_other_dataset_are_rejected(tmp_path):
     path = write_improved(tmp_path / "improved.csv", features(2), ["BENIGN", "DDoS"])
-    with pytest.raises(DataError, match=r"improved\.csv:line 1: 91 columns do not match the (MachineLearningCVE|TrafficLabelling)"):
+    with pytest.raises(
+        DataError,
+        match=r"improved\.csv:line 1: 91 columns do not match the (MachineLearningCVE|TrafficLabelling)",
+    ):
         cicids2017.read_flows(path)
     orig = tmp_path / "orig.csv"
-    orig.write_text(",".join(("Fwd Header Length" if c.endswith(".1") else c)
-                             for c in cicids2017.MACHINE_LEARNING_CVE.columns) + "\n" + ",".join(["1"] * 78) + ",BENIGN\n")
-    with pytest.raises(DataError, match=r"orig\.csv:line 1: 79 columns do not match the CICIDS2017-improved layout"):
+    orig.write_text(
+        ",".join(
+            ("Fwd Header Length" if c.endswith(".1") else c) for c in cicids2017.MACHINE_LEARNING_CVE.columns
+        )
+        + "\n"
+        + ",".join(["1"] * 78)
+        + ",BENIGN\n"
+    )
+    with pytest.raises(
+        DataError, match=r"orig\.csv:line 1: 79 columns do not match the CICIDS2017-improved layout"
+    ):
         imp.read_flows(orig)
 
 
@@ -133,10 +163,22 @@ def test_real_sample_counts(real_data_dir, shared_cache_dir):
     r = imp.check(folder)
     assert len(r["files"]) == 16 and r["rows_read"] == 25127
     assert r["label_counts_read"] == {
-        "BENIGN": 2500, "Botnet": 736, "DDoS": 2500, "DoS GoldenEye": 2500, "DoS Hulk": 2500,
-        "DoS Slowhttptest": 1740, "DoS Slowloris": 2500, "FTP-Patator": 2500, "Heartbleed": 11,
-        "Infiltration": 36, "Infiltration - Portscan": 2500, "Portscan": 2500, "SSH-Patator": 2500,
-        "Web Attack - Brute Force": 73, "Web Attack - SQL Injection": 13, "Web Attack - XSS": 18,
+        "BENIGN": 2500,
+        "Botnet": 736,
+        "DDoS": 2500,
+        "DoS GoldenEye": 2500,
+        "DoS Hulk": 2500,
+        "DoS Slowhttptest": 1740,
+        "DoS Slowloris": 2500,
+        "FTP-Patator": 2500,
+        "Heartbleed": 11,
+        "Infiltration": 36,
+        "Infiltration - Portscan": 2500,
+        "Portscan": 2500,
+        "SSH-Patator": 2500,
+        "Web Attack - Brute Force": 73,
+        "Web Attack - SQL Injection": 13,
+        "Web Attack - XSS": 18,
     }
     assert r["nonfinite_cells"] == {"nan": 0, "neginf": 0, "posinf": 0} and r["n_features"] == 83
     with warnings.catch_warnings():

@@ -1,5 +1,6 @@
 """CIFAR-10 loader: three layouts (folder or .tar.gz), md5 verification, caching, bad input,
 download, and the real JPEG set under MIAMIND_DATA checked against the official order."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,17 +51,24 @@ def write_python(folder: Path, arrs) -> Path:
     d = folder / "cifar-10-batches-py"
     d.mkdir(parents=True)
     chunks = np.array_split(np.arange(len(arrs["train_labels"])), 5)
-    batches = [(f"data_batch_{k + 1}", f"training batch {k + 1} of 5", "train", idx) for k, idx in enumerate(chunks)]
+    batches = [
+        (f"data_batch_{k + 1}", f"training batch {k + 1} of 5", "train", idx) for k, idx in enumerate(chunks)
+    ]
     batches.append(("test_batch", "testing batch 1 of 1", "test", np.arange(len(arrs["test_labels"]))))
     for name, label, split, idx in batches:
-        (d / name).write_bytes(py2_pickle({
-            "batch_label": label,
-            "labels": [int(v) for v in arrs[f"{split}_labels"][idx]],
-            "data": planar_rows(arrs[f"{split}_images"][idx]),
-            "filenames": [f"{split}_{i}.png" for i in idx],
-        }))
-    (d / "batches.meta").write_bytes(py2_pickle(
-        {"num_cases_per_batch": 10000, "label_names": list(CLASS_NAMES), "num_vis": 3072}))
+        (d / name).write_bytes(
+            py2_pickle(
+                {
+                    "batch_label": label,
+                    "labels": [int(v) for v in arrs[f"{split}_labels"][idx]],
+                    "data": planar_rows(arrs[f"{split}_images"][idx]),
+                    "filenames": [f"{split}_{i}.png" for i in idx],
+                }
+            )
+        )
+    (d / "batches.meta").write_bytes(
+        py2_pickle({"num_cases_per_batch": 10000, "label_names": list(CLASS_NAMES), "num_vis": 3072})
+    )
     return d
 
 
@@ -72,7 +80,9 @@ def write_binary(folder: Path, arrs) -> Path:
     files.append(("test_batch.bin", "test", np.arange(len(arrs["test_labels"]))))
     for name, split, idx in files:
         labels = arrs[f"{split}_labels"][idx].astype(np.uint8)[:, None]
-        (d / name).write_bytes(np.concatenate([labels, planar_rows(arrs[f"{split}_images"][idx])], 1).tobytes())
+        (d / name).write_bytes(
+            np.concatenate([labels, planar_rows(arrs[f"{split}_images"][idx])], 1).tobytes()
+        )
     (d / "batches.meta.txt").write_text("\n".join(CLASS_NAMES) + "\n\n")
     return d
 
@@ -206,8 +216,13 @@ def test_python_md5_verified_path(tmp_path, arrs, cache, monkeypatch, small_coun
 
 def test_md5_mismatch_is_an_error_unless_verify_false(tmp_path, arrs, cache):
     write_python(tmp_path, arrs)  # synthetic files: not the official md5s
-    err = expect_error(cache, r"data_batch_1: md5 [0-9a-f]{32} does not match the published "
-                       "c99cafc152244af753f735de768cd75f", path=tmp_path, verify=True)
+    err = expect_error(
+        cache,
+        r"data_batch_1: md5 [0-9a-f]{32} does not match the published "
+        "c99cafc152244af753f735de768cd75f",
+        path=tmp_path,
+        verify=True,
+    )
     assert err.path == tmp_path / "cifar-10-batches-py" / "data_batch_1"
     a = load_cifar10(path=tmp_path, cache_dir=cache, verify=False)
     assert not a.md5_verified
@@ -219,19 +234,26 @@ def test_md5_mismatch_is_an_error_unless_verify_false(tmp_path, arrs, cache):
 def test_md5_is_checked_before_unpickling(tmp_path, arrs, cache):
     d = write_python(tmp_path, arrs)
     marker = tmp_path / "marker"
-    (d / "data_batch_1").write_bytes(pickle.dumps({"data": _Reduce(os.system, f"touch {marker}")}, protocol=2))
+    (d / "data_batch_1").write_bytes(
+        pickle.dumps({"data": _Reduce(os.system, f"touch {marker}")}, protocol=2)
+    )
     expect_error(cache, "md5", path=tmp_path, verify=True)
     assert not marker.exists()
 
 
 def test_verify_requires_the_full_dataset(tmp_path, arrs, cache):
     write_image_folder(tmp_path, arrs)
-    err = expect_error(cache, r"train/airplane: 15 images of class 'airplane', expected 5000", path=tmp_path,
-                       verify=True)
+    err = expect_error(
+        cache, r"train/airplane: 15 images of class 'airplane', expected 5000", path=tmp_path, verify=True
+    )
     assert "verify=False" in str(err)
     write_binary(tmp_path / "b", arrs)
-    expect_error(cache, r"data_batch_1.bin: 30 records; the official batches hold 10000", path=tmp_path / "b",
-                 verify=True)
+    expect_error(
+        cache,
+        r"data_batch_1.bin: 30 records; the official batches hold 10000",
+        path=tmp_path / "b",
+        verify=True,
+    )
 
 
 def test_second_load_comes_from_the_cache(tmp_path, arrs, cache, monkeypatch):
@@ -293,8 +315,12 @@ def test_truncated_pickle(tmp_path, arrs, cache):
 def test_foreign_global_is_not_executed(tmp_path, arrs, cache):
     d = write_python(tmp_path, arrs)
     marker = tmp_path / "marker"
-    (d / "data_batch_2").write_bytes(pickle.dumps({"data": _Reduce(os.system, f"touch {marker}")}, protocol=2))
-    err = expect_error(cache, r"data_batch_2: pickle refers to forbidden global 'posix\.system'", path=tmp_path)
+    (d / "data_batch_2").write_bytes(
+        pickle.dumps({"data": _Reduce(os.system, f"touch {marker}")}, protocol=2)
+    )
+    err = expect_error(
+        cache, r"data_batch_2: pickle refers to forbidden global 'posix\.system'", path=tmp_path
+    )
     assert "refusing" in str(err)
     assert not marker.exists()
 
@@ -302,8 +328,11 @@ def test_foreign_global_is_not_executed(tmp_path, arrs, cache):
 def test_wrong_array_size(tmp_path, arrs, cache):
     d = write_python(tmp_path, arrs)
     (d / "data_batch_1").write_bytes(py2_pickle({"labels": [0] * 4, "data": np.zeros((4, 3000), np.uint8)}))
-    expect_error(cache, r"data_batch_1: b'data' is shape \(4, 3000\) dtype uint8; expected an \(N, 3072\) uint8",
-                 path=tmp_path)
+    expect_error(
+        cache,
+        r"data_batch_1: b'data' is shape \(4, 3000\) dtype uint8; expected an \(N, 3072\) uint8",
+        path=tmp_path,
+    )
     (d / "data_batch_1").write_bytes(py2_pickle({"labels": [0] * 3, "data": np.zeros((4, 3072), np.uint8)}))
     expect_error(cache, r"data_batch_1: b'labels' has 3 entries but b'data' has 4 rows", path=tmp_path)
     (d / "data_batch_1").write_bytes(py2_pickle([1, 2]))
@@ -330,8 +359,11 @@ def test_binary_wrong_length_label_and_empty(tmp_path, arrs, cache):
     d = write_binary(tmp_path, arrs)
     good = (d / "data_batch_2.bin").read_bytes()
     (d / "data_batch_2.bin").write_bytes(good + b"12345")
-    expect_error(cache, r"data_batch_2\.bin: length 92195 bytes is not a multiple of the 3073-byte record",
-                 path=tmp_path)
+    expect_error(
+        cache,
+        r"data_batch_2\.bin: length 92195 bytes is not a multiple of the 3073-byte record",
+        path=tmp_path,
+    )
     bad = bytearray(good)
     bad[3 * 3073] = 12  # label byte of record 3
     (d / "data_batch_2.bin").write_bytes(bytes(bad))
@@ -346,15 +378,22 @@ def _image_bytes(mode="RGB", size=(32, 32), fmt="PNG"):
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("rel,content,match", [
-    ("train/cat/notes.txt", b"hello", r"train/cat/notes\.txt: not an image file"),
-    ("train/cat/0100.png", b"not really a png", r"train/cat/0100\.png: cannot decode image"),
-    ("train/cat/0100.png", b"", r"train/cat/0100\.png: empty file"),
-    ("test/dog/0100.png", ("RGB", (28, 28)), r"test/dog/0100\.png: image is RGB 28x28; expected RGB 32x32"),
-    ("test/dog/0100.png", ("L", (32, 32)), r"test/dog/0100\.png: image is L 32x32; expected RGB 32x32"),
-    ("train/lion/0000.png", ("RGB", (32, 32)), r"train/lion/0000\.png: unknown class folder 'lion'"),
-    ("train/0000.png", ("RGB", (32, 32)), r"train/0000\.png: expected train/<class>/<image>"),
-])
+@pytest.mark.parametrize(
+    "rel,content,match",
+    [
+        ("train/cat/notes.txt", b"hello", r"train/cat/notes\.txt: not an image file"),
+        ("train/cat/0100.png", b"not really a png", r"train/cat/0100\.png: cannot decode image"),
+        ("train/cat/0100.png", b"", r"train/cat/0100\.png: empty file"),
+        (
+            "test/dog/0100.png",
+            ("RGB", (28, 28)),
+            r"test/dog/0100\.png: image is RGB 28x28; expected RGB 32x32",
+        ),
+        ("test/dog/0100.png", ("L", (32, 32)), r"test/dog/0100\.png: image is L 32x32; expected RGB 32x32"),
+        ("train/lion/0000.png", ("RGB", (32, 32)), r"train/lion/0000\.png: unknown class folder 'lion'"),
+        ("train/0000.png", ("RGB", (32, 32)), r"train/0000\.png: expected train/<class>/<image>"),
+    ],
+)
 def test_bad_image_folder_entries(tmp_path, arrs, cache, rel, content, match):
     root = write_image_folder(tmp_path / "img", arrs)
     raw = content if isinstance(content, bytes) else _image_bytes(*content)
@@ -371,7 +410,11 @@ def test_not_found_and_no_layout(tmp_path, cache, monkeypatch):
     with pytest.raises(DatasetNotFoundError) as err:
         load_cifar10(tmp_path / "data", cache_dir=cache)
     msg = str(err.value)
-    assert str(tmp_path / "data" / "cifar10") in msg and cifar10.PYTHON_URL in msg and cifar10.PYTHON_TAR_MD5 in msg
+    assert (
+        str(tmp_path / "data" / "cifar10") in msg
+        and cifar10.PYTHON_URL in msg
+        and cifar10.PYTHON_TAR_MD5 in msg
+    )
     (tmp_path / "cifar10").mkdir()
     (tmp_path / "cifar10" / "README").write_text("x")
     with pytest.raises(DataError, match="no CIFAR-10 layout found"):
@@ -415,7 +458,9 @@ def _serve(tmp_path, monkeypatch, tar_path, md5=None):
 
 
 def test_download_verifies_and_extracts(tmp_path, arrs, monkeypatch):
-    src = make_tar(write_python(tmp_path / "src", arrs), tmp_path / "cifar-10-python.tar.gz", "cifar-10-batches-py")
+    src = make_tar(
+        write_python(tmp_path / "src", arrs), tmp_path / "cifar-10-python.tar.gz", "cifar-10-batches-py"
+    )
     _serve(tmp_path, monkeypatch, src)
     root = tmp_path / "root"
     dest = cifar10.download(root)
@@ -428,7 +473,9 @@ def test_download_verifies_and_extracts(tmp_path, arrs, monkeypatch):
 def test_download_md5_mismatch(tmp_path, arrs, monkeypatch):
     src = make_tar(write_python(tmp_path / "src", arrs), tmp_path / "c.tar.gz", "cifar-10-batches-py")
     _serve(tmp_path, monkeypatch, src, md5="0" * 32)
-    with pytest.raises(DataError, match=r"c\.tar\.gz: downloaded file has md5 [0-9a-f]{32}, expected the published 0{32}"):
+    with pytest.raises(
+        DataError, match=r"c\.tar\.gz: downloaded file has md5 [0-9a-f]{32}, expected the published 0{32}"
+    ):
         cifar10.download(tmp_path / "root")
     assert list((tmp_path / "root" / "cifar10").iterdir()) == []  # no partial file left
 
@@ -437,8 +484,13 @@ def test_download_md5_mismatch(tmp_path, arrs, monkeypatch):
 def test_download_refuses_unsafe_archives(tmp_path, monkeypatch, kind):
     tar_path = tmp_path / "evil.tar.gz"
     with tarfile.open(tar_path, "w:gz") as tf:
-        info = tarfile.TarInfo({"traversal": "../../escaped.txt", "absolute": "/tmp/escaped_abs.txt",
-                                "symlink": "cifar-10-batches-py/link"}[kind])
+        info = tarfile.TarInfo(
+            {
+                "traversal": "../../escaped.txt",
+                "absolute": "/tmp/escaped_abs.txt",
+                "symlink": "cifar-10-batches-py/link",
+            }[kind]
+        )
         if kind == "symlink":
             info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
             tf.addfile(info)
@@ -463,7 +515,13 @@ def real(real_data_dir, shared_cache_dir):
     t1 = time.perf_counter()
     again = load_cifar10(real_data_dir, cache_dir=shared_cache_dir)
     t2 = time.perf_counter()
-    return {"arr": first, "again": again, "first_s": t1 - t0, "cached_s": t2 - t1, "dir": real_data_dir / "cifar10"}
+    return {
+        "arr": first,
+        "again": again,
+        "first_s": t1 - t0,
+        "cached_s": t2 - t1,
+        "dir": real_data_dir / "cifar10",
+    }
 
 
 @pytest.mark.realdata
@@ -519,7 +577,9 @@ def test_real_batches_meta_and_check(real, shared_cache_dir):
     assert tuple(info["label_names"]) == CLASS_NAMES
     # our py2-style writer reproduces the official pickle's opcode sequence
     ours = py2_pickle({"num_cases_per_batch": 10000, "label_names": list(CLASS_NAMES), "num_vis": 3072})
-    ops = lambda raw: [op.name for op, _, _ in pickletools.genops(raw) if op.name not in ("BINPUT", "MEMOIZE")]
+    ops = lambda raw: [
+        op.name for op, _, _ in pickletools.genops(raw) if op.name not in ("BINPUT", "MEMOIZE")
+    ]
     assert ops(ours) == ops(meta_path.read_bytes())
     rep = cifar10.check(real["dir"], cache_dir=shared_cache_dir)
     json.dumps(rep)
@@ -557,7 +617,9 @@ def test_check_single_python_and_binary_batch_files(tmp_path, arrs, monkeypatch)
     binary = write_binary(tmp_path / "bin", arrs)
     expected = {n: int(c) for n, c in zip(CLASS_NAMES, np.bincount(arrs["test_labels"], minlength=10))}
     # a file named like an official batch must carry the official md5: pretend ours is official
-    monkeypatch.setitem(cifar10.PYTHON_MD5, "test_batch", hashlib.md5((py / "test_batch").read_bytes()).hexdigest())
+    monkeypatch.setitem(
+        cifar10.PYTHON_MD5, "test_batch", hashlib.md5((py / "test_batch").read_bytes()).hexdigest()
+    )
     assert cifar10.check(py / "test_batch")["md5_ok"] is True
     for f in (py / "test_batch", binary / "test_batch.bin"):
         rep = cifar10.check(f)

@@ -1,4 +1,5 @@
 """Every loader describes its data with the same DatasetInfo (what a model builder reads)."""
+
 import pytest
 
 from miamind.data import DatasetInfo
@@ -22,11 +23,23 @@ def test_real_loaders_share_one_description(real_data_dir, shared_cache_dir):
     assert (cifar.task, cifar.input_shape, cifar.num_classes) == ("image-classification", (3, 32, 32), 10)
 
     isbi = load_isbi2012(real_data_dir, cache_dir=shared_cache_dir).info
-    assert (isbi.task, isbi.input_shape, isbi.class_names) == ("segmentation", (1, 512, 512), ("membrane", "cell"))
+    assert (isbi.task, isbi.input_shape, isbi.class_names) == (
+        "segmentation",
+        (1, 512, 512),
+        ("membrane", "cell"),
+    )
 
     cic = load_cicids2017(real_data_dir, label_mode="multiclass", cache_dir=shared_cache_dir).info
-    assert (cic.name, cic.task, cic.input_shape, cic.num_classes) == ("cicids2017", "flow-classification", (1, 77), 5)
+    assert (cic.name, cic.task, cic.input_shape, cic.num_classes) == (
+        "cicids2017",
+        "flow-classification",
+        (1, 77),
+        5,
+    )
 
     improved = load_cicids2017_improved(real_data_dir, label_mode="binary", cache_dir=shared_cache_dir).info
     assert (improved.name, improved.input_shape, improved.class_names) == (
-        "cicids2017_improved", (1, 83), ("BENIGN", "attack"))
+        "cicids2017_improved",
+        (1, 83),
+        ("BENIGN", "attack"),
+    )

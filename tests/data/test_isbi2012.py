@@ -1,4 +1,5 @@
 """ISBI 2012 loader: TIFF/PNG layouts, bad input, label encoding, folds, crops, padding, real data."""
+
 from __future__ import annotations
 
 import time
@@ -192,7 +193,11 @@ def test_check_folder_and_single_file(tmp_path, arrays):
     assert isbi.check(root)["png_matches_tif"] is False
 
     png_rep = isbi.check(_write_png(tmp_path / "png_only", *arrays))
-    assert png_rep["layout"] == "png" and set(png_rep["fingerprint"]) == {"train_images", "train_labels", "test_images"}
+    assert png_rep["layout"] == "png" and set(png_rep["fingerprint"]) == {
+        "train_images",
+        "train_labels",
+        "test_images",
+    }
 
     one = isbi.check(root / "train-labels.tif")
     assert one["slices"] == N and one["binary_0_255"] is True
@@ -241,9 +246,18 @@ TIF_CASES = {
     # case: (mutation, file named in the error, 'where' in the error or None, words in the message)
     "single_2d_page": (_single_page, "train-volume.tif", None, ["single 2-D page", "stack"]),
     "three_channel_pages": (_rgb_pages, "train-volume.tif", "page 0", ["3 channels", "grayscale"]),
-    "label_stack_shape": (_label_shape, "train-labels.tif", None, [f"({N - 1}, {H}, {W})", f"({N}, {H}, {W})"]),
-    "label_not_binary": (_label_not_binary_tif, "train-labels.tif", "page 3",
-                         ["not binary", "128", "membrane", "cell"]),
+    "label_stack_shape": (
+        _label_shape,
+        "train-labels.tif",
+        None,
+        [f"({N - 1}, {H}, {W})", f"({N}, {H}, {W})"],
+    ),
+    "label_not_binary": (
+        _label_not_binary_tif,
+        "train-labels.tif",
+        "page 3",
+        ["not binary", "128", "membrane", "cell"],
+    ),
     "empty_file": (_empty_tif, "train-labels.tif", None, ["empty file"]),
     "not_a_tiff": (_garbage_tif, "train-volume.tif", None, ["not a readable TIFF"]),
     "uint16_pages": (_uint16_tif, "train-volume.tif", "page 0", ["uint16", "uint8"]),
@@ -295,7 +309,7 @@ def _empty_png(root, images, labels, test):
 
 def _truncated_png(root, images, labels, test):
     p = root / "train" / "image" / "3.png"
-    p.write_bytes(p.read_bytes()[: 60])
+    p.write_bytes(p.read_bytes()[:60])
 
 
 def _garbage_png(root, images, labels, test):
@@ -311,7 +325,11 @@ def _png_shape(root, images, labels, test):
 
 
 PNG_CASES = {
-    "label_count_mismatch": (_label_missing, "train/label", [f"{N} images", f"{N - 1} labels", f"{{{N - 1}}}.png"]),
+    "label_count_mismatch": (
+        _label_missing,
+        "train/label",
+        [f"{N} images", f"{N - 1} labels", f"{{{N - 1}}}.png"],
+    ),
     "label_name_mismatch": (_label_renamed, "train/label/label_2.png", ["unexpected file name"]),
     "label_index_gap": (_label_gap, "train/label", ["missing {2}.png"]),
     "label_not_binary": (_label_not_binary_png, "train/label/4.png", ["slice 4", "not binary", "[1]"]),
@@ -389,10 +407,19 @@ def test_uneven_folds_and_gap():
     assert len(train_idx) == 20
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(fold=5), dict(fold=-1), dict(n_folds=1, fold=0), dict(n_slices=4, n_folds=5, fold=0),
-    dict(fold=1.0), dict(fold=True), dict(gap=-1), dict(n_folds=2, fold=0, gap=30),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(fold=5),
+        dict(fold=-1),
+        dict(n_folds=1, fold=0),
+        dict(n_slices=4, n_folds=5, fold=0),
+        dict(fold=1.0),
+        dict(fold=True),
+        dict(gap=-1),
+        dict(n_folds=2, fold=0, gap=30),
+    ],
+)
 def test_bad_fold_arguments(kwargs):
     with pytest.raises(ValueError):
         isbi.kfold_slices(**kwargs)
@@ -416,7 +443,7 @@ def test_fold_tensors_hold_whole_held_out_slices(tif_root, arrays):
 def _reference(image: torch.Tensor, p: dict, k: int, crop: int) -> torch.Tensor:
     """Loop-based reference: crop, then transpose / vertical flip / horizontal flip."""
     t, l = int(p["top"][k]), int(p["left"][k])
-    c = image[int(p["slice"][k]), t:t + crop, l:l + crop]
+    c = image[int(p["slice"][k]), t : t + crop, l : l + crop]
     if p["transpose"][k]:
         c = c.T
     if p["flip_v"][k]:
@@ -445,20 +472,31 @@ def test_random_crops_apply_all_orientations_and_only_given_slices():
     s, r, c = torch.meshgrid(torch.arange(n_sl), torch.arange(size), torch.arange(size), indexing="ij")
     images = (s * 10_000 + r * 100 + c).float()
     targets = s * 0 + r * 100 + c
-    img, tgt = isbi.random_crops(images[:, None], targets, crop=crop, n=200,
-                                 generator=torch.Generator().manual_seed(1))
+    img, tgt = isbi.random_crops(
+        images[:, None], targets, crop=crop, n=200, generator=torch.Generator().manual_seed(1)
+    )
     img = img[:, 0]
     # step along output row / column, in (row, col) units of the source slice
     d_col = img[:, 0, 1] - img[:, 0, 0]
     d_row = img[:, 1, 0] - img[:, 0, 0]
     orientations = set(zip(d_row.tolist(), d_col.tolist()))
-    assert orientations == {(100.0, 1.0), (100.0, -1.0), (-100.0, 1.0), (-100.0, -1.0),
-                            (1.0, 100.0), (1.0, -100.0), (-1.0, 100.0), (-1.0, -100.0)}
+    assert orientations == {
+        (100.0, 1.0),
+        (100.0, -1.0),
+        (-100.0, 1.0),
+        (-100.0, -1.0),
+        (1.0, 100.0),
+        (1.0, -100.0),
+        (-1.0, 100.0),
+        (-1.0, -100.0),
+    }
     assert set((img // 10_000).unique().tolist()) <= {0.0, 1.0, 2.0}
     torch.testing.assert_close(img % 10_000, tgt.float())  # target followed the same transform
     # a subset of slices: crops only ever come from those
     sub = images[[0, 2]]
-    img2, _ = isbi.random_crops(sub, targets[[0, 2]], crop=crop, n=100, generator=torch.Generator().manual_seed(2))
+    img2, _ = isbi.random_crops(
+        sub, targets[[0, 2]], crop=crop, n=100, generator=torch.Generator().manual_seed(2)
+    )
     assert set((img2 // 10_000).unique().tolist()) == {0.0, 2.0}
 
 

@@ -1,5 +1,6 @@
 """The safe unpickler: loads what the official CIFAR-10 batches contain, refuses everything else
 without executing it."""
+
 from __future__ import annotations
 
 import builtins

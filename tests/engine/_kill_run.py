@@ -4,6 +4,7 @@
 the global step reaches KILL_AT_STEP, kills its own process without any cleanup (as a crash or
 an out-of-memory kill would).
 """
+
 import os
 import signal
 import sys

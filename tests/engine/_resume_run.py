@@ -5,6 +5,7 @@ which SIGKILLs itself mid-epoch:  ``python _resume_run.py OUT_DIR --epochs 3 --k
 Data order depends only on (seed, epoch) (``EpochSeededSampler``); the model has dropout, so
 the global torch RNG state matters and must come back from the checkpoint.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,13 @@ class TinyClassifier(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.net = nn.Sequential(
-            nn.Linear(FEATURES, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 32), nn.ReLU(),
-            nn.Dropout(0.3), nn.Linear(32, CLASSES),
+            nn.Linear(FEATURES, 32),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.Linear(32, 32),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.Linear(32, CLASSES),
         )
 
     def forward(self, x):
@@ -121,22 +127,39 @@ class KillAtStep(pl.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def train(out_dir: Path, epochs: int, seed: int = 7, ckpt_path: Optional[Path] = None,
-          kill_at_step: Optional[int] = None):
+def train(
+    out_dir: Path,
+    epochs: int,
+    seed: int = 7,
+    ckpt_path: Optional[Path] = None,
+    kill_at_step: Optional[int] = None,
+):
     """One run; returns (module, recorder, trainer)."""
     torch.set_num_threads(1)  # identical float reductions in every process
     pl.seed_everything(seed, workers=True, verbose=False)
     train_dl, val_dl = make_data(seed)
     module = TinyClassifier()
     recorder = MetricsRecorder()
-    callbacks = [FiniteLossGuard(), RNGStateCallback(), recorder,
-                 SafetensorsModelCheckpoint(out_dir / "checkpoints", monitor="val_loss")]
+    callbacks = [
+        FiniteLossGuard(),
+        RNGStateCallback(),
+        recorder,
+        SafetensorsModelCheckpoint(out_dir / "checkpoints", monitor="val_loss"),
+    ]
     if kill_at_step is not None:
         callbacks.append(KillAtStep(kill_at_step))
     trainer = pl.Trainer(
-        max_epochs=epochs, accelerator="cpu", devices=1, plugins=[SafetensorsCheckpointIO()],
-        callbacks=callbacks, use_distributed_sampler=False, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=out_dir, num_sanity_val_steps=2,
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        plugins=[SafetensorsCheckpointIO()],
+        callbacks=callbacks,
+        use_distributed_sampler=False,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=out_dir,
+        num_sanity_val_steps=2,
     )
     trainer.fit(module, train_dl, val_dl, ckpt_path=ckpt_path)
     return module, recorder, trainer

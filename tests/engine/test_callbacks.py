@@ -1,4 +1,5 @@
 """Engine callbacks: exact resume after SIGKILL, RNG state, non-finite loss guard, safetensors checkpoints."""
+
 from __future__ import annotations
 
 import os
@@ -56,9 +57,17 @@ def test_run_killed_mid_epoch_resumes_to_identical_weights_and_metrics(tmp_path)
     model_a, rec_a, trainer_a = train(tmp_path / "A", epochs=3)
     # B: same run in a subprocess that SIGKILLs itself in the middle of the second epoch
     kill_step = STEPS_PER_EPOCH + STEPS_PER_EPOCH // 2
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "B"), "--epochs", "3",
-                           "--kill-at-step", str(kill_step)], capture_output=True, text=True, env=env, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "B"), "--epochs", "3", "--kill-at-step", str(kill_step)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     last = resume_checkpoint_path(tmp_path / "B")
     assert last == tmp_path / "B" / "checkpoints" / "last.safetensors"
@@ -125,10 +134,18 @@ def fit_nan(tmp_path: Path, nan_step: int, extra_callbacks=()):
     train_dl, val_dl = make_data(0)
     module = NaNAtStep(nan_step)
     trainer = pl.Trainer(
-        max_epochs=3, plugins=[SafetensorsCheckpointIO()], logger=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path,
-        callbacks=[SafetensorsModelCheckpoint(tmp_path / "checkpoints", monitor="val_loss"), FiniteLossGuard(),
-                   *extra_callbacks],
+        max_epochs=3,
+        plugins=[SafetensorsCheckpointIO()],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+        callbacks=[
+            SafetensorsModelCheckpoint(tmp_path / "checkpoints", monitor="val_loss"),
+            FiniteLossGuard(),
+            *extra_callbacks,
+        ],
     )
     return module, trainer, train_dl, val_dl
 
@@ -189,7 +206,9 @@ def test_rng_state_survives_a_safetensors_checkpoint(tmp_path):
     np.random.randn()  # leave a cached gaussian in numpy's state
     callback = RNGStateCallback()
     path = tmp_path / "rng.safetensors"
-    SafetensorsCheckpointIO().save_checkpoint({"callbacks": {"RNGStateCallback": callback.state_dict()}}, path)
+    SafetensorsCheckpointIO().save_checkpoint(
+        {"callbacks": {"RNGStateCallback": callback.state_dict()}}, path
+    )
     expected = draws()
     draws()  # move every generator on
     callback.load_state_dict(load(path)["callbacks"]["RNGStateCallback"])
@@ -210,8 +229,13 @@ def test_monitor_none_writes_last_every_epoch_and_no_best(tmp_path):
                 epochs_in_last.append(load(tmp_path / "checkpoints" / "last.safetensors")["epoch"])
 
     trainer = pl.Trainer(
-        max_epochs=3, plugins=[SafetensorsCheckpointIO()], logger=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path,
+        max_epochs=3,
+        plugins=[SafetensorsCheckpointIO()],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
         callbacks=[SafetensorsModelCheckpoint(tmp_path / "checkpoints"), ReadLast()],
     )
     trainer.fit(TinyClassifier(), train_dl, val_dl)
@@ -232,8 +256,13 @@ def test_best_and_last_are_fixed_names_overwritten_in_place(tmp_path):
 
         callback = SafetensorsModelCheckpoint(tmp_path / "checkpoints", monitor="val_loss", mode=mode)
         trainer = pl.Trainer(
-            max_epochs=3, plugins=[SafetensorsCheckpointIO()], logger=False, enable_progress_bar=False,
-            enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path,
+            max_epochs=3,
+            plugins=[SafetensorsCheckpointIO()],
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            default_root_dir=tmp_path,
             callbacks=[callback, RecordVal()],
         )
         trainer.fit(TinyClassifier(), train_dl, val_dl)
@@ -260,8 +289,14 @@ def test_checkpoint_callback_configuration_errors(tmp_path):
     with pytest.raises(ValueError, match="fixed name"):
         SafetensorsModelCheckpoint(tmp_path, filename="{epoch}-best")
     train_dl, val_dl = make_data(0)
-    trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                         callbacks=[SafetensorsModelCheckpoint(tmp_path / "checkpoints")], default_root_dir=tmp_path)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[SafetensorsModelCheckpoint(tmp_path / "checkpoints")],
+        default_root_dir=tmp_path,
+    )
     with pytest.raises(ValueError, match=r"plugins=\[SafetensorsCheckpointIO\(\)\]"):
         trainer.fit(TinyClassifier(), train_dl, val_dl)
     assert not (tmp_path / "checkpoints").exists()

@@ -1,4 +1,5 @@
 """SafetensorsCheckpointIO / save_weights: exact round trips, no pickle, atomic writes."""
+
 from __future__ import annotations
 
 import copy
@@ -30,9 +31,14 @@ def assert_identical(a, b, where="checkpoint"):
     """Recursive equality that also requires identical types (list vs tuple, dict vs OrderedDict, int vs float)."""
     assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
     if isinstance(a, torch.Tensor):
-        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype}{tuple(a.shape)} != {b.dtype}{tuple(b.shape)}"
-        assert torch.equal(a, b) or (a.is_floating_point() and torch.equal(a.isnan(), b.isnan())
-                                     and torch.equal(a.nan_to_num(), b.nan_to_num())), f"{where}: values differ"
+        assert a.dtype == b.dtype and a.shape == b.shape, (
+            f"{where}: {a.dtype}{tuple(a.shape)} != {b.dtype}{tuple(b.shape)}"
+        )
+        assert torch.equal(a, b) or (
+            a.is_floating_point()
+            and torch.equal(a.isnan(), b.isnan())
+            and torch.equal(a.nan_to_num(), b.nan_to_num())
+        ), f"{where}: values differ"
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and np.array_equal(a, b), where
     elif isinstance(a, dict):
@@ -57,12 +63,21 @@ def nested_checkpoint():
     state._metadata = {"": {"version": 1}, "layer": {"version": 2}}
     return {
         "state_dict": state,
-        "optimizer_states": [{"state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.ones(2, 3)}},
-                              "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "params": [0, 1],
-                                                "foreach": None, "amsgrad": False}]}],
-        "callbacks": {"ModelCheckpoint{'monitor': 'val/loss', 'mode': 'min'}": {"best_model_score": torch.tensor(0.5),
-                                                                             "kth_value": torch.tensor(float("inf"))},
-                      "weird/key.with \"quotes\" and ünïcode": [1, 2.5, None, True, "s"]},
+        "optimizer_states": [
+            {
+                "state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.ones(2, 3)}},
+                "param_groups": [
+                    {"lr": 0.1, "betas": (0.9, 0.999), "params": [0, 1], "foreach": None, "amsgrad": False}
+                ],
+            }
+        ],
+        "callbacks": {
+            "ModelCheckpoint{'monitor': 'val/loss', 'mode': 'min'}": {
+                "best_model_score": torch.tensor(0.5),
+                "kth_value": torch.tensor(float("inf")),
+            },
+            'weird/key.with "quotes" and ünïcode': [1, 2.5, None, True, "s"],
+        },
         "floats": [float("inf"), float("-inf"), float("nan"), -0.0, 1e-300, 0.1 + 0.2, 2**60 + 1],
         "keys": {1: "int", "1": "str", (2, "b"): "tuple", None: "none", 2.5: "float", False: "bool"},
         "tensors": {
@@ -117,14 +132,17 @@ def test_numpy_scalars_come_back_as_python_scalars(tmp_path):
     assert_identical({"f": 0.25, "i": 5, "b": True, 3: "key"}, loaded)
 
 
-@pytest.mark.parametrize("bad, where, type_name", [
-    ({"hyper_parameters": {"model": torch.nn.Linear(2, 2)}}, "['hyper_parameters']['model']", "Linear"),
-    ({"a": [1, {"b": object()}]}, "['a'][1]['b']", "object"),
-    ({"a": b"bytes"}, "['a']", "bytes"),
-    ({"a": {frozenset([1]): 1}}, "['a']", "frozenset"),
-    ({"a": np.array([object()], dtype=object)}, "['a']", "object"),
-    ({"a": torch.zeros(2, dtype=torch.complex128)}, "['a']", "complex128"),
-])
+@pytest.mark.parametrize(
+    "bad, where, type_name",
+    [
+        ({"hyper_parameters": {"model": torch.nn.Linear(2, 2)}}, "['hyper_parameters']['model']", "Linear"),
+        ({"a": [1, {"b": object()}]}, "['a'][1]['b']", "object"),
+        ({"a": b"bytes"}, "['a']", "bytes"),
+        ({"a": {frozenset([1]): 1}}, "['a']", "frozenset"),
+        ({"a": np.array([object()], dtype=object)}, "['a']", "object"),
+        ({"a": torch.zeros(2, dtype=torch.complex128)}, "['a']", "complex128"),
+    ],
+)
 def test_unstorable_values_raise_typeerror_naming_the_key_path(tmp_path, bad, where, type_name):
     path = tmp_path / "bad.safetensors"
     with pytest.raises(TypeError) as err:
@@ -149,8 +167,15 @@ def test_lightning_checkpoint_round_trips_exactly(tmp_path):
     train_dl, val_dl = make_data(0)
     io = RecordingIO()
     trainer = pl.Trainer(
-        max_steps=3, plugins=[io], logger=False, enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, limit_val_batches=1, num_sanity_val_steps=0, default_root_dir=tmp_path,
+        max_steps=3,
+        plugins=[io],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
     )
     trainer.fit(TinyClassifier(), train_dl, val_dl)  # Adam + a step and an epoch LR scheduler
     path = tmp_path / "ckpt.safetensors"
@@ -211,9 +236,14 @@ def test_pickled_checkpoints_are_refused_with_a_conversion_hint(tmp_path):
         with pytest.raises(CheckpointFormatError, match="weights_only=True") as err:
             io.load_checkpoint(path)
         assert str(path) in str(err.value) and "pickle" in str(err.value)
-    for name, content in [("data.bin", b"\x10\x00\x00\x00\x00\x00\x00\x00{}"), ("garbage.safetensors", b"\xff" * 64)]:
+    for name, content in [
+        ("data.bin", b"\x10\x00\x00\x00\x00\x00\x00\x00{}"),
+        ("garbage.safetensors", b"\xff" * 64),
+    ]:
         (tmp_path / name).write_bytes(content)
-        with pytest.raises(CheckpointFormatError, match=r"not a safetensors file \(expected a '\.safetensors'"):
+        with pytest.raises(
+            CheckpointFormatError, match=r"not a safetensors file \(expected a '\.safetensors'"
+        ):
             io.load_checkpoint(tmp_path / name)
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{x")
@@ -269,10 +299,19 @@ def test_remove_checkpoint(tmp_path):
 
 def test_weights_round_trip_with_tied_tensors_and_metadata(tmp_path):
     shared = torch.randn(4, 3)
-    state = {"embed.weight": shared, "head.weight": shared, "head.bias": torch.zeros(4).to(torch.bfloat16),
-             "view": shared[1:3]}
-    meta = {"model": "fastnet", "classes": ["a", "b"], "metrics": {"acc": 0.5, "loss": float("nan")},
-            "shape": (1, 32, 32), "nested": {"none": None, "flag": True}}
+    state = {
+        "embed.weight": shared,
+        "head.weight": shared,
+        "head.bias": torch.zeros(4).to(torch.bfloat16),
+        "view": shared[1:3],
+    }
+    meta = {
+        "model": "fastnet",
+        "classes": ["a", "b"],
+        "metrics": {"acc": 0.5, "loss": float("nan")},
+        "shape": (1, 32, 32),
+        "nested": {"none": None, "flag": True},
+    }
     path = tmp_path / "w" / "model.safetensors"
     save_weights(path, state, meta)
     loaded, loaded_meta = load_weights(path)
@@ -280,8 +319,13 @@ def test_weights_round_trip_with_tied_tensors_and_metadata(tmp_path):
     for k in state:
         assert torch.equal(loaded[k], state[k]) and loaded[k].dtype == state[k].dtype
     assert math.isnan(loaded_meta["metrics"].pop("loss"))
-    assert loaded_meta == {"model": "fastnet", "classes": ["a", "b"], "metrics": {"acc": 0.5},
-                           "shape": [1, 32, 32], "nested": {"none": None, "flag": True}}
+    assert loaded_meta == {
+        "model": "fastnet",
+        "classes": ["a", "b"],
+        "metrics": {"acc": 0.5},
+        "shape": [1, 32, 32],
+        "nested": {"none": None, "flag": True},
+    }
     # plain tensor names: any safetensors reader sees an ordinary state dict
     assert set(load_file(str(path))) == set(state)
     with safe_open(str(path), framework="pt") as f:

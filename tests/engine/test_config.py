@@ -1,9 +1,16 @@
 """Config resolution: defaults < preset < file < flags < --set; unknown keys and bad values are errors."""
+
 import pytest
 import yaml
 
 from miamind.engine.config import (
-    ConfigError, flatten, load_config, parse_set, resolve_config, save_config, task_defaults,
+    ConfigError,
+    flatten,
+    load_config,
+    parse_set,
+    resolve_config,
+    save_config,
+    task_defaults,
 )
 
 
@@ -14,23 +21,35 @@ def test_every_preset_resolves_for_every_task(task, preset):
     assert cfg["task"] == task and cfg["preset"] == preset
     # Presets only override keys the schema has: the flattened key sets are identical.
     assert set(flatten(cfg)) - set(flatten(task_defaults(task))) <= {
-        k for k in flatten(cfg) if ".kwargs." in k or ".attention_kwargs." in k}
+        k for k in flatten(cfg) if ".kwargs." in k or ".attention_kwargs." in k
+    }
 
 
-@pytest.mark.parametrize("task,model", [("cifar10", "resnet50"), ("isbi2012", "unet"), ("cicids2017", "flowcnn")])
+@pytest.mark.parametrize(
+    "task,model", [("cifar10", "resnet50"), ("isbi2012", "unet"), ("cicids2017", "flowcnn")]
+)
 def test_paper_preset_is_the_papers_protocol(task, model):
     cfg = resolve_config(task, "paper")
     assert cfg["model"]["name"] == model
-    assert (cfg["optim"]["name"], cfg["optim"]["lr"], cfg["data"]["batch_size"], cfg["trainer"]["epochs"]) == (
-        "adam", 0.01, 16, 10)
+    assert (
+        cfg["optim"]["name"],
+        cfg["optim"]["lr"],
+        cfg["data"]["batch_size"],
+        cfg["trainer"]["epochs"],
+    ) == ("adam", 0.01, 16, 10)
     assert cfg["schedule"]["name"] == "constant" and cfg["trainer"]["precision"] == "32"
 
 
 def test_precedence_file_then_flags_then_set(tmp_path):
     f = tmp_path / "over.yaml"
     f.write_text(yaml.safe_dump({"optim": {"lr": 0.5, "weight_decay": 0.1}, "seed": 3}))
-    cfg = resolve_config("cifar10", "fast", config_file=f, overrides={"optim.lr": 0.25, "seed": None},
-                         assignments=["optim.lr=0.125", "data.augment.cutout=8"])
+    cfg = resolve_config(
+        "cifar10",
+        "fast",
+        config_file=f,
+        overrides={"optim.lr": 0.25, "seed": None},
+        assignments=["optim.lr=0.125", "data.augment.cutout=8"],
+    )
     assert cfg["optim"]["lr"] == 0.125  # --set beats the flag, which beat the file
     assert cfg["optim"]["weight_decay"] == 0.1  # from the file
     assert cfg["seed"] == 3  # a flag left as None does not override
@@ -45,21 +64,26 @@ def test_unknown_key_names_the_key_and_the_valid_ones():
 
 
 def test_free_form_kwargs_accept_any_key():
-    cfg = resolve_config("isbi2012", "fast", assignments=["model.kwargs.width=8", "model.attention_kwargs.rd_ratio=0.25"])
+    cfg = resolve_config(
+        "isbi2012", "fast", assignments=["model.kwargs.width=8", "model.attention_kwargs.rd_ratio=0.25"]
+    )
     assert cfg["model"]["kwargs"]["width"] == 8 and cfg["model"]["attention_kwargs"] == {"rd_ratio": 0.25}
 
 
-@pytest.mark.parametrize("assignment,match", [
-    ("optim.lr=-1", r"'optim\.lr' must be a positive number"),
-    ("trainer.epochs=0", r"'trainer\.epochs' must be a positive integer"),
-    ("trainer.precision=8", r"'trainer\.precision' must be one of"),
-    ("model.attention=nope", r"'model\.attention' must be one of none, .*mia.*got 'nope'"),
-    ("model.name=vgg", r"'model\.name' must be one of"),
-    ("schedule.name=step", r"'schedule\.name' must be one of"),
-    ("loss.label_smoothing=1.5", r"'loss\.label_smoothing' must be in"),
-    ("checkpoint.evaluate=middle", r"'checkpoint\.evaluate' must be best or last"),
-    ("data.batch_size=0", r"'data\.batch_size' must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "assignment,match",
+    [
+        ("optim.lr=-1", r"'optim\.lr' must be a positive number"),
+        ("trainer.epochs=0", r"'trainer\.epochs' must be a positive integer"),
+        ("trainer.precision=8", r"'trainer\.precision' must be one of"),
+        ("model.attention=nope", r"'model\.attention' must be one of none, .*mia.*got 'nope'"),
+        ("model.name=vgg", r"'model\.name' must be one of"),
+        ("schedule.name=step", r"'schedule\.name' must be one of"),
+        ("loss.label_smoothing=1.5", r"'loss\.label_smoothing' must be in"),
+        ("checkpoint.evaluate=middle", r"'checkpoint\.evaluate' must be best or last"),
+        ("data.batch_size=0", r"'data\.batch_size' must be a positive integer"),
+    ],
+)
 def test_bad_values_name_the_key(assignment, match):
     with pytest.raises(ConfigError, match=match):
         resolve_config("cifar10", "fast", assignments=[assignment])

@@ -1,5 +1,6 @@
 """End to end: `train` writes a complete run folder for each task; resume after a kill ends where an
 uninterrupted run ends; evaluate / predict / visualize reuse the folder; DDP with 2 CPU processes."""
+
 import json
 import os
 import subprocess
@@ -22,10 +23,22 @@ QUIET = ["trainer.progress_bar=false", "trainer.threads=1"]
 
 # Small but learnable: each fits in a few seconds on one core.
 TINY = {
-    "cifar10": ["model.kwargs.widths=[8, 16, 16]", "data.val_size=100", "data.batch_size=64",
-                "data.eval_batch_size=200", "optim.lr=0.05", "trainer.precision=32"],
-    "isbi2012": ["model.kwargs.width=4", "data.crop=32", "data.crops_per_epoch=64", "data.batch_size=16",
-                 "data.fold=4", "data.n_folds=5"],
+    "cifar10": [
+        "model.kwargs.widths=[8, 16, 16]",
+        "data.val_size=100",
+        "data.batch_size=64",
+        "data.eval_batch_size=200",
+        "optim.lr=0.05",
+        "trainer.precision=32",
+    ],
+    "isbi2012": [
+        "model.kwargs.width=4",
+        "data.crop=32",
+        "data.crops_per_epoch=64",
+        "data.batch_size=16",
+        "data.fold=4",
+        "data.n_folds=5",
+    ],
     "cicids2017": ["data.batch_size=64"],
 }
 
@@ -39,7 +52,9 @@ def tiny_arrays(task, seed=0):
 
 
 def tiny_cfg(task, *extra, epochs=2):
-    return resolve_config(task, "fast", overrides={"trainer.epochs": epochs}, assignments=[*QUIET, *TINY[task], *extra])
+    return resolve_config(
+        task, "fast", overrides={"trainer.epochs": epochs}, assignments=[*QUIET, *TINY[task], *extra]
+    )
 
 
 def weights(path):
@@ -50,8 +65,15 @@ def weights(path):
 def test_train_writes_a_complete_run_folder(task, tmp_path):
     run = tmp_path / "run"
     result = train(tiny_cfg(task), run, arrays=tiny_arrays(task), quiet=True)
-    for name in ("config.yaml", "dataset.json", "preprocess.json", "metrics.csv", "metrics.json",
-                 "checkpoints/last.safetensors", "plots/learning_curves.png"):
+    for name in (
+        "config.yaml",
+        "dataset.json",
+        "preprocess.json",
+        "metrics.csv",
+        "metrics.json",
+        "checkpoints/last.safetensors",
+        "plots/learning_curves.png",
+    ):
         assert (run / name).is_file(), name
     m = json.loads((run / "metrics.json").read_text())
     assert m == json.loads(json.dumps(result.metrics))
@@ -76,10 +98,13 @@ def test_train_writes_a_complete_run_folder(task, tmp_path):
 
 def test_training_learns_the_synthetic_task(tmp_path):
     """Not a smoke test only: a few epochs must beat chance clearly, or the engine is broken."""
-    m = train(tiny_cfg("cicids2017", epochs=4), tmp_path / "run", arrays=tiny_arrays("cicids2017"),
-              quiet=True).metrics
+    m = train(
+        tiny_cfg("cicids2017", epochs=4), tmp_path / "run", arrays=tiny_arrays("cicids2017"), quiet=True
+    ).metrics
     assert m["test"]["acc"] > 0.9 and m["test"]["auroc"] > 0.95
-    m = train(tiny_cfg("cifar10", epochs=4), tmp_path / "cifar", arrays=tiny_arrays("cifar10"), quiet=True).metrics
+    m = train(
+        tiny_cfg("cifar10", epochs=4), tmp_path / "cifar", arrays=tiny_arrays("cifar10"), quiet=True
+    ).metrics
     assert m["test"]["acc"] > 0.3  # 10 classes: chance is 0.1
 
 
@@ -92,15 +117,23 @@ def test_existing_run_folder_is_not_overwritten(tmp_path):
 
 def test_resume_after_kill_ends_like_an_uninterrupted_run(tmp_path):
     """Run A uninterrupted; run B SIGKILLed mid-epoch 2 of 3, then resumed: same weights and metrics."""
-    cfg = resolve_config("cicids2017", "fast", overrides={"trainer.epochs": 3},
-                         assignments=[*QUIET, "data.synthetic=true", "data.batch_size=256"])
+    cfg = resolve_config(
+        "cicids2017",
+        "fast",
+        overrides={"trainer.epochs": 3},
+        assignments=[*QUIET, "data.synthetic=true", "data.batch_size=256"],
+    )
     a = train(cfg, tmp_path / "a", quiet=True)
     config = tmp_path / "cfg.yaml"
     save_config(cfg, config)
     steps_per_epoch = 8  # 70% of the 3,000 synthetic flows in batches of 256, last partial batch kept
     b = tmp_path / "b"
-    proc = subprocess.run([sys.executable, str(HERE / "_kill_run.py"), str(b), str(config),
-                           str(steps_per_epoch + 3)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "_kill_run.py"), str(b), str(config), str(steps_per_epoch + 3)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -9, proc.stderr[-2000:]  # SIGKILL
     assert (b / "checkpoints/last.safetensors").is_file() and not (b / "metrics.json").exists()
     c = train({}, b, resume=True, quiet=True)
@@ -179,10 +212,35 @@ def test_ddp_two_cpu_processes(tmp_path):
     run = tmp_path / "ddp"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.run(
-        [sys.executable, "-m", "miamind", "train", "--task", "cicids2017", "--out", str(run), "--epochs", "1",
-         "--devices", "2", "--strategy", "ddp", "--accelerator", "cpu", "--threads", "1",
-         "--set", "data.synthetic=true", "--set", "trainer.progress_bar=false"],
-        capture_output=True, text=True, timeout=300, env=env)
+        [
+            sys.executable,
+            "-m",
+            "miamind",
+            "train",
+            "--task",
+            "cicids2017",
+            "--out",
+            str(run),
+            "--epochs",
+            "1",
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--accelerator",
+            "cpu",
+            "--threads",
+            "1",
+            "--set",
+            "data.synthetic=true",
+            "--set",
+            "trainer.progress_bar=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     m = json.loads((run / "metrics.json").read_text())
     assert m["world_size"] == 2
@@ -217,8 +275,15 @@ def test_predict_segmentation_writes_masks_matching_evaluation(tmp_path):
 
 
 REAL_SHORT = {
-    "cifar10": ["data.limit_train=2000", "data.val_size=200", "data.limit_eval=500", "data.batch_size=50",
-                "model.kwargs.widths=[16, 32, 32]", "optim.lr=0.05", "schedule.warmup_epochs=0"],
+    "cifar10": [
+        "data.limit_train=2000",
+        "data.val_size=200",
+        "data.limit_eval=500",
+        "data.batch_size=50",
+        "model.kwargs.widths=[16, 32, 32]",
+        "optim.lr=0.05",
+        "schedule.warmup_epochs=0",
+    ],
     "isbi2012": ["data.crops_per_epoch=32", "data.crop=64", "model.kwargs.width=4"],
     "cicids2017": ["data.batch_size=64"],
 }
@@ -229,8 +294,12 @@ REAL_SHORT = {
 def test_real_data_short_run(task, real_data_dir, shared_cache_dir, monkeypatch, tmp_path):
     """One short epoch on the real files: the whole path from disk to metrics.json works."""
     monkeypatch.setenv("MIAMIND_CACHE", str(shared_cache_dir))
-    cfg = resolve_config(task, "fast", overrides={"trainer.epochs": 1, "data.data_dir": str(real_data_dir)},
-                         assignments=[*QUIET, *REAL_SHORT[task]])
+    cfg = resolve_config(
+        task,
+        "fast",
+        overrides={"trainer.epochs": 1, "data.data_dir": str(real_data_dir)},
+        assignments=[*QUIET, *REAL_SHORT[task]],
+    )
     m = train(cfg, tmp_path / "run", quiet=True).metrics
     n_test = sum(sum(row) for row in m["test_confmat"]) if m["test_confmat"] else None
     if task == "cifar10":

@@ -9,9 +9,12 @@ Fixtures shared by every test module in this folder:
 Every test runs in a scratch working directory: a GRAPH-mode compile error (which some tests
 provoke on purpose) makes MindSpore write ``rank_0/om/analyze_fail.ir`` into the current directory.
 """
+
 import pytest
 
-ms = pytest.importorskip("mindspore", reason="MindSpore backend not installed: pip install miamind[mindspore]")
+ms = pytest.importorskip(
+    "mindspore", reason="MindSpore backend not installed: pip install miamind[mindspore]"
+)
 
 _MODES = {"pynative": ms.PYNATIVE_MODE, "graph": ms.GRAPH_MODE}
 

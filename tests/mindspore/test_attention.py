@@ -1,4 +1,5 @@
 """MindSpore MIA-Mind cells against the PyTorch layers: names, outputs, gradients, errors."""
+
 import subprocess
 import sys
 
@@ -81,21 +82,30 @@ def test_registry_mirrors_torch_mia_names():
         A.create_attention(3, C)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(), dict(rd_ratio=0.25), dict(rd_channels=5), dict(channels=3),  # 3 * 1/16 -> clamped to 1
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(rd_ratio=0.25),
+        dict(rd_channels=5),
+        dict(channels=3),  # 3 * 1/16 -> clamped to 1
+    ],
+)
 def test_hidden_width_rule_matches_torch(kwargs):
     kwargs = {"channels": 64, **kwargs}
     assert A.MIAMind(**kwargs).hidden_channels == tattn.MIAMind(**kwargs).hidden_channels
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(channels=0), "channels must be a positive integer"),
-    (dict(channels=8, dims=4), r"supports dims in \(1, 2, 3\).*dims=4"),
-    (dict(channels=8, kernel_size=4), "kernel_size must be a positive odd integer"),
-    (dict(channels=8, rd_channels=0), "rd_channels must be a positive integer"),
-    (dict(channels=8, rd_ratio=0), "rd_ratio must be > 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(channels=0), "channels must be a positive integer"),
+        (dict(channels=8, dims=4), r"supports dims in \(1, 2, 3\).*dims=4"),
+        (dict(channels=8, kernel_size=4), "kernel_size must be a positive odd integer"),
+        (dict(channels=8, rd_channels=0), "rd_channels must be a positive integer"),
+        (dict(channels=8, rd_ratio=0), "rd_ratio must be > 0"),
+    ],
+)
 def test_constructor_errors_like_torch(kwargs, match):
     with pytest.raises(ValueError, match=match):
         A.MIAMind(**kwargs)
@@ -170,7 +180,11 @@ def test_forward_and_gradient_parity(dims, ms_mode):
     assert [n for n, _ in named] == list(torch_grads)
     for (n, _), g in zip(named, dw):
         np.testing.assert_allclose(
-            g.asnumpy(), torch_grads[n].numpy().reshape(g.shape), rtol=1e-5, atol=1e-5, err_msg=n,
+            g.asnumpy(),
+            torch_grads[n].numpy().reshape(g.shape),
+            rtol=1e-5,
+            atol=1e-5,
+            err_msg=n,
         )
 
 
@@ -179,7 +193,10 @@ def test_dims3_forward_parity():
         t, cell = _pair(name, 3)
         x = _input(3)
         np.testing.assert_allclose(
-            cell(ms.Tensor(x)).asnumpy(), t(torch.from_numpy(x)).detach().numpy(), rtol=0, atol=1e-5,
+            cell(ms.Tensor(x)).asnumpy(),
+            t(torch.from_numpy(x)).detach().numpy(),
+            rtol=0,
+            atol=1e-5,
         )
 
 
@@ -203,7 +220,9 @@ def test_wrong_input_shape_names_shapes(shape):
 
 def test_wrong_input_shape_in_graph_mode(ms_mode):
     cell = A.MIAMindCode(C, dims=1)
-    with pytest.raises(ValueError, match=rf"MIAMindCode expects input of shape \(N, {C}, \*\) \(3-D\), got \(2, 4, 9\)"):
+    with pytest.raises(
+        ValueError, match=rf"MIAMindCode expects input of shape \(N, {C}, \*\) \(3-D\), got \(2, 4, 9\)"
+    ):
         cell(ms.Tensor(np.zeros((2, 4, 9), np.float32)))
 
 

@@ -1,4 +1,5 @@
 """The MindSpore backend through the CLI: train in MindSpore, evaluate in PyTorch, export, convert."""
+
 import json
 
 import pytest
@@ -9,8 +10,28 @@ from miamind.cli import main
 @pytest.fixture(scope="module")
 def ms_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("ms") / "run"
-    assert main(["train", "--backend", "mindspore", "--task", "cicids2017", "--out", str(run), "--epochs", "1",
-                 "--threads", "1", "--set", "data.synthetic=true", "--set", "trainer.progress_bar=false"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--backend",
+                "mindspore",
+                "--task",
+                "cicids2017",
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--set",
+                "data.synthetic=true",
+                "--set",
+                "trainer.progress_bar=false",
+            ]
+        )
+        == 0
+    )
     return run
 
 

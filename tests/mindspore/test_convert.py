@@ -1,4 +1,5 @@
 """PyTorch <-> MindSpore weight conversion: names, layouts, exact round trips, files, errors."""
+
 import json
 
 import numpy as np
@@ -34,17 +35,25 @@ def _randomise(module, seed=0):
 
 def _torch_block():
     """Conv2d + BatchNorm2d + ReLU + MIA-Mind, as nn.Sequential (state-dict names 0.*, 1.*, 3.*)."""
-    return _randomise(tnn.Sequential(
-        tnn.Conv2d(C_IN, C_MID, 3, padding=1), tnn.BatchNorm2d(C_MID), tnn.ReLU(),
-        tattn.MIAMind(C_MID, rd_channels=2, kernel_size=3),
-    )).eval()
+    return _randomise(
+        tnn.Sequential(
+            tnn.Conv2d(C_IN, C_MID, 3, padding=1),
+            tnn.BatchNorm2d(C_MID),
+            tnn.ReLU(),
+            tattn.MIAMind(C_MID, rd_channels=2, kernel_size=3),
+        )
+    ).eval()
 
 
 def _ms_block():
-    return msnn.SequentialCell([
-        msnn.Conv2d(C_IN, C_MID, 3, pad_mode="pad", padding=1, has_bias=True), msnn.BatchNorm2d(C_MID),
-        msnn.ReLU(), A.MIAMind(C_MID, rd_channels=2, kernel_size=3),
-    ])
+    return msnn.SequentialCell(
+        [
+            msnn.Conv2d(C_IN, C_MID, 3, pad_mode="pad", padding=1, has_bias=True),
+            msnn.BatchNorm2d(C_MID),
+            msnn.ReLU(),
+            A.MIAMind(C_MID, rd_channels=2, kernel_size=3),
+        ]
+    )
 
 
 def _equal(a, b):
@@ -61,13 +70,19 @@ def _equal(a, b):
 def test_name_mapping_of_a_block_with_batch_norm():
     mapping = C.torch_to_mindspore_names(_torch_block().state_dict())
     assert mapping == {
-        "0.weight": "0.weight", "0.bias": "0.bias",
-        "1.weight": "1.gamma", "1.bias": "1.beta",
-        "1.running_mean": "1.moving_mean", "1.running_var": "1.moving_variance",
+        "0.weight": "0.weight",
+        "0.bias": "0.bias",
+        "1.weight": "1.gamma",
+        "1.bias": "1.beta",
+        "1.running_mean": "1.moving_mean",
+        "1.running_var": "1.moving_variance",
         "1.num_batches_tracked": None,
-        "3.fc1.weight": "3.fc1.weight", "3.fc1.bias": "3.fc1.bias",
-        "3.fc2.weight": "3.fc2.weight", "3.fc2.bias": "3.fc2.bias",
-        "3.spatial.weight": "3.spatial.weight", "3.spatial.bias": "3.spatial.bias",
+        "3.fc1.weight": "3.fc1.weight",
+        "3.fc1.bias": "3.fc1.bias",
+        "3.fc2.weight": "3.fc2.weight",
+        "3.fc2.bias": "3.fc2.bias",
+        "3.spatial.weight": "3.spatial.weight",
+        "3.spatial.bias": "3.spatial.bias",
     }
 
 
@@ -75,7 +90,9 @@ def test_mapped_names_and_shapes_are_the_mindspore_cells():
     """The mapping lands exactly on MindSpore's own parameter names (BN included)."""
     params = C.torch_to_mindspore(_torch_block().state_dict())
     cell = _ms_block()
-    assert {n: a.shape for n, a in params.items()} == {n: tuple(p.shape) for n, p in cell.parameters_and_names()}
+    assert {n: a.shape for n, a in params.items()} == {
+        n: tuple(p.shape) for n, p in cell.parameters_and_names()
+    }
 
 
 def test_block_with_batch_norm_runs_identically_after_conversion():
@@ -85,7 +102,10 @@ def test_block_with_batch_norm_runs_identically_after_conversion():
     cell.set_train(False)  # BN with the moving statistics, as torch eval()
     x = np.random.default_rng(0).standard_normal((2, C_IN, 6, 5)).astype(np.float32)
     np.testing.assert_allclose(
-        cell(ms.Tensor(x)).asnumpy(), t(torch.from_numpy(x)).detach().numpy(), rtol=0, atol=1e-5,
+        cell(ms.Tensor(x)).asnumpy(),
+        t(torch.from_numpy(x)).detach().numpy(),
+        rtol=0,
+        atol=1e-5,
     )
 
 
@@ -95,7 +115,9 @@ def test_conv1d_weight_layout():
     assert t.state_dict()["spatial.weight"].shape == (1, 1, 5)
     assert params["spatial.weight"].shape == (1, 1, 1, 5)  # MindSpore's Conv1d weight
     assert params["fc1.weight"].shape == (2, C_MID, 1, 1)
-    np.testing.assert_array_equal(params["spatial.weight"][:, :, 0, :], t.state_dict()["spatial.weight"].numpy())
+    np.testing.assert_array_equal(
+        params["spatial.weight"][:, :, 0, :], t.state_dict()["spatial.weight"].numpy()
+    )
     # without a reference the 4-D weights stay 4-D (a (1, k) Conv2d kernel looks the same) ...
     assert C.mindspore_to_torch(params)["spatial.weight"].shape == (1, 1, 1, 5)
     # ... with the names, or a reference, they come back as Conv1d weights
@@ -132,7 +154,10 @@ def test_block_round_trip_restores_num_batches_tracked():
     params = C.torch_to_mindspore(sd)
     _equal(C.mindspore_to_torch(params, sd), sd)  # from the reference: 7
     without_ref = C.mindspore_to_torch(params)
-    assert without_ref["1.num_batches_tracked"].item() == 0 and without_ref["1.num_batches_tracked"].dtype == torch.long
+    assert (
+        without_ref["1.num_batches_tracked"].item() == 0
+        and without_ref["1.num_batches_tracked"].dtype == torch.long
+    )
     assert set(without_ref) == set(sd)
     for n in sd:
         if n != "1.num_batches_tracked":
@@ -153,8 +178,13 @@ def test_miamind_model_round_trip_is_bitwise():
 
 
 def test_reference_keeps_a_torch_parameter_named_gamma():
-    sd = {"scale.gamma": torch.randn(4), "bn.weight": torch.randn(4), "bn.running_mean": torch.randn(4),
-          "bn.running_var": torch.rand(4), "bn.bias": torch.randn(4)}
+    sd = {
+        "scale.gamma": torch.randn(4),
+        "bn.weight": torch.randn(4),
+        "bn.running_mean": torch.randn(4),
+        "bn.running_var": torch.rand(4),
+        "bn.bias": torch.randn(4),
+    }
     params = C.torch_to_mindspore(sd)
     assert set(params) == {"scale.gamma", "bn.gamma", "bn.beta", "bn.moving_mean", "bn.moving_variance"}
     back = C.mindspore_to_torch(params, sd)
@@ -194,11 +224,16 @@ def test_ckpt_written_by_mindspore_converts_with_a_reference(tmp_path):
     ms.save_checkpoint(cell, str(tmp_path / "native.ckpt"))  # MindSpore's own writer, no layout record
     state = C.ckpt_to_safetensors(tmp_path / "native.ckpt", tmp_path / "t.safetensors", t.state_dict())
     _equal(state, t.state_dict())
-    _equal(dict(sorted(load_file(str(tmp_path / "t.safetensors")).items())), dict(sorted(t.state_dict().items())))
+    _equal(
+        dict(sorted(load_file(str(tmp_path / "t.safetensors")).items())), dict(sorted(t.state_dict().items()))
+    )
     # a reference that does not fit is named
     with pytest.raises(ValueError, match=r"unexpected \[.*'1\.weight', '1\.bias'\]"):
-        C.ckpt_to_safetensors(tmp_path / "native.ckpt", tmp_path / "u.safetensors",
-                              {k: v for k, v in t.state_dict().items() if not k.startswith("1.")})
+        C.ckpt_to_safetensors(
+            tmp_path / "native.ckpt",
+            tmp_path / "u.safetensors",
+            {k: v for k, v in t.state_dict().items() if not k.startswith("1.")},
+        )
     assert not (tmp_path / "u.safetensors").exists()
 
 
@@ -219,8 +254,12 @@ def test_load_into_cell_from_paths(tmp_path):
 def test_lightning_checkpoint_and_run_folder(tmp_path):
     t = _torch_block()
     checkpoint = {
-        "epoch": 3, "global_step": 12,
-        "state_dict": {**{f"model.{k}": v for k, v in t.state_dict().items()}, "class_weights": torch.ones(2)},
+        "epoch": 3,
+        "global_step": 12,
+        "state_dict": {
+            **{f"model.{k}": v for k, v in t.state_dict().items()},
+            "class_weights": torch.ones(2),
+        },
         "hyper_parameters": {"lr": 0.1},
     }
     run = tmp_path / "run"
@@ -228,7 +267,9 @@ def test_lightning_checkpoint_and_run_folder(tmp_path):
     SafetensorsCheckpointIO().save_checkpoint(checkpoint, run / "checkpoints" / "last.safetensors")
     for src in (run / "checkpoints" / "last.safetensors", run):  # run folder: best, else last
         state = C.load_torch_state_dict(src)
-        _equal(dict(sorted(state.items())), dict(sorted(t.state_dict().items())))  # prefix stripped, extras gone
+        _equal(
+            dict(sorted(state.items())), dict(sorted(t.state_dict().items()))
+        )  # prefix stripped, extras gone
     C.safetensors_to_ckpt(run, tmp_path / "from_run.ckpt")
     assert set(C.load_ckpt(tmp_path / "from_run.ckpt")) == set(C.torch_to_mindspore(t.state_dict()))
 
@@ -261,7 +302,9 @@ def test_load_into_cell_names_a_wrong_shape_and_changes_nothing():
     params["fc1.weight"] = params["fc1.weight"].reshape(C_MID, 2, 1, 1)
     cell = A.MIAMind(C_MID, rd_channels=2, kernel_size=3)
     before = C.params_of(cell)
-    with pytest.raises(ValueError, match=r"shape mismatch \[fc1\.weight: got \(8, 2, 1, 1\), expected \(2, 8, 1, 1\)\]"):
+    with pytest.raises(
+        ValueError, match=r"shape mismatch \[fc1\.weight: got \(8, 2, 1, 1\), expected \(2, 8, 1, 1\)\]"
+    ):
         C.load_into_cell(cell, params)
     after = C.params_of(cell)
     assert all(np.array_equal(before[n], after[n]) for n in before)

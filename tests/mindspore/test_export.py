@@ -1,12 +1,15 @@
 """MindIR export (MindSpore) runs in a GraphCell like the cell it came from; ONNX export (PyTorch side)
 runs in onnxruntime like PyTorch."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
 
-ms = pytest.importorskip("mindspore", reason="MindSpore backend not installed: pip install miamind[mindspore]")
+ms = pytest.importorskip(
+    "mindspore", reason="MindSpore backend not installed: pip install miamind[mindspore]"
+)
 
 from miamind.engine.checkpoint_io import load_weights  # noqa: E402
 from miamind.engine.config import load_config, resolve_config  # noqa: E402
@@ -20,8 +23,17 @@ from miamind.tasks.synthetic import synthetic_flows  # noqa: E402
 @pytest.fixture(scope="module")
 def flow_run(tmp_path_factory):
     """A short MindSpore run (one epoch of 3 batches): weights with trained BN statistics."""
-    cfg = resolve_config("cicids2017", "fast", overrides={"trainer.epochs": 1}, assignments=[
-        "trainer.threads=1", "data.batch_size=32", "trainer.limit_train_batches=3", "plots=false"])
+    cfg = resolve_config(
+        "cicids2017",
+        "fast",
+        overrides={"trainer.epochs": 1},
+        assignments=[
+            "trainer.threads=1",
+            "data.batch_size=32",
+            "trainer.limit_train_batches=3",
+            "plots=false",
+        ],
+    )
     run = tmp_path_factory.mktemp("ms_export") / "run"
     train_mindspore(cfg, run, arrays=synthetic_flows(n_rows=300, n_features=12), quiet=True)
     return run
@@ -65,12 +77,18 @@ def test_mindir_of_a_pytorch_run_folder(flow_run, tmp_path):
     for name in ("config.yaml", "dataset.json"):
         (run / name).write_text((flow_run / name).read_text())
     state, _ = load_weights(flow_run / "checkpoints" / "best_torch.safetensors")
-    SafetensorsCheckpointIO().save_checkpoint({"state_dict": {f"model.{k}": v for k, v in state.items()}, "epoch": 0},
-                                              run / "checkpoints" / "best.safetensors")
+    SafetensorsCheckpointIO().save_checkpoint(
+        {"state_dict": {f"model.{k}": v for k, v in state.items()}, "epoch": 0},
+        run / "checkpoints" / "best.safetensors",
+    )
     path = export_mindir(run, tmp_path / "torch_run.mindir")  # default shape: (1, *input shape)
     x = np.random.default_rng(2).standard_normal((1, 1, 12)).astype(np.float32)
-    np.testing.assert_allclose(load_mindir(path)(ms.Tensor(x)).asnumpy(),
-                               _run_cell(flow_run)(ms.Tensor(x)).asnumpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        load_mindir(path)(ms.Tensor(x)).asnumpy(),
+        _run_cell(flow_run)(ms.Tensor(x)).asnumpy(),
+        atol=1e-5,
+        rtol=0,
+    )
 
 
 def test_mindir_of_a_cell(tmp_path):
@@ -105,4 +123,3 @@ def test_onnx_of_a_mindspore_run_matches_pytorch(flow_run, tmp_path):
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="must end in .onnx"):
         export_onnx(flow_run, tmp_path / "x.mindir")
-

@@ -10,12 +10,15 @@ Kept under ~60 s on 2 CPU cores: small widths and inputs; ResNet-50 runs once (1
 PYNATIVE: a MindSpore CPU forward of it takes ~3-4 s, a GRAPH compile ~4 s more); GRAPH mode covers
 flowcnn, fastnet and unet.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-ms = pytest.importorskip("mindspore", reason="MindSpore backend not installed: pip install miamind[mindspore]")
+ms = pytest.importorskip(
+    "mindspore", reason="MindSpore backend not installed: pip install miamind[mindspore]"
+)
 torch = pytest.importorskip("torch")
 
 from miamind.mindspore import convert  # noqa: E402
@@ -33,8 +36,10 @@ RTOL = 1e-5
 SMALL = {
     "flowcnn": (dict(num_classes=3, in_chans=1, stages=(8, 16, 16)), (2, 1, 23)),
     "fastnet": (dict(num_classes=10, in_chans=3, widths=(16, 32, 32)), (2, 3, 32, 32)),
-    "unet": (dict(num_classes=2, in_chans=1, width=8, attention_at=("encoder", "bottleneck", "decoder", "skip")),
-             (1, 1, 32, 32)),
+    "unet": (
+        dict(num_classes=2, in_chans=1, width=8, attention_at=("encoder", "bottleneck", "decoder", "skip")),
+        (1, 1, 32, 32),
+    ),
     "resnet18": (dict(num_classes=10, in_chans=3), (1, 3, 32, 32)),
     "resnet50": (dict(num_classes=10, in_chans=3), (1, 3, 32, 32)),
 }
@@ -113,12 +118,15 @@ def test_parity_small_models(name, attention, ms_mode):
     print(f"{name} attention={attention} {ms_mode}: max|diff|={diff:.3g} scale={scale:.3g}")
 
 
-@pytest.mark.parametrize("name, attention, kwargs, shape", [
-    ("unet", "mia", dict(num_classes=2, in_chans=1, width=8, upsample="bilinear"), (1, 1, 32, 32)),
-    ("flowcnn", "mia", dict(num_classes=2, in_chans=1, stages=(8, 16)), (3, 1, 1)),  # F = 1: ceil pooling
-    ("fastnet", "mia_code", dict(num_classes=10, in_chans=3, widths=(8, 16, 16)), (1, 3, 20, 24)),
-    ("resnet18", None, SMALL["resnet18"][0], SMALL["resnet18"][1]),  # BasicBlock path
-])
+@pytest.mark.parametrize(
+    "name, attention, kwargs, shape",
+    [
+        ("unet", "mia", dict(num_classes=2, in_chans=1, width=8, upsample="bilinear"), (1, 1, 32, 32)),
+        ("flowcnn", "mia", dict(num_classes=2, in_chans=1, stages=(8, 16)), (3, 1, 1)),  # F = 1: ceil pooling
+        ("fastnet", "mia_code", dict(num_classes=10, in_chans=3, widths=(8, 16, 16)), (1, 3, 20, 24)),
+        ("resnet18", None, SMALL["resnet18"][0], SMALL["resnet18"][1]),  # BasicBlock path
+    ],
+)
 def test_parity_variants_pynative(name, attention, kwargs, shape):
     model, net = _pair(name, attention, **kwargs)
     diff, scale = _compare(model, net, _input(shape))
@@ -147,7 +155,9 @@ def test_parity_detects_a_wrong_attention_weight():
         _compare(model, net, _input(shape))
 
 
-@pytest.mark.parametrize("name, mode", [("flowcnn", "pynative"), ("flowcnn", "graph"), ("fastnet", "pynative")])
+@pytest.mark.parametrize(
+    "name, mode", [("flowcnn", "pynative"), ("flowcnn", "graph"), ("fastnet", "pynative")]
+)
 def test_gradients_match_pytorch(name, mode):
     """d(sum(w * logits))/d(param) for every trainable parameter, eval mode (BN on its statistics)."""
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)  # autouse fixture restores
@@ -186,7 +196,8 @@ def _check_bijection(model, net):
     mapped = {k: v for k, v in names.items() if v is not None}
     # Only num_batches_tracked is dropped; the rest maps injectively onto exactly the cell's parameters.
     assert sorted(k for k, v in names.items() if v is None) == sorted(
-        k for k in torch_keys if k.endswith(".num_batches_tracked"))
+        k for k in torch_keys if k.endswith(".num_batches_tracked")
+    )
     assert len(set(mapped.values())) == len(mapped)
     assert set(mapped.values()) == set(ms_params)
     # ...with the same shapes, up to MindSpore's (O, I, 1, k) layout of 1-D conv weights.
@@ -219,8 +230,9 @@ def test_parameter_names_are_a_bijection_resnet50(resnet50_mia):
     model, net = resnet50_mia
     # 53 BN x 4 + 53 convs (stem, 16 x 3, 4 shortcuts) + 16 attention x 6 + fc weight and bias
     assert _check_bijection(model, net) == 53 * 4 + 53 + 16 * 6 + 2
-    assert sum(p.size for p in net.get_parameters()) == sum(v.numel() for k, v in model.state_dict().items()
-                                                           if not k.endswith("num_batches_tracked"))
+    assert sum(p.size for p in net.get_parameters()) == sum(
+        v.numel() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")
+    )
 
 
 def test_default_sizes_build_with_pytorch_names():
@@ -243,7 +255,9 @@ def test_load_fails_on_wrong_name_shape_or_attention():
 
     renamed = dict(params)
     renamed["groups.0.attn.fc9.weight"] = renamed.pop("groups.0.attn.fc1.weight")
-    with pytest.raises(ValueError, match=r"missing \['groups.0.attn.fc1.weight'\].*unexpected \['groups.0.attn.fc9"):
+    with pytest.raises(
+        ValueError, match=r"missing \['groups.0.attn.fc1.weight'\].*unexpected \['groups.0.attn.fc9"
+    ):
         convert.load_into_cell(net, renamed)
 
     other = create_torch_model("fastnet", attention="mia", **{**kwargs, "widths": (16, 32, 48)})
@@ -258,12 +272,15 @@ def test_load_fails_on_wrong_name_shape_or_attention():
 # ------------------------------------------------------------------------------------------ inputs
 
 
-@pytest.mark.parametrize("name, shape, message", [
-    ("flowcnn", (2, 23), r"flowcnn expects input \(N, 1, F\)"),
-    ("fastnet", (1, 3, 8, 8), r"fastnet expects input \(N, 3, H, W\) with H, W >= 9"),
-    ("unet", (1, 1, 24, 32), r"unet \(depth 4\) expects input .* divisible by 16, got \(1, 1, 24, 32\)"),
-    ("resnet18", (1, 1, 32, 32), r"resnet18 expects input \(N, 3, H, W\), got \(1, 1, 32, 32\)"),
-])
+@pytest.mark.parametrize(
+    "name, shape, message",
+    [
+        ("flowcnn", (2, 23), r"flowcnn expects input \(N, 1, F\)"),
+        ("fastnet", (1, 3, 8, 8), r"fastnet expects input \(N, 3, H, W\) with H, W >= 9"),
+        ("unet", (1, 1, 24, 32), r"unet \(depth 4\) expects input .* divisible by 16, got \(1, 1, 24, 32\)"),
+        ("resnet18", (1, 1, 32, 32), r"resnet18 expects input \(N, 3, H, W\), got \(1, 1, 32, 32\)"),
+    ],
+)
 def test_bad_input_shape_raises_value_error(name, shape, message, ms_mode, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a failed GRAPH compile writes rank_0/om/analyze_fail.ir into the cwd
     kwargs, _ = SMALL[name]
@@ -292,7 +309,9 @@ def test_batch_norm_training_step_matches_pytorch():
     checked = 0
     for name, value in model.state_dict().items():
         if name.endswith(("running_mean", "running_var")):
-            np.testing.assert_allclose(ms_params[names[name]], value.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+            np.testing.assert_allclose(
+                ms_params[names[name]], value.numpy(), rtol=1e-5, atol=1e-6, err_msg=name
+            )
             checked += 1
     assert checked == 2 * 6
 

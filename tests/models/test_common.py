@@ -1,4 +1,5 @@
 """Every model: output shapes with several attentions, bf16 autocast, channels_last, determinism, gradients."""
+
 from __future__ import annotations
 
 import copy

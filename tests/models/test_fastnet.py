@@ -1,4 +1,5 @@
 """fastnet (airbench94 style): layout, parameter names, placement, logit scale, whitening init."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,12 +17,20 @@ def test_parameter_names_are_stable():
     names = [n for n, _ in _net(None).named_parameters()]
     expected = ["stem.conv.weight", "stem.conv.bias"]
     for g in range(3):
-        expected += [f"groups.{g}.conv1.weight", f"groups.{g}.bn1.weight", f"groups.{g}.bn1.bias",
-                     f"groups.{g}.conv2.weight", f"groups.{g}.bn2.weight", f"groups.{g}.bn2.bias"]
+        expected += [
+            f"groups.{g}.conv1.weight",
+            f"groups.{g}.bn1.weight",
+            f"groups.{g}.bn1.bias",
+            f"groups.{g}.conv2.weight",
+            f"groups.{g}.bn2.weight",
+            f"groups.{g}.bn2.bias",
+        ]
     assert names == expected + ["head.weight"]
     mia_names = [n for n, _ in _net("mia").named_parameters() if ".attn." in n]
-    assert mia_names[:6] == [f"groups.0.attn.{p}" for p in
-                             ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "spatial.weight", "spatial.bias")]
+    assert mia_names[:6] == [
+        f"groups.0.attn.{p}"
+        for p in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "spatial.weight", "spatial.bias")
+    ]
 
 
 def test_airbench_layout_and_init():
@@ -47,8 +56,9 @@ def test_attention_after_each_group_and_sizes():
     rec = {}
     for i, group in enumerate(model.groups):
         group.bn2.register_forward_hook(lambda m, inp, o, i=i: rec.__setitem__(("bn2", i), o.clone()))
-        group.attn.register_forward_hook(lambda m, inp, o, i=i: rec.update({("in", i): inp[0].clone(),
-                                                                          ("out", i): o.clone()}))
+        group.attn.register_forward_hook(
+            lambda m, inp, o, i=i: rec.update({("in", i): inp[0].clone(), ("out", i): o.clone()})
+        )
         group.register_forward_hook(lambda m, inp, o, i=i: rec.__setitem__(("group", i), o.clone()))
     head_in = {}
     model.head.register_forward_pre_hook(lambda m, inp: head_in.__setitem__("x", inp[0].clone()))
@@ -100,7 +110,11 @@ def test_init_whitening_whitens_training_patches():
     # Default eps (5e-4): diag(lambda / (lambda + eps)), largest eigenvalue first as in airbench.
     init_whitening(model, images)
     with torch.no_grad():
-        y = F.conv2d(images.double(), model.stem.conv.weight.double()).permute(0, 2, 3, 1).reshape(-1, 24)[:, :12]
+        y = (
+            F.conv2d(images.double(), model.stem.conv.weight.double())
+            .permute(0, 2, 3, 1)
+            .reshape(-1, 24)[:, :12]
+        )
     diag = torch.diagonal(y.T @ y / y.shape[0])
     assert torch.all(diag[:-1] >= diag[1:] - 1e-6) and diag[-1] < 0.99
 

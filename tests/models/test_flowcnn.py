@@ -1,4 +1,5 @@
 """flowcnn: 1-D attention over flow features, odd / tiny lengths, 2-D-only attentions rejected."""
+
 from __future__ import annotations
 
 import pytest
@@ -55,8 +56,9 @@ def test_attention_after_relu_before_pool():
     rec = {}
     for i, stage in enumerate(model.stages):
         stage.act.register_forward_hook(lambda m, inp, o, i=i: rec.__setitem__(("act", i), o.clone()))
-        stage.attn.register_forward_hook(lambda m, inp, o, i=i: rec.update({("in", i): inp[0].clone(),
-                                                                          ("out", i): o.clone()}))
+        stage.attn.register_forward_hook(
+            lambda m, inp, o, i=i: rec.update({("in", i): inp[0].clone(), ("out", i): o.clone()})
+        )
         stage.pool.register_forward_pre_hook(lambda m, inp, i=i: rec.__setitem__(("pool", i), inp[0].clone()))
     with torch.no_grad():
         model(torch.randn(2, 1, 77))

@@ -1,4 +1,5 @@
 """reference_resnet mirrors the MindSpore code's "ResNet-50", which is a ResNet-34 layout."""
+
 from __future__ import annotations
 
 import torch
@@ -47,7 +48,9 @@ def test_attention_after_bn2_before_residual_add():
         recs.append((block, rec))
         block.register_forward_pre_hook(lambda m, i, rec=rec: rec.__setitem__("x", i[0].clone()))
         block.bn2.register_forward_hook(lambda m, i, o, rec=rec: rec.__setitem__("bn2", o.clone()))
-        block.attn.register_forward_hook(lambda m, i, o, rec=rec: rec.update(a_in=i[0].clone(), a_out=o.clone()))
+        block.attn.register_forward_hook(
+            lambda m, i, o, rec=rec: rec.update(a_in=i[0].clone(), a_out=o.clone())
+        )
         block.register_forward_hook(lambda m, i, o, rec=rec: rec.__setitem__("out", o.clone()))
     with torch.no_grad():
         model(torch.randn(2, 3, 16, 16))

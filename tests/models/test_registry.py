@@ -1,4 +1,5 @@
 """create_model / list_models / register_model / attention_layers: validation and bookkeeping."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,7 +44,9 @@ def test_unknown_model_kwarg_lists_accepted():
 
 def test_attention_kwargs_must_be_mapping():
     with pytest.raises(ValueError, match="attention_kwargs must be a mapping"):
-        create_model("flowcnn", num_classes=2, in_chans=1, attention="mia", attention_kwargs=[("rd_ratio", 0.5)])
+        create_model(
+            "flowcnn", num_classes=2, in_chans=1, attention="mia", attention_kwargs=[("rd_ratio", 0.5)]
+        )
 
 
 @pytest.mark.parametrize(
@@ -87,8 +90,13 @@ def test_attention_kwargs_cannot_set_dims():
 
 
 def test_attention_kwargs_reach_every_layer():
-    model = create_model("fastnet", num_classes=10, in_chans=3, attention="mia",
-                         attention_kwargs={"rd_ratio": 1 / 4, "kernel_size": 3})
+    model = create_model(
+        "fastnet",
+        num_classes=10,
+        in_chans=3,
+        attention="mia",
+        attention_kwargs={"rd_ratio": 1 / 4, "kernel_size": 3},
+    )
     layers = attention_layers(model)
     assert [m.hidden_channels for _, m in layers] == [16, 64, 64]
     assert all(m.kernel_size == 3 for _, m in layers)
@@ -114,7 +122,9 @@ def test_omitted_attention_uses_model_default():
     layers = attention_layers(ref)
     assert len(layers) == 16 and all(type(m) is MIAMindCode for _, m in layers)
     # Explicit None means no attention, also for reference_resnet.
-    assert attention_layers(create_model("reference_resnet", num_classes=10, in_chans=3, attention=None)) == []
+    assert (
+        attention_layers(create_model("reference_resnet", num_classes=10, in_chans=3, attention=None)) == []
+    )
 
 
 @pytest.mark.parametrize("none", [None, "none", "NONE"])

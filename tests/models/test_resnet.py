@@ -1,4 +1,5 @@
 """CIFAR ResNets on timm: stem, attention placement (hooks), attention init, parameter counts."""
+
 from __future__ import annotations
 
 import copy
@@ -44,7 +45,9 @@ def test_cifar_stem_keeps_resolution():
     assert isinstance(model.maxpool, nn.Identity)
     sizes = {}
     for name in ("layer1", "layer2", "layer3", "layer4"):
-        getattr(model, name).register_forward_hook(lambda m, i, o, name=name: sizes.__setitem__(name, o.shape[-1]))
+        getattr(model, name).register_forward_hook(
+            lambda m, i, o, name=name: sizes.__setitem__(name, o.shape[-1])
+        )
     with torch.no_grad():
         model(torch.randn(1, 3, 32, 32))
     assert sizes == {"layer1": 32, "layer2": 16, "layer3": 8, "layer4": 4}
@@ -78,7 +81,8 @@ def test_attention_sits_after_last_bn_before_residual_add(block, last_bn):
         getattr(blk, last_bn).register_forward_hook(lambda m, i, o, rec=rec: rec.__setitem__("bn", o.clone()))
         # clone: timm adds the shortcut to the attention output in place.
         blk.se.register_forward_hook(
-            lambda m, i, o, rec=rec: rec.update(attn_in=i[0].clone(), attn_out=o.clone()))
+            lambda m, i, o, rec=rec: rec.update(attn_in=i[0].clone(), attn_out=o.clone())
+        )
         blk.register_forward_hook(lambda m, i, o, rec=rec: rec.__setitem__("out", o.clone()))
     with torch.no_grad():
         model(torch.randn(2, 3, 16, 16))
@@ -97,6 +101,7 @@ def _recording(cls, store):
         layer = cls(channels, **kw)
         store.append(copy.deepcopy(layer.state_dict()))
         return layer
+
     return factory
 
 
@@ -110,13 +115,17 @@ def test_attention_init_survives_timm_init(attention):
     assert len(layers) == len(made) == 4
     for (name, layer), state in zip(layers, made):
         for key, value in layer.state_dict().items():
-            torch.testing.assert_close(value, state[key], rtol=0, atol=0, msg=f"{name}.{key} was re-initialised")
+            torch.testing.assert_close(
+                value, state[key], rtol=0, atol=0, msg=f"{name}.{key} was re-initialised"
+            )
 
 
 def test_plain_timm_resnet_would_overwrite_attention_init():
     """The premise of the test above: timm's init_weights does re-initialise the attention's convs."""
     made = []
-    model = ResNet(BasicBlock, (1, 1, 1, 1), num_classes=10, block_args=dict(attn_layer=_recording(MIAMind, made)))
+    model = ResNet(
+        BasicBlock, (1, 1, 1, 1), num_classes=10, block_args=dict(attn_layer=_recording(MIAMind, made))
+    )
     first = next(m for m in model.modules() if isinstance(m, MIAMind))
     assert not torch.equal(first.fc1.weight, made[0]["fc1.weight"])
 
@@ -127,8 +136,8 @@ def test_attention_init_has_default_conv_statistics():
     model = create_model("resnet18", num_classes=10, in_chans=3, attention="mia")
     for name, layer in attention_layers(model):
         c, h = layer.channels, layer.hidden_channels
-        assert layer.fc1.weight.abs().max() <= c ** -0.5, name
-        assert layer.fc2.weight.abs().max() <= h ** -0.5, name
+        assert layer.fc1.weight.abs().max() <= c**-0.5, name
+        assert layer.fc2.weight.abs().max() <= h**-0.5, name
         assert layer.spatial.weight.abs().max() <= 1 / 7, name
 
 

@@ -1,4 +1,5 @@
 """unet: output size, attention points (hooks), shape errors, parameter count."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,8 @@ def _unet(attention="mia", **kw):
 def test_output_has_input_size(upsample, depth, size):
     model = _unet("mia", depth=depth, upsample=upsample).eval()
     with torch.no_grad():
-        y = model(torch.randn(2, 1, size, size + 2 ** depth))
-    assert y.shape == (2, 2, size, size + 2 ** depth)
+        y = model(torch.randn(2, 1, size, size + 2**depth))
+    assert y.shape == (2, 2, size, size + 2**depth)
 
 
 def test_shape_error_names_the_shape():
@@ -74,7 +75,9 @@ def test_placement_with_hooks():
         block.conv.attn.register_forward_hook(keep(("dec_attn", i)))
         block.skip_attn.register_forward_hook(keep(("skip_attn", i)))
         block.up.register_forward_hook(keep(("up", i)))
-        block.conv.register_forward_pre_hook(lambda m, inp, i=i: rec.__setitem__(("concat", i), inp[0].clone()))
+        block.conv.register_forward_pre_hook(
+            lambda m, inp, i=i: rec.__setitem__(("concat", i), inp[0].clone())
+        )
     with torch.no_grad():
         model(torch.randn(2, 1, 32, 32))
     for i in range(4):

@@ -1,4 +1,5 @@
 """Fixtures for the task tests."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Data modules: deterministic batches, held-out splits, train-only statistics, padding, config errors."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,26 +18,54 @@ from miamind.data.isbi2012 import IsbiArrays
 from miamind.tasks import sampling
 from miamind.tasks.datamodules import DATA_CFG_KEYS, build_datamodule, crop_to_target, validate_data_cfg
 from miamind.tasks.inputs import load_inputs
-from miamind.tasks.synthetic import synthetic_cifar10, synthetic_flow_table, synthetic_flows, synthetic_isbi2012
+from miamind.tasks.synthetic import (
+    synthetic_cifar10,
+    synthetic_flow_table,
+    synthetic_flows,
+    synthetic_isbi2012,
+)
 
 
 def cifar_cfg(**kw):
-    cfg = dict(data_dir=None, batch_size=16, eval_batch_size=32, val_size=40, limit_train=None,
-               augment=dict(crop_pad=4, flip=True, cutout=6))
+    cfg = dict(
+        data_dir=None,
+        batch_size=16,
+        eval_batch_size=32,
+        val_size=40,
+        limit_train=None,
+        augment=dict(crop_pad=4, flip=True, cutout=6),
+    )
     cfg.update(kw)
     return cfg
 
 
 def isbi_cfg(**kw):
-    cfg = dict(data_dir=None, fold=4, n_folds=5, crop=24, crops_per_epoch=40, batch_size=8, eval_batch_size=1,
-               pad_multiple=16)
+    cfg = dict(
+        data_dir=None,
+        fold=4,
+        n_folds=5,
+        crop=24,
+        crops_per_epoch=40,
+        batch_size=8,
+        eval_batch_size=1,
+        pad_multiple=16,
+    )
     cfg.update(kw)
     return cfg
 
 
 def flow_cfg(**kw):
-    cfg = dict(data_dir=None, dataset="cicids2017", label_mode="binary", split=[0.7, 0.15, 0.15], nonfinite="drop",
-               scale="standard", batch_size=32, eval_batch_size=64, class_weights=True)
+    cfg = dict(
+        data_dir=None,
+        dataset="cicids2017",
+        label_mode="binary",
+        split=[0.7, 0.15, 0.15],
+        nonfinite="drop",
+        scale="standard",
+        batch_size=32,
+        eval_batch_size=64,
+        class_weights=True,
+    )
     cfg.update(kw)
     return cfg
 
@@ -58,7 +87,9 @@ def epoch_batches(dm, epoch):
 
 
 def equal_batches(a, b) -> bool:
-    return len(a) == len(b) and all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
+    return len(a) == len(b) and all(
+        torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b)
+    )
 
 
 def fake_world(monkeypatch, rank: int, world: int) -> None:
@@ -106,7 +137,9 @@ def test_cifar_augmentation_is_drawn_from_the_batch_generator(cifar):
     expected = random_crop_flip(images[key.indices], pad=4, flip=True, generator=g)
     expected = cutout(expected, 6, generator=g, fill=[round(255 * m) for m in mean])
     assert torch.equal(x, normalize(expected, mean, std))
-    off = build_datamodule("cifar10", cifar_cfg(augment=dict(crop_pad=0, flip=False, cutout=0)), 0, arrays=cifar)
+    off = build_datamodule(
+        "cifar10", cifar_cfg(augment=dict(crop_pad=0, flip=False, cutout=0)), 0, arrays=cifar
+    )
     loader = off.train_dataloader()
     loader.sampler.set_epoch(4)
     assert torch.equal(next(iter(loader))[0], plain)
@@ -138,7 +171,9 @@ def test_cifar_normalisation_uses_training_images_only(cifar):
     # Same training images; the held-out validation images and the test images made white.
     train_images = cifar.train_images.copy()
     train_images[dm.val_indices] = 255
-    bright = dataclasses.replace(cifar, train_images=train_images, test_images=np.full_like(cifar.test_images, 255))
+    bright = dataclasses.replace(
+        cifar, train_images=train_images, test_images=np.full_like(cifar.test_images, 255)
+    )
     dm2 = build_datamodule("cifar10", cifar_cfg(), 0, arrays=bright)
     s1, s2 = dm.preprocess_state(), dm2.preprocess_state()
     assert np.array_equal(s1["mean"], s2["mean"]) and np.array_equal(s1["std"], s2["std"])
@@ -187,9 +222,9 @@ def test_isbi_eval_batches_are_padded_whole_slices_and_crop_to_target_restores(i
     for k, (x, y) in enumerate(batches):
         assert x.shape == (1, 1, 64, 64) and y.shape == (1, 56, 56) and y.dtype == torch.int64
         inner = x[..., :56, :56]
-        expected = (fold.val_images[k:k + 1] - float(state["mean"][0])) / float(state["std"][0])
+        expected = (fold.val_images[k : k + 1] - float(state["mean"][0])) / float(state["std"][0])
         assert torch.allclose(inner, expected, atol=1e-6)
-        assert torch.equal(y, fold.val_targets[k:k + 1])
+        assert torch.equal(y, fold.val_targets[k : k + 1])
         # Reflect padding at the bottom and right (not zeros, not wrap-around).
         assert torch.equal(x[..., 56:, :56], inner.flip(-2)[..., 1:9, :])
         assert torch.equal(x[..., :56, 56:], inner.flip(-1)[..., :, 1:9])
@@ -227,8 +262,9 @@ def test_isbi_stats_ignore_validation_slices_and_batches_are_deterministic(isbi)
     dm = build_datamodule("isbi2012", isbi_cfg(), 0, arrays=isbi)
     changed = isbi.train_images.copy()
     changed[8:] = 255  # the held-out fold
-    dm2 = build_datamodule("isbi2012", isbi_cfg(), 0, arrays=IsbiArrays(changed, isbi.train_labels, isbi.test_images,
-                                                                         isbi.meta))
+    dm2 = build_datamodule(
+        "isbi2012", isbi_cfg(), 0, arrays=IsbiArrays(changed, isbi.train_labels, isbi.test_images, isbi.meta)
+    )
     assert dm.preprocess_state()["mean"] == dm2.preprocess_state()["mean"]
     e1 = epoch_batches(dm, 1)
     assert len(e1) == 40 // 8
@@ -248,8 +284,20 @@ def test_flow_class_weights_and_state():
     table = synthetic_flow_table(400, 12, seed=1, nonfinite_rows=4)
     dm = build_datamodule("cicids2017", flow_cfg(label_mode="multiclass", nonfinite="clip"), 5, arrays=table)
     splits = make_splits(table, label_mode="multiclass", seed=5, nonfinite="clip")
-    y_train = torch.cat([y for _, y in epoch_batches(build_datamodule(
-        "cicids2017", flow_cfg(label_mode="multiclass", nonfinite="clip", batch_size=1), 5, arrays=table), 0)])
+    y_train = torch.cat(
+        [
+            y
+            for _, y in epoch_batches(
+                build_datamodule(
+                    "cicids2017",
+                    flow_cfg(label_mode="multiclass", nonfinite="clip", batch_size=1),
+                    5,
+                    arrays=table,
+                ),
+                0,
+            )
+        ]
+    )
     assert sorted(y_train.tolist()) == sorted(splits.y_train.tolist())  # the same split, all rows per epoch
     counts = np.bincount(splits.y_train, minlength=3)
     expected = len(splits.y_train) / (3 * counts)  # n / (K n_c), on the training rows only
@@ -258,7 +306,14 @@ def test_flow_class_weights_and_state():
     assert np.allclose(balanced_class_weights(splits.y_train, 3), expected)
     assert dm.info.class_names == ("BENIGN", "DDoS", "PortScan") and dm.info.input_shape == (1, 12)
     state = dm.preprocess_state()
-    assert set(state) == {"scaler_offset", "scaler_scale", "feature_names", "clip_posinf", "clip_neginf", "clip_nan"}
+    assert set(state) == {
+        "scaler_offset",
+        "scaler_scale",
+        "feature_names",
+        "clip_posinf",
+        "clip_neginf",
+        "clip_nan",
+    }
     assert np.array_equal(state["scaler_offset"], splits.scaler["offset"])
     assert state["feature_names"].tolist() == list(table.feature_names)
     off = build_datamodule("cicids2017", flow_cfg(class_weights=False), 5, arrays=table)
@@ -273,8 +328,9 @@ def test_flow_splits_are_used_as_given_and_batches_deterministic():
     assert dm.info.class_names == ("BENIGN", "attack")  # a FlowSplits is not re-split
     val = torch.cat([x for x, _ in dm.val_dataloader()])
     assert torch.equal(val, torch.from_numpy(splits.x_val).reshape(-1, 1, 8))
-    assert equal_batches(epoch_batches(dm, 3), epoch_batches(build_datamodule("cicids2017", flow_cfg(), 0,
-                                                                               arrays=splits), 3))
+    assert equal_batches(
+        epoch_batches(dm, 3), epoch_batches(build_datamodule("cicids2017", flow_cfg(), 0, arrays=splits), 3)
+    )
 
 
 def test_eval_shards_under_simulated_ddp_cover_each_sample_once(monkeypatch):
@@ -295,9 +351,13 @@ def test_eval_shards_under_simulated_ddp_cover_each_sample_once(monkeypatch):
 # ------------------------------------------------------------------------------ configuration
 
 
-@pytest.mark.parametrize("task, cfg", [("cifar10", cifar_cfg()), ("isbi2012", isbi_cfg()), ("cicids2017", flow_cfg())])
+@pytest.mark.parametrize(
+    "task, cfg", [("cifar10", cifar_cfg()), ("isbi2012", isbi_cfg()), ("cicids2017", flow_cfg())]
+)
 def test_unknown_and_missing_keys(task, cfg):
-    with pytest.raises(ValueError, match=r"unknown data_cfg key\(s\) for task '\w+': 'batchsize'; valid keys: data_dir"):
+    with pytest.raises(
+        ValueError, match=r"unknown data_cfg key\(s\) for task '\w+': 'batchsize'; valid keys: data_dir"
+    ):
         build_datamodule(task, {**cfg, "batchsize": 3}, 0)
     partial = {k: v for k, v in cfg.items() if k != "eval_batch_size"}
     with pytest.raises(ValueError, match=r"missing data_cfg key\(s\) for task '\w+': 'eval_batch_size'"):
@@ -348,9 +408,17 @@ class _Recorder(pl.LightningModule):
 def test_lightning_sets_the_epoch_on_the_sampler():
     splits = synthetic_flows(200, 8, seed=0)
     model = _Recorder()
-    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=1, use_distributed_sampler=False, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         limit_val_batches=0)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        devices=1,
+        use_distributed_sampler=False,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # num_workers=0 advice and the like
         trainer.fit(model, datamodule=build_datamodule("cicids2017", flow_cfg(), 4, arrays=splits))
@@ -367,7 +435,9 @@ def test_lightning_sets_the_epoch_on_the_sampler():
 def test_real_data_one_batch_each(real_data_dir, shared_cache_dir, monkeypatch):
     monkeypatch.setenv("MIAMIND_CACHE", str(shared_cache_dir))  # decode CIFAR-10 once per session
     d = str(real_data_dir)
-    cifar = build_datamodule("cifar10", cifar_cfg(data_dir=d, val_size=1000, limit_train=64, limit_eval=30), 0)
+    cifar = build_datamodule(
+        "cifar10", cifar_cfg(data_dir=d, val_size=1000, limit_train=64, limit_eval=30), 0
+    )
     x, y = next(iter(cifar.train_dataloader()))
     assert x.shape == (16, 3, 32, 32) and len(cifar.train_indices) == 64 and len(cifar.val_indices) == 1000
     test_y = torch.cat([y for _, y in cifar.test_dataloader()])
@@ -392,5 +462,5 @@ def test_real_data_one_batch_each(real_data_dir, shared_cache_dir, monkeypatch):
     x_all, names = load_inputs("cicids2017", [csv], flows.preprocess_state())
     assert len(x_all) == sum(len(v) for v in flows.split_indices.values())  # every row read, nothing dropped
     test_x = next(iter(flows.test_dataloader()))[0]
-    assert torch.equal(x_all[torch.from_numpy(flows.split_indices["test"][:len(test_x)])], test_x)
+    assert torch.equal(x_all[torch.from_numpy(flows.split_indices["test"][: len(test_x)])], test_x)
     assert names[0] == f"{csv}:line 2"

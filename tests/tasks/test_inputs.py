@@ -1,4 +1,5 @@
 """load_inputs: raw files -> exactly the tensors the evaluation loaders give; errors name the file."""
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,38 @@ from miamind.tasks.synthetic import synthetic_cifar10, synthetic_flow_table, syn
 from tests.data.test_cicids2017 import mlcve_header, mlcve_row, write
 
 
-CIFAR_CFG = dict(data_dir=None, batch_size=16, eval_batch_size=8, val_size=20, limit_train=None,
-                 augment=dict(crop_pad=4, flip=True, cutout=0))
-ISBI_CFG = dict(data_dir=None, fold=2, n_folds=3, crop=24, crops_per_epoch=16, batch_size=8, eval_batch_size=4,
-                pad_multiple=16)
+CIFAR_CFG = dict(
+    data_dir=None,
+    batch_size=16,
+    eval_batch_size=8,
+    val_size=20,
+    limit_train=None,
+    augment=dict(crop_pad=4, flip=True, cutout=0),
+)
+ISBI_CFG = dict(
+    data_dir=None,
+    fold=2,
+    n_folds=3,
+    crop=24,
+    crops_per_epoch=16,
+    batch_size=8,
+    eval_batch_size=4,
+    pad_multiple=16,
+)
 
 
 def flow_cfg(nonfinite: str) -> dict:
-    return dict(data_dir=None, dataset="cicids2017", label_mode="binary", split=[0.7, 0.15, 0.15],
-                nonfinite=nonfinite, scale="standard", batch_size=16, eval_batch_size=1000, class_weights=False)
+    return dict(
+        data_dir=None,
+        dataset="cicids2017",
+        label_mode="binary",
+        split=[0.7, 0.15, 0.15],
+        nonfinite=nonfinite,
+        scale="standard",
+        batch_size=16,
+        eval_batch_size=1000,
+        class_weights=False,
+    )
 
 
 # ------------------------------------------------------------------------------ CIFAR-10
@@ -43,7 +67,10 @@ def test_cifar_images_round_trip(tmp_path):
     assert torch.equal(x, expected)  # exactly what evaluation saw
     assert names == [str(folder / f"img{i}.png") for i in range(8)]
     x2, names2 = load_inputs("cifar10", [folder / "img3.png", folder / "img1.png"], dm.preprocess_state())
-    assert torch.equal(x2, expected[[3, 1]]) and names2 == [str(folder / "img3.png"), str(folder / "img1.png")]
+    assert torch.equal(x2, expected[[3, 1]]) and names2 == [
+        str(folder / "img3.png"),
+        str(folder / "img1.png"),
+    ]
 
 
 def test_cifar_bad_images_are_named(tmp_path):
@@ -83,15 +110,22 @@ def test_isbi_tif_stack_and_png_round_trip(tmp_path):
     tifffile.imwrite(tmp_path / "stack.tif", val[:2], photometric="minisblack")
     tifffile.imwrite(tmp_path / "single.tif", val[2], photometric="minisblack")
     Image.fromarray(val[2]).save(tmp_path / "slice.png")
-    x, names = load_inputs("isbi2012", [tmp_path / "stack.tif", tmp_path / "slice.png", tmp_path / "single.tif"],
-                           dm.preprocess_state())
+    x, names = load_inputs(
+        "isbi2012",
+        [tmp_path / "stack.tif", tmp_path / "slice.png", tmp_path / "single.tif"],
+        dm.preprocess_state(),
+    )
     xv, yv = next(iter(dm.val_dataloader()))
     assert xv.shape == (3, 1, 48, 48)  # padded for the network ...
     expected = crop_to_target(xv, yv)  # ... and the original pixels are the top-left block
     assert x.shape == (4, 1, 40, 40) and x.dtype == torch.float32  # not padded: original sizes
     assert torch.equal(x[:3], expected) and torch.equal(x[3], expected[2])
-    assert names == [f"{tmp_path / 'stack.tif'}:page 0", f"{tmp_path / 'stack.tif'}:page 1",
-                     str(tmp_path / "slice.png"), f"{tmp_path / 'single.tif'}:page 0"]
+    assert names == [
+        f"{tmp_path / 'stack.tif'}:page 0",
+        f"{tmp_path / 'stack.tif'}:page 1",
+        str(tmp_path / "slice.png"),
+        f"{tmp_path / 'single.tif'}:page 0",
+    ]
 
 
 def test_isbi_bad_inputs_are_named(tmp_path):
@@ -158,7 +192,9 @@ def test_flow_csv_problems_are_named(tmp_path):
     x = table.features.astype(np.float64).copy()
     x[4, 2] = np.inf  # row 4 -> line 6
     path = write(tmp_path / "inf.csv", [mlcve_header()] + [mlcve_row(r, "BENIGN") for r in x])
-    with pytest.raises(DataError, match=r"inf\.csv:line 6: column 'Total Fwd Packets' is inf; .*nonfinite='drop'"):
+    with pytest.raises(
+        DataError, match=r"inf\.csv:line 6: column 'Total Fwd Packets' is inf; .*nonfinite='drop'"
+    ):
         load_inputs("cicids2017", [path], state)
     header = mlcve_header().replace(" Flow Duration", " Flow Time")
     path = write(tmp_path / "cols.csv", [header, mlcve_row(x[0], "BENIGN")])
@@ -182,4 +218,6 @@ def test_preprocess_state_json_round_trip():
     for k, v in state.items():
         assert back[k].dtype == v.dtype and back[k].shape == v.shape and np.array_equal(back[k], v), k
     img = {"mean": np.array([0.1, 0.2, 0.3]), "std": np.array([0.3, 0.2, 0.1])}
-    assert all(np.array_equal(preprocess_state_from_json(preprocess_state_to_json(img))[k], img[k]) for k in img)
+    assert all(
+        np.array_equal(preprocess_state_from_json(preprocess_state_to_json(img))[k], img[k]) for k in img
+    )

@@ -1,4 +1,5 @@
 """Metrics checked against values worked out by hand in the comments."""
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,12 @@ def logits_for(pred: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def assert_close(actual, expected) -> None:
-    torch.testing.assert_close(torch.as_tensor(actual, dtype=torch.float64),
-                               torch.as_tensor(expected, dtype=torch.float64), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        torch.as_tensor(actual, dtype=torch.float64),
+        torch.as_tensor(expected, dtype=torch.float64),
+        rtol=0,
+        atol=1e-6,
+    )
 
 
 # ------------------------------------------------------------------------------ image
@@ -56,8 +61,18 @@ def test_flow_metrics_binary_scores_use_positive_class_one():
     metrics.update(logits[:4], target[:4])
     metrics.update(logits[4:], target[4:])
     out = metrics.compute()
-    assert set(out) == {"acc", "precision", "recall", "f1", "precision_macro", "recall_macro",
-                        "f1_macro", "auroc", "acc_per_class", "confmat"}
+    assert set(out) == {
+        "acc",
+        "precision",
+        "recall",
+        "f1",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "auroc",
+        "acc_per_class",
+        "confmat",
+    }
     assert_close(out["acc"], 7 / 10)
     # attack: TP 2, FP 1, FN 2
     assert_close(out["precision"], 2 / 3)
@@ -78,8 +93,16 @@ def test_flow_metrics_multiclass_are_macro_and_auroc_uses_softmax():
     target = torch.tensor([0, 1, 2, 0, 1, 2])
     # Logits inside [0, 1]: torchmetrics would rank these raw values (macro AUROC 0.79); over
     # softmax probabilities every class separates perfectly.
-    logits = torch.tensor([[0.10, 0.15, 0.10], [0.46, 0.93, 0.49], [0.01, 0.41, 0.24],
-                           [0.23, 0.43, 0.22], [0.09, 0.86, 0.02], [0.01, 0.27, 0.18]])
+    logits = torch.tensor(
+        [
+            [0.10, 0.15, 0.10],
+            [0.46, 0.93, 0.49],
+            [0.01, 0.41, 0.24],
+            [0.23, 0.43, 0.22],
+            [0.09, 0.86, 0.02],
+            [0.01, 0.27, 0.18],
+        ]
+    )
     assert float(MulticlassAUROC(num_classes=3, average="macro")(logits, target)) < 0.8
     metrics = flow_metrics(("benign", "dos", "portscan"))
     metrics.update(logits, target)
@@ -94,10 +117,8 @@ def test_flow_metrics_multiclass_are_macro_and_auroc_uses_softmax():
 
 # ------------------------------------------------------------------------------ segmentation
 def test_segmentation_dice_iou_pixel_acc_are_global_over_pixels():
-    target = torch.tensor([[[0, 0, 1], [1, 1, 1]],
-                           [[0, 0, 0], [0, 0, 1]]])
-    pred = torch.tensor([[[0, 1, 1], [1, 1, 1]],
-                         [[0, 0, 0], [0, 1, 0]]])
+    target = torch.tensor([[[0, 0, 1], [1, 1, 1]], [[0, 0, 0], [0, 0, 1]]])
+    pred = torch.tensor([[[0, 1, 1], [1, 1, 1]], [[0, 0, 0], [0, 1, 0]]])
     metrics = segmentation_metrics(("membrane", "cell"))
     metrics.update(logits_for(pred, 2), target)
     out = metrics.compute()
@@ -111,8 +132,9 @@ def test_segmentation_dice_iou_pixel_acc_are_global_over_pixels():
     # (samplewise) averages per image, which is not what we report.
     dice_global = DiceScore(num_classes=2, average="none", aggregation_level="global", input_format="index")
     assert_close(dice_global(pred, target), out["dice"])
-    dice_per_image = DiceScore(num_classes=2, average="none", aggregation_level="samplewise",
-                               input_format="index")
+    dice_per_image = DiceScore(
+        num_classes=2, average="none", aggregation_level="samplewise", input_format="index"
+    )
     assert_close(dice_per_image(pred, target)[1], (8 / 9 + 0) / 2)
 
 
@@ -239,9 +261,19 @@ def test_scalar_metrics_names_and_drops_confmat():
     computed = metrics.compute()
     computed.update({"slices": {"adapted_rand_error": torch.tensor(0.25, dtype=torch.float64)}})
     scalars = scalar_metrics(computed, names)
-    assert set(scalars) == {"acc", "precision", "recall", "f1", "precision_macro", "recall_macro",
-                            "f1_macro", "auroc", "acc_per_class_benign", "acc_per_class_attack",
-                            "adapted_rand_error"}
+    assert set(scalars) == {
+        "acc",
+        "precision",
+        "recall",
+        "f1",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "auroc",
+        "acc_per_class_benign",
+        "acc_per_class_attack",
+        "adapted_rand_error",
+    }
     assert all(type(v) is float for v in scalars.values())
     assert scalars["acc_per_class_benign"] == pytest.approx(1 / 2)
     assert scalars["acc_per_class_attack"] == pytest.approx(1.0)

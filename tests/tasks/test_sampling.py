@@ -1,4 +1,5 @@
 """EpochBatchSampler: determinism, resume, DDP sharding; stratified_indices; the batch loader."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,7 +10,12 @@ import torch
 
 from miamind.tasks import sampling
 from miamind.tasks.sampling import (
-    BatchDataset, BatchKey, EpochBatchSampler, batch_loader, mix_seed, stratified_indices,
+    BatchDataset,
+    BatchKey,
+    EpochBatchSampler,
+    batch_loader,
+    mix_seed,
+    stratified_indices,
 )
 
 
@@ -24,8 +30,10 @@ def flat(ks) -> list:
 
 def same(a, b) -> bool:
     return len(a) == len(b) and all(
-        torch.equal(x.indices, y.indices) and (x.epoch, x.batch, x.rank, x.seed) == (y.epoch, y.batch, y.rank, y.seed)
-        for x, y in zip(a, b))
+        torch.equal(x.indices, y.indices)
+        and (x.epoch, x.batch, x.rank, x.seed) == (y.epoch, y.batch, y.rank, y.seed)
+        for x, y in zip(a, b)
+    )
 
 
 # ------------------------------------------------------------------------------ determinism
@@ -71,7 +79,9 @@ def test_no_shuffle_keeps_the_order():
     assert [k.batch for k in s] == [0, 1, 2]
 
 
-@pytest.mark.parametrize("n, bs, drop", [(10, 4, False), (10, 4, True), (8, 4, True), (3, 4, True), (0, 4, False)])
+@pytest.mark.parametrize(
+    "n, bs, drop", [(10, 4, False), (10, 4, True), (8, 4, True), (3, 4, True), (0, 4, False)]
+)
 def test_len_matches_iteration(n, bs, drop):
     s = EpochBatchSampler(n, bs, shuffle=True, seed=0, drop_last=drop)
     got = list(s)
@@ -84,15 +94,16 @@ def test_len_matches_iteration(n, bs, drop):
 def test_mix_seed_separates_neighbours_and_rejects_bad_parts():
     seeds = {mix_seed(s, e) for s in range(5) for e in range(5)}
     assert len(seeds) == 25  # (seed=1, epoch=0) is not (seed=0, epoch=1)
-    assert all(0 <= s < 2 ** 63 for s in seeds)
+    assert all(0 <= s < 2**63 for s in seeds)
     assert mix_seed(1, 2, 3) == mix_seed(1, 2, 3)
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError):
             mix_seed(0, bad)
 
 
-@pytest.mark.parametrize("kwargs", [dict(n=-1), dict(batch_size=0), dict(seed=-3), dict(rank=0),
-                                    dict(rank=2, num_replicas=2)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(n=-1), dict(batch_size=0), dict(seed=-3), dict(rank=0), dict(rank=2, num_replicas=2)]
+)
 def test_bad_arguments(kwargs):
     args = {**dict(n=10, batch_size=2, shuffle=True, seed=0, drop_last=False), **kwargs}
     with pytest.raises(ValueError):
@@ -115,8 +126,22 @@ def test_padded_shards_are_equal_and_cover_everything(n, world):
         shards.append(flat(ks))
     per_rank = -(-n // world)
     assert all(len(sh) == per_rank for sh in shards)  # same number of samples, so of batches
-    assert len({len(keys(EpochBatchSampler(n, 2, shuffle=True, seed=5, drop_last=False, rank=r,
-                                           num_replicas=world), 1)) for r in range(world)}) == 1
+    assert (
+        len(
+            {
+                len(
+                    keys(
+                        EpochBatchSampler(
+                            n, 2, shuffle=True, seed=5, drop_last=False, rank=r, num_replicas=world
+                        ),
+                        1,
+                    )
+                )
+                for r in range(world)
+            }
+        )
+        == 1
+    )
     every = list(itertools.chain(*shards))
     assert set(every) == set(range(n))
     assert len(every) - n == per_rank * world - n  # only the wrap-around padding repeats
@@ -128,8 +153,9 @@ def test_padded_shards_are_equal_and_cover_everything(n, world):
 def test_unpadded_eval_shards_are_disjoint_and_exact(n, world):
     shards = []
     for rank in range(world):
-        s = EpochBatchSampler(n, 2, shuffle=False, seed=0, drop_last=False, rank=rank, num_replicas=world,
-                              pad_shards=False)
+        s = EpochBatchSampler(
+            n, 2, shuffle=False, seed=0, drop_last=False, rank=rank, num_replicas=world, pad_shards=False
+        )
         ks = list(s)
         assert len(ks) == len(s)
         shards.append(flat(ks))
@@ -139,8 +165,10 @@ def test_unpadded_eval_shards_are_disjoint_and_exact(n, world):
 
 
 def test_rank_and_world_default_to_torch_distributed(monkeypatch):
-    explicit = [keys(EpochBatchSampler(20, 3, shuffle=True, seed=1, drop_last=True, rank=r, num_replicas=2), 4)
-                for r in range(2)]
+    explicit = [
+        keys(EpochBatchSampler(20, 3, shuffle=True, seed=1, drop_last=True, rank=r, num_replicas=2), 4)
+        for r in range(2)
+    ]
     monkeypatch.setattr(sampling.dist, "is_initialized", lambda: True)
     monkeypatch.setattr(sampling.dist, "get_world_size", lambda group=None: 2)
     for r in range(2):

@@ -1,4 +1,5 @@
 """Synthetic datasets: the loaders' types and conventions, seeded, and learnable in a few steps."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,12 @@ from miamind.data.cifar10 import CLASS_NAMES, Cifar10Arrays
 from miamind.data.flows import FlowSplits, FlowTable, make_splits
 from miamind.data.isbi2012 import CELL_VALUE, MEMBRANE_VALUE, IsbiArrays, membrane_fraction
 from miamind.tasks.datamodules import build_datamodule
-from miamind.tasks.synthetic import synthetic_cifar10, synthetic_flow_table, synthetic_flows, synthetic_isbi2012
+from miamind.tasks.synthetic import (
+    synthetic_cifar10,
+    synthetic_flow_table,
+    synthetic_flows,
+    synthetic_isbi2012,
+)
 
 
 def test_cifar_arrays_look_like_the_loaders():
@@ -92,30 +98,55 @@ def _fit_and_score(dm, model: nn.Module, steps: int, seg: bool = False) -> float
     with torch.no_grad():
         for x, y in dm.val_dataloader():
             out = model(x)
-            out = out[..., :y.shape[-2], :y.shape[-1]] if seg else out
+            out = out[..., : y.shape[-2], : y.shape[-1]] if seg else out
             correct += int((out.argmax(1) == y).sum())
             total += y.numel()
     return correct / total
 
 
 def test_cifar_is_learnable_in_a_few_steps():
-    cfg = dict(data_dir=None, batch_size=32, eval_batch_size=100, val_size=100, limit_train=None,
-               augment=dict(crop_pad=4, flip=True, cutout=8))
+    cfg = dict(
+        data_dir=None,
+        batch_size=32,
+        eval_batch_size=100,
+        val_size=100,
+        limit_train=None,
+        augment=dict(crop_pad=4, flip=True, cutout=8),
+    )
     dm = build_datamodule("cifar10", cfg, 0, arrays=synthetic_cifar10(400, 50, seed=0))
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
+    )
     assert _fit_and_score(dm, model, steps=60) > 0.8  # chance: 0.1
 
 
 def test_isbi_is_learnable_in_a_few_steps():
-    cfg = dict(data_dir=None, fold=4, n_folds=5, crop=32, crops_per_epoch=64, batch_size=8, eval_batch_size=2,
-               pad_multiple=16)
+    cfg = dict(
+        data_dir=None,
+        fold=4,
+        n_folds=5,
+        crop=32,
+        crops_per_epoch=64,
+        batch_size=8,
+        eval_batch_size=2,
+        pad_multiple=16,
+    )
     dm = build_datamodule("isbi2012", cfg, 0, arrays=synthetic_isbi2012(10, 64, seed=0))
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 2, 1))
     assert _fit_and_score(dm, model, steps=30, seg=True) > 0.9  # all-cell baseline: about 0.8
 
 
 def test_flows_are_learnable_in_a_few_steps():
-    cfg = dict(data_dir=None, dataset="cicids2017", label_mode="binary", split=[0.7, 0.15, 0.15], nonfinite="drop",
-               scale="standard", batch_size=32, eval_batch_size=64, class_weights=True)
+    cfg = dict(
+        data_dir=None,
+        dataset="cicids2017",
+        label_mode="binary",
+        split=[0.7, 0.15, 0.15],
+        nonfinite="drop",
+        scale="standard",
+        batch_size=32,
+        eval_batch_size=64,
+        class_weights=True,
+    )
     dm = build_datamodule("cicids2017", cfg, 0, arrays=synthetic_flows(600, 16, seed=0))
     assert _fit_and_score(dm, nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), steps=30) > 0.9  # majority: 0.6

@@ -1,4 +1,5 @@
 """Helpers for the plot tests: a written PNG must be a real, non-trivial image."""
+
 from pathlib import Path
 
 import numpy as np

@@ -1,4 +1,5 @@
 """capture_attention returns the gates the MIA layers really multiplied by; plot_attention_maps draws them."""
+
 import warnings
 
 import pytest
@@ -6,7 +7,12 @@ import torch
 import torch.nn as nn
 
 from miamind.attention import (
-    MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq, create_attention,
+    MIAMind,
+    MIAMindAdaptive,
+    MIAMindAdd,
+    MIAMindCode,
+    MIAMindSeq,
+    create_attention,
 )
 from miamind.viz import AttentionCapture, capture_attention, plot_attention_maps
 from miamind.viz.attention_maps import _select_layers
@@ -172,9 +178,14 @@ def test_layer_selection_spreads_over_depth():
 def _cifar_like_model():
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), MIAMind(16), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, stride=2, padding=1), MIAMindSeq(32), nn.ReLU(),
-        nn.Conv2d(32, 32, 3, stride=2, padding=1), MIAMindCode(32),
+        nn.Conv2d(3, 16, 3, padding=1),
+        MIAMind(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1),
+        MIAMindSeq(32),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, stride=2, padding=1),
+        MIAMindCode(32),
     )
 
 
@@ -183,15 +194,23 @@ def test_plot_rgb_with_denormalize(tmp_path, png_check):
     raw = torch.rand(3, 3, 32, 32)
     x = (raw - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
     captures = capture_attention(_cifar_like_model(), x)
-    out = plot_attention_maps(x, captures, tmp_path / "att" / "cifar.png", class_names=["cat", "dog"],
-                              denormalize=(mean, std), labels=[0, 1, 1], predictions=[0, 0, 1])
+    out = plot_attention_maps(
+        x,
+        captures,
+        tmp_path / "att" / "cifar.png",
+        class_names=["cat", "dog"],
+        denormalize=(mean, std),
+        labels=[0, 1, 1],
+        predictions=[0, 0, 1],
+    )
     png_check(out, min_width=700, min_height=700)
 
 
 def test_plot_grey_em_slices(tmp_path, png_check):
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), MIAMind(8), nn.Conv2d(8, 8, 3, stride=2, padding=1),
-                          MIAMindAdd(8))
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), MIAMind(8), nn.Conv2d(8, 8, 3, stride=2, padding=1), MIAMindAdd(8)
+    )
     x = torch.randn(2, 1, 40, 40)
     out = plot_attention_maps(x, capture_attention(model, x), tmp_path / "em.png", max_layers=1)
     pixels = png_check(out, min_width=300, min_height=500)

@@ -1,4 +1,5 @@
 """Confusion-matrix plot: the drawn matrix (normalisation), input checks, readable PNGs."""
+
 import numpy as np
 import pytest
 import torch
@@ -39,7 +40,9 @@ def test_bad_confmat_errors(confmat, names, match):
 
 
 def test_plot_two_classes(tmp_path, png_check):
-    out = plot_confusion(np.array([[50, 3], [7, 40]]), ["benign", "attack"], tmp_path / "cm.png", normalize=False)
+    out = plot_confusion(
+        np.array([[50, 3], [7, 40]]), ["benign", "attack"], tmp_path / "cm.png", normalize=False
+    )
     assert out == tmp_path / "cm.png"
     png_check(out, min_width=300, min_height=300)
 

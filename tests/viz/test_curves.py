@@ -1,4 +1,5 @@
 """Learning curves from Lightning CSVLogger files: per-epoch reduction, errors, PNG."""
+
 import numpy as np
 import pytest
 import torch
@@ -44,9 +45,14 @@ def _tiny_fit(log_dir, epochs=2):
     y = (x[:, 0] > 0).long()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
     trainer = L.Trainer(
-        max_epochs=epochs, logger=CSVLogger(log_dir, name="", version=""), log_every_n_steps=1,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        accelerator="cpu", callbacks=[LearningRateMonitor()],
+        max_epochs=epochs,
+        logger=CSVLogger(log_dir, name="", version=""),
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        callbacks=[LearningRateMonitor()],
     )
     model = Tiny()
     trainer.fit(model, loader, loader)
@@ -100,9 +106,7 @@ def test_step_only_metric_is_averaged_per_epoch_and_epoch_values_kept(tmp_path):
 def test_epoch_suffix_only_stripped_when_step_twin_exists(tmp_path):
     csv_path = _write(
         tmp_path / "metrics.csv",
-        "epoch,step,a_epoch,a_step,b_epoch\n"
-        "0,0,,9.0,\n"
-        "0,0,1.0,,2.0\n",
+        "epoch,step,a_epoch,a_step,b_epoch\n0,0,,9.0,\n0,0,1.0,,2.0\n",
     )
     assert set(epoch_curves(csv_path)) == {"a", "b_epoch"}
     assert epoch_curves(csv_path)["a"][1].tolist() == [1.0]

@@ -1,4 +1,5 @@
 """Shared figure plumbing: atomic PNG writing, no pyplot, matplotlib imported lazily."""
+
 import ast
 import sys
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Segmentation overlays: PNG content (error colours where errors are), input checks."""
+
 import numpy as np
 import pytest
 import torch
@@ -28,14 +29,14 @@ def test_error_colours_show_exactly_the_error_kinds(tmp_path, png_check):
     out = plot_segmentation_overlays(torch.from_numpy(images)[:, None], target, pred, tmp_path / "a.png")
     pixels = png_check(out, min_width=800, min_height=400)
     # The legend also shows both colours, so check the error panels only: the right quarter above it.
-    panels = pixels[: int(pixels.shape[0] * 0.85), int(pixels.shape[1] * 0.76):]
+    panels = pixels[: int(pixels.shape[0] * 0.85), int(pixels.shape[1] * 0.76) :]
     assert _has_colour(panels, FALSE_POSITIVE_RGB)
     assert not _has_colour(panels, MISSED_RGB)
 
     pred = target.copy()
     pred[1, 5:40, 0:2] = 1  # missed membrane only
     pixels = png_check(plot_segmentation_overlays(images, torch.from_numpy(target), pred, tmp_path / "b.png"))
-    panels = pixels[: int(pixels.shape[0] * 0.85), int(pixels.shape[1] * 0.76):]
+    panels = pixels[: int(pixels.shape[0] * 0.85), int(pixels.shape[1] * 0.76) :]
     assert _has_colour(panels, MISSED_RGB)
     assert not _has_colour(panels, FALSE_POSITIVE_RGB)
 
@@ -44,8 +45,14 @@ def test_three_classes_and_max_slices(tmp_path, png_check):
     images, target = _slices(n=5, size=32)
     target = target.copy()
     target[:, :8, :8] = 2
-    out = plot_segmentation_overlays(images, target, np.roll(target, 3, axis=2), tmp_path / "c.png",
-                                     class_names=("membrane", "cell", "mitochondrion"), max_slices=2)
+    out = plot_segmentation_overlays(
+        images,
+        target,
+        np.roll(target, 3, axis=2),
+        tmp_path / "c.png",
+        class_names=("membrane", "cell", "mitochondrion"),
+        max_slices=2,
+    )
     pixels = png_check(out)
     assert pixels.shape[0] < 900  # 2 rows, not 5
 

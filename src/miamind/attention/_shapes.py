@@ -1,4 +1,5 @@
 """Shape helpers shared by every attention layer (1-D, 2-D and 3-D inputs)."""
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -40,6 +41,5 @@ def check_input(x: torch.Tensor, channels: int, dims: int, layer: str) -> None:
     if x.dim() != dims + 2 or x.shape[1] != channels:
         spatial = ", ".join(["*"] * dims)
         raise ValueError(
-            f"{layer} expects input of shape (N, {channels}, {spatial}) ({dims + 2}-D), "
-            f"got {tuple(x.shape)}"
+            f"{layer} expects input of shape (N, {channels}, {spatial}) ({dims + 2}-D), got {tuple(x.shape)}"
         )

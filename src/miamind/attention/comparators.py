@@ -32,6 +32,7 @@ timm layers are built in timm's default device/dtype and then moved with ``.to(d
 rather than given timm's ``device=``/``dtype=`` keywords: those exist only in recent timm releases,
 and in timm 1.0.31 ``GatherExcite`` forwards them as ``*dd`` (positionally), which raises TypeError.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,14 @@ from ._shapes import check_channels, check_dims, check_input, conv_nd, spatial_a
 from .registry import register_attention
 
 __all__ = [
-    "SqueezeExcite", "EfficientChannelAttention", "CBAM", "GlobalContextBlock", "GatherExciteBlock",
-    "CoordAttention", "TripletAttention", "SimAM",
+    "SqueezeExcite",
+    "EfficientChannelAttention",
+    "CBAM",
+    "GlobalContextBlock",
+    "GatherExciteBlock",
+    "CoordAttention",
+    "TripletAttention",
+    "SimAM",
 ]
 
 _BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
@@ -126,7 +133,9 @@ class SqueezeExcite(_TimmAdapter, SEModule):
     ) -> None:
         check_dims(dims, self.layer_name)
         channels = check_channels(channels, self.layer_name)
-        super().__init__(channels, rd_ratio=rd_ratio, rd_channels=rd_channels, rd_divisor=rd_divisor, **kwargs)
+        super().__init__(
+            channels, rd_ratio=rd_ratio, rd_channels=rd_channels, rd_divisor=rd_divisor, **kwargs
+        )
         self._adapt(channels, dims, device, dtype)
 
 
@@ -261,13 +270,23 @@ class GatherExciteBlock(_TimmAdapter, GatherExcite):
         **kwargs,
     ) -> None:
         global_only = extent == 0 and not extra_params
-        check_dims(dims, "ge" if global_only else "ge with extent > 0 or extra_params=True",
-                   (1, 2, 3) if global_only else (2,))
+        check_dims(
+            dims,
+            "ge" if global_only else "ge with extent > 0 or extra_params=True",
+            (1, 2, 3) if global_only else (2,),
+        )
         channels = check_channels(channels, self.layer_name)
         try:
             super().__init__(
-                channels, extent=extent, extra_params=extra_params, use_mlp=False, rd_ratio=rd_ratio,
-                rd_channels=rd_channels, rd_divisor=rd_divisor, act_layer=act_layer, **kwargs,
+                channels,
+                extent=extent,
+                extra_params=extra_params,
+                use_mlp=False,
+                rd_ratio=rd_ratio,
+                rd_channels=rd_channels,
+                rd_divisor=rd_divisor,
+                act_layer=act_layer,
+                **kwargs,
             )
         except TypeError as err:
             if not extra_params:
@@ -330,9 +349,16 @@ class CBAM(CbamModule):
         check_dims(dims, self.layer_name)
         channels = check_channels(channels, self.layer_name)
         if spatial_kernel_size < 1 or spatial_kernel_size % 2 == 0:
-            raise ValueError(f"cbam: spatial_kernel_size must be a positive odd integer, got {spatial_kernel_size!r}")
-        super().__init__(channels, rd_ratio=rd_ratio, rd_channels=rd_channels,
-                         spatial_kernel_size=spatial_kernel_size, **kwargs)
+            raise ValueError(
+                f"cbam: spatial_kernel_size must be a positive odd integer, got {spatial_kernel_size!r}"
+            )
+        super().__init__(
+            channels,
+            rd_ratio=rd_ratio,
+            rd_channels=rd_channels,
+            spatial_kernel_size=spatial_kernel_size,
+            **kwargs,
+        )
         if dims != 2:
             self.spatial.conv = _conv_bn(dims, 2, spatial_kernel_size)
         self.channels = channels
@@ -407,11 +433,11 @@ class CoordAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dims, self.layer_name)
         h, w = x.shape[2], x.shape[3]
-        z_h = x.mean(3, keepdim=True)                      # (N, C, H, 1)
-        z_w = x.mean(2, keepdim=True).transpose(2, 3)      # (N, C, W, 1)
+        z_h = x.mean(3, keepdim=True)  # (N, C, H, 1)
+        z_w = x.mean(2, keepdim=True).transpose(2, 3)  # (N, C, W, 1)
         f = self.act(self.bn1(self.conv1(torch.cat([z_h, z_w], dim=2))))
         f_h, f_w = torch.split(f, [h, w], dim=2)
-        a_h = torch.sigmoid(self.conv_h(f_h))              # (N, C, H, 1)
+        a_h = torch.sigmoid(self.conv_h(f_h))  # (N, C, H, 1)
         a_w = torch.sigmoid(self.conv_w(f_w.transpose(2, 3)))  # (N, C, 1, W)
         return x * a_h * a_w
 
@@ -422,7 +448,9 @@ class _ZPoolGate(nn.Module):
     def __init__(self, kernel_size: int, device=None, dtype=None) -> None:
         super().__init__()
         # Official code: conv without bias, BN(eps=1e-5, momentum=0.01), Z-pool order [max, mean].
-        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False, device=device, dtype=dtype)
+        self.conv = nn.Conv2d(
+            2, 1, kernel_size, padding=kernel_size // 2, bias=False, device=device, dtype=dtype
+        )
         self.bn = nn.BatchNorm2d(1, eps=1e-5, momentum=0.01, device=device, dtype=dtype)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:

@@ -68,6 +68,7 @@ PyTorch's type promotion, as ``X * A`` would), returns every gradient in its inp
 runs its backward reductions without autocast. The output and dL/dX are laid out like X
 (channels_last in, channels_last out, for any layout of the incoming gradient).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -77,7 +78,13 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "BroadcastMean", "ChannelSpatialGate", "broadcast_mean", "fused_gate", "matmul_mean", "reference_gate", "single_channel_conv",
+    "BroadcastMean",
+    "ChannelSpatialGate",
+    "broadcast_mean",
+    "fused_gate",
+    "matmul_mean",
+    "reference_gate",
+    "single_channel_conv",
     "use_fused",
 ]
 
@@ -215,8 +222,13 @@ def matmul_mean(x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
     """
     n, ch, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
     spatial_dims = tuple(range(2, x.dim()))
-    if (x.dim() < 3 or dims not in ((1,), spatial_dims) or not x.dtype.is_floating_point
-            or _exporting() or torch.compiler.is_compiling()):
+    if (
+        x.dim() < 3
+        or dims not in ((1,), spatial_dims)
+        or not x.dtype.is_floating_point
+        or _exporting()
+        or torch.compiler.is_compiling()
+    ):
         return x.mean(dims, keepdim=True)
     p = 1
     for d in spatial:
@@ -224,7 +236,8 @@ def matmul_mean(x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
     if x.is_contiguous():
         rows, channels_last = x.reshape(n, ch, p), False  # (N, C, P)
     elif x.dim() in (4, 5) and x.is_contiguous(
-            memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d):
+        memory_format=torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+    ):
         rows, channels_last = x.permute(0, *range(2, x.dim()), 1).reshape(n, p, ch), True  # (N, P, C)
     else:
         return x.mean(dims, keepdim=True)
@@ -258,8 +271,15 @@ def single_channel_conv(conv: torch.nn.Module, m: torch.Tensor) -> torch.Tensor:
     plain ``conv(m)``.
     """
     n = m.shape[0]
-    if (n == 1 or m.shape[1] != 1 or conv.weight.shape[:2] != (1, 1) or conv.groups != 1
-            or conv.padding_mode != "zeros" or _exporting() or torch.compiler.is_compiling()):
+    if (
+        n == 1
+        or m.shape[1] != 1
+        or conv.weight.shape[:2] != (1, 1)
+        or conv.groups != 1
+        or conv.padding_mode != "zeros"
+        or _exporting()
+        or torch.compiler.is_compiling()
+    ):
         return conv(m)
     dims = m.dim() - 2
     spatial = tuple(m.shape[2:])
@@ -278,8 +298,11 @@ def _check_shapes(x: torch.Tensor, c: _Opt, s: torch.Tensor, b: _Opt) -> None:
     if x.dim() < 3:
         raise ValueError(f"fused_gate: x must be (N, C, *spatial) with 1-3 spatial dims, got {shape}")
     n, ch, sp = shape[0], shape[1], shape[2:]
-    want = {"channel_scale": (n, ch) + (1,) * len(sp), "channel_shift": (n, ch) + (1,) * len(sp),
-            "spatial_gate": (n, 1) + sp}
+    want = {
+        "channel_scale": (n, ch) + (1,) * len(sp),
+        "channel_shift": (n, ch) + (1,) * len(sp),
+        "spatial_gate": (n, 1) + sp,
+    }
     for name, t in (("channel_scale", c), ("channel_shift", b), ("spatial_gate", s)):
         if t is not None and tuple(t.shape) != want[name]:
             raise ValueError(
@@ -330,8 +353,10 @@ def reference_gate(
 def _exporting() -> bool:
     """An exporter or TorchScript is tracing: it wants plain ops (no Python autograd.Function)."""
     return (
-        torch.jit.is_scripting() or torch.jit.is_tracing()
-        or torch.compiler.is_exporting() or torch.onnx.is_in_onnx_export()
+        torch.jit.is_scripting()
+        or torch.jit.is_tracing()
+        or torch.compiler.is_exporting()
+        or torch.onnx.is_in_onnx_export()
     )
 
 

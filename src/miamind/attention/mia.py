@@ -39,6 +39,7 @@ ONNX export / ``torch.export`` / TorchScript, and ``torch.compile`` without a gr
 expression. ``fused=False`` always uses the plain expressions below. ``mia_seq`` and ``mia_code``
 gate sequentially and have no fused path (their ``fused`` is False).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -110,8 +111,12 @@ class _MIABase(nn.Module):
         self.fc1 = conv(self.channels, self.hidden_channels, 1, bias=True, **factory)
         self.fc2 = conv(self.hidden_channels, self.channels, 1, bias=True, **factory)
         self.spatial = conv(
-            self.spatial_in_chs, 1, self.kernel_size, padding=self.kernel_size // 2,
-            bias=self.spatial_bias, **factory,
+            self.spatial_in_chs,
+            1,
+            self.kernel_size,
+            padding=self.kernel_size // 2,
+            bias=self.spatial_bias,
+            **factory,
         )
         self._spatial_axes = spatial_axes(dims)
         self.fused = bool(fused) and self.has_fused_path

@@ -4,6 +4,7 @@ A dict registry rather than timm's if/elif chain: every layer registers itself w
 ``@register_attention("name")`` and ``create_attention`` looks it up. All registered
 constructors share timm's shape: ``cls(channels, *, dims=2, device=None, dtype=None, **kw)``.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Union

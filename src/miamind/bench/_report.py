@@ -1,4 +1,5 @@
 """What every benchmark writes: ``OUT.json`` (the result) and ``OUT.md`` (its table), atomically."""
+
 from __future__ import annotations
 
 import json

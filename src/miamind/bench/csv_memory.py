@@ -14,6 +14,7 @@ The generated file and cache are deleted at the end (never committed). Usage::
 
     python -m miamind.bench.csv_memory --rows 3450000 --out results/data/cicids2017_read_memory.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,6 +59,7 @@ def _source_lines(source: Optional[Path]) -> Tuple[Path, bytes, List[bytes]]:
     """Source path, header line and data lines (bytes, line endings kept) of a real-layout CSV."""
     if source is None:
         from miamind.data import cicids2017
+
         files = [f for f in sorted(cicids2017.locate().iterdir()) if f.name.endswith((".csv", ".csv.gz"))]
         source = files[0]
     opener = gzip.open if source.read_bytes()[:2] == b"\x1f\x8b" else open
@@ -85,15 +87,24 @@ def generate(path: Path, rows: int, source: Optional[Path], header_every: int, s
                     headers += 1
             f.write(b"".join(block))
             written += n
-    return {"path": str(path), "bytes": path.stat().st_size, "data_rows": rows, "repeated_header_lines": headers,
-            "source": str(source),
-            "source_rows": len(lines)}
+    return {
+        "path": str(path),
+        "bytes": path.stat().st_size,
+        "data_rows": rows,
+        "repeated_header_lines": headers,
+        "source": str(source),
+        "source_rows": len(lines),
+    }
 
 
 def measure(what: str, path: Path, cache: Path, chunksize: int) -> dict:
     """Run one measurement in a fresh interpreter, so its peak RSS is its own."""
-    out = subprocess.run([sys.executable, "-c", _CHILD, what, str(path), str(cache), str(chunksize)],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, what, str(path), str(cache), str(chunksize)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -112,58 +123,82 @@ def machine() -> dict:
     except (OSError, ValueError, IndexError):
         pass
     import pandas
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "memory_gib": mem, "python": platform.python_version(),
-            "numpy": np.__version__, "pandas": pandas.__version__, "platform": platform.platform()}
+
+    return {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "memory_gib": mem,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def markdown(result: dict) -> str:
     g, m = result["generated"], result["machine"]
-    rows = ["| step | rows kept | seconds | rows/s | MB/s | peak RSS (MiB) | RSS after imports (MiB) "
-            "| peak above imports (MiB) | float32 features (MiB) |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| step | rows kept | seconds | rows/s | MB/s | peak RSS (MiB) | RSS after imports (MiB) "
+        "| peak above imports (MiB) | float32 features (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for what, r in result["measurements"].items():
-        rows.append(f"| {what} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | {r['mb_per_s']:.1f} | "
-                    f"{r['peak_rss_mib']:,.0f} | {r['rss_after_imports_mib']:,.0f} | "
-                    f"{r['peak_rss_mib'] - r['rss_after_imports_mib']:,.0f} | {r['float32_features_mib']:,.0f} |")
-    return "\n".join([
-        "# Reading a large CIC-IDS2017 CSV: peak memory and speed",
-        "",
-        f"Command: `{result['command']}`",
-        "",
-        f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {m['memory_gib']:.0f} GiB RAM; "
-        f"Python {m['python']}, numpy {m['numpy']}, pandas {m['pandas']}. Other jobs were running on the machine, "
-        "so the times are indicative.",
-        "",
-        f"Generated file: {g['bytes'] / 2**20:,.0f} MiB ({g['bytes']:,} bytes), {g['data_rows']:,} data rows in the "
-        f"MachineLearningCVE layout + {g['repeated_header_lines']} repeated header lines; rows cycle through the "
-        f"{g['source_rows']:,} real rows of {g['source']} with a random Destination Port. Deleted after the run.",
-        "",
-        *rows,
-        "",
-        f"Peak RSS / file size: read {result['measurements']['read']['peak_rss_mib'] * 2**20 / g['bytes']:.2f}x"
-        + (f", load {result['measurements']['load']['peak_rss_mib'] * 2**20 / g['bytes']:.2f}x"
-           if "load" in result["measurements"] else "")
-        + ". `read` = `read_flows` (chunked parse to float32); `load` = `load_cicids2017` (parse, cache write, "
-        "stratified split, scaling), each in a fresh process (`ru_maxrss`). rows/s and MB/s count every row "
-        "and byte of the file. 'RSS after imports' is the interpreter with `miamind` imported (it imports "
-        "torch); the table costs the float32 matrix plus one parsed chunk, and `load` holds the table and its "
-        "train/val/test copies at once (about twice the matrix).",
-        "",
-    ])
+        rows.append(
+            f"| {what} | {r['rows']:,} | {r['seconds']:.1f} | {r['rows_per_s']:,.0f} | {r['mb_per_s']:.1f} | "
+            f"{r['peak_rss_mib']:,.0f} | {r['rss_after_imports_mib']:,.0f} | "
+            f"{r['peak_rss_mib'] - r['rss_after_imports_mib']:,.0f} | {r['float32_features_mib']:,.0f} |"
+        )
+    return "\n".join(
+        [
+            "# Reading a large CIC-IDS2017 CSV: peak memory and speed",
+            "",
+            f"Command: `{result['command']}`",
+            "",
+            f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {m['memory_gib']:.0f} GiB RAM; "
+            f"Python {m['python']}, numpy {m['numpy']}, pandas {m['pandas']}. Other jobs were running on the machine, "
+            "so the times are indicative.",
+            "",
+            f"Generated file: {g['bytes'] / 2**20:,.0f} MiB ({g['bytes']:,} bytes), {g['data_rows']:,} data rows in the "
+            f"MachineLearningCVE layout + {g['repeated_header_lines']} repeated header lines; rows cycle through the "
+            f"{g['source_rows']:,} real rows of {g['source']} with a random Destination Port. Deleted after the run.",
+            "",
+            *rows,
+            "",
+            f"Peak RSS / file size: read {result['measurements']['read']['peak_rss_mib'] * 2**20 / g['bytes']:.2f}x"
+            + (
+                f", load {result['measurements']['load']['peak_rss_mib'] * 2**20 / g['bytes']:.2f}x"
+                if "load" in result["measurements"]
+                else ""
+            )
+            + ". `read` = `read_flows` (chunked parse to float32); `load` = `load_cicids2017` (parse, cache write, "
+            "stratified split, scaling), each in a fresh process (`ru_maxrss`). rows/s and MB/s count every row "
+            "and byte of the file. 'RSS after imports' is the interpreter with `miamind` imported (it imports "
+            "torch); the table costs the float32 matrix plus one parsed chunk, and `load` holds the table and its "
+            "train/val/test copies at once (about twice the matrix).",
+            "",
+        ]
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=2_830_743, help="data rows (default: the full MachineLearningCVE count)")
+    p.add_argument(
+        "--rows", type=int, default=2_830_743, help="data rows (default: the full MachineLearningCVE count)"
+    )
     p.add_argument("--out", type=Path, required=True, help="JSON result; a .md summary is written beside it")
-    p.add_argument("--source", type=Path, default=None, help="real-layout CSV to cycle (default: the data root's subset)")
-    p.add_argument("--tmp", type=Path, default=None, help="folder for the generated file (default: system temp)")
+    p.add_argument(
+        "--source", type=Path, default=None, help="real-layout CSV to cycle (default: the data root's subset)"
+    )
+    p.add_argument(
+        "--tmp", type=Path, default=None, help="folder for the generated file (default: system temp)"
+    )
     p.add_argument("--header-every", type=int, default=500_000)
     p.add_argument("--chunksize", type=int, default=None)
     p.add_argument("--skip-load", action="store_true", help="measure read_flows only")
     args = p.parse_args(argv)
 
     from miamind.data.flows import DEFAULT_CHUNKSIZE
+
     chunksize = args.chunksize or DEFAULT_CHUNKSIZE
     work = Path(tempfile.mkdtemp(prefix="miamind_csv_bench_", dir=args.tmp))
     try:
@@ -178,13 +213,22 @@ def main(argv: Optional[List[str]] = None) -> int:
             r["rows_per_s"] = (generated["data_rows"] + generated["repeated_header_lines"]) / r["seconds"]
             r["mb_per_s"] = generated["bytes"] / 1e6 / r["seconds"]
             measurements[what] = r
-            print(f"{what}: {r['rows']:,} rows in {r['seconds']:.1f} s, peak RSS {r['peak_rss_mib']:,.0f} MiB", flush=True)
+            print(
+                f"{what}: {r['rows']:,} rows in {r['seconds']:.1f} s, peak RSS {r['peak_rss_mib']:,.0f} MiB",
+                flush=True,
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     generated["path"] = "(temporary, deleted)"
-    env = f"MIAMIND_DATA={os.environ['MIAMIND_DATA']} " if args.source is None and os.environ.get("MIAMIND_DATA") else ""
+    env = (
+        f"MIAMIND_DATA={os.environ['MIAMIND_DATA']} "
+        if args.source is None and os.environ.get("MIAMIND_DATA")
+        else ""
+    )
     result = {
-        "command": env + "python -m miamind.bench.csv_memory " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": env
+        + "python -m miamind.bench.csv_memory "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine(),
         "chunksize": chunksize,
         "generated": generated,

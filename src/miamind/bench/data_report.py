@@ -8,6 +8,7 @@ default fold; CIC-IDS2017 rows kept per label and the seed-0 split sizes. Usage:
 
 writes the JSON and a Markdown table beside it (same name, ``.md``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,14 @@ def _cifar(data_dir: Optional[Path]) -> dict:
     run = _timed_loads(lambda c: cifar10.load_cifar10(data_dir, cache_dir=c))
     arr = run.pop("result")
     mean, std = arr.channel_stats()
-    return {**run, "layout": arr.layout, "lossy": arr.lossy, "counts": arr.counts(),
-            "train_mean": [round(v, 5) for v in mean], "train_std": [round(v, 5) for v in std]}
+    return {
+        **run,
+        "layout": arr.layout,
+        "lossy": arr.lossy,
+        "counts": arr.counts(),
+        "train_mean": [round(v, 5) for v in mean],
+        "train_std": [round(v, 5) for v in std],
+    }
 
 
 def _isbi(data_dir: Optional[Path]) -> dict:
@@ -49,22 +56,34 @@ def _isbi(data_dir: Optional[Path]) -> dict:
     folds = {}
     for k in range(isbi2012.N_FOLDS):
         _, val = isbi2012.kfold_slices(len(arr.train_labels), isbi2012.N_FOLDS, k)
-        folds[f"fold {k} (slices {val[0]}..{val[-1]})"] = round(isbi2012.membrane_fraction(arr.train_labels[val]), 4)
-    return {**run, "train_slices": len(arr.train_images), "test_slices": len(arr.test_images),
-            "input_shape": list(arr.info.input_shape),
-            "membrane_fraction": round(isbi2012.membrane_fraction(arr.train_labels), 6),
-            "membrane_fraction_per_validation_fold": folds}
+        folds[f"fold {k} (slices {val[0]}..{val[-1]})"] = round(
+            isbi2012.membrane_fraction(arr.train_labels[val]), 4
+        )
+    return {
+        **run,
+        "train_slices": len(arr.train_images),
+        "test_slices": len(arr.test_images),
+        "input_shape": list(arr.info.input_shape),
+        "membrane_fraction": round(isbi2012.membrane_fraction(arr.train_labels), 6),
+        "membrane_fraction_per_validation_fold": folds,
+    }
 
 
 def _flows(load: Callable[..., object], data_dir: Optional[Path]) -> dict:
     run = _timed_loads(lambda c: load(data_dir, label_mode="multiclass", seed=0, cache_dir=c))
     splits = run.pop("result")
-    return {**run, "n_features": splits.n_features, "class_names": list(splits.class_names),
-            "rows_read_per_label": splits.report["read"]["label_counts_read"],
-            "rows_dropped_nonfinite_per_label": splits.report["rows_dropped_nonfinite"],
-            "split_rows_seed0": {p: int(len(y)) for p, y in
-                                 (("train", splits.y_train), ("val", splits.y_val), ("test", splits.y_test))},
-            "class_weights_train": [round(float(w), 4) for w in splits.class_weights]}
+    return {
+        **run,
+        "n_features": splits.n_features,
+        "class_names": list(splits.class_names),
+        "rows_read_per_label": splits.report["read"]["label_counts_read"],
+        "rows_dropped_nonfinite_per_label": splits.report["rows_dropped_nonfinite"],
+        "split_rows_seed0": {
+            p: int(len(y))
+            for p, y in (("train", splits.y_train), ("val", splits.y_val), ("test", splits.y_test))
+        },
+        "class_weights_train": [round(float(w), 4) for w in splits.class_weights],
+    }
 
 
 def build_report(data_dir: Optional[Path] = None) -> dict:
@@ -79,9 +98,16 @@ def build_report(data_dir: Optional[Path] = None) -> dict:
 
 
 def to_markdown(report: dict, command: str) -> str:
-    lines = ["# Real data: contents and load times", "", f"Command: `{command}`", "",
-             f"Data root: `{report['data_root']}`; machine: {json.dumps(report['machine'])}", "",
-             "| dataset | cold load (s) | cached loads (s) |", "|---|---:|---|"]
+    lines = [
+        "# Real data: contents and load times",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Data root: `{report['data_root']}`; machine: {json.dumps(report['machine'])}",
+        "",
+        "| dataset | cold load (s) | cached loads (s) |",
+        "|---|---:|---|",
+    ]
     for name in ("cifar10", "isbi2012", "cicids2017", "cicids2017_improved"):
         r = report[name]
         lines.append(f"| {name} | {r['cold_s']} | {', '.join(map(str, r['cached_s']))} |")

@@ -36,6 +36,7 @@ Usage::
 
     python -m miamind.bench.framework --out results/bench/framework.json   # + framework.md beside it
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,10 @@ MODES = ("inference", "train_step")
 #: workload -> shapes: full run and --quick
 WORKLOADS = {
     "mia": {"full": {"input": (32, 64, 32, 32)}, "quick": {"input": (2, 8, 6, 6)}},
-    "fastnet": {"full": {"input": (128, 3, 32, 32), "widths": (64, 256, 256)},
-                "quick": {"input": (2, 3, 12, 12), "widths": (4, 8, 8)}},
+    "fastnet": {
+        "full": {"input": (128, 3, 32, 32), "widths": (64, 256, 256)},
+        "quick": {"input": (2, 3, 12, 12), "widths": (4, 8, 8)},
+    },
 }
 NUM_CLASSES = 10
 LR, MOMENTUM = 0.01, 0.9
@@ -82,8 +85,13 @@ def _torch_module(workload: str, shapes: Dict[str, Any], seed: int):
         return create_attention("mia", shapes["input"][1])
     from ..models import create_model
 
-    return create_model("fastnet", num_classes=NUM_CLASSES, in_chans=shapes["input"][1], attention="mia",
-                        widths=tuple(shapes["widths"]))
+    return create_model(
+        "fastnet",
+        num_classes=NUM_CLASSES,
+        in_chans=shapes["input"][1],
+        attention="mia",
+        widths=tuple(shapes["widths"]),
+    )
 
 
 def _ms_cell(workload: str, shapes: Dict[str, Any], torch_state: Dict[str, Any]):
@@ -96,8 +104,13 @@ def _ms_cell(workload: str, shapes: Dict[str, Any], torch_state: Dict[str, Any])
     else:
         from ..mindspore.models import create_model
 
-        cell = create_model("fastnet", num_classes=NUM_CLASSES, in_chans=shapes["input"][1], attention="mia",
-                            widths=tuple(shapes["widths"]))
+        cell = create_model(
+            "fastnet",
+            num_classes=NUM_CLASSES,
+            in_chans=shapes["input"][1],
+            attention="mia",
+            widths=tuple(shapes["widths"]),
+        )
     load_into_cell(cell, torch_to_mindspore(torch_state))
     return cell
 
@@ -171,7 +184,9 @@ def _ms_cells(workload: str, shapes, x_np, target_np, torch_state):
         infer_cell.set_train(False)
         train_cell = _ms_cell(workload, shapes, torch_state)
         train_cell.set_train(True)
-        step = make_train_step(train_cell, build_optimizer(train_cell.trainable_params(), sgd), loss_fn, jit=jit)
+        step = make_train_step(
+            train_cell, build_optimizer(train_cell.trainable_params(), sgd), loss_fn, jit=jit
+        )
 
         forward = _ms_forward(infer_cell, jit)
 
@@ -216,9 +231,17 @@ def machine_info(threads: int) -> Dict[str, Any]:
     return torch_machine(mindspore=mindspore.__version__, threads=threads)
 
 
-def measure(*, quick: bool = False, repeats: Optional[int] = None, warmup: int = 3, threads: int = 2,
-            compile_backend: str = "inductor", seed: int = 0, cell_budget_s: float = 120.0,
-            fastnet_batch: Optional[int] = None) -> Dict[str, Any]:
+def measure(
+    *,
+    quick: bool = False,
+    repeats: Optional[int] = None,
+    warmup: int = 3,
+    threads: int = 2,
+    compile_backend: str = "inductor",
+    seed: int = 0,
+    cell_budget_s: float = 120.0,
+    fastnet_batch: Optional[int] = None,
+) -> Dict[str, Any]:
     """Build the 16 cells, check their outputs agree, time them interleaved; returns the result dict."""
     from ..mindspore._require import require_mindspore
 
@@ -273,18 +296,33 @@ def measure(*, quick: bool = False, repeats: Optional[int] = None, warmup: int =
     results = []
     for i, cell in enumerate(cells):
         ts = times[i]
-        results.append({"workload": cell.workload, "mode": cell.mode, "backend": cell.backend,
-                        "median_ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts), "max_ms": 1e3 * max(ts),
-                        "repeats": len(ts), "first_call_s": first_call[i]})
+        results.append(
+            {
+                "workload": cell.workload,
+                "mode": cell.mode,
+                "backend": cell.backend,
+                "median_ms": 1e3 * statistics.median(ts),
+                "min_ms": 1e3 * min(ts),
+                "max_ms": 1e3 * max(ts),
+                "repeats": len(ts),
+                "first_call_s": first_call[i],
+            }
+        )
     eager = {(r["workload"], r["mode"]): r["median_ms"] for r in results if r["backend"] == "torch_eager"}
     for r in results:
         r["ratio_vs_torch_eager"] = r["median_ms"] / eager[(r["workload"], r["mode"])]
     return {
-        "settings": {"quick": quick, "repeats": repeats, "warmup": warmup, "threads": threads,
-                     "compile_backend": compile_backend, "seed": seed,
-                     "cell_budget_s": cell_budget_s,
-                     "shapes": {w: {k: list(v) for k, v in s.items()} for w, s in workloads.items()},
-                     "optimizer": f"SGD lr {LR} momentum {MOMENTUM}"},
+        "settings": {
+            "quick": quick,
+            "repeats": repeats,
+            "warmup": warmup,
+            "threads": threads,
+            "compile_backend": compile_backend,
+            "seed": seed,
+            "cell_budget_s": cell_budget_s,
+            "shapes": {w: {k: list(v) for k, v in s.items()} for w, s in workloads.items()},
+            "optimizer": f"SGD lr {LR} momentum {MOMENTUM}",
+        },
         "machine": machine_info(threads),
         "inference_max_abs_diff_vs_torch_eager": parity,
         "results": results,
@@ -303,8 +341,8 @@ def to_markdown(result: Dict[str, Any], command: str) -> str:
         f"Python {m['python']}, torch {m['torch']}, mindspore {m['mindspore']}. "
         f"Median of up to {s['repeats']} interleaved repetitions after up to {s['warmup']} warm-up calls "
         f"(a cell whose timed calls pass {s['cell_budget_s']:.0f} s stops at 3 or more: the `n` column); "
-        f"torch.compile backend {s['compile_backend']}." + (" QUICK shapes (a smoke run, not a measurement)."
-                                                             if s["quick"] else ""),
+        f"torch.compile backend {s['compile_backend']}."
+        + (" QUICK shapes (a smoke run, not a measurement)." if s["quick"] else ""),
         "",
         "Each cell: median ms (x ratio to PyTorch eager in the same run).",
         "",
@@ -315,37 +353,68 @@ def to_markdown(result: Dict[str, Any], command: str) -> str:
         shape = "x".join(str(d) for d in s["shapes"][workload]["input"])
         for mode in MODES:
             cells = [by[(workload, mode, b)] for b in BACKENDS]
-            cells = [f"{c['median_ms']:.2f} (x{c['ratio_vs_torch_eager']:.2f})"
-                     + ("" if c["repeats"] == s["repeats"] else f" n={c['repeats']}") for c in cells]
+            cells = [
+                f"{c['median_ms']:.2f} (x{c['ratio_vs_torch_eager']:.2f})"
+                + ("" if c["repeats"] == s["repeats"] else f" n={c['repeats']}")
+                for c in cells
+            ]
             lines.append(f"| {workload} | {shape} | {mode} | " + " | ".join(cells) + " |")
-    lines += ["", "First call (includes compilation), seconds:", "",
-              "| workload | mode | " + " | ".join(BACKENDS) + " |", "|---|---|" + "---:|" * len(BACKENDS)]
+    lines += [
+        "",
+        "First call (includes compilation), seconds:",
+        "",
+        "| workload | mode | " + " | ".join(BACKENDS) + " |",
+        "|---|---|" + "---:|" * len(BACKENDS),
+    ]
     for workload in WORKLOADS:
         for mode in MODES:
-            lines.append(f"| {workload} | {mode} | "
-                         + " | ".join(f"{by[(workload, mode, b)]['first_call_s']:.2f}" for b in BACKENDS) + " |")
-    lines += ["", "Inference outputs, max |difference| to PyTorch eager (same weights, same input): "
-              + "; ".join(f"{w}: " + ", ".join(f"{b} {d:.1e}" for b, d in diffs.items())
-                          for w, diffs in result["inference_max_abs_diff_vs_torch_eager"].items()), ""]
+            lines.append(
+                f"| {workload} | {mode} | "
+                + " | ".join(f"{by[(workload, mode, b)]['first_call_s']:.2f}" for b in BACKENDS)
+                + " |"
+            )
+    lines += [
+        "",
+        "Inference outputs, max |difference| to PyTorch eager (same weights, same input): "
+        + "; ".join(
+            f"{w}: " + ", ".join(f"{b} {d:.1e}" for b, d in diffs.items())
+            for w, diffs in result["inference_max_abs_diff_vs_torch_eager"].items()
+        ),
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True, help="JSON path; the Markdown table is written beside it (.md)")
-    p.add_argument("--quick", action="store_true", help="tiny shapes, 3 repeats: checks the script, measures nothing")
+    p.add_argument(
+        "--out", type=Path, required=True, help="JSON path; the Markdown table is written beside it (.md)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny shapes, 3 repeats: checks the script, measures nothing"
+    )
     p.add_argument("--repeats", type=int, default=None, help="timed calls per cell (default 30; --quick 3)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per cell before timing (default 3)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads of each framework (default 2)")
     p.add_argument("--compile-backend", default="inductor", help="torch.compile backend (default inductor)")
-    p.add_argument("--cell-budget-s", type=float, default=120.0,
-                   help="a cell stops being timed once its timed calls pass this many seconds (>= 3 calls)")
+    p.add_argument(
+        "--cell-budget-s",
+        type=float,
+        default=120.0,
+        help="a cell stops being timed once its timed calls pass this many seconds (>= 3 calls)",
+    )
     p.add_argument("--fastnet-batch", type=int, default=None, help="fastnet batch size (default 128)")
     args = p.parse_args(argv)
     command = "python -m miamind.bench.framework " + " ".join(sys.argv[1:] if argv is None else argv)
-    result = measure(quick=args.quick, repeats=args.repeats, warmup=args.warmup, threads=args.threads,
-                     compile_backend=args.compile_backend, cell_budget_s=args.cell_budget_s,
-                     fastnet_batch=args.fastnet_batch)
+    result = measure(
+        quick=args.quick,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        threads=args.threads,
+        compile_backend=args.compile_backend,
+        cell_budget_s=args.cell_budget_s,
+        fastnet_batch=args.fastnet_batch,
+    )
     result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), **result}
     from ._report import write_report
 

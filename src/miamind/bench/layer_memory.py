@@ -17,6 +17,7 @@ Timings depend on the machine and on what else runs on it; compare rows of one r
 
     python -m miamind.bench.layer_memory --shape 64 64 32 32 --repeats 10 --out layer_memory.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,12 +83,14 @@ def run(name: str, shape: List[int], repeats: int, device: str, channels_last: b
             layer(x).backward(grad)
             x.grad = None
             layer.zero_grad(set_to_none=True)
+
         return fn
 
     def fwd_nograd(layer: torch.nn.Module) -> Callable[[], None]:
         def fn() -> None:
             with torch.no_grad():
                 layer(x)
+
         return fn
 
     fns: Dict[str, Callable[[], object]] = {"copy": lambda: torch.empty_like(x).copy_(x.detach())}
@@ -98,10 +101,18 @@ def run(name: str, shape: List[int], repeats: int, device: str, channels_last: b
     med = median_seconds(fns, repeats)
     copy_s = med["copy"]
     result = {
-        "layer": name, "shape": shape, "dtype": str(x.dtype), "device": device,
-        "channels_last": channels_last, "input_bytes": in_bytes, "copy_s": copy_s,
-        "traffic_bound_s": 1.5 * copy_s, "threads": torch.get_num_threads(),
-        "torch": torch.__version__, "machine": platform.processor() or platform.machine(), "repeats": repeats,
+        "layer": name,
+        "shape": shape,
+        "dtype": str(x.dtype),
+        "device": device,
+        "channels_last": channels_last,
+        "input_bytes": in_bytes,
+        "copy_s": copy_s,
+        "traffic_bound_s": 1.5 * copy_s,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "repeats": repeats,
     }
     for key, layer in layers.items():
         mem = saved_bytes(layer, x)

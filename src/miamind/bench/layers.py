@@ -20,6 +20,7 @@ Usage::
 
     python -m miamind.bench.layers --out results/bench/layers.json   # + layers.md beside it
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,8 +69,9 @@ def _timed(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int) -> D
     return times
 
 
-def measure_config(names: Sequence[str], batch: int, shape: Sequence[int], dtype: str, layout: str,
-                   repeats: int, warmup: int) -> List[Dict[str, Any]]:
+def measure_config(
+    names: Sequence[str], batch: int, shape: Sequence[int], dtype: str, layout: str, repeats: int, warmup: int
+) -> List[Dict[str, Any]]:
     """All layers on one (shape, dtype, layout), interleaved with the copy; one row per layer."""
     torch.manual_seed(0)
     x = torch.randn(batch, *shape, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
@@ -87,6 +89,7 @@ def measure_config(names: Sequence[str], batch: int, shape: Sequence[int], dtype
         def fn():
             with _autocast(dtype):
                 layer(x)
+
         return fn
 
     def fwd_bwd(layer, grad):
@@ -96,6 +99,7 @@ def measure_config(names: Sequence[str], batch: int, shape: Sequence[int], dtype
             out.backward(grad)
             x.grad = None
             layer.zero_grad(set_to_none=True)
+
         return fn
 
     fns: Dict[str, Callable[[], object]] = {"copy": lambda: torch.empty_like(x).copy_(x.detach())}
@@ -111,13 +115,23 @@ def measure_config(names: Sequence[str], batch: int, shape: Sequence[int], dtype
             flops = forward_flops(layer, x.detach())
         f = statistics.median(times[f"{n}.fwd"])
         fb = statistics.median(times[f"{n}.fwd_bwd"])
-        rows.append({
-            "attention": n, "input": [batch, *shape], "dtype": dtype, "layout": layout, "input_bytes": in_bytes,
-            "forward_ms": 1e3 * f, "forward_backward_ms": 1e3 * fb, "copy_ms": 1e3 * copy_s,
-            "forward_over_bound": f / (1.5 * copy_s),
-            "extra_saved_bytes": mem["extra_saved_bytes"], "extra_saved_ratio": mem["extra_saved_bytes"] / in_bytes,
-            "parameters": sum(p.numel() for p in layer.parameters()), "forward_flops": flops,
-        })
+        rows.append(
+            {
+                "attention": n,
+                "input": [batch, *shape],
+                "dtype": dtype,
+                "layout": layout,
+                "input_bytes": in_bytes,
+                "forward_ms": 1e3 * f,
+                "forward_backward_ms": 1e3 * fb,
+                "copy_ms": 1e3 * copy_s,
+                "forward_over_bound": f / (1.5 * copy_s),
+                "extra_saved_bytes": mem["extra_saved_bytes"],
+                "extra_saved_ratio": mem["extra_saved_bytes"] / in_bytes,
+                "parameters": sum(p.numel() for p in layer.parameters()),
+                "forward_flops": flops,
+            }
+        )
     return rows
 
 
@@ -133,7 +147,8 @@ def to_markdown(result: Dict[str, Any]) -> str:
         f"{s['warmup']} warm-up calls. bf16 = bf16 input under CPU bf16 autocast. `fwd/bound` = forward "
         "time / (1.5 x a same-size copy measured beside it). `saved/X` = bytes kept for backward beyond X "
         "/ bytes of X. FLOPs = forward FLOPs by torch.utils.flop_counter (2 x MACs of matmuls and "
-        "convolutions; elementwise ops and pooling not counted)." + (" QUICK: measures nothing." if s["quick"] else ""),
+        "convolutions; elementwise ops and pooling not counted)."
+        + (" QUICK: measures nothing." if s["quick"] else ""),
         "",
         "| attention | input | dtype | layout | fwd ms | fwd+bwd ms | copy ms | fwd/bound | saved/X | params | FLOPs |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -143,14 +158,19 @@ def to_markdown(result: Dict[str, Any]) -> str:
             f"| {r['attention']} | {'x'.join(map(str, r['input']))} | {r['dtype']} | {r['layout']} | "
             f"{r['forward_ms']:.2f} | {r['forward_backward_ms']:.2f} | {r['copy_ms']:.2f} | "
             f"{r['forward_over_bound']:.1f} | {r['extra_saved_ratio']:.3f} | {r['parameters']:,} | "
-            f"{r['forward_flops']:,} |")
+            f"{r['forward_flops']:,} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True, help="JSON path; the Markdown table goes beside it (.md)")
-    p.add_argument("--attention", action="append", help="only these attentions (default: every registered one)")
+    p.add_argument(
+        "--out", type=Path, required=True, help="JSON path; the Markdown table goes beside it (.md)"
+    )
+    p.add_argument(
+        "--attention", action="append", help="only these attentions (default: every registered one)"
+    )
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
@@ -171,11 +191,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for dtype in DTYPES:
             for layout in LAYOUTS:
                 rows += measure_config(names, batch, shape, dtype, layout, repeats, warmup)
-                print(f"measured {batch}x{'x'.join(map(str, shape))} {dtype} {layout}", file=sys.stderr, flush=True)
-    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": torch_machine(),
-              "settings": {"quick": args.quick, "batch": batch, "repeats": repeats, "warmup": warmup,
-                           "threads": torch.get_num_threads()},
-              "results": rows}
+                print(
+                    f"measured {batch}x{'x'.join(map(str, shape))} {dtype} {layout}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    result = {
+        "command": command,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": torch_machine(),
+        "settings": {
+            "quick": args.quick,
+            "batch": batch,
+            "repeats": repeats,
+            "warmup": warmup,
+            "threads": torch.get_num_threads(),
+        },
+        "results": rows,
+    }
     write_report(args.out, result, to_markdown(result))
     return 0
 

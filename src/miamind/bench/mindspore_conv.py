@@ -10,6 +10,7 @@ Usage::
 
     python -m miamind.bench.mindspore_conv --out results/bench/mindspore_conv.json   # + .md beside it
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
-
 
 
 def _median_s(fn: Callable[[], object], repeats: int) -> float:
@@ -65,7 +65,9 @@ def measure(threads: int, repeats: int) -> Dict[str, Dict[str, float]]:
         "matmul 512x576 @ 576x8192": lambda: t["a"] @ t["b"],
     }
     ops_ms = {
-        "conv3x3 64->64, 8x64x32x32": lambda: ops.conv2d(m["x"], m["w3"], pad_mode="pad", padding=1).asnumpy(),
+        "conv3x3 64->64, 8x64x32x32": lambda: ops.conv2d(
+            m["x"], m["w3"], pad_mode="pad", padding=1
+        ).asnumpy(),
         "conv1x1 64->64, 8x64x32x32": lambda: ops.conv2d(m["x"], m["w1"]).asnumpy(),
         "conv7x7 1->1, 8x1x32x32": lambda: ops.conv2d(m["m"], m["w7"], pad_mode="pad", padding=3).asnumpy(),
         "matmul 512x576 @ 576x8192": lambda: ops.matmul(m["a"], m["b"]).asnumpy(),
@@ -89,14 +91,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from ._report import torch_machine, write_report
 
     info = torch_machine(mindspore=mindspore.__version__)
-    result = {"command": command, "machine": info, "threads": args.threads, "repeats": args.repeats,
-              "ops": measure(args.threads, args.repeats)}
-    lines = ["# MindSpore vs PyTorch CPU kernels at fastnet sizes", "", f"Command: `{command}`", "",
-             f"Machine: {info['cpu']}, {info['logical_cores']} logical cores, {args.threads} threads in both; "
-             f"torch {info['torch']}, mindspore {info['mindspore']}; float32; median of {args.repeats}.", "",
-             "| op | PyTorch ms | MindSpore ms | MindSpore / PyTorch |", "|---|---:|---:|---:|"]
+    result = {
+        "command": command,
+        "machine": info,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "ops": measure(args.threads, args.repeats),
+    }
+    lines = [
+        "# MindSpore vs PyTorch CPU kernels at fastnet sizes",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {info['cpu']}, {info['logical_cores']} logical cores, {args.threads} threads in both; "
+        f"torch {info['torch']}, mindspore {info['mindspore']}; float32; median of {args.repeats}.",
+        "",
+        "| op | PyTorch ms | MindSpore ms | MindSpore / PyTorch |",
+        "|---|---:|---:|---:|",
+    ]
     for name, r in result["ops"].items():
-        lines.append(f"| {name} | {r['torch_ms']:.2f} | {r['mindspore_ms']:.2f} | {r['mindspore_over_torch']:.1f} |")
+        lines.append(
+            f"| {name} | {r['torch_ms']:.2f} | {r['mindspore_ms']:.2f} | {r['mindspore_over_torch']:.1f} |"
+        )
     write_report(args.out, result, "\n".join(lines) + "\n")
     return 0
 

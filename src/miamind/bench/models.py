@@ -20,6 +20,7 @@ Usage::
 
     python -m miamind.bench.models --out results/bench/models.json   # + models.md beside it
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,24 +41,80 @@ DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
 
 #: (model, kwargs, batch, input shape, classes, precision, channels_last)
 WORKLOADS: List[Dict[str, Any]] = [
-    {"model": "resnet18", "kwargs": {}, "batch": 128, "input": (3, 32, 32), "classes": 10, "precision": "fp32",
-     "channels_last": True},
-    {"model": "resnet18", "kwargs": {}, "batch": 128, "input": (3, 32, 32), "classes": 10, "precision": "bf16",
-     "channels_last": True},
-    {"model": "resnet50", "kwargs": {}, "batch": 64, "input": (3, 32, 32), "classes": 10, "precision": "bf16",
-     "channels_last": True},
-    {"model": "fastnet", "kwargs": {}, "batch": 512, "input": (3, 32, 32), "classes": 10, "precision": "bf16",
-     "channels_last": True},
-    {"model": "unet", "kwargs": {"width": 16}, "batch": 8, "input": (1, 128, 128), "classes": 2,
-     "precision": "bf16", "channels_last": True},
-    {"model": "flowcnn", "kwargs": {}, "batch": 256, "input": (1, 77), "classes": 2, "precision": "fp32",
-     "channels_last": False},
+    {
+        "model": "resnet18",
+        "kwargs": {},
+        "batch": 128,
+        "input": (3, 32, 32),
+        "classes": 10,
+        "precision": "fp32",
+        "channels_last": True,
+    },
+    {
+        "model": "resnet18",
+        "kwargs": {},
+        "batch": 128,
+        "input": (3, 32, 32),
+        "classes": 10,
+        "precision": "bf16",
+        "channels_last": True,
+    },
+    {
+        "model": "resnet50",
+        "kwargs": {},
+        "batch": 64,
+        "input": (3, 32, 32),
+        "classes": 10,
+        "precision": "bf16",
+        "channels_last": True,
+    },
+    {
+        "model": "fastnet",
+        "kwargs": {},
+        "batch": 512,
+        "input": (3, 32, 32),
+        "classes": 10,
+        "precision": "bf16",
+        "channels_last": True,
+    },
+    {
+        "model": "unet",
+        "kwargs": {"width": 16},
+        "batch": 8,
+        "input": (1, 128, 128),
+        "classes": 2,
+        "precision": "bf16",
+        "channels_last": True,
+    },
+    {
+        "model": "flowcnn",
+        "kwargs": {},
+        "batch": 256,
+        "input": (1, 77),
+        "classes": 2,
+        "precision": "fp32",
+        "channels_last": False,
+    },
 ]
 QUICK_WORKLOADS: List[Dict[str, Any]] = [
-    {"model": "fastnet", "kwargs": {"widths": (4, 8, 8)}, "batch": 4, "input": (3, 16, 16), "classes": 10,
-     "precision": "bf16", "channels_last": True},
-    {"model": "flowcnn", "kwargs": {}, "batch": 8, "input": (1, 12), "classes": 2, "precision": "fp32",
-     "channels_last": False},
+    {
+        "model": "fastnet",
+        "kwargs": {"widths": (4, 8, 8)},
+        "batch": 4,
+        "input": (3, 16, 16),
+        "classes": 10,
+        "precision": "bf16",
+        "channels_last": True,
+    },
+    {
+        "model": "flowcnn",
+        "kwargs": {},
+        "batch": 8,
+        "input": (1, 12),
+        "classes": 2,
+        "precision": "fp32",
+        "channels_last": False,
+    },
 ]
 
 
@@ -65,7 +122,9 @@ def _autocast(precision: str):
     return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
 
 
-def measure_workload(w: Dict[str, Any], attentions: Sequence[str], rounds: int, steps: int) -> List[Dict[str, Any]]:
+def measure_workload(
+    w: Dict[str, Any], attentions: Sequence[str], rounds: int, steps: int
+) -> List[Dict[str, Any]]:
     names = ["none", *[a for a in attentions if a != "none"]]
     torch.manual_seed(0)
     x = torch.randn(w["batch"], *w["input"])
@@ -73,7 +132,9 @@ def measure_workload(w: Dict[str, Any], attentions: Sequence[str], rounds: int, 
         x = x.contiguous(memory_format=torch.channels_last)
     models, opts, target = {}, {}, None
     for n in names:
-        m = create_model(w["model"], num_classes=w["classes"], in_chans=w["input"][0], attention=n, **w["kwargs"])
+        m = create_model(
+            w["model"], num_classes=w["classes"], in_chans=w["input"][0], attention=n, **w["kwargs"]
+        )
         if w["channels_last"]:
             m = m.to(memory_format=torch.channels_last)
         models[n] = m
@@ -111,9 +172,16 @@ def measure_workload(w: Dict[str, Any], attentions: Sequence[str], rounds: int, 
                 ips[mode][n].append(steps * w["batch"] / (time.perf_counter() - t0))
     rows = []
     for n in names:
-        row = {"model": w["model"], "model_kwargs": w["kwargs"], "batch": w["batch"], "input": list(w["input"]),
-               "precision": w["precision"], "channels_last": w["channels_last"], "attention": n,
-               "parameters": sum(p.numel() for p in models[n].parameters())}
+        row = {
+            "model": w["model"],
+            "model_kwargs": w["kwargs"],
+            "batch": w["batch"],
+            "input": list(w["input"]),
+            "precision": w["precision"],
+            "channels_last": w["channels_last"],
+            "attention": n,
+            "parameters": sum(p.numel() for p in models[n].parameters()),
+        }
         for mode in ("train", "infer"):
             mine, base = ips[mode][n], ips[mode]["none"]
             row[f"{mode}_img_per_s"] = statistics.median(mine)
@@ -132,23 +200,32 @@ def to_markdown(result: Dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} torch threads; "
         f"Python {m['python']}, torch {m['torch']}. {s['rounds']} interleaved rounds of {s['steps']} steps per "
         "model; img/s = median over rounds; ratio = median over rounds of img/s / img/s of the no-attention "
-        "model in the same round. bf16 = CPU bf16 autocast." + (" QUICK: measures nothing." if s["quick"] else ""),
+        "model in the same round. bf16 = CPU bf16 autocast."
+        + (" QUICK: measures nothing." if s["quick"] else ""),
         "",
         "| model | batch x input | precision | attention | params | train img/s | train ratio | infer img/s | infer ratio |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in result["results"]:
         shape = f"{r['batch']}x{'x'.join(map(str, r['input']))}" + (" CL" if r["channels_last"] else "")
-        lines.append(f"| {r['model']} | {shape} | {r['precision']} | {r['attention']} | {r['parameters']:,} | "
-                     f"{r['train_img_per_s']:.0f} | {r['train_ratio_vs_none']:.3f} | {r['infer_img_per_s']:.0f} | "
-                     f"{r['infer_ratio_vs_none']:.3f} |")
+        lines.append(
+            f"| {r['model']} | {shape} | {r['precision']} | {r['attention']} | {r['parameters']:,} | "
+            f"{r['train_img_per_s']:.0f} | {r['train_ratio_vs_none']:.3f} | {r['infer_img_per_s']:.0f} | "
+            f"{r['infer_ratio_vs_none']:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True, help="JSON path; the Markdown table goes beside it (.md)")
-    p.add_argument("--attention", action="append", help=f"attentions besides none (default: {' '.join(DEFAULT_ATTENTIONS)})")
+    p.add_argument(
+        "--out", type=Path, required=True, help="JSON path; the Markdown table goes beside it (.md)"
+    )
+    p.add_argument(
+        "--attention",
+        action="append",
+        help=f"attentions besides none (default: {' '.join(DEFAULT_ATTENTIONS)})",
+    )
     p.add_argument("--model", action="append", help="only these models (default: all workloads)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=2, help="steps per model per round")
@@ -170,9 +247,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for w in workloads:
         rows += measure_workload(w, attentions, rounds, steps)
         print(f"measured {w['model']} {w['precision']}", file=sys.stderr, flush=True)
-    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": torch_machine(),
-              "settings": {"quick": args.quick, "rounds": rounds, "steps": steps, "threads": torch.get_num_threads()},
-              "results": rows}
+    result = {
+        "command": command,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": torch_machine(),
+        "settings": {
+            "quick": args.quick,
+            "rounds": rounds,
+            "steps": steps,
+            "threads": torch.get_num_threads(),
+        },
+        "results": rows,
+    }
     write_report(args.out, result, to_markdown(result))
     return 0
 

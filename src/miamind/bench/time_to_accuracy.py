@@ -25,6 +25,7 @@ Usage::
 
     python -m miamind.bench.time_to_accuracy --out results/bench/time_to_accuracy.json --work runs/tta
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,20 +43,42 @@ from ._report import torch_machine, write_report
 
 #: name -> (config assignments, wall-time goal s, accuracy goal, attentions, seeds)
 BUDGETS: Dict[str, Dict[str, Any]] = {
-    "3min": {"set": ["trainer.epochs=3", "trainer.limit_train_batches=0.8"], "goal_s": 180, "goal_acc": 0.83,
-             "attentions": ["none", "se", "cbam", "eca", "mia"], "seeds": [0, 1, 2]},
-    "12min": {"set": ["trainer.epochs=9"], "goal_s": 720, "goal_acc": 0.93,
-              "attentions": ["none", "mia"], "seeds": [0]},
+    "3min": {
+        "set": ["trainer.epochs=3", "trainer.limit_train_batches=0.8"],
+        "goal_s": 180,
+        "goal_acc": 0.83,
+        "attentions": ["none", "se", "cbam", "eca", "mia"],
+        "seeds": [0, 1, 2],
+    },
+    "12min": {
+        "set": ["trainer.epochs=9"],
+        "goal_s": 720,
+        "goal_acc": 0.93,
+        "attentions": ["none", "mia"],
+        "seeds": [0],
+    },
 }
 QUICK_BUDGETS: Dict[str, Dict[str, Any]] = {
-    "quick": {"set": ["trainer.epochs=1", "data.synthetic=true", "data.batch_size=32", "data.val_size=32",
-                      "model.kwargs.widths=[8,16,16]"],
-              "goal_s": 60, "goal_acc": 0.0, "attentions": ["none", "mia"], "seeds": [0]},
+    "quick": {
+        "set": [
+            "trainer.epochs=1",
+            "data.synthetic=true",
+            "data.batch_size=32",
+            "data.val_size=32",
+            "model.kwargs.widths=[8,16,16]",
+        ],
+        "goal_s": 60,
+        "goal_acc": 0.0,
+        "attentions": ["none", "mia"],
+        "seeds": [0],
+    },
 }
 COMMON_SET = ["plots=false", "trainer.progress_bar=false"]
 
 
-def run_one(budget: Dict[str, Any], attention: str, seed: int, run_dir: Path, threads: Optional[int]) -> Dict[str, Any]:
+def run_one(
+    budget: Dict[str, Any], attention: str, seed: int, run_dir: Path, threads: Optional[int]
+) -> Dict[str, Any]:
     """Train one run (or resume it), return its summary; a finished run is read, not re-trained."""
     wall_file = run_dir / "bench_wall.json"
     metrics_file = run_dir / "metrics.json"
@@ -66,8 +89,20 @@ def run_one(budget: Dict[str, Any], attention: str, seed: int, run_dir: Path, th
     if resumed:
         cmd = base + ["--resume", str(run_dir)]
     else:
-        cmd = base + ["--task", "cifar10", "--model", "fastnet", "--attention", attention, "--preset", "fast",
-                      "--seed", str(seed), "--out", str(run_dir)]
+        cmd = base + [
+            "--task",
+            "cifar10",
+            "--model",
+            "fastnet",
+            "--attention",
+            attention,
+            "--preset",
+            "fast",
+            "--seed",
+            str(seed),
+            "--out",
+            str(run_dir),
+        ]
         for assignment in COMMON_SET + budget["set"]:
             cmd += ["--set", assignment]
         if threads:
@@ -86,10 +121,17 @@ def run_one(budget: Dict[str, Any], attention: str, seed: int, run_dir: Path, th
 
 def _summary(run_dir: Path, wall_info: Dict[str, Any]) -> Dict[str, Any]:
     m = json.loads((run_dir / "metrics.json").read_text())
-    return {"attention": str(m["attention"]), "seed": m["seed"], "epochs": m["epochs"],
-            "test_acc": m["test"]["acc"], "fit_s": m["fit_seconds_this_attempt"],
-            "train_img_per_s": m["train_samples_per_s"], "parameters": m["parameters"],
-            "evaluated_checkpoint": m["evaluated_checkpoint"], **wall_info}
+    return {
+        "attention": str(m["attention"]),
+        "seed": m["seed"],
+        "epochs": m["epochs"],
+        "test_acc": m["test"]["acc"],
+        "fit_s": m["fit_seconds_this_attempt"],
+        "train_img_per_s": m["train_samples_per_s"],
+        "parameters": m["parameters"],
+        "evaluated_checkpoint": m["evaluated_checkpoint"],
+        **wall_info,
+    }
 
 
 def aggregate(budget_name: str, budget: Dict[str, Any], runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -100,15 +142,27 @@ def aggregate(budget_name: str, budget: Dict[str, Any], runs: List[Dict[str, Any
             continue
         accs = [r["test_acc"] for r in mine]
         walls = [r["wall_s"] for r in mine]
-        rows.append({
-            "budget": budget_name, "attention": attention, "seeds": [r["seed"] for r in mine],
-            "test_acc_mean": statistics.fmean(accs), "test_acc_min": min(accs), "test_acc_max": max(accs),
-            "wall_s_median": statistics.median(walls), "fit_s_median": statistics.median(r["fit_s"] for r in mine),
-            "train_img_per_s_median": statistics.median(r["train_img_per_s"] or 0.0 for r in mine),
-            "goal_acc": budget["goal_acc"], "goal_s": budget["goal_s"],
-            "meets_goal": all(r["test_acc"] >= budget["goal_acc"] and r["wall_s"] <= budget["goal_s"]
-                              and not r["resumed"] for r in mine),
-        })
+        rows.append(
+            {
+                "budget": budget_name,
+                "attention": attention,
+                "seeds": [r["seed"] for r in mine],
+                "test_acc_mean": statistics.fmean(accs),
+                "test_acc_min": min(accs),
+                "test_acc_max": max(accs),
+                "wall_s_median": statistics.median(walls),
+                "fit_s_median": statistics.median(r["fit_s"] for r in mine),
+                "train_img_per_s_median": statistics.median(r["train_img_per_s"] or 0.0 for r in mine),
+                "goal_acc": budget["goal_acc"],
+                "goal_s": budget["goal_s"],
+                "meets_goal": all(
+                    r["test_acc"] >= budget["goal_acc"]
+                    and r["wall_s"] <= budget["goal_s"]
+                    and not r["resumed"]
+                    for r in mine
+                ),
+            }
+        )
     return rows
 
 
@@ -135,25 +189,37 @@ def to_markdown(result: Dict[str, Any]) -> str:
             f"| {row['budget']} | {', '.join(b['set'])} | {row['attention']} | {len(row['seeds'])} | "
             f"{row['test_acc_mean']:.4f} ({row['test_acc_min']:.4f}-{row['test_acc_max']:.4f}) | "
             f"{row['wall_s_median']:.0f} | {row['train_img_per_s_median']:.0f} | "
-            f">= {row['goal_acc']:.0%} in <= {row['goal_s']} s | {'yes' if row['meets_goal'] else 'no'} |")
-    lines += ["", "Runs:", "", "| budget | attention | seed | test acc | wall s | fit s | resumed |",
-              "|---|---|---|---:|---:|---:|---|"]
+            f">= {row['goal_acc']:.0%} in <= {row['goal_s']} s | {'yes' if row['meets_goal'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "Runs:",
+        "",
+        "| budget | attention | seed | test acc | wall s | fit s | resumed |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
     for name, runs in result["runs"].items():
         for r in runs:
-            lines.append(f"| {name} | {r['attention']} | {r['seed']} | {r['test_acc']:.4f} | {r['wall_s']:.0f} | "
-                         f"{r['fit_s']:.0f} | {'yes' if r['resumed'] else 'no'} |")
+            lines.append(
+                f"| {name} | {r['attention']} | {r['seed']} | {r['test_acc']:.4f} | {r['wall_s']:.0f} | "
+                f"{r['fit_s']:.0f} | {'yes' if r['resumed'] else 'no'} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="summary JSON; the Markdown table goes beside it")
-    p.add_argument("--work", type=Path, default=Path("runs/time_to_accuracy"), help="run folders (default %(default)s)")
+    p.add_argument(
+        "--work", type=Path, default=Path("runs/time_to_accuracy"), help="run folders (default %(default)s)"
+    )
     p.add_argument("--budget", action="append", help="only these budgets (default: all)")
     p.add_argument("--attention", action="append", help="only these attentions (default: each budget's list)")
     p.add_argument("--seeds", type=int, nargs="+", help="only these seeds (default: each budget's list)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's)")
-    p.add_argument("--quick", action="store_true", help="tiny generated data: checks the script, measures nothing")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny generated data: checks the script, measures nothing"
+    )
     args = p.parse_args(argv)
     command = "python -m miamind.bench.time_to_accuracy " + " ".join(sys.argv[1:] if argv is None else argv)
     budgets = QUICK_BUDGETS if args.quick else BUDGETS
@@ -175,13 +241,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     continue
                 run_dir = args.work / name / f"{attention}-seed{seed}"
                 r = run_one(budget, attention, seed, run_dir, args.threads)
-                print(f"[{name}] {attention} seed {seed}: test acc {r['test_acc']:.4f}, wall {r['wall_s']:.0f} s",
-                      flush=True)
+                print(
+                    f"[{name}] {attention} seed {seed}: test acc {r['test_acc']:.4f}, wall {r['wall_s']:.0f} s",
+                    flush=True,
+                )
                 runs.append(r)
         all_runs[name] = runs
         summary += aggregate(name, budget, runs)
-    result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": torch_machine(),
-              "budgets": budgets, "summary": summary, "runs": all_runs}
+    result = {
+        "command": command,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": torch_machine(),
+        "budgets": budgets,
+        "summary": summary,
+        "runs": all_runs,
+    }
     write_report(args.out, result, to_markdown(result))
     return 0
 

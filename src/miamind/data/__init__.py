@@ -6,6 +6,7 @@
 - ``check(path) -> dict``: validate one file or folder and return a JSON-able summary (counts
   per split and class, checksums, rows dropped); raises ``DataError`` naming file and place.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -56,6 +57,13 @@ def check_all(data_dir: Optional[Path] = None) -> Dict[str, dict]:
 
 
 __all__ = [
-    "DATASETS", "DataError", "DatasetInfo", "DatasetNotFoundError", "check_all", "check_dataset",
-    "data_root", "data_roots", "dataset_module",
+    "DATASETS",
+    "DataError",
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "check_all",
+    "check_dataset",
+    "data_root",
+    "data_roots",
+    "dataset_module",
 ]

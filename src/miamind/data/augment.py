@@ -15,6 +15,7 @@ random 32x32 crop, flip horizontally with probability 1/2; optionally Cutout (De
 2017). Normalisation statistics must come from the training split only (:func:`channel_stats`
 takes the training array and nothing else), otherwise test data leaks into training.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple, Union
@@ -149,7 +150,11 @@ def channel_stats(
     """
     if layout not in ("NCHW", "NHWC"):
         raise ValueError(f"channel_stats: layout must be 'NCHW' or 'NHWC', got {layout!r}")
-    arr = train_images.detach().cpu().numpy() if isinstance(train_images, torch.Tensor) else np.asarray(train_images)
+    arr = (
+        train_images.detach().cpu().numpy()
+        if isinstance(train_images, torch.Tensor)
+        else np.asarray(train_images)
+    )
     if arr.dtype != np.uint8:
         raise TypeError(f"channel_stats: expected uint8 images, got {arr.dtype}")
     if arr.ndim != 4 or arr.shape[0] == 0:

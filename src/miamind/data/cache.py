@@ -1,4 +1,5 @@
 """Decode once, cache as uint8 .npz keyed by the source's checksum; written atomically."""
+
 from __future__ import annotations
 
 import hashlib

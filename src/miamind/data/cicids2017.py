@@ -20,17 +20,29 @@ silently become an 'attack' in binary mode).
 Usage::
 
     from miamind.data.cicids2017 import load_cicids2017
-    d = load_cicids2017(label_mode="multiclass")      # data root: arg, $MIAMIND_DATA, ~/.cache/...
-    d.x_train.shape, d.class_names, d.class_weights, d.input_shape   # (N, 77), ..., (1, 77)
+
+    d = load_cicids2017(label_mode="multiclass")  # data root: arg, $MIAMIND_DATA, ~/.cache/...
+    d.x_train.shape, d.class_names, d.class_weights, d.input_shape  # (N, 77), ..., (1, 77)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional, Sequence
 
 from .flows import (
-    DEFAULT_CHUNKSIZE, FlowLayout, FlowSplits, FlowTable, PathLike, PathsArg, cached_table, make_splits,
-    locate_csv_folder, read_flow_files, resolve_files, summarise_for_check,
+    DEFAULT_CHUNKSIZE,
+    FlowLayout,
+    FlowSplits,
+    FlowTable,
+    PathLike,
+    PathsArg,
+    cached_table,
+    make_splits,
+    locate_csv_folder,
+    read_flow_files,
+    resolve_files,
+    summarise_for_check,
 )
 
 NAME = "cicids2017"
@@ -43,38 +55,119 @@ HOW_TO_OBTAIN = (
 
 # Canonical labels: BENIGN first (class 0 in binary mode), then the 14 attacks.
 LABELS = (
-    "BENIGN", "Bot", "DDoS", "DoS GoldenEye", "DoS Hulk", "DoS Slowhttptest", "DoS slowloris",
-    "FTP-Patator", "Heartbleed", "Infiltration", "PortScan", "SSH-Patator",
-    "Web Attack - Brute Force", "Web Attack - Sql Injection", "Web Attack - XSS",
+    "BENIGN",
+    "Bot",
+    "DDoS",
+    "DoS GoldenEye",
+    "DoS Hulk",
+    "DoS Slowhttptest",
+    "DoS slowloris",
+    "FTP-Patator",
+    "Heartbleed",
+    "Infiltration",
+    "PortScan",
+    "SSH-Patator",
+    "Web Attack - Brute Force",
+    "Web Attack - Sql Injection",
+    "Web Attack - XSS",
 )
 
 _FEATURES_AND_LABEL = (
-    "Destination Port", "Flow Duration", "Total Fwd Packets", "Total Backward Packets",
-    "Total Length of Fwd Packets", "Total Length of Bwd Packets", "Fwd Packet Length Max",
-    "Fwd Packet Length Min", "Fwd Packet Length Mean", "Fwd Packet Length Std",
-    "Bwd Packet Length Max", "Bwd Packet Length Min", "Bwd Packet Length Mean",
-    "Bwd Packet Length Std", "Flow Bytes/s", "Flow Packets/s", "Flow IAT Mean", "Flow IAT Std",
-    "Flow IAT Max", "Flow IAT Min", "Fwd IAT Total", "Fwd IAT Mean", "Fwd IAT Std", "Fwd IAT Max",
-    "Fwd IAT Min", "Bwd IAT Total", "Bwd IAT Mean", "Bwd IAT Std", "Bwd IAT Max", "Bwd IAT Min",
-    "Fwd PSH Flags", "Bwd PSH Flags", "Fwd URG Flags", "Bwd URG Flags", "Fwd Header Length",
-    "Bwd Header Length", "Fwd Packets/s", "Bwd Packets/s", "Min Packet Length", "Max Packet Length",
-    "Packet Length Mean", "Packet Length Std", "Packet Length Variance", "FIN Flag Count",
-    "SYN Flag Count", "RST Flag Count", "PSH Flag Count", "ACK Flag Count", "URG Flag Count",
-    "CWE Flag Count", "ECE Flag Count", "Down/Up Ratio", "Average Packet Size",
-    "Avg Fwd Segment Size", "Avg Bwd Segment Size", "Fwd Header Length.1", "Fwd Avg Bytes/Bulk",
-    "Fwd Avg Packets/Bulk", "Fwd Avg Bulk Rate", "Bwd Avg Bytes/Bulk", "Bwd Avg Packets/Bulk",
-    "Bwd Avg Bulk Rate", "Subflow Fwd Packets", "Subflow Fwd Bytes", "Subflow Bwd Packets",
-    "Subflow Bwd Bytes", "Init_Win_bytes_forward", "Init_Win_bytes_backward", "act_data_pkt_fwd",
-    "min_seg_size_forward", "Active Mean", "Active Std", "Active Max", "Active Min", "Idle Mean",
-    "Idle Std", "Idle Max", "Idle Min", "Label",
+    "Destination Port",
+    "Flow Duration",
+    "Total Fwd Packets",
+    "Total Backward Packets",
+    "Total Length of Fwd Packets",
+    "Total Length of Bwd Packets",
+    "Fwd Packet Length Max",
+    "Fwd Packet Length Min",
+    "Fwd Packet Length Mean",
+    "Fwd Packet Length Std",
+    "Bwd Packet Length Max",
+    "Bwd Packet Length Min",
+    "Bwd Packet Length Mean",
+    "Bwd Packet Length Std",
+    "Flow Bytes/s",
+    "Flow Packets/s",
+    "Flow IAT Mean",
+    "Flow IAT Std",
+    "Flow IAT Max",
+    "Flow IAT Min",
+    "Fwd IAT Total",
+    "Fwd IAT Mean",
+    "Fwd IAT Std",
+    "Fwd IAT Max",
+    "Fwd IAT Min",
+    "Bwd IAT Total",
+    "Bwd IAT Mean",
+    "Bwd IAT Std",
+    "Bwd IAT Max",
+    "Bwd IAT Min",
+    "Fwd PSH Flags",
+    "Bwd PSH Flags",
+    "Fwd URG Flags",
+    "Bwd URG Flags",
+    "Fwd Header Length",
+    "Bwd Header Length",
+    "Fwd Packets/s",
+    "Bwd Packets/s",
+    "Min Packet Length",
+    "Max Packet Length",
+    "Packet Length Mean",
+    "Packet Length Std",
+    "Packet Length Variance",
+    "FIN Flag Count",
+    "SYN Flag Count",
+    "RST Flag Count",
+    "PSH Flag Count",
+    "ACK Flag Count",
+    "URG Flag Count",
+    "CWE Flag Count",
+    "ECE Flag Count",
+    "Down/Up Ratio",
+    "Average Packet Size",
+    "Avg Fwd Segment Size",
+    "Avg Bwd Segment Size",
+    "Fwd Header Length.1",
+    "Fwd Avg Bytes/Bulk",
+    "Fwd Avg Packets/Bulk",
+    "Fwd Avg Bulk Rate",
+    "Bwd Avg Bytes/Bulk",
+    "Bwd Avg Packets/Bulk",
+    "Bwd Avg Bulk Rate",
+    "Subflow Fwd Packets",
+    "Subflow Fwd Bytes",
+    "Subflow Bwd Packets",
+    "Subflow Bwd Bytes",
+    "Init_Win_bytes_forward",
+    "Init_Win_bytes_backward",
+    "act_data_pkt_fwd",
+    "min_seg_size_forward",
+    "Active Mean",
+    "Active Std",
+    "Active Max",
+    "Active Min",
+    "Idle Mean",
+    "Idle Std",
+    "Idle Max",
+    "Idle Min",
+    "Label",
 )
 _DUPLICATE = {"Fwd Header Length.1": "Fwd Header Length"}
 
 MACHINE_LEARNING_CVE = FlowLayout("MachineLearningCVE", _FEATURES_AND_LABEL, duplicates=_DUPLICATE)
 TRAFFIC_LABELLING = FlowLayout(
     "TrafficLabelling",
-    ("Flow ID", "Source IP", "Source Port", "Destination IP", "Destination Port", "Protocol", "Timestamp",
-     *_FEATURES_AND_LABEL[1:]),
+    (
+        "Flow ID",
+        "Source IP",
+        "Source Port",
+        "Destination IP",
+        "Destination Port",
+        "Protocol",
+        "Timestamp",
+        *_FEATURES_AND_LABEL[1:],
+    ),
     drop=("Flow ID", "Source IP", "Source Port", "Destination IP", "Protocol", "Timestamp"),
     duplicates=_DUPLICATE,
 )
@@ -99,8 +192,9 @@ def read_flows(
     ``layout``: "auto", "MachineLearningCVE" or "TrafficLabelling". ``nonfinite``: "drop" rows
     with Infinity/NaN or "keep" them; either way they are counted per label in ``report``.
     """
-    return read_flow_files(paths_or_folder, LAYOUTS, LABELS, layout=layout, nonfinite=nonfinite,
-                           chunksize=chunksize)
+    return read_flow_files(
+        paths_or_folder, LAYOUTS, LABELS, layout=layout, nonfinite=nonfinite, chunksize=chunksize
+    )
 
 
 def load_table(
@@ -114,9 +208,11 @@ def load_table(
     """The parsed table, non-finite rows kept (the policy is applied after the split); cached."""
     files = resolve_files(path if path is not None else locate(data_dir))
     return cached_table(
-        NAME, files,
+        NAME,
+        files,
         lambda: read_flows(files, layout=layout, nonfinite="keep", chunksize=chunksize),
-        {"layout": layout, "nonfinite": "keep"}, cache_dir,
+        {"layout": layout, "nonfinite": "keep"},
+        cache_dir,
     )
 
 
@@ -143,8 +239,16 @@ def load_cicids2017(
     column, NaN -> 0). A class with < 3 rows goes to train only (reported, with a warning).
     """
     table = load_table(data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize)
-    return make_splits(table, label_mode=label_mode, split=split, seed=seed, nonfinite=nonfinite,
-                       scale=scale, all_classes=all_classes, dataset=NAME)
+    return make_splits(
+        table,
+        label_mode=label_mode,
+        split=split,
+        seed=seed,
+        nonfinite=nonfinite,
+        scale=scale,
+        all_classes=all_classes,
+        dataset=NAME,
+    )
 
 
 def check(path: PathsArg) -> dict:

@@ -15,14 +15,25 @@ default they count as BENIGN (``attempted="benign"``);
 ``"drop"`` removes them, ``"keep"`` keeps them as their own classes. The choice and the rows it
 touched are in ``report["relabelled"]``. (The shared 25,127-row sample has no attempted rows.)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 from .flows import (
-    DEFAULT_CHUNKSIZE, FlowLayout, FlowSplits, FlowTable, PathLike, PathsArg, cached_table, make_splits,
-    locate_csv_folder, read_flow_files, resolve_files, summarise_for_check,
+    DEFAULT_CHUNKSIZE,
+    FlowLayout,
+    FlowSplits,
+    FlowTable,
+    PathLike,
+    PathsArg,
+    cached_table,
+    make_splits,
+    locate_csv_folder,
+    read_flow_files,
+    resolve_files,
+    summarise_for_check,
 )
 
 NAME = "cicids2017_improved"
@@ -36,40 +47,137 @@ HOW_TO_OBTAIN = (
 )
 
 ATTACKS = (
-    "Botnet", "DDoS", "DoS GoldenEye", "DoS Hulk", "DoS Slowhttptest", "DoS Slowloris",
-    "FTP-Patator", "Heartbleed", "Infiltration", "Infiltration - Portscan", "Portscan",
-    "SSH-Patator", "Web Attack - Brute Force", "Web Attack - SQL Injection", "Web Attack - XSS",
+    "Botnet",
+    "DDoS",
+    "DoS GoldenEye",
+    "DoS Hulk",
+    "DoS Slowhttptest",
+    "DoS Slowloris",
+    "FTP-Patator",
+    "Heartbleed",
+    "Infiltration",
+    "Infiltration - Portscan",
+    "Portscan",
+    "SSH-Patator",
+    "Web Attack - Brute Force",
+    "Web Attack - SQL Injection",
+    "Web Attack - XSS",
 )
 # Attacks with '- Attempted' rows in the full release.
-ATTEMPTED = tuple(f"{a} - Attempted" for a in (
-    "Botnet", "DoS GoldenEye", "DoS Hulk", "DoS Slowhttptest", "DoS Slowloris", "FTP-Patator",
-    "Infiltration", "SSH-Patator", "Web Attack - Brute Force", "Web Attack - SQL Injection",
-    "Web Attack - XSS",
-))
+ATTEMPTED = tuple(
+    f"{a} - Attempted"
+    for a in (
+        "Botnet",
+        "DoS GoldenEye",
+        "DoS Hulk",
+        "DoS Slowhttptest",
+        "DoS Slowloris",
+        "FTP-Patator",
+        "Infiltration",
+        "SSH-Patator",
+        "Web Attack - Brute Force",
+        "Web Attack - SQL Injection",
+        "Web Attack - XSS",
+    )
+)
 LABELS = ("BENIGN", *ATTACKS, *ATTEMPTED)
 
 _IDENTIFIERS = ("id", "Flow ID", "Src IP", "Src Port", "Dst IP", "Timestamp", "Attempted Category")
 IMPROVED = FlowLayout(
     "CICIDS2017-improved",
-    ("id", "Flow ID", "Src IP", "Src Port", "Dst IP", "Dst Port", "Protocol", "Timestamp",
-     "Flow Duration", "Total Fwd Packet", "Total Bwd packets", "Total Length of Fwd Packet",
-     "Total Length of Bwd Packet", "Fwd Packet Length Max", "Fwd Packet Length Min",
-     "Fwd Packet Length Mean", "Fwd Packet Length Std", "Bwd Packet Length Max",
-     "Bwd Packet Length Min", "Bwd Packet Length Mean", "Bwd Packet Length Std", "Flow Bytes/s",
-     "Flow Packets/s", "Flow IAT Mean", "Flow IAT Std", "Flow IAT Max", "Flow IAT Min",
-     "Fwd IAT Total", "Fwd IAT Mean", "Fwd IAT Std", "Fwd IAT Max", "Fwd IAT Min", "Bwd IAT Total",
-     "Bwd IAT Mean", "Bwd IAT Std", "Bwd IAT Max", "Bwd IAT Min", "Fwd PSH Flags", "Bwd PSH Flags",
-     "Fwd URG Flags", "Bwd URG Flags", "Fwd RST Flags", "Bwd RST Flags", "Fwd Header Length",
-     "Bwd Header Length", "Fwd Packets/s", "Bwd Packets/s", "Packet Length Min",
-     "Packet Length Max", "Packet Length Mean", "Packet Length Std", "Packet Length Variance",
-     "FIN Flag Count", "SYN Flag Count", "RST Flag Count", "PSH Flag Count", "ACK Flag Count",
-     "URG Flag Count", "CWR Flag Count", "ECE Flag Count", "Down/Up Ratio", "Average Packet Size",
-     "Fwd Segment Size Avg", "Bwd Segment Size Avg", "Fwd Bytes/Bulk Avg", "Fwd Packet/Bulk Avg",
-     "Fwd Bulk Rate Avg", "Bwd Bytes/Bulk Avg", "Bwd Packet/Bulk Avg", "Bwd Bulk Rate Avg",
-     "Subflow Fwd Packets", "Subflow Fwd Bytes", "Subflow Bwd Packets", "Subflow Bwd Bytes",
-     "FWD Init Win Bytes", "Bwd Init Win Bytes", "Fwd Act Data Pkts", "Fwd Seg Size Min",
-     "Active Mean", "Active Std", "Active Max", "Active Min", "Idle Mean", "Idle Std", "Idle Max",
-     "Idle Min", "ICMP Code", "ICMP Type", "Total TCP Flow Time", "Label", "Attempted Category"),
+    (
+        "id",
+        "Flow ID",
+        "Src IP",
+        "Src Port",
+        "Dst IP",
+        "Dst Port",
+        "Protocol",
+        "Timestamp",
+        "Flow Duration",
+        "Total Fwd Packet",
+        "Total Bwd packets",
+        "Total Length of Fwd Packet",
+        "Total Length of Bwd Packet",
+        "Fwd Packet Length Max",
+        "Fwd Packet Length Min",
+        "Fwd Packet Length Mean",
+        "Fwd Packet Length Std",
+        "Bwd Packet Length Max",
+        "Bwd Packet Length Min",
+        "Bwd Packet Length Mean",
+        "Bwd Packet Length Std",
+        "Flow Bytes/s",
+        "Flow Packets/s",
+        "Flow IAT Mean",
+        "Flow IAT Std",
+        "Flow IAT Max",
+        "Flow IAT Min",
+        "Fwd IAT Total",
+        "Fwd IAT Mean",
+        "Fwd IAT Std",
+        "Fwd IAT Max",
+        "Fwd IAT Min",
+        "Bwd IAT Total",
+        "Bwd IAT Mean",
+        "Bwd IAT Std",
+        "Bwd IAT Max",
+        "Bwd IAT Min",
+        "Fwd PSH Flags",
+        "Bwd PSH Flags",
+        "Fwd URG Flags",
+        "Bwd URG Flags",
+        "Fwd RST Flags",
+        "Bwd RST Flags",
+        "Fwd Header Length",
+        "Bwd Header Length",
+        "Fwd Packets/s",
+        "Bwd Packets/s",
+        "Packet Length Min",
+        "Packet Length Max",
+        "Packet Length Mean",
+        "Packet Length Std",
+        "Packet Length Variance",
+        "FIN Flag Count",
+        "SYN Flag Count",
+        "RST Flag Count",
+        "PSH Flag Count",
+        "ACK Flag Count",
+        "URG Flag Count",
+        "CWR Flag Count",
+        "ECE Flag Count",
+        "Down/Up Ratio",
+        "Average Packet Size",
+        "Fwd Segment Size Avg",
+        "Bwd Segment Size Avg",
+        "Fwd Bytes/Bulk Avg",
+        "Fwd Packet/Bulk Avg",
+        "Fwd Bulk Rate Avg",
+        "Bwd Bytes/Bulk Avg",
+        "Bwd Packet/Bulk Avg",
+        "Bwd Bulk Rate Avg",
+        "Subflow Fwd Packets",
+        "Subflow Fwd Bytes",
+        "Subflow Bwd Packets",
+        "Subflow Bwd Bytes",
+        "FWD Init Win Bytes",
+        "Bwd Init Win Bytes",
+        "Fwd Act Data Pkts",
+        "Fwd Seg Size Min",
+        "Active Mean",
+        "Active Std",
+        "Active Max",
+        "Active Min",
+        "Idle Mean",
+        "Idle Std",
+        "Idle Max",
+        "Idle Min",
+        "ICMP Code",
+        "ICMP Type",
+        "Total TCP Flow Time",
+        "Label",
+        "Attempted Category",
+    ),
     drop=_IDENTIFIERS,
 )
 LAYOUTS = (IMPROVED,)
@@ -111,8 +219,13 @@ def load_table(
 ) -> FlowTable:
     """The parsed table, non-finite rows kept (the policy is applied after the split); cached."""
     files = resolve_files(path if path is not None else locate(data_dir))
-    return cached_table(NAME, files, lambda: read_flows(files, nonfinite="keep", chunksize=chunksize),
-                        {"nonfinite": "keep"}, cache_dir)
+    return cached_table(
+        NAME,
+        files,
+        lambda: read_flows(files, nonfinite="keep", chunksize=chunksize),
+        {"nonfinite": "keep"},
+        cache_dir,
+    )
 
 
 def load_cicids2017_improved(
@@ -132,8 +245,17 @@ def load_cicids2017_improved(
     """Train/val/test arrays for the improved re-extraction; same options as ``load_cicids2017``
     plus ``attempted`` (see the module docstring)."""
     table = load_table(data_dir, path=path, cache_dir=cache_dir, chunksize=chunksize)
-    return make_splits(table, label_mode=label_mode, split=split, seed=seed, nonfinite=nonfinite,
-                       scale=scale, all_classes=all_classes, relabel=attempted_relabel(attempted), dataset=NAME)
+    return make_splits(
+        table,
+        label_mode=label_mode,
+        split=split,
+        seed=seed,
+        nonfinite=nonfinite,
+        scale=scale,
+        all_classes=all_classes,
+        relabel=attempted_relabel(attempted),
+        dataset=NAME,
+    )
 
 
 def check(path: PathsArg) -> dict:

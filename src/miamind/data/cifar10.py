@@ -28,6 +28,7 @@ Decoding happens once: the arrays are cached as ``.npz`` (see :mod:`miamind.data
 key derived from the sha256 of the source files (and their names), so a later load only hashes
 the sources and reads the cache.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,7 +55,16 @@ PathLike = Union[str, Path]
 
 NAME = "cifar10"
 CLASS_NAMES: Tuple[str, ...] = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 TRAIN_PER_CLASS, TEST_PER_CLASS = 5000, 1000
 RECORDS_PER_BATCH = 10000
@@ -234,8 +244,10 @@ def _detect_dir(folder: Path, official_only: bool = False) -> Optional[_Source]:
     if not official_only and (folder / "train").is_dir() and (folder / "test").is_dir():
         return _Source("image-folder", folder, False)
     official = [folder / "cifar-10-python.tar.gz", folder / "cifar-10-binary.tar.gz"]
-    others = [] if official_only else sorted(
-        p for p in folder.iterdir() if p.is_file() and _is_archive(p) and p not in official
+    others = (
+        []
+        if official_only
+        else sorted(p for p in folder.iterdir() if p.is_file() and _is_archive(p) and p not in official)
     )
     for archive in official + others:
         if archive.is_file():
@@ -296,7 +308,7 @@ def _iter_files(src: _Source) -> Iterator[Tuple[str, Callable[[], bytes]]]:
                     if not name.startswith(src.prefix):
                         continue
                     fobj = tf.extractfile(m)
-                    yield name[len(src.prefix):], fobj.read
+                    yield name[len(src.prefix) :], fobj.read
             except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
                 raise DataError(src.path, f"corrupt or truncated archive: {e}") from None
     else:
@@ -363,8 +375,10 @@ def _check_labels(labels: np.ndarray, path: Path, where: Optional[str]) -> None:
         i = int(bad[0])
         loc = f"{where} record {i}" if where else f"record {i}"
         raise DataError(
-            path, f"label {int(labels[i])} outside 0..{len(CLASS_NAMES) - 1} "
-            f"({bad.size} bad label(s) in this file)", where=loc,
+            path,
+            f"label {int(labels[i])} outside 0..{len(CLASS_NAMES) - 1} "
+            f"({bad.size} bad label(s) in this file)",
+            where=loc,
         )
 
 
@@ -385,8 +399,15 @@ def _decode_python_batch(raw: bytes, path: Path, where: Optional[str]) -> Tuple[
         raise DataError(path, f"batch has no b'{key}' entry (keys: {sorted(map(repr, obj))})", where=where)
 
     data, labels = entry("data"), entry("labels")
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS:
-        what = f"shape {data.shape} dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != PIXELS
+    ):
+        what = (
+            f"shape {data.shape} dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        )
         raise DataError(path, f"b'data' is {what}; expected an (N, {PIXELS}) uint8 array", where=where)
     try:
         lab = np.asarray(labels)
@@ -395,7 +416,9 @@ def _decode_python_batch(raw: bytes, path: Path, where: Optional[str]) -> Tuple[
     if lab.ndim != 1 or lab.dtype.kind not in "iu":
         raise DataError(path, f"b'labels' must be a list of ints, got {type(labels).__name__}", where=where)
     if len(lab) != len(data):
-        raise DataError(path, f"b'labels' has {len(lab)} entries but b'data' has {len(data)} rows", where=where)
+        raise DataError(
+            path, f"b'labels' has {len(lab)} entries but b'data' has {len(data)} rows", where=where
+        )
     lab = lab.astype(np.int64)
     _check_labels(lab, path, where)
     return _planar_to_nhwc(data), lab
@@ -406,7 +429,8 @@ def _decode_binary_batch(raw: bytes, path: Path, where: Optional[str]) -> Tuple[
         raise DataError(path, "empty file (0 bytes)", where=where)
     if len(raw) % RECORD_BYTES:
         raise DataError(
-            path, f"length {len(raw)} bytes is not a multiple of the {RECORD_BYTES}-byte record "
+            path,
+            f"length {len(raw)} bytes is not a multiple of the {RECORD_BYTES}-byte record "
             f"(1 label byte + {PIXELS} pixels): {len(raw) // RECORD_BYTES} whole records and "
             f"{len(raw) % RECORD_BYTES} bytes left over (truncated or not a CIFAR-10 .bin file)",
             where=where,
@@ -448,12 +472,14 @@ def _decode_image_folder(src: _Source) -> Tuple[Dict[str, np.ndarray], bool]:
         if parts[-1].startswith("."):
             continue  # hidden files (.DS_Store) are not data
         if len(parts) != 3:
-            raise DataError(path, f"expected {parts[0]}/<class>/<image>, found a file at depth {len(parts)}",
-                            where=where)
+            raise DataError(
+                path, f"expected {parts[0]}/<class>/<image>, found a file at depth {len(parts)}", where=where
+            )
         split, cls, fname = parts
         if cls not in class_index:
-            raise DataError(path, f"unknown class folder '{cls}' (expected one of: {', '.join(CLASS_NAMES)})",
-                            where=where)
+            raise DataError(
+                path, f"unknown class folder '{cls}' (expected one of: {', '.join(CLASS_NAMES)})", where=where
+            )
         stem, suffix = os.path.splitext(fname)
         if suffix.lower() not in IMAGE_SUFFIXES:
             raise DataError(path, f"not an image file (expected {'/'.join(IMAGE_SUFFIXES)})", where=where)
@@ -472,16 +498,19 @@ def _decode_image_folder(src: _Source) -> Tuple[Dict[str, np.ndarray], bool]:
     return out, lossy
 
 
-def _verified_md5(raw: bytes, official_name: Optional[str], verify: bool, path: Path,
-                  where: Optional[str]) -> str:
+def _verified_md5(
+    raw: bytes, official_name: Optional[str], verify: bool, path: Path, where: Optional[str]
+) -> str:
     """md5 of one file; with ``verify``, a file with a published md5 must match it (checked before
     anything is unpickled)."""
     md5 = hashlib.md5(raw).hexdigest()
     expected = PYTHON_MD5.get(official_name) if official_name else None
     if verify and expected and md5 != expected:
         raise DataError(
-            path, f"md5 {md5} does not match the published {expected} (corrupt, truncated, or not "
-            "the official file); pass verify=False to load your own batches", where=where,
+            path,
+            f"md5 {md5} does not match the published {expected} (corrupt, truncated, or not "
+            "the official file); pass verify=False to load your own batches",
+            where=where,
         )
     return md5
 
@@ -506,8 +535,12 @@ def _decode_batches(src: _Source, verify: bool) -> Tuple[Dict[str, np.ndarray], 
         path, where = src.label(name)
         images, labels = decode(raw.pop(name), path, where)
         if verify and len(labels) != RECORDS_PER_BATCH:
-            raise DataError(path, f"{len(labels)} records; the official batches hold {RECORDS_PER_BATCH} "
-                            "(pass verify=False to load a subset)", where=where)
+            raise DataError(
+                path,
+                f"{len(labels)} records; the official batches hold {RECORDS_PER_BATCH} "
+                "(pass verify=False to load a subset)",
+                where=where,
+            )
         parts["test" if name.startswith("test_batch") else "train"].append((images, labels))
     out = {}
     for split, chunks in parts.items():
@@ -556,8 +589,10 @@ def _check_counts(arrays: Dict[str, np.ndarray], src: _Source) -> None:
         for i, n in enumerate(counts):
             if n != per_class:
                 raise DataError(
-                    src.path, f"{n} images of class '{CLASS_NAMES[i]}', expected {per_class} "
-                    "(pass verify=False to load a subset)", where=f"{src.prefix}{split}/{CLASS_NAMES[i]}",
+                    src.path,
+                    f"{n} images of class '{CLASS_NAMES[i]}', expected {per_class} "
+                    "(pass verify=False to load a subset)",
+                    where=f"{src.prefix}{split}/{CLASS_NAMES[i]}",
                 )
 
 
@@ -673,16 +708,26 @@ def check(path: PathLike, *, cache_dir: Optional[PathLike] = None) -> dict:
     files = []
     for name, md5 in arr.files:
         expected = PYTHON_MD5.get(name) if arr.layout == "python" else None
-        files.append({"name": name, "md5": md5, "md5_published": expected,
-                      "md5_ok": None if expected is None else md5 == expected})
+        files.append(
+            {
+                "name": name,
+                "md5": md5,
+                "md5_published": expected,
+                "md5_ok": None if expected is None else md5 == expected,
+            }
+        )
     if arr.layout == "python":
         verification = "every file matches its published md5"
     elif arr.layout == "binary":
-        verification = ("no per-file md5 is published for the binary version (only the archive's, "
-                        f"{BINARY_TAR_MD5}); checked: record size, 10,000 records per file, labels")
+        verification = (
+            "no per-file md5 is published for the binary version (only the archive's, "
+            f"{BINARY_TAR_MD5}); checked: record size, 10,000 records per file, labels"
+        )
     else:
-        verification = ("image folder: no official checksum exists; checked: 32x32 RGB images, "
-                        "5,000 train / 1,000 test per class, class folder names")
+        verification = (
+            "image folder: no official checksum exists; checked: 32x32 RGB images, "
+            "5,000 train / 1,000 test per class, class folder names"
+        )
     report = {
         "layout": arr.layout,
         "container": "archive" if src.in_tar else "folder",
@@ -725,7 +770,11 @@ def _safe_extract(archive: Path, dest: Path) -> None:
                 raise DataError(archive, "refusing to extract a link or special file", where=m.name)
             parts = PurePosixPath(m.name).parts
             target = (dest / m.name).resolve()
-            if m.name.startswith(("/", "\\")) or ".." in parts or (target != dest and dest not in target.parents):
+            if (
+                m.name.startswith(("/", "\\"))
+                or ".." in parts
+                or (target != dest and dest not in target.parents)
+            ):
                 raise DataError(archive, "refusing to extract a path outside the target folder", where=m.name)
         kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
         tf.extractall(dest, members=members, **kwargs)
@@ -765,6 +814,14 @@ def download(data_dir: Optional[PathLike] = None, *, version: str = "python") ->
 
 
 __all__ = [
-    "CIFAR10_INFO", "CLASS_NAMES", "Cifar10Arrays", "HOW_TO_OBTAIN", "NAME",
-    "check", "download", "load_cifar10", "locate", "read_batches_meta",
+    "CIFAR10_INFO",
+    "CLASS_NAMES",
+    "Cifar10Arrays",
+    "HOW_TO_OBTAIN",
+    "NAME",
+    "check",
+    "download",
+    "load_cifar10",
+    "locate",
+    "read_batches_meta",
 ]

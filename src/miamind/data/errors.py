@@ -1,4 +1,5 @@
 """Errors for data loading: each names the file (and where in it) and what is wrong."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -17,6 +17,7 @@ interpreter for a 1 GB file, see results/data/cicids2017_read_memory.md).
 Splitting (``make_splits``) is stratified with a fixed seed and comes first; every fitted
 statistic (non-finite clip bounds, scaler, class weights) is computed on the training split only.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,8 +54,16 @@ PARSER_VERSION = "1"
 # Spellings of the dash in 'Web Attack \x96 XSS' found in copies of the data, longest first:
 # UTF-8 en dash / em dash / U+FFFD / U+0096 read as latin-1, then the single characters
 # (cp1252 0x96 decoded as latin-1 is U+0096; decoded as cp1252 it is the en dash U+2013).
-_DASH_FORMS = ("\u00e2\u0080\u0093", "\u00e2\u0080\u0094", "\u00ef\u00bf\u00bd", "\u00c2\u0096",
-               "\u0096", "\u2013", "\u2014", "\ufffd")
+_DASH_FORMS = (
+    "\u00e2\u0080\u0093",
+    "\u00e2\u0080\u0094",
+    "\u00ef\u00bf\u00bd",
+    "\u00c2\u0096",
+    "\u0096",
+    "\u2013",
+    "\u2014",
+    "\ufffd",
+)
 _SPACES = re.compile(r"\s+")
 
 
@@ -139,8 +148,9 @@ def csv_files_in(folder: Path) -> List[Path]:
     return [f for f in folder.iterdir() if f.is_file() and f.name.lower().endswith(CSV_SUFFIXES)]
 
 
-def locate_csv_folder(dataset: str, folders: Sequence[str], data_dir: Optional[PathLike],
-                      how_to_obtain: str) -> Path:
+def locate_csv_folder(
+    dataset: str, folders: Sequence[str], data_dir: Optional[PathLike], how_to_obtain: str
+) -> Path:
     """The first of ``folders`` (relative to the data root) that holds CSV files directly."""
     root = data_root(data_dir)
     searched = [root / f for f in folders]
@@ -193,7 +203,7 @@ def read_header(path: Path) -> List[str]:
     first = _first_line(path)
     text = first.decode("latin-1").rstrip("\r\n")
     for bom in ("\ufeff", "\u00ef\u00bb\u00bf"):  # BOM decoded as UTF-8 or as latin-1
-        text = text[len(bom):] if text.startswith(bom) else text
+        text = text[len(bom) :] if text.startswith(bom) else text
     if not text.strip():
         what = "empty file (no header line)" if not first else "empty header line"
         raise DataError(path, what, where="line 1")
@@ -212,8 +222,9 @@ def detect_layout(path: Path, header: Sequence[str], layouts: Sequence[FlowLayou
     label = layouts[0].label
     if label not in header:
         shown = ", ".join(repr(h[:40]) for h in header[:5]) + (", ..." if len(header) > 5 else "")
-        raise DataError(path, f"no {label!r} column in the header ({len(header)} columns: {shown})",
-                        where="line 1")
+        raise DataError(
+            path, f"no {label!r} column in the header ({len(header)} columns: {shown})", where="line 1"
+        )
     have = set(header)
     for layout in layouts:
         if have == set(layout.columns):
@@ -247,8 +258,8 @@ class _RowBuffer:
         if need > len(self.x):
             self.x.resize((need, self.x.shape[1]), refcheck=False)
             self.codes.resize(need, refcheck=False)
-        self.x[self.n:need] = x
-        self.codes[self.n:need] = codes
+        self.x[self.n : need] = x
+        self.codes[self.n : need] = codes
         self.n = need
 
     def finish(self) -> Tuple[np.ndarray, np.ndarray]:
@@ -279,8 +290,9 @@ def _numeric_column(path: Path, col: pd.Series, name: str, lines: np.ndarray) ->
     bad = values.isna() & stripped.notna() & ~stripped.isin(NA_TOKENS)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(path, f"column {name!r}: {stripped.iloc[i]!r} is not a number",
-                        where=f"line {int(lines[i])}")
+        raise DataError(
+            path, f"column {name!r}: {stripped.iloc[i]!r} is not a number", where=f"line {int(lines[i])}"
+        )
     return values
 
 
@@ -322,10 +334,10 @@ class _RepeatedHeaderFilter(io.RawIOBase):
         i = data.find(self.pattern)
         while 0 <= i < limit:
             end = i + size
-            after = data[end:end + 2]
+            after = data[end : end + 2]
             at_eof = final and after in (b"", b"\r")
             if after[:1] == b"\n" or after == b"\r\n" or at_eof:
-                parts.append(data[pos:i + 1])  # up to and including the newline before it
+                parts.append(data[pos : i + 1])  # up to and including the newline before it
                 pos = end
                 if at_eof:  # end the blank line, so the parser still sees one (empty) row
                     parts.append(b"\n")
@@ -357,8 +369,15 @@ def _csv_chunks(
     with io.BufferedReader(stream, buffer_size=1 << 20) as handle:
         try:
             reader = pd.read_csv(
-                handle, encoding="latin-1", header=None, skiprows=1, usecols=usecols, dtype={label_pos: str},
-                keep_default_na=False, na_values=list(NA_TOKENS), skip_blank_lines=False,
+                handle,
+                encoding="latin-1",
+                header=None,
+                skiprows=1,
+                usecols=usecols,
+                dtype={label_pos: str},
+                keep_default_na=False,
+                na_values=list(NA_TOKENS),
+                skip_blank_lines=False,
                 chunksize=chunksize,  # low_memory stays on: ~3x faster here than off
             )
         except pd.errors.EmptyDataError:  # a header line and nothing else
@@ -373,8 +392,14 @@ def _csv_chunks(
 class _FileState:
     """What reading one file has counted so far, and its raw label -> code cache."""
 
-    def __init__(self, path: Path, layout: FlowLayout, header: Sequence[str], label_index: Mapping[str, int],
-                 label_names: Sequence[str]):
+    def __init__(
+        self,
+        path: Path,
+        layout: FlowLayout,
+        header: Sequence[str],
+        label_index: Mapping[str, int],
+        label_names: Sequence[str],
+    ):
         self.path, self.layout = path, layout
         self.dups = list(layout.duplicates.items())
         wanted = [*layout.feature_names, *(d for d, _ in self.dups), layout.label]
@@ -396,8 +421,11 @@ class _FileState:
                 code = self.label_index.get(normalise_label(raw).lower())
                 if code is None:
                     line = int(lines[np.flatnonzero(raw_codes == j)[0]])
-                    raise DataError(self.path, f"unknown label {raw!r} (known labels: {', '.join(self.label_names)})",
-                                    where=f"line {line}")
+                    raise DataError(
+                        self.path,
+                        f"unknown label {raw!r} (known labels: {', '.join(self.label_names)})",
+                        where=f"line {line}",
+                    )
                 self.code_of_raw[raw] = code
             lookup[j] = self.code_of_raw[raw]
         return lookup[raw_codes]
@@ -434,8 +462,10 @@ def _parse_chunk(st: _FileState, chunk: pd.DataFrame, keep_nonfinite: bool) -> T
     codes = st.label_codes(label_col, lines)
 
     feats = layout.feature_names
-    columns = {name: _numeric_column(path, chunk[pos[name]], name, lines)
-               for name in (*feats, *(d for d, _ in st.dups))}
+    columns = {
+        name: _numeric_column(path, chunk[pos[name]], name, lines)
+        for name in (*feats, *(d for d, _ in st.dups))
+    }
     for dup, orig in st.dups:
         a, b = columns[dup].to_numpy(np.float64), columns[orig].to_numpy(np.float64)
         st.dup_mismatch[dup] += int(np.sum((a != b) & ~(np.isnan(a) & np.isnan(b))))
@@ -460,7 +490,10 @@ def _parse_chunk(st: _FileState, chunk: pd.DataFrame, keep_nonfinite: bool) -> T
 def _read_one(st: _FileState, buf: _RowBuffer, keep_nonfinite: bool, chunksize: int) -> dict:
     """Append one file's rows to ``buf``; return its report."""
     try:
-        with _csv_chunks(st.path, sorted(st.pos.values()), st.pos[st.layout.label], chunksize) as (chunks, stream):
+        with _csv_chunks(st.path, sorted(st.pos.values()), st.pos[st.layout.label], chunksize) as (
+            chunks,
+            stream,
+        ):
             for chunk in chunks:
                 buf.append(*_parse_chunk(st, chunk, keep_nonfinite))
             blanked = stream.count
@@ -510,8 +543,10 @@ def read_flow_files(
 
     label_index = {n.lower(): i for i, n in enumerate(label_names)}
     buf = _RowBuffer(len(feature_names))
-    per_file = [_read_one(_FileState(f, lo, header, label_index, label_names), buf, nonfinite == "keep", chunksize)
-                for f, lo, header in plan]
+    per_file = [
+        _read_one(_FileState(f, lo, header, label_index, label_names), buf, nonfinite == "keep", chunksize)
+        for f, lo, header in plan
+    ]
     x, codes = buf.finish()
     table = FlowTable(x, codes, tuple(label_names), tuple(feature_names), {})
     if not any(r["label_counts_read"] for r in per_file):
@@ -552,9 +587,16 @@ def summarise_for_check(table: FlowTable, files: Sequence[Path]) -> dict:
     read = rep["label_counts_read"]
     nonfinite = rep["nonfinite_rows"]
     return {
-        "files": [{"path": str(f), "sha256": sha256_file(f), "bytes": f.stat().st_size,
-                   "layout": r["layout"], "rows_read": r["rows_read"]}
-                  for f, r in zip(files, rep["files"])],
+        "files": [
+            {
+                "path": str(f),
+                "sha256": sha256_file(f),
+                "bytes": f.stat().st_size,
+                "layout": r["layout"],
+                "rows_read": r["rows_read"],
+            }
+            for f, r in zip(files, rep["files"])
+        ],
         "layouts": rep["layouts"],
         "rows_read": rep["rows_read"],
         "skipped_lines": rep["skipped_lines"],
@@ -576,9 +618,17 @@ def cached_table(
 ) -> FlowTable:
     """The parsed table from the cache, keyed by file contents + options, else ``read()`` it."""
     # Paths are in the key too: the cached report names the files it was read from.
-    key = hashlib.sha256(json.dumps(
-        {"files": fingerprint(files), "paths": [str(f) for f in files], "parser": PARSER_VERSION, **options},
-        sort_keys=True).encode()).hexdigest()[:32]
+    key = hashlib.sha256(
+        json.dumps(
+            {
+                "files": fingerprint(files),
+                "paths": [str(f) for f in files],
+                "parser": PARSER_VERSION,
+                **options,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:32]
     arrays = cached_arrays(namespace, key, lambda: read().to_arrays(), cache_dir)
     return FlowTable.from_arrays(arrays)
 
@@ -598,7 +648,9 @@ def stratified_split(
     """
     f = np.asarray(fractions, np.float64)
     if f.shape != (3,) or (f < 0).any() or abs(f.sum() - 1.0) > 1e-6 or f[0] <= 0:
-        raise ValueError(f"split must be three non-negative fractions (train > 0) summing to 1, got {fractions}")
+        raise ValueError(
+            f"split must be three non-negative fractions (train > 0) summing to 1, got {fractions}"
+        )
     rng = np.random.default_rng(seed)
     parts: List[List[np.ndarray]] = [[], [], []]
     train_only: Dict[int, int] = {}
@@ -618,8 +670,8 @@ def stratified_split(
             else:
                 n_test -= 1
         parts[1].append(idx[:n_val])
-        parts[2].append(idx[n_val:n_val + n_test])
-        parts[0].append(idx[n_val + n_test:])
+        parts[2].append(idx[n_val : n_val + n_test])
+        parts[0].append(idx[n_val + n_test :])
     out = tuple(np.sort(np.concatenate(p)) if p else np.empty(0, np.int64) for p in parts)
     return out, train_only  # type: ignore[return-value]
 
@@ -635,7 +687,7 @@ def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 def _column_stat(x: np.ndarray, fn: Callable, block: int = 65_536) -> np.ndarray:
     """Column-wise reduction in float64, in row blocks so no float64 copy of x is made."""
-    parts = [fn(x[i:i + block].astype(np.float64), axis=0) for i in range(0, len(x), block)]
+    parts = [fn(x[i : i + block].astype(np.float64), axis=0) for i in range(0, len(x), block)]
     return np.stack(parts) if parts else np.zeros((0, x.shape[1]))
 
 
@@ -647,7 +699,7 @@ def fit_clip(x_train: np.ndarray, block: int = 262_144) -> Dict[str, np.ndarray]
     hi = np.full(f, -np.inf, np.float32)
     lo = np.full(f, np.inf, np.float32)
     for i in range(0, len(x_train), block):
-        a = x_train[i:i + block]
+        a = x_train[i : i + block]
         finite = np.isfinite(a)
         hi = np.maximum(hi, np.where(finite, a, -np.inf).max(axis=0))
         lo = np.minimum(lo, np.where(finite, a, np.inf).min(axis=0))
@@ -660,7 +712,7 @@ def finite_rows(x: np.ndarray, block: int = 262_144) -> np.ndarray:
     """Rows whose values are all finite (in row blocks: no (N, F) temporary)."""
     out = np.empty(len(x), bool)
     for i in range(0, len(x), block):
-        out[i:i + block] = np.isfinite(x[i:i + block]).all(axis=1)
+        out[i : i + block] = np.isfinite(x[i : i + block]).all(axis=1)
     return out
 
 
@@ -823,8 +875,10 @@ def make_splits(
     if train_only:
         rare = {names[c]: n for c, n in train_only.items()}
         report["train_only_classes"] = rare
-        warnings.warn(f"classes with fewer than 3 rows cannot be split three ways; kept in train only: {rare}",
-                      stacklevel=2)
+        warnings.warn(
+            f"classes with fewer than 3 rows cannot be split three ways; kept in train only: {rare}",
+            stacklevel=2,
+        )
 
     if label_mode == "binary":
         class_names: Tuple[str, ...] = (BENIGN, "attack")
@@ -858,8 +912,12 @@ def make_splits(
         "label_counts": {p: _counts(codes[i], names) for p, i in (("train", tr), ("val", va), ("test", te))},
     }
     return FlowSplits(
-        x_train=xs["train"], y_train=y["train"], x_val=xs["val"], y_val=y["val"],
-        x_test=xs["test"], y_test=y["test"],
+        x_train=xs["train"],
+        y_train=y["train"],
+        x_val=xs["val"],
+        y_val=y["val"],
+        x_test=xs["test"],
+        y_test=y["test"],
         class_names=class_names,
         class_weights=balanced_class_weights(y["train"], len(class_names)),
         feature_names=table.feature_names,

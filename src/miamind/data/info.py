@@ -1,4 +1,5 @@
 """One description of a dataset, the same for every loader, for whatever builds the model."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -28,6 +28,7 @@ The test slices have no labels, so evaluation uses held-out *training* slices:
 only from the training slices of a fold; evaluation runs on whole validation slices
 (``IsbiFold.val_images``), padded with ``pad_to_multiple`` when a network needs it.
 """
+
 from __future__ import annotations
 
 import re
@@ -65,7 +66,11 @@ CELL_TARGET = 1  # class index of cell interior in training targets
 N_FOLDS = 5
 DEFAULT_FOLD = 4  # with 30 slices and 5 folds: validation = slices 24..29, training = slices 0..23
 
-TIF_FILES = {"train_images": "train-volume.tif", "train_labels": "train-labels.tif", "test_images": "test-volume.tif"}
+TIF_FILES = {
+    "train_images": "train-volume.tif",
+    "train_labels": "train-labels.tif",
+    "test_images": "test-volume.tif",
+}
 PNG_DIRS = {"train_images": "train/image", "train_labels": "train/label", "test_images": "test/image"}
 PNG_TEST_FALLBACK = "test"  # zhixuhao/unet keeps test slices directly in data/membrane/test/{i}.png
 
@@ -150,10 +155,16 @@ def _read_tif_stack(path: Path) -> np.ndarray:
             shape = tuple(page.shape)
             channels = int(getattr(page, "samplesperpixel", 1) or 1)
             if channels > 1:  # RGB/RGBA pages, stored interleaved (H, W, C) or planar (C, H, W)
-                hint = (" (a stack of 3 or 4 slices written without photometric='minisblack' is stored as one"
-                        " planar RGB page)" if len(shape) == 3 and shape[0] == channels else "")
+                hint = (
+                    " (a stack of 3 or 4 slices written without photometric='minisblack' is stored as one"
+                    " planar RGB page)"
+                    if len(shape) == 3 and shape[0] == channels
+                    else ""
+                )
                 raise DataError(
-                    path, f"page has {channels} channels (shape {shape}); expected 8-bit grayscale (H, W){hint}", where
+                    path,
+                    f"page has {channels} channels (shape {shape}); expected 8-bit grayscale (H, W){hint}",
+                    where,
                 )
             if len(shape) != 2:
                 raise DataError(path, f"page has shape {shape}; expected a 2-D grayscale slice (H, W)", where)
@@ -161,7 +172,9 @@ def _read_tif_stack(path: Path) -> np.ndarray:
                 raise DataError(path, f"page has dtype {page.dtype}; expected uint8 (8-bit grayscale)", where)
             if slices and shape != slices[0].shape:
                 raise DataError(
-                    path, f"page has shape {shape}, page 0 has {slices[0].shape}; all slices must match", where
+                    path,
+                    f"page has shape {shape}, page 0 has {slices[0].shape}; all slices must match",
+                    where,
                 )
             try:
                 slices.append(np.asarray(page.asarray()))
@@ -193,7 +206,9 @@ def _read_png(path: Path) -> np.ndarray:
     except Exception as e:  # PIL raises OSError / SyntaxError / ValueError for broken files
         raise DataError(path, f"not a readable PNG ({type(e).__name__}: {e})") from e
     if mode != "L":
-        raise DataError(path, f"image mode {mode!r} with shape {arr.shape}; expected 8-bit grayscale (mode 'L')")
+        raise DataError(
+            path, f"image mode {mode!r} with shape {arr.shape}; expected 8-bit grayscale (mode 'L')"
+        )
     return arr
 
 
@@ -216,7 +231,9 @@ def _png_files(folder: Path, *, ignore_other_names: bool = False) -> Dict[int, P
         raise DataError(folder, "no {i}.png slices in folder")
     missing = sorted(set(range(len(found))) - set(found))
     if missing:
-        raise DataError(folder, f"slice indices must be 0..N-1 without gaps; missing {_idx_list(missing)}.png")
+        raise DataError(
+            folder, f"slice indices must be 0..N-1 without gaps; missing {_idx_list(missing)}.png"
+        )
     return found
 
 
@@ -255,8 +272,9 @@ def _check_labels(labels: np.ndarray, path: Path, per_file: Optional[Dict[int, P
 def _check_pair(images: np.ndarray, labels: np.ndarray, img_src: Path, lbl_src: Path) -> None:
     if images.shape != labels.shape:
         raise DataError(
-            lbl_src, f"label stack has shape {labels.shape} but image stack {img_src.name} has {images.shape}; "
-            "they must match slice for slice"
+            lbl_src,
+            f"label stack has shape {labels.shape} but image stack {img_src.name} has {images.shape}; "
+            "they must match slice for slice",
         )
 
 
@@ -286,7 +304,11 @@ def _has_png(root: Path) -> bool:
 
 def _searched(root: Path) -> List[Path]:
     """What ``locate`` looks for: the two training TIFFs or the PNG training image folder."""
-    return [root / TIF_FILES["train_images"], root / TIF_FILES["train_labels"], root / PNG_DIRS["train_images"]]
+    return [
+        root / TIF_FILES["train_images"],
+        root / TIF_FILES["train_labels"],
+        root / PNG_DIRS["train_images"],
+    ]
 
 
 def _layout(root: Path, source: str = "auto") -> _Layout:
@@ -324,8 +346,11 @@ def _layout(root: Path, source: str = "auto") -> _Layout:
     if len(images) != len(labels):
         only_img = sorted(set(images) - set(labels))
         only_lbl = sorted(set(labels) - set(images))
-        what = (f"no label for image(s) {_idx_list(only_img)}.png" if only_img
-                else f"no image for label(s) {_idx_list(only_lbl)}.png")
+        what = (
+            f"no label for image(s) {_idx_list(only_img)}.png"
+            if only_img
+            else f"no image for label(s) {_idx_list(only_lbl)}.png"
+        )
         raise DataError(lbl_dir, f"{len(images)} images in {img_dir.name}/ but {len(labels)} labels: {what}")
     pngs = {"train_images": images, "train_labels": labels}
     test_dir = root / PNG_DIRS["test_images"]
@@ -360,7 +385,9 @@ def _read_layout(layout: _Layout) -> Dict[str, np.ndarray]:
     if test is None:
         test = np.zeros((0,) + images.shape[1:], dtype=np.uint8)
     elif test.shape[1:] != images.shape[1:]:
-        raise DataError(test_src, f"test slices are {test.shape[1:]} but training slices are {images.shape[1:]}")
+        raise DataError(
+            test_src, f"test slices are {test.shape[1:]} but training slices are {images.shape[1:]}"
+        )
     return {"train_images": images, "train_labels": labels, "test_images": test}
 
 
@@ -491,14 +518,17 @@ def check(path: PathLike) -> dict:
         "slice_shape": list(labels.shape[1:]),
         "class_names": list(CLASS_NAMES),
         "label_values": {"membrane": MEMBRANE_VALUE, "cell": CELL_VALUE},
-        "pixels": {"membrane": int(np.count_nonzero(labels == MEMBRANE_VALUE)),
-                   "cell": int(np.count_nonzero(labels == CELL_VALUE))},
+        "pixels": {
+            "membrane": int(np.count_nonzero(labels == MEMBRANE_VALUE)),
+            "cell": int(np.count_nonzero(labels == CELL_VALUE)),
+        },
         "membrane_fraction": round(membrane_fraction(labels), 6),
     }
     if n >= N_FOLDS:
         report["membrane_fraction_per_fold"] = {
-            f"fold {k} (slices {_span(kfold_slices(n, N_FOLDS, k)[1])})":
-                round(membrane_fraction(labels[kfold_slices(n, N_FOLDS, k)[1]]), 6)
+            f"fold {k} (slices {_span(kfold_slices(n, N_FOLDS, k)[1])})": round(
+                membrane_fraction(labels[kfold_slices(n, N_FOLDS, k)[1]]), 6
+            )
             for k in range(N_FOLDS)
         }
     if layout.kind == "tif":
@@ -526,8 +556,13 @@ def _check_file(path: Path) -> dict:
         kind = "png slice"
     else:
         raise DataError(path, "expected a .tif/.tiff stack, a .png slice or the isbi2012 folder")
-    report: dict = {"file": kind, "slices": int(len(arr)), "slice_shape": list(arr.shape[1:]),
-                    "dtype": str(arr.dtype), "sha256": sha256_file(path)}
+    report: dict = {
+        "file": kind,
+        "slices": int(len(arr)),
+        "slice_shape": list(arr.shape[1:]),
+        "dtype": str(arr.dtype),
+        "sha256": sha256_file(path),
+    }
     is_binary = bool(np.isin(arr, (MEMBRANE_VALUE, CELL_VALUE)).all())
     report["binary_0_255"] = is_binary
     if is_binary:  # only meaningful if this is a label file
@@ -538,8 +573,9 @@ def _check_file(path: Path) -> dict:
 # --------------------------------------------------------------------------- folds
 
 
-def kfold_slices(n_slices: int = 30, n_folds: int = N_FOLDS, fold: int = DEFAULT_FOLD, *, gap: int = 0
-                 ) -> Tuple[np.ndarray, np.ndarray]:
+def kfold_slices(
+    n_slices: int = 30, n_folds: int = N_FOLDS, fold: int = DEFAULT_FOLD, *, gap: int = 0
+) -> Tuple[np.ndarray, np.ndarray]:
     """Deterministic k-fold over slice indices: ``(train_idx, val_idx)``, both sorted int64.
 
     Folds are **contiguous blocks** of adjacent slices (fold k of 5 over 30 slices validates on
@@ -608,7 +644,9 @@ def random_crops(
     if images.ndim != 3:
         raise ValueError(f"images must be (N, H, W) or (N, 1, H, W), got shape {tuple(images.shape)}")
     if targets.shape != images.shape:
-        raise ValueError(f"targets shape {tuple(targets.shape)} must match images {tuple(images.shape)} (N, H, W)")
+        raise ValueError(
+            f"targets shape {tuple(targets.shape)} must match images {tuple(images.shape)} (N, H, W)"
+        )
     N, H, W = images.shape
     if N == 0:
         raise ValueError("no slices to crop from")
@@ -642,14 +680,21 @@ def random_crops(
     out_images = images[s, rows, cols].unsqueeze(1)
     out_targets = targets[s, rows, cols]
     if return_params:
-        params = {"slice": slice_idx, "top": top, "left": left,
-                  "transpose": transpose, "flip_v": flip_v, "flip_h": flip_h}
+        params = {
+            "slice": slice_idx,
+            "top": top,
+            "left": left,
+            "transpose": transpose,
+            "flip_v": flip_v,
+            "flip_h": flip_h,
+        }
         return out_images, out_targets, params
     return out_images, out_targets
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = 16, mode: str = "reflect"
-                    ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int = 16, mode: str = "reflect"
+) -> Tuple[torch.Tensor, Tuple[int, int]]:
     """Pad the last two dims of ``x`` (..., H, W) at the bottom/right to multiples of ``multiple``.
 
     For evaluating a U-Net on whole slices of any size; returns ``(padded, (H, W))`` for
@@ -680,8 +725,27 @@ def unpad(y: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
 
 
 __all__ = [
-    "CELL_TARGET", "CELL_VALUE", "CLASS_NAMES", "DEFAULT_FOLD", "HOW_TO_OBTAIN", "ISBI_META",
-    "IsbiArrays", "IsbiFold", "MEMBRANE_TARGET", "MEMBRANE_VALUE", "NAME", "N_FOLDS", "check",
-    "images_to_tensor", "kfold_slices", "labels_to_target", "load_isbi2012", "locate",
-    "membrane_fraction", "pad_to_multiple", "random_crops", "target_to_labels", "unpad",
+    "CELL_TARGET",
+    "CELL_VALUE",
+    "CLASS_NAMES",
+    "DEFAULT_FOLD",
+    "HOW_TO_OBTAIN",
+    "ISBI_META",
+    "IsbiArrays",
+    "IsbiFold",
+    "MEMBRANE_TARGET",
+    "MEMBRANE_VALUE",
+    "NAME",
+    "N_FOLDS",
+    "check",
+    "images_to_tensor",
+    "kfold_slices",
+    "labels_to_target",
+    "load_isbi2012",
+    "locate",
+    "membrane_fraction",
+    "pad_to_multiple",
+    "random_crops",
+    "target_to_labels",
+    "unpad",
 ]

@@ -1,4 +1,5 @@
 """Where datasets live: an explicit argument, else $MIAMIND_DATA, else ~/.cache/miamind/data."""
+
 from __future__ import annotations
 
 import os

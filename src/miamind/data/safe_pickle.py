@@ -5,15 +5,16 @@
 strings, lists of ints and one NumPy array; the only globals they name are (``pickletools.dis``
 of a batch made the way the official ones were, see tests/data/test_safe_pickle.py)::
 
-    numpy.core.multiarray._reconstruct   # ndarray.__reduce__
-    numpy.ndarray                        # argument of _reconstruct
-    numpy.dtype                          # the array's dtype
+    numpy.core.multiarray._reconstruct  # ndarray.__reduce__
+    numpy.ndarray  # argument of _reconstruct
+    numpy.dtype  # the array's dtype
 
 (``batches.meta`` names no global at all.) NumPy 2 writes ``numpy._core.multiarray._reconstruct``
 instead, so that spelling is admitted too. :class:`SafeUnpickler` resolves exactly these names
 from a fixed table, never imports a module by name, and rejects everything else with a
 :class:`~miamind.data.errors.DataError` naming the file and the forbidden global.
 """
+
 from __future__ import annotations
 
 import io
@@ -69,8 +70,9 @@ class SafeUnpickler(pickle.Unpickler):
     ``find_class``, so a payload like ``os.system`` fails before anything is called.
     """
 
-    def __init__(self, file: IO[bytes], allowed_globals: GlobalTable = CIFAR_BATCH_GLOBALS,
-                 *, encoding: str = "bytes"):
+    def __init__(
+        self, file: IO[bytes], allowed_globals: GlobalTable = CIFAR_BATCH_GLOBALS, *, encoding: str = "bytes"
+    ):
         super().__init__(file, encoding=encoding)
         self._allowed = dict(allowed_globals)
 

@@ -10,11 +10,18 @@
 
 Trainer configuration for exact resume (see the tests in ``tests/engine``)::
 
-    Trainer(plugins=[SafetensorsCheckpointIO()],
-            callbacks=[FiniteLossGuard(), RNGStateCallback(), SafetensorsModelCheckpoint(run_dir / "checkpoints")],
-            use_distributed_sampler=False)   # the data module's sampler owns the (seed, epoch) order
+    Trainer(
+        plugins=[SafetensorsCheckpointIO()],
+        callbacks=[
+            FiniteLossGuard(),
+            RNGStateCallback(),
+            SafetensorsModelCheckpoint(run_dir / "checkpoints"),
+        ],
+        use_distributed_sampler=False,
+    )  # the data module's sampler owns the (seed, epoch) order
     trainer.fit(module, datamodule, ckpt_path=resume_checkpoint_path(run_dir))
 """
+
 from __future__ import annotations
 
 import random
@@ -68,7 +75,9 @@ class FiniteLossGuard(Callback):
     saves on exceptions, so no checkpoint is written after the failure.
     """
 
-    def on_before_backward(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", loss: torch.Tensor) -> None:
+    def on_before_backward(
+        self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", loss: torch.Tensor
+    ) -> None:
         self._check(trainer, loss)
 
     def on_train_batch_end(
@@ -84,7 +93,9 @@ class FiniteLossGuard(Callback):
         if bool(torch.isfinite(loss).all()):
             return
         value = loss.float().item() if loss.numel() == 1 else loss.float().cpu().tolist()
-        raise NonFiniteLossError(value, trainer.current_epoch, trainer.global_step, _last_good_checkpoint(trainer))
+        raise NonFiniteLossError(
+            value, trainer.current_epoch, trainer.global_step, _last_good_checkpoint(trainer)
+        )
 
 
 class RNGStateCallback(Callback):
@@ -136,8 +147,13 @@ class RNGStateCallback(Callback):
                 torch.cuda.set_rng_state(cuda_state.cpu().to(torch.uint8), device)
         npst = state["numpy"]
         np.random.set_state(
-            (npst["kind"], np.asarray(npst["keys"], dtype=np.uint32), npst["pos"], npst["has_gauss"],
-             npst["cached_gaussian"])
+            (
+                npst["kind"],
+                np.asarray(npst["keys"], dtype=np.uint32),
+                npst["pos"],
+                npst["has_gauss"],
+                npst["cached_gaussian"],
+            )
         )
         py = state["python"]
         random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
@@ -231,7 +247,9 @@ class SafetensorsModelCheckpoint(ModelCheckpoint):
         for index, value in steps:
             trainer.lr_scheduler_configs[index].scheduler.step(value)
 
-    def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException
+    ) -> None:
         """Never save after a failure: the state that raised is not a state worth resuming."""
 
 
@@ -246,7 +264,11 @@ def _plateau_steps_due(trainer: "pl.Trainer") -> List[List[Any]]:
         return []
     due = []
     for index, config in enumerate(trainer.lr_scheduler_configs):
-        if config.reduce_on_plateau and config.interval == "epoch" and (trainer.current_epoch + 1) % config.frequency == 0:
+        if (
+            config.reduce_on_plateau
+            and config.interval == "epoch"
+            and (trainer.current_epoch + 1) % config.frequency == 0
+        ):
             value = trainer.callback_metrics.get(config.monitor)
             if value is not None:
                 due.append([index, float(value)])
@@ -255,5 +277,9 @@ def _plateau_steps_due(trainer: "pl.Trainer") -> List[List[Any]]:
 
 def resume_checkpoint_path(run_dir: PathLike) -> Optional[Path]:
     """``run_dir/checkpoints/last.safetensors`` if it exists (pass it to ``trainer.fit(ckpt_path=...)``)."""
-    path = Path(run_dir) / "checkpoints" / f"{SafetensorsModelCheckpoint.CHECKPOINT_NAME_LAST}{SafetensorsModelCheckpoint.FILE_EXTENSION}"
+    path = (
+        Path(run_dir)
+        / "checkpoints"
+        / f"{SafetensorsModelCheckpoint.CHECKPOINT_NAME_LAST}{SafetensorsModelCheckpoint.FILE_EXTENSION}"
+    )
     return path if path.is_file() else None

@@ -18,6 +18,7 @@ pickle to be read back is a checkpoint that can run code when loaded.
 Files are written atomically (temp file in the same folder, fsync, ``os.replace``), so a crash
 or a SIGKILL mid-save leaves the previous checkpoint intact.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,10 +47,21 @@ WEIGHTS_METADATA_KEY = "miamind"
 # dtypes safetensors stores natively; anything else (complex128, quantised, ...) is refused by
 # name instead of failing deep inside the writer
 _SAVABLE_DTYPES = {
-    torch.float64, torch.float32, torch.float16, torch.bfloat16,
-    torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool,
-    *(getattr(torch, n) for n in ("uint16", "uint32", "uint64", "float8_e4m3fn", "float8_e5m2")
-      if hasattr(torch, n)),
+    torch.float64,
+    torch.float32,
+    torch.float16,
+    torch.bfloat16,
+    torch.int64,
+    torch.int32,
+    torch.int16,
+    torch.int8,
+    torch.uint8,
+    torch.bool,
+    *(
+        getattr(torch, n)
+        for n in ("uint16", "uint32", "uint64", "float8_e4m3fn", "float8_e5m2")
+        if hasattr(torch, n)
+    ),
 }
 
 
@@ -97,7 +109,9 @@ class _Flattener:
             return {"tensor": self._add_tensor(obj, path)}
         if isinstance(obj, np.ndarray):
             if obj.dtype.hasobject:
-                raise TypeError(f"{_where(path)}: numpy array of dtype object cannot be stored without pickle")
+                raise TypeError(
+                    f"{_where(path)}: numpy array of dtype object cannot be stored without pickle"
+                )
             return {"ndarray": self._add_tensor(torch.from_numpy(np.ascontiguousarray(obj)), path)}
         if isinstance(obj, PurePath):  # e.g. a data_dir in the hyper-parameters
             return {"path": str(obj)}
@@ -127,7 +141,9 @@ class _Flattener:
 
     def _key(self, key: Any, path: List[Any]) -> Any:
         if isinstance(key, (torch.Tensor, np.ndarray)) or not _is_hashable_plain(key):
-            raise TypeError(f"{_where(path)}: dict key {key!r} of type {type(key).__qualname__} cannot be stored")
+            raise TypeError(
+                f"{_where(path)}: dict key {key!r} of type {type(key).__qualname__} cannot be stored"
+            )
         return self.encode(key, path + [key])
 
     def _add_tensor(self, tensor: torch.Tensor, path: List[Any]) -> str:
@@ -173,9 +189,7 @@ def _prepare_tensor(tensor: torch.Tensor, where: str, seen_storages: set) -> tor
         t = t.resolve_conj().resolve_neg()
     storage = t.untyped_storage()
     owns_storage = (
-        t.is_contiguous()
-        and t.storage_offset() == 0
-        and storage.nbytes() == t.numel() * t.element_size()
+        t.is_contiguous() and t.storage_offset() == 0 and storage.nbytes() == t.numel() * t.element_size()
     )
     ptr = storage.data_ptr()
     if not owns_storage or (ptr != 0 and ptr in seen_storages):
@@ -249,9 +263,13 @@ def _check_safetensors_file(path: Path) -> None:
     header_len = int.from_bytes(head[:8], "little")
     if len(head) == 9 and head[8:9] == b"{" and 8 + header_len <= path.stat().st_size:
         return
-    if head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")):
+    if head[:4] == b"PK\x03\x04" or (
+        head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    ):
         raise CheckpointFormatError(path, "this is a pickled PyTorch/Lightning checkpoint. " + _PICKLE_HINT)
-    raise CheckpointFormatError(path, f"not a safetensors file (expected a '{SUFFIX}' checkpoint). " + _PICKLE_HINT)
+    raise CheckpointFormatError(
+        path, f"not a safetensors file (expected a '{SUFFIX}' checkpoint). " + _PICKLE_HINT
+    )
 
 
 def _device_for(map_location: Any) -> Union[str, torch.device, None]:
@@ -291,7 +309,9 @@ class SafetensorsCheckpointIO(CheckpointIO):
     but a ``.safetensors`` file this class wrote, and never unpickles.
     """
 
-    def save_checkpoint(self, checkpoint: Dict[str, Any], path: PathLike, storage_options: Optional[Any] = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: Dict[str, Any], path: PathLike, storage_options: Optional[Any] = None
+    ) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__}.save_checkpoint does not support storage_options")
         tensors, skeleton = flatten_checkpoint(checkpoint)
@@ -306,12 +326,14 @@ class SafetensorsCheckpointIO(CheckpointIO):
         tensors, metadata = _read_safetensors(path, map_location)
         if SKELETON_KEY not in metadata:
             raise CheckpointFormatError(
-                path, "a safetensors file without a training-checkpoint skeleton (plain weights? "
-                "read it with miamind.engine.checkpoint_io.load_weights)"
+                path,
+                "a safetensors file without a training-checkpoint skeleton (plain weights? "
+                "read it with miamind.engine.checkpoint_io.load_weights)",
             )
         if metadata.get("format_version") != FORMAT_VERSION:
             raise CheckpointFormatError(
-                path, f"checkpoint format version {metadata.get('format_version')!r}, expected {FORMAT_VERSION!r}"
+                path,
+                f"checkpoint format version {metadata.get('format_version')!r}, expected {FORMAT_VERSION!r}",
             )
         try:
             return unflatten_checkpoint(tensors, metadata[SKELETON_KEY])
@@ -366,14 +388,17 @@ def load_weights(path: PathLike, map_location: Any = "cpu") -> Tuple[Dict[str, t
     tensors, metadata = _read_safetensors(path, map_location)
     if SKELETON_KEY in metadata:
         raise CheckpointFormatError(
-            path, "this is a full training checkpoint; read it with "
-            "SafetensorsCheckpointIO().load_checkpoint(path)['state_dict']"
+            path,
+            "this is a full training checkpoint; read it with "
+            "SafetensorsCheckpointIO().load_checkpoint(path)['state_dict']",
         )
     raw = metadata.get(WEIGHTS_METADATA_KEY)
     try:
         meta = json.loads(raw) if raw is not None else {}
     except json.JSONDecodeError as err:
-        raise CheckpointFormatError(path, f"metadata key {WEIGHTS_METADATA_KEY!r} is not valid JSON ({err})") from None
+        raise CheckpointFormatError(
+            path, f"metadata key {WEIGHTS_METADATA_KEY!r} is not valid JSON ({err})"
+        ) from None
     return tensors, meta
 
 

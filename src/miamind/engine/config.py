@@ -4,6 +4,7 @@ A config is a plain nested dict (what ``config.yaml`` in a run folder holds). Ev
 appear is listed, with its default, in ``presets/defaults.yaml``; anything else is an error that
 names the key and the valid ones, so a typo never silently trains with a default.
 """
+
 from __future__ import annotations
 
 import copy
@@ -51,8 +52,9 @@ def _packaged(name: str) -> dict:
     return yaml.safe_load(text) or {}
 
 
-def deep_merge(base: Mapping, override: Mapping, *, where: str = "", strict: bool = True,
-               source: str = "") -> dict:
+def deep_merge(
+    base: Mapping, override: Mapping, *, where: str = "", strict: bool = True, source: str = ""
+) -> dict:
     """``base`` updated by ``override`` recursively; with ``strict`` an unknown key is an error."""
     out = copy.deepcopy(dict(base))
     for key, value in override.items():
@@ -160,40 +162,85 @@ def validate_config(cfg: Config) -> None:
 
     task = cfg.get("task")
     _require(task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {task!r}")
-    _require(isinstance(cfg["seed"], int) and not isinstance(cfg["seed"], bool), "seed",
-             f"must be an integer, got {cfg['seed']!r}")
+    _require(
+        isinstance(cfg["seed"], int) and not isinstance(cfg["seed"], bool),
+        "seed",
+        f"must be an integer, got {cfg['seed']!r}",
+    )
     model = cfg["model"]
-    _require(model["name"] in list_models(), "model.name",
-             f"must be one of {', '.join(list_models())}, got {model['name']!r}")
+    _require(
+        model["name"] in list_models(),
+        "model.name",
+        f"must be one of {', '.join(list_models())}, got {model['name']!r}",
+    )
     att = model["attention"]
     valid_att = ["none"] + list_attention()
-    _require(att is None or att in valid_att, "model.attention",
-             f"must be one of {', '.join(valid_att)}, got {att!r}")
+    _require(
+        att is None or att in valid_att,
+        "model.attention",
+        f"must be one of {', '.join(valid_att)}, got {att!r}",
+    )
 
     optim = cfg["optim"]
-    _require(optim["name"] in OPTIMIZERS, "optim.name", f"must be one of {', '.join(OPTIMIZERS)}, got {optim['name']!r}")
-    _require(_number(optim["lr"]) and optim["lr"] > 0, "optim.lr", f"must be a positive number, got {optim['lr']!r}")
-    _require(_number(optim["weight_decay"]) and optim["weight_decay"] >= 0, "optim.weight_decay",
-             f"must be >= 0, got {optim['weight_decay']!r}")
+    _require(
+        optim["name"] in OPTIMIZERS,
+        "optim.name",
+        f"must be one of {', '.join(OPTIMIZERS)}, got {optim['name']!r}",
+    )
+    _require(
+        _number(optim["lr"]) and optim["lr"] > 0,
+        "optim.lr",
+        f"must be a positive number, got {optim['lr']!r}",
+    )
+    _require(
+        _number(optim["weight_decay"]) and optim["weight_decay"] >= 0,
+        "optim.weight_decay",
+        f"must be >= 0, got {optim['weight_decay']!r}",
+    )
     sched = cfg["schedule"]
-    _require(sched["name"] in SCHEDULES, "schedule.name", f"must be one of {', '.join(SCHEDULES)}, got {sched['name']!r}")
-    _require(_number(sched["warmup_epochs"]) and sched["warmup_epochs"] >= 0, "schedule.warmup_epochs",
-             f"must be >= 0, got {sched['warmup_epochs']!r}")
-    _require(_number(sched["final_lr_ratio"]) and 0 <= sched["final_lr_ratio"] <= 1, "schedule.final_lr_ratio",
-             f"must be in [0, 1], got {sched['final_lr_ratio']!r}")
+    _require(
+        sched["name"] in SCHEDULES,
+        "schedule.name",
+        f"must be one of {', '.join(SCHEDULES)}, got {sched['name']!r}",
+    )
+    _require(
+        _number(sched["warmup_epochs"]) and sched["warmup_epochs"] >= 0,
+        "schedule.warmup_epochs",
+        f"must be >= 0, got {sched['warmup_epochs']!r}",
+    )
+    _require(
+        _number(sched["final_lr_ratio"]) and 0 <= sched["final_lr_ratio"] <= 1,
+        "schedule.final_lr_ratio",
+        f"must be in [0, 1], got {sched['final_lr_ratio']!r}",
+    )
     ls = cfg["loss"]["label_smoothing"]
     _require(_number(ls) and 0 <= ls < 1, "loss.label_smoothing", f"must be in [0, 1), got {ls!r}")
 
     tr = cfg["trainer"]
-    _require(_positive_int(tr["epochs"]), "trainer.epochs", f"must be a positive integer, got {tr['epochs']!r}")
+    _require(
+        _positive_int(tr["epochs"]), "trainer.epochs", f"must be a positive integer, got {tr['epochs']!r}"
+    )
     tr["precision"] = str(tr["precision"])
-    _require(tr["precision"] in PRECISIONS, "trainer.precision",
-             f"must be one of {', '.join(PRECISIONS)}, got {tr['precision']!r}")
-    _require(_positive_int(tr["devices"]) or tr["devices"] == "auto", "trainer.devices",
-             f"must be a positive integer or 'auto', got {tr['devices']!r}")
-    _require(_positive_int(tr["num_nodes"]), "trainer.num_nodes", f"must be a positive integer, got {tr['num_nodes']!r}")
-    _require(tr["threads"] is None or _positive_int(tr["threads"]), "trainer.threads",
-             f"must be null or a positive integer, got {tr['threads']!r}")
+    _require(
+        tr["precision"] in PRECISIONS,
+        "trainer.precision",
+        f"must be one of {', '.join(PRECISIONS)}, got {tr['precision']!r}",
+    )
+    _require(
+        _positive_int(tr["devices"]) or tr["devices"] == "auto",
+        "trainer.devices",
+        f"must be a positive integer or 'auto', got {tr['devices']!r}",
+    )
+    _require(
+        _positive_int(tr["num_nodes"]),
+        "trainer.num_nodes",
+        f"must be a positive integer, got {tr['num_nodes']!r}",
+    )
+    _require(
+        tr["threads"] is None or _positive_int(tr["threads"]),
+        "trainer.threads",
+        f"must be null or a positive integer, got {tr['threads']!r}",
+    )
     for key in ("limit_train_batches", "limit_eval_batches"):
         v = tr[key]
         _require(v is None or (_number(v) and v > 0), f"trainer.{key}", f"must be null or > 0, got {v!r}")
@@ -203,9 +250,16 @@ def validate_config(cfg: Config) -> None:
         _require(_positive_int(data[key]), f"data.{key}", f"must be a positive integer, got {data[key]!r}")
     ck = cfg["checkpoint"]
     _require(ck["mode"] in ("min", "max"), "checkpoint.mode", f"must be min or max, got {ck['mode']!r}")
-    _require(ck["evaluate"] in ("best", "last"), "checkpoint.evaluate", f"must be best or last, got {ck['evaluate']!r}")
-    _require(ck["monitor"] is None or isinstance(ck["monitor"], str), "checkpoint.monitor",
-             f"must be null or a metric name such as val/acc, got {ck['monitor']!r}")
+    _require(
+        ck["evaluate"] in ("best", "last"),
+        "checkpoint.evaluate",
+        f"must be best or last, got {ck['evaluate']!r}",
+    )
+    _require(
+        ck["monitor"] is None or isinstance(ck["monitor"], str),
+        "checkpoint.monitor",
+        f"must be null or a metric name such as val/acc, got {ck['monitor']!r}",
+    )
 
 
 def save_config(cfg: Config, path: Union[str, Path]) -> None:
@@ -220,8 +274,9 @@ def load_config(path: Union[str, Path]) -> Config:
     task = data.get("task")
     if task not in TASKS:
         raise ConfigError(f"run config {path}: field 'task' must be one of {', '.join(TASKS)}, got {task!r}")
-    cfg = deep_merge(task_defaults(task), {k: v for k, v in data.items() if k != "task"},
-                     source=f"run config {path}: ")
+    cfg = deep_merge(
+        task_defaults(task), {k: v for k, v in data.items() if k != "task"}, source=f"run config {path}: "
+    )
     validate_config(cfg)
     return cfg
 

@@ -3,6 +3,7 @@
 Inputs are prepared with the statistics the run fitted on its training split
 (``RUN_DIR/preprocess.json``), exactly as its evaluation data were.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,15 @@ def _write_csv(path: Path, rows: List[Dict[str, object]]) -> None:
         writer.writerows(rows)
 
 
-def predict(run_dir: PathLike, inputs: Sequence[PathLike], *, which: str = "best", out: Optional[PathLike] = None,
-            batch_size: int = 64, quiet: bool = False) -> List[Dict[str, object]]:
+def predict(
+    run_dir: PathLike,
+    inputs: Sequence[PathLike],
+    *,
+    which: str = "best",
+    out: Optional[PathLike] = None,
+    batch_size: int = 64,
+    quiet: bool = False,
+) -> List[Dict[str, object]]:
     """Class probabilities (classification) or membrane/cell masks (segmentation) for ``inputs``.
 
     Classification: one row per image / CSV line with the predicted class and every class's
@@ -55,16 +63,27 @@ def predict(run_dir: PathLike, inputs: Sequence[PathLike], *, which: str = "best
             for i, name in enumerate(names):
                 xi, _ = pad_to_multiple(x[i : i + 1], cfg["data"]["pad_multiple"])
                 pred = model(xi).argmax(1)[0, :h, :w].numpy().astype(np.uint8)
-                stem = Path(name.split(":page ")[0]).stem + (f"-{name.split(':page ')[1]}" if ":page " in name else "")
+                stem = Path(name.split(":page ")[0]).stem + (
+                    f"-{name.split(':page ')[1]}" if ":page " in name else ""
+                )
                 mask_path = folder / f"{stem}_mask.png"
                 Image.fromarray(pred * 255).save(mask_path)
-                rows.append({"input": name, "mask": str(mask_path), "membrane_fraction": round(float((pred == 0).mean()), 6)})
+                rows.append(
+                    {
+                        "input": name,
+                        "mask": str(mask_path),
+                        "membrane_fraction": round(float((pred == 0).mean()), 6),
+                    }
+                )
     else:
         with torch.no_grad():
             probs = torch.cat([torch.softmax(model(x[s]).float(), 1) for s in _batches(len(x), batch_size)])
         for name, p in zip(names, probs):
-            row: Dict[str, object] = {"input": name, "predicted": info.class_names[int(p.argmax())],
-                                      "probability": round(float(p.max()), 6)}
+            row: Dict[str, object] = {
+                "input": name,
+                "predicted": info.class_names[int(p.argmax())],
+                "probability": round(float(p.max()), 6),
+            }
             row.update({f"p_{c}": round(float(v), 6) for c, v in zip(info.class_names, p)})
             rows.append(row)
         if out:
@@ -99,19 +118,35 @@ def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None
     x, y = dm.example_batch(n, split="val")
     captures = capture_attention(model, x)
     if not captures:
-        raise RunError(f"{run_dir}: the model has no MIA-family attention layer "
-                       f"(attention is {cfg['model']['attention']!r}); nothing to visualise")
+        raise RunError(
+            f"{run_dir}: the model has no MIA-family attention layer "
+            f"(attention is {cfg['model']['attention']!r}); nothing to visualise"
+        )
     with torch.no_grad():
         logits = model(x)
     state = load_preprocess(run_dir)
     denorm = (state["mean"], state["std"]) if "mean" in state and "std" in state else None
     out = run_dir / "plots" / "attention_maps.png"
     if cfg["task"] == "cifar10":
-        plot_attention_maps(x, captures, out, class_names=info.class_names, denormalize=denorm,
-                            labels=y.tolist(), predictions=logits.argmax(1).tolist(), max_images=n,
-                            title=f"{cfg['model']['name']} + {cfg['model']['attention']}")
+        plot_attention_maps(
+            x,
+            captures,
+            out,
+            class_names=info.class_names,
+            denormalize=denorm,
+            labels=y.tolist(),
+            predictions=logits.argmax(1).tolist(),
+            max_images=n,
+            title=f"{cfg['model']['name']} + {cfg['model']['attention']}",
+        )
     else:
         # The padded slice as the network saw it, so w_s lines up with the image under it.
-        plot_attention_maps(x, captures, out, denormalize=denorm, max_images=n,
-                            title=f"{cfg['model']['name']} + {cfg['model']['attention']}")
+        plot_attention_maps(
+            x,
+            captures,
+            out,
+            denormalize=denorm,
+            max_images=n,
+            title=f"{cfg['model']['name']} + {cfg['model']['attention']}",
+        )
     return [out]

@@ -11,6 +11,7 @@ A run folder holds everything needed to resume, evaluate or reuse a run::
     RUN_DIR/metrics.json             final validation and test metrics, confusion matrix, timings
     RUN_DIR/plots/*.png              learning curves, confusion matrix, segmentation overlays
 """
+
 from __future__ import annotations
 
 import csv
@@ -75,8 +76,12 @@ def build_model(cfg: Config, info):
     m = cfg["model"]
     attention = None if m["attention"] in (None, "none") else m["attention"]
     return create_model(
-        m["name"], num_classes=info.num_classes, in_chans=info.channels, attention=attention,
-        attention_kwargs=dict(m["attention_kwargs"] or {}), **dict(m["kwargs"] or {}),
+        m["name"],
+        num_classes=info.num_classes,
+        in_chans=info.channels,
+        attention=attention,
+        attention_kwargs=dict(m["attention_kwargs"] or {}),
+        **dict(m["kwargs"] or {}),
     )
 
 
@@ -88,14 +93,26 @@ def build_task_module(cfg: Config, model, info, class_weights=None):
     if cfg["trainer"]["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     return TaskModule(
-        model, kind=KIND[cfg["task"]], class_names=info.class_names, optim=cfg["optim"],
-        schedule=cfg["schedule"], loss=cfg["loss"], class_weights=class_weights,
+        model,
+        kind=KIND[cfg["task"]],
+        class_names=info.class_names,
+        optim=cfg["optim"],
+        schedule=cfg["schedule"],
+        loss=cfg["loss"],
+        class_weights=class_weights,
         channels_last=bool(cfg["trainer"]["channels_last"]),
     )
 
 
-def _trainer(cfg: Config, run_dir: Path, *, callbacks: Sequence = (), attempt: int = 0, fit: bool = True,
-             devices: Optional[Any] = None):
+def _trainer(
+    cfg: Config,
+    run_dir: Path,
+    *,
+    callbacks: Sequence = (),
+    attempt: int = 0,
+    fit: bool = True,
+    devices: Optional[Any] = None,
+):
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
 
@@ -107,7 +124,9 @@ def _trainer(cfg: Config, run_dir: Path, *, callbacks: Sequence = (), attempt: i
     cbs: List[Any] = list(callbacks)
     if fit:
         cbs += [
-            SafetensorsModelCheckpoint(dirpath=run_dir / "checkpoints", monitor=ck["monitor"], mode=ck["mode"]),
+            SafetensorsModelCheckpoint(
+                dirpath=run_dir / "checkpoints", monitor=ck["monitor"], mode=ck["mode"]
+            ),
             FiniteLossGuard(),
             RNGStateCallback(),
         ]
@@ -163,7 +182,9 @@ def _join_logs(run_dir: Path, resumed_after: Dict[int, int]) -> Optional[Path]:
     ``resumed_after[k]`` is the last completed epoch attempt ``k`` started after; rows of attempt
     ``k - 1`` with a later epoch belong to work the kill threw away and was redone.
     """
-    attempts = sorted((run_dir / "logs").glob("attempt-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1]))
+    attempts = sorted(
+        (run_dir / "logs").glob("attempt-*/metrics.csv"), key=lambda p: int(p.parent.name.split("-")[1])
+    )
     if not attempts:
         return None
     rows: List[Dict[str, str]] = []
@@ -241,9 +262,15 @@ def train(
     if rank0:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
-        write_json(run_dir / "dataset.json", {"name": info.name, "task": info.task,
-                                              "class_names": list(info.class_names),
-                                              "input_shape": list(info.input_shape)})
+        write_json(
+            run_dir / "dataset.json",
+            {
+                "name": info.name,
+                "task": info.task,
+                "class_names": list(info.class_names),
+                "input_shape": list(info.input_shape),
+            },
+        )
         _save_preprocess(dm, run_dir / "preprocess.json")
         if resume:
             write_json(run_dir / "logs" / "attempts.json", state)
@@ -264,9 +291,13 @@ def train(
 
     world = trainer.world_size
     metrics = {
-        "task": cfg["task"], "model": cfg["model"]["name"], "attention": cfg["model"]["attention"],
-        "preset": cfg["preset"], "seed": cfg["seed"],
-        "epochs": int(trainer.current_epoch), "world_size": world,
+        "task": cfg["task"],
+        "model": cfg["model"]["name"],
+        "attention": cfg["model"]["attention"],
+        "preset": cfg["preset"],
+        "seed": cfg["seed"],
+        "epochs": int(trainer.current_epoch),
+        "world_size": world,
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "fit_seconds_this_attempt": round(fit_seconds, 2),
         "train_samples_per_s": None if samples_per_s is None else round(float(samples_per_s) * world, 1),
@@ -381,23 +412,28 @@ def load_trained_model(run_dir: PathLike, which: str = "best"):
     from .checkpoint_io import SafetensorsCheckpointIO, load_weights
 
     cfg, dataset = open_run(run_dir)
-    info = DatasetInfo(dataset["name"], dataset["task"], tuple(dataset["class_names"]), tuple(dataset["input_shape"]))
+    info = DatasetInfo(
+        dataset["name"], dataset["task"], tuple(dataset["class_names"]), tuple(dataset["input_shape"])
+    )
     model = build_model(cfg, info)
     path = checkpoint_path(run_dir, which)
     if path.name.endswith("_torch.safetensors"):  # weights converted from a MindSpore run
         weights = load_weights(path)[0]
     else:
         state = SafetensorsCheckpointIO().load_checkpoint(path)["state_dict"]
-        weights = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        weights = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
-        raise RunError(f"{path}: weights do not fit the model in config.yaml "
-                       f"(missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})")
+        raise RunError(
+            f"{path}: weights do not fit the model in config.yaml "
+            f"(missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]})"
+        )
     return cfg, info, model.eval(), path
 
 
-def evaluate(run_dir: PathLike, *, which: str = "best", split: str = "test", arrays=None,
-             quiet: bool = False) -> Dict[str, Any]:
+def evaluate(
+    run_dir: PathLike, *, which: str = "best", split: str = "test", arrays=None, quiet: bool = False
+) -> Dict[str, Any]:
     """Re-evaluate a finished (or interrupted) run's checkpoint on ``split``; writes eval-WHICH-SPLIT.json."""
     run_dir = Path(run_dir)
     if split not in ("val", "test"):
@@ -413,14 +449,22 @@ def evaluate(run_dir: PathLike, *, which: str = "best", split: str = "test", arr
     # Lightning's test loop runs any loader; the metrics are logged under "test/" either way.
     trainer.test(module, dataloaders=loader, verbose=False)
     result = {
-        "run_dir": str(run_dir), "checkpoint": str(path), "split": split,
+        "run_dir": str(run_dir),
+        "checkpoint": str(path),
+        "split": split,
         "seconds": round(time.perf_counter() - t0, 2),
-        "metrics": module.last_eval["test"]["metrics"], "confmat": module.last_eval["test"]["confmat"],
+        "metrics": module.last_eval["test"]["metrics"],
+        "confmat": module.last_eval["test"]["confmat"],
     }
     write_json(run_dir / f"eval-{which}-{split}.json", result)
     if not quiet:
-        row = {"task": cfg["task"], "model": cfg["model"]["name"], "attention": cfg["model"]["attention"],
-               "checkpoint": which, "split": split}
+        row = {
+            "task": cfg["task"],
+            "model": cfg["model"]["name"],
+            "attention": cfg["model"]["attention"],
+            "checkpoint": which,
+            "split": split,
+        }
         row.update(_headline(cfg["task"], result["metrics"]))
         print(format_table([row]))
     return result
@@ -439,10 +483,16 @@ def _headline(task: str, metrics: Mapping[str, float]) -> Dict[str, str]:
 
 
 def summary_row(m: Mapping[str, Any]) -> Dict[str, str]:
-    row = {"task": m["task"], "model": m["model"], "attention": str(m["attention"]), "epochs": str(m["epochs"]),
-           "params": f"{m['parameters']:,}", "train_s": f"{m['fit_seconds_this_attempt']:.0f}",
-           "img_per_s": "" if m["train_samples_per_s"] is None else f"{m['train_samples_per_s']:.0f}",
-           "eval_ckpt": m["evaluated_checkpoint"]}
+    row = {
+        "task": m["task"],
+        "model": m["model"],
+        "attention": str(m["attention"]),
+        "epochs": str(m["epochs"]),
+        "params": f"{m['parameters']:,}",
+        "train_s": f"{m['fit_seconds_this_attempt']:.0f}",
+        "img_per_s": "" if m["train_samples_per_s"] is None else f"{m['train_samples_per_s']:.0f}",
+        "eval_ckpt": m["evaluated_checkpoint"],
+    }
     row["test"] = ", ".join(f"{k} {v}" for k, v in _headline(m["task"], m["test"]).items())
     return row
 

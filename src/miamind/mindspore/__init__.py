@@ -14,6 +14,7 @@ Submodules:
 - :mod:`miamind.mindspore.convert`: PyTorch state dict <-> MindSpore parameters (numpy arrays as the
   interchange), ``.safetensors`` <-> MindSpore ``.ckpt`` files, ``load_into_cell`` with strict checks.
 """
+
 from importlib import import_module
 from typing import Any, List
 

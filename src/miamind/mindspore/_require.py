@@ -1,4 +1,5 @@
 """The one place that imports MindSpore, so a missing backend fails the same way everywhere."""
+
 from __future__ import annotations
 
 import importlib

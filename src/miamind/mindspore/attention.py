@@ -32,6 +32,7 @@ the PyTorch flag picks a memory-saving autograd path; MindSpore's autodiff decid
 Wrong inputs raise ``ValueError`` naming the expected and received shapes, as in PyTorch; the check
 uses static shapes, so it also runs (once, at compile time) in GRAPH mode.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Union
@@ -46,8 +47,14 @@ from ..attention._shapes import check_channels, check_dims  # noqa: E402
 from ..attention.mia import mia_hidden_channels  # noqa: E402
 
 __all__ = [
-    "MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive",
-    "create_attention", "get_attention", "list_attention",
+    "MIAMind",
+    "MIAMindAdd",
+    "MIAMindSeq",
+    "MIAMindCode",
+    "MIAMindAdaptive",
+    "create_attention",
+    "get_attention",
+    "list_attention",
 ]
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -91,8 +98,13 @@ class _MIABase(nn.Cell):
         # pad_mode="pad", padding=k//2: PyTorch's symmetric zero padding, stated explicitly instead
         # of relying on how MindSpore's default pad_mode="same" splits the padding.
         self.spatial = conv(
-            self.spatial_in_chs, 1, self.kernel_size, pad_mode="pad", padding=self.kernel_size // 2,
-            has_bias=self.spatial_bias, **factory,
+            self.spatial_in_chs,
+            1,
+            self.kernel_size,
+            pad_mode="pad",
+            padding=self.kernel_size // 2,
+            has_bias=self.spatial_bias,
+            **factory,
         )
         self._spatial_axes = tuple(range(2, 2 + self.dims))
         self._layer_name = name
@@ -119,7 +131,9 @@ class _MIABase(nn.Cell):
     def construct(self, x):
         # Static shapes: in GRAPH mode this branch is resolved (and raises) at compile time.
         if x.ndim != self.dims + 2 or x.shape[1] != self.channels:
-            raise ValueError(f"{self._layer_name} expects input of shape {self._expected_shape}, got {x.shape}")
+            raise ValueError(
+                f"{self._layer_name} expects input of shape {self._expected_shape}, got {x.shape}"
+            )
         return self.forward_gated(x)
 
     def forward_gated(self, x):  # pragma: no cover - abstract
@@ -196,9 +210,7 @@ class MIAMindAdaptive(_MIABase):
 
     def __init__(self, channels: int, **kwargs: Any) -> None:
         super().__init__(channels, **kwargs)
-        self.theta = ms.Parameter(
-            ms.Tensor(self.theta_init, dtype=self.fc1.weight.dtype), name="theta"
-        )
+        self.theta = ms.Parameter(ms.Tensor(self.theta_init, dtype=self.fc1.weight.dtype), name="theta")
 
     def forward_gated(self, x):
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)

@@ -44,6 +44,7 @@ picks ``checkpoints/best.safetensors``) <-> MindSpore ``.ckpt`` (MindSpore's own
 written and read by ``mindspore.save_checkpoint`` / ``mindspore.load_checkpoint``). Nothing here
 unpickles anything.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,9 +62,16 @@ ms = require_mindspore()
 from .._atomic import atomic_path  # noqa: E402
 
 __all__ = [
-    "TORCH_TO_MINDSPORE_BN", "torch_to_mindspore", "mindspore_to_torch", "torch_to_mindspore_names",
-    "params_of", "load_into_cell", "load_torch_state_dict", "load_ckpt",
-    "safetensors_to_ckpt", "ckpt_to_safetensors",
+    "TORCH_TO_MINDSPORE_BN",
+    "torch_to_mindspore",
+    "mindspore_to_torch",
+    "torch_to_mindspore_names",
+    "params_of",
+    "load_into_cell",
+    "load_torch_state_dict",
+    "load_ckpt",
+    "safetensors_to_ckpt",
+    "ckpt_to_safetensors",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -196,7 +204,8 @@ def mindspore_to_torch(
             out[name] = ref[name].detach().cpu().clone()
     if ref is not None:
         _check_names(
-            {n: tuple(v.shape) for n, v in ref.items()}, {n: tuple(v.shape) for n, v in out.items()},
+            {n: tuple(v.shape) for n, v in ref.items()},
+            {n: tuple(v.shape) for n, v in out.items()},
             "PyTorch reference state dict",
         )
         # keep the reference's order, so the result reads like model.state_dict()
@@ -217,13 +226,16 @@ def _to_numpy(name: str, value: Any) -> np.ndarray:
     raise TypeError(f"{name}: expected a numpy array or mindspore.Tensor, got {type(value).__name__}")
 
 
-def _check_names(expected: Mapping[str, Tuple[int, ...]], got: Mapping[str, Tuple[int, ...]], target: str) -> None:
+def _check_names(
+    expected: Mapping[str, Tuple[int, ...]], got: Mapping[str, Tuple[int, ...]], target: str
+) -> None:
     """ValueError naming every missing, unexpected and shape-mismatched name (all at once)."""
     missing = [n for n in expected if n not in got]
     unexpected = [n for n in got if n not in expected]
     mismatched = [
         f"{n}: got {tuple(got[n])}, expected {tuple(expected[n])}"
-        for n in expected if n in got and tuple(got[n]) != tuple(expected[n])
+        for n in expected
+        if n in got and tuple(got[n]) != tuple(expected[n])
     ]
     problems = []
     if missing:
@@ -257,11 +269,16 @@ def load_into_cell(cell: Any, params: Union[Mapping[str, Any], PathLike]) -> Non
     """
     if isinstance(params, (str, os.PathLike)):
         path = Path(params)
-        params = load_ckpt(path) if path.suffix == ".ckpt" else torch_to_mindspore(load_torch_state_dict(path))
+        params = (
+            load_ckpt(path) if path.suffix == ".ckpt" else torch_to_mindspore(load_torch_state_dict(path))
+        )
     arrays = {name: _to_numpy(name, value) for name, value in params.items()}
     targets = dict(cell.parameters_and_names())
-    _check_names({n: tuple(p.shape) for n, p in targets.items()}, {n: a.shape for n, a in arrays.items()},
-                 f"MindSpore cell {type(cell).__name__}")
+    _check_names(
+        {n: tuple(p.shape) for n, p in targets.items()},
+        {n: a.shape for n, a in arrays.items()},
+        f"MindSpore cell {type(cell).__name__}",
+    )
     for name, p in targets.items():
         # copy: a Tensor built from an array may share its buffer with the caller's array
         p.set_data(ms.Tensor(np.array(arrays[name], copy=True), dtype=p.dtype))
@@ -306,7 +323,7 @@ def load_torch_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
     path = _resolve_torch_file(path)
     if SKELETON_KEY in _safetensors_metadata(path):
         state = SafetensorsCheckpointIO().load_checkpoint(path)["state_dict"]
-        return {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        return {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     return load_file(str(path))
 
 
@@ -370,8 +387,10 @@ def _read_ckpt(path: PathLike) -> Tuple[Dict[str, np.ndarray], Optional[Dict[str
             except (TypeError, json.JSONDecodeError) as err:
                 raise ValueError(f"{path}: entry {LAYOUT_KEY!r} is not valid JSON ({err})") from None
             if layout.get("format") != _LAYOUT_FORMAT or layout.get("version") != _LAYOUT_VERSION:
-                raise ValueError(f"{path}: unknown {LAYOUT_KEY} format {layout.get('format')!r} "
-                                 f"version {layout.get('version')!r}")
+                raise ValueError(
+                    f"{path}: unknown {LAYOUT_KEY} format {layout.get('format')!r} "
+                    f"version {layout.get('version')!r}"
+                )
         elif isinstance(value, ms.Tensor):
             params[name] = value.asnumpy().copy()
         else:

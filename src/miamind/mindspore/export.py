@@ -16,6 +16,7 @@ dimensions are the run's input shape (``dataset.json``).
 :func:`export_onnx` needs PyTorch, onnx and onnxruntime only: this module imports MindSpore when a
 MindIR function is called, not on import.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,20 +57,30 @@ def _run_cell(run_dir: Path):
 
     cfg, info = _run_config(run_dir)
     cell = build_mindspore_model(cfg, info)
-    source = next((p for p in (run_dir / "checkpoints" / "best.ckpt", run_dir / "checkpoints" / "last.ckpt")
-                   if p.is_file()), None)
+    source = next(
+        (
+            p
+            for p in (run_dir / "checkpoints" / "best.ckpt", run_dir / "checkpoints" / "last.ckpt")
+            if p.is_file()
+        ),
+        None,
+    )
     if source is None:
         try:
             source = checkpoint_path(run_dir, "best")  # a PyTorch run: best.safetensors, else last
         except RunError:
-            raise RunError(f"{run_dir}: no checkpoint to export (checkpoints/best.ckpt, last.ckpt, "
-                           "best.safetensors or last.safetensors)") from None
+            raise RunError(
+                f"{run_dir}: no checkpoint to export (checkpoints/best.ckpt, last.ckpt, "
+                "best.safetensors or last.safetensors)"
+            ) from None
     load_into_cell(cell, source)
     cell.set_train(False)
     return cell, source
 
 
-def export_mindir(run_dir_or_cell: Any, out_path: PathLike, input_shape: Optional[Sequence[int]] = None) -> Path:
+def export_mindir(
+    run_dir_or_cell: Any, out_path: PathLike, input_shape: Optional[Sequence[int]] = None
+) -> Path:
     """Write ``run_dir_or_cell`` as a MindIR file at ``out_path`` (must end in ``.mindir``); returns the path.
 
     Args:
@@ -98,8 +109,9 @@ def export_mindir(run_dir_or_cell: Any, out_path: PathLike, input_shape: Optiona
             input_shape = run_input_shape(run_dir_or_cell)
     shape = tuple(int(d) for d in input_shape)
     if len(shape) < 2 or min(shape) < 1:
-        raise ValueError(f"export_mindir: input_shape must be (N, *input) with positive sizes, "
-                         f"got {tuple(input_shape)}")
+        raise ValueError(
+            f"export_mindir: input_shape must be (N, *input) with positive sizes, got {tuple(input_shape)}"
+        )
     example = ms.Tensor(np.zeros(shape, np.float32))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # mindspore.export appends ".mindir" to the file name it is given, so the temporary name lacks it.
@@ -131,10 +143,14 @@ def _torch_model(run_dir: Path):
     if (ckpts / "best.safetensors").is_file() or (ckpts / "last.safetensors").is_file():
         _, _, model, path = load_trained_model(run_dir, "best")
         return model, path
-    path = next((p for p in (ckpts / "best_torch.safetensors", ckpts / "last_torch.safetensors") if p.is_file()), None)
+    path = next(
+        (p for p in (ckpts / "best_torch.safetensors", ckpts / "last_torch.safetensors") if p.is_file()), None
+    )
     if path is None:
-        raise RunError(f"{run_dir}: no PyTorch weights to export (checkpoints/best.safetensors, last.safetensors, "
-                       "best_torch.safetensors or last_torch.safetensors)")
+        raise RunError(
+            f"{run_dir}: no PyTorch weights to export (checkpoints/best.safetensors, last.safetensors, "
+            "best_torch.safetensors or last_torch.safetensors)"
+        )
     model = build_model(*_run_config(run_dir))
     state, _ = load_weights(path)
     model.load_state_dict(state, strict=True)
@@ -161,8 +177,17 @@ def export_onnx(run_dir: PathLike, out_path: PathLike, *, check_batch: int = 4, 
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
     batch = torch.export.Dim("batch", min=1)
     with atomic_path(out_path) as tmp:
-        torch.onnx.export(model, (x,), str(tmp), dynamo=True, input_names=["x"], output_names=["logits"],
-                          dynamic_shapes=({0: batch},), external_data=False, verbose=False)
+        torch.onnx.export(
+            model,
+            (x,),
+            str(tmp),
+            dynamo=True,
+            input_names=["x"],
+            output_names=["logits"],
+            dynamic_shapes=({0: batch},),
+            external_data=False,
+            verbose=False,
+        )
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
@@ -171,6 +196,8 @@ def export_onnx(run_dir: PathLike, out_path: PathLike, *, check_batch: int = 4, 
             want = model(x).numpy()
         error = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
         if not error <= atol:
-            raise RuntimeError(f"{out_path}: onnxruntime output differs from PyTorch ({source}) by {error:.3g} "
-                               f"(shape {got.shape} vs {want.shape}; tolerance {atol})")
+            raise RuntimeError(
+                f"{out_path}: onnxruntime output differs from PyTorch ({source}) by {error:.3g} "
+                f"(shape {got.shape} vs {want.shape}; tolerance {atol})"
+            )
     return out_path

@@ -41,6 +41,7 @@ Run folder (as PyTorch's, checkpoints in both formats)::
                                                            (engine.checkpoint_io.load_weights)
     RUN_DIR/plots/*.png                                    learning curves, confusion matrix
 """
+
 from __future__ import annotations
 
 import csv
@@ -64,8 +65,16 @@ PathLike = Union[str, Path]
 SUPPORTED_TASKS = ("cifar10", "cicids2017")
 
 __all__ = [
-    "SUPPORTED_TASKS", "train_mindspore", "cross_entropy", "build_optimizer", "make_train_step",
-    "build_mindspore_model", "evaluate_cell", "save_ckpt", "to_mindspore", "set_threads",
+    "SUPPORTED_TASKS",
+    "train_mindspore",
+    "cross_entropy",
+    "build_optimizer",
+    "make_train_step",
+    "build_mindspore_model",
+    "evaluate_cell",
+    "save_ckpt",
+    "to_mindspore",
+    "set_threads",
 ]
 
 
@@ -105,11 +114,15 @@ def build_optimizer(params: Sequence, optim_cfg: Mapping[str, Any]):
     o = optim_cfg
     decay = [p for p in params if p.ndim > 1]
     no_decay = [p for p in params if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": float(o["weight_decay"])},
-              {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": float(o["weight_decay"])},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     groups = [g for g in groups if g["params"]]  # MindSpore refuses an empty group
     if o["name"] == "sgd":
-        return optim.SGD(groups, lr=float(o["lr"]), momentum=float(o["momentum"]), nesterov=bool(o["nesterov"]))
+        return optim.SGD(
+            groups, lr=float(o["lr"]), momentum=float(o["momentum"]), nesterov=bool(o["nesterov"])
+        )
     if o["name"] == "adam":
         return optim.Adam(groups, lr=float(o["lr"]), betas=tuple(float(b) for b in o["betas"]))
     if o["name"] == "adamw":
@@ -126,8 +139,9 @@ def _clip_by_total_norm(grads, max_norm: float):
     return tuple(g * coef for g in grads)
 
 
-def make_train_step(net, optimizer, loss_fn: Callable, *, jit: bool = False,
-                    gradient_clip_val: Optional[float] = None) -> Callable:
+def make_train_step(
+    net, optimizer, loss_fn: Callable, *, jit: bool = False, gradient_clip_val: Optional[float] = None
+) -> Callable:
     """``step(x, y) -> loss``: forward, backward and one optimiser update of ``net``'s trainable weights.
 
     ``loss_fn(logits, y)``. Without ``jit`` forward and backward run op by op (PYNATIVE) and only the
@@ -148,6 +162,7 @@ def make_train_step(net, optimizer, loss_fn: Callable, *, jit: bool = False,
         return optimizer(grads)
 
     if jit:
+
         def step(x, y):
             loss, grads = grad_fn(x, y)
             update(grads)
@@ -172,8 +187,12 @@ def build_mindspore_model(cfg: Mapping[str, Any], info):
     m = cfg["model"]
     attention = None if m["attention"] in (None, "none") else m["attention"]
     return create_model(
-        m["name"], num_classes=info.num_classes, in_chans=info.channels, attention=attention,
-        attention_kwargs=dict(m["attention_kwargs"] or {}), **dict(m["kwargs"] or {}),
+        m["name"],
+        num_classes=info.num_classes,
+        in_chans=info.channels,
+        attention=attention,
+        attention_kwargs=dict(m["attention_kwargs"] or {}),
+        **dict(m["kwargs"] or {}),
     )
 
 
@@ -192,8 +211,16 @@ def _limit(n: int, limit: Optional[Union[int, float]]) -> int:
     return min(n, max(1, int(n * float(limit))))
 
 
-def evaluate_cell(net, loader, metrics, class_names: Sequence[str], *, weight=None, label_smoothing: float = 0.0,
-                  limit_batches=None) -> Dict[str, Any]:
+def evaluate_cell(
+    net,
+    loader,
+    metrics,
+    class_names: Sequence[str],
+    *,
+    weight=None,
+    label_smoothing: float = 0.0,
+    limit_batches=None,
+) -> Dict[str, Any]:
     """Run ``net`` (eval mode) over ``loader``; the torchmetrics collection ``metrics`` judges the logits.
 
     Returns ``{"metrics": {name: float}, "confmat": list | None, "loss": float}``, the loss averaged
@@ -290,8 +317,9 @@ def _write_epoch_csv(path: Path, rows: List[Dict[str, Any]]) -> None:
 
 
 # ------------------------------------------------------------------------------------------ train
-def train_mindspore(cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet: bool = False,
-                    jit: bool = False) -> Dict[str, Any]:
+def train_mindspore(
+    cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet: bool = False, jit: bool = False
+) -> Dict[str, Any]:
     """Train the resolved config ``cfg`` with MindSpore into the new run folder ``out``; returns metrics.json.
 
     ``arrays`` injects a dataset (``tasks.synthetic``) as for the PyTorch engine; ``jit`` compiles
@@ -304,7 +332,14 @@ def train_mindspore(cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet
     from ..engine.callbacks import NonFiniteLossError
     from ..engine.config import save_config
     from ..engine.run import (
-        KIND, RunError, _test_split_name, build_datamodule_for, build_model, format_table, summary_row, write_json,
+        KIND,
+        RunError,
+        _test_split_name,
+        build_datamodule_for,
+        build_model,
+        format_table,
+        summary_row,
+        write_json,
     )
     from ..tasks.inputs import preprocess_state_to_json
     from ..tasks.metrics import flow_metrics, image_metrics
@@ -354,15 +389,25 @@ def train_mindspore(cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet
     total_steps = steps_per_epoch * epochs
     optimizer = build_optimizer(trainable, cfg["optim"])
     scheduler = optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(cfg["schedule"], total_steps, total_steps / max(epochs, 1)))
+        optimizer, lr_lambda(cfg["schedule"], total_steps, total_steps / max(epochs, 1))
+    )
     step = make_train_step(net, optimizer, loss_fn, jit=jit, gradient_clip_val=tr["gradient_clip_val"])
-    make_metrics = {"image-classification": image_metrics, "flow-classification": flow_metrics}[KIND[cfg["task"]]]
+    make_metrics = {"image-classification": image_metrics, "flow-classification": flow_metrics}[
+        KIND[cfg["task"]]
+    ]
     val_metrics = make_metrics(class_names)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(dict(cfg), run_dir / "config.yaml")
-    write_json(run_dir / "dataset.json", {"name": info.name, "task": info.task, "class_names": class_names,
-                                          "input_shape": list(info.input_shape)})
+    write_json(
+        run_dir / "dataset.json",
+        {
+            "name": info.name,
+            "task": info.task,
+            "class_names": class_names,
+            "input_shape": list(info.input_shape),
+        },
+    )
     write_json(run_dir / "preprocess.json", preprocess_state_to_json(dm.preprocess_state()))
     ckpt_dir = run_dir / "checkpoints"
     last_path, best_path = ckpt_dir / "last.ckpt", ckpt_dir / "best.ckpt"
@@ -387,19 +432,33 @@ def train_mindspore(cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet
             x, y = to_mindspore(batch)
             loss = float(step(x, y).asnumpy())
             if not math.isfinite(loss):
-                raise NonFiniteLossError(loss, epoch, global_step, str(last_path) if last_path.exists() else None)
+                raise NonFiniteLossError(
+                    loss, epoch, global_step, str(last_path) if last_path.exists() else None
+                )
             scheduler.step()
             global_step += 1
             seen += len(batch[1])
             loss_sum += loss * len(batch[1])
         seconds = time.perf_counter() - t0
         samples_per_s = seen / seconds if seconds > 0 else None
-        row: Dict[str, Any] = {"epoch": epoch, "step": global_step - 1, "train/loss": loss_sum / max(seen, 1),
-                               "lr": lr_first, "train/samples_per_s": samples_per_s}
+        row: Dict[str, Any] = {
+            "epoch": epoch,
+            "step": global_step - 1,
+            "train/loss": loss_sum / max(seen, 1),
+            "lr": lr_first,
+            "train/samples_per_s": samples_per_s,
+        }
         scores: Dict[str, float] = {"train/loss": row["train/loss"]}
         if val_loader:  # an empty list when the config holds out no validation set
-            val_final = evaluate_cell(net, val_loader, val_metrics, class_names, weight=weight,
-                                      label_smoothing=smoothing, limit_batches=tr["limit_eval_batches"])
+            val_final = evaluate_cell(
+                net,
+                val_loader,
+                val_metrics,
+                class_names,
+                weight=weight,
+                label_smoothing=smoothing,
+                limit_batches=tr["limit_eval_batches"],
+            )
             scores["val/loss"] = val_final["loss"]
             scores.update({f"val/{k}": v for k, v in val_final["metrics"].items()})
             row.update({k: v for k, v in scores.items() if k != "train/loss"})
@@ -407,8 +466,10 @@ def train_mindspore(cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet
         save_ckpt(net, last_path)
         if monitor:
             if monitor not in scores:
-                raise ValueError(f"checkpoint.monitor {monitor!r} is not a logged metric "
-                                 f"(available: {', '.join(sorted(scores))})")
+                raise ValueError(
+                    f"checkpoint.monitor {monitor!r} is not a logged metric "
+                    f"(available: {', '.join(sorted(scores))})"
+                )
             if _improved(scores[monitor], best_score, mode):
                 best_score, best_epoch = scores[monitor], epoch
                 save_ckpt(net, best_path)
@@ -427,21 +488,40 @@ def train_mindspore(cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet
             eval_net, use_best = build_mindspore_model(cfg, info), True
             load_into_cell(eval_net, best_path)
 
-    test = evaluate_cell(eval_net, dm.test_dataloader(), make_metrics(class_names), class_names, weight=weight,
-                         label_smoothing=smoothing, limit_batches=tr["limit_eval_batches"])
-    rows.append({"epoch": epochs - 1, "step": global_step - 1, "test/loss": test["loss"],
-                 **{f"test/{k}": v for k, v in test["metrics"].items()}})
+    test = evaluate_cell(
+        eval_net,
+        dm.test_dataloader(),
+        make_metrics(class_names),
+        class_names,
+        weight=weight,
+        label_smoothing=smoothing,
+        limit_batches=tr["limit_eval_batches"],
+    )
+    rows.append(
+        {
+            "epoch": epochs - 1,
+            "step": global_step - 1,
+            "test/loss": test["loss"],
+            **{f"test/{k}": v for k, v in test["metrics"].items()},
+        }
+    )
     _write_epoch_csv(run_dir / "metrics.csv", rows)
 
     ignored = {}
     if str(tr["precision"]) != "32":
         ignored["trainer.precision"] = f"{tr['precision']} is a PyTorch setting; MindSpore trained in float32"
     if tr["channels_last"]:
-        ignored["trainer.channels_last"] = "a PyTorch memory-format setting; MindSpore used its default layout"
+        ignored["trainer.channels_last"] = (
+            "a PyTorch memory-format setting; MindSpore used its default layout"
+        )
     metrics = {
-        "task": cfg["task"], "model": cfg["model"]["name"], "attention": cfg["model"]["attention"],
-        "preset": cfg["preset"], "seed": cfg["seed"],
-        "epochs": epochs, "world_size": 1,
+        "task": cfg["task"],
+        "model": cfg["model"]["name"],
+        "attention": cfg["model"]["attention"],
+        "preset": cfg["preset"],
+        "seed": cfg["seed"],
+        "epochs": epochs,
+        "world_size": 1,
         # the same architecture as the PyTorch model (load_into_cell checked every tensor)
         "parameters": int(sum(p.numel() for p in torch_model.parameters())),
         "fit_seconds_this_attempt": round(fit_seconds, 2),

@@ -29,8 +29,10 @@ stem. Every model runs under ``torch.autocast("cpu", dtype=torch.bfloat16)``, an
 names and initialisation notes are in each module's docstring: :mod:`.resnet`, :mod:`.reference_resnet`,
 :mod:`.fastnet`, :mod:`.unet`, :mod:`.flowcnn`.
 """
+
 from ._attention import attention_layers, build_attention
 from .registry import create_model, get_model_builder, list_models, register_model
+
 # Importing the model modules registers their names.
 from .resnet import CifarResNet, resnet18, resnet34, resnet50
 from .reference_resnet import ReferenceResNet, reference_resnet
@@ -39,7 +41,23 @@ from .unet import UNet, unet
 from .flowcnn import FlowCNN, flowcnn
 
 __all__ = [
-    "create_model", "list_models", "register_model", "get_model_builder", "attention_layers", "build_attention",
-    "CifarResNet", "ReferenceResNet", "FastNet", "UNet", "FlowCNN", "init_whitening",
-    "resnet18", "resnet34", "resnet50", "reference_resnet", "fastnet", "unet", "flowcnn",
+    "create_model",
+    "list_models",
+    "register_model",
+    "get_model_builder",
+    "attention_layers",
+    "build_attention",
+    "CifarResNet",
+    "ReferenceResNet",
+    "FastNet",
+    "UNet",
+    "FlowCNN",
+    "init_whitening",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "reference_resnet",
+    "fastnet",
+    "unet",
+    "flowcnn",
 ]

@@ -10,6 +10,7 @@ Every model builds its attention layers through :func:`build_attention`, which
 
 The mark is a plain instance attribute, so it survives ``copy.deepcopy`` and needs no global state.
 """
+
 from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Tuple
@@ -31,7 +32,11 @@ def attention_name(spec: AttentionSpec) -> str:
         return "none"
     if isinstance(spec, str):
         return spec
-    return getattr(spec, "__name__", None) or getattr(getattr(spec, "func", None), "__name__", None) or repr(spec)
+    return (
+        getattr(spec, "__name__", None)
+        or getattr(getattr(spec, "func", None), "__name__", None)
+        or repr(spec)
+    )
 
 
 def build_attention(

@@ -28,6 +28,7 @@ Parameter names (stable, for the 1:1 MindSpore mapping): ``stem.conv.{weight,bia
 ``groups.{i}.conv1.weight``, ``groups.{i}.bn1.*``, ``groups.{i}.conv2.weight``, ``groups.{i}.bn2.*``,
 ``groups.{i}.attn.*``, ``head.weight``.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
@@ -62,8 +63,16 @@ def _batch_norm(channels: int, momentum: float, eps: float, train_gamma: bool) -
 class ConvGroup(nn.Module):
     """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attention."""
 
-    def __init__(self, in_chs: int, out_chs: int, attn: nn.Module, *, bn_momentum: float, bn_eps: float,
-                 bn_train_gamma: bool) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        attn: nn.Module,
+        *,
+        bn_momentum: float,
+        bn_eps: float,
+        bn_train_gamma: bool,
+    ) -> None:
         super().__init__()
         self.conv1 = _dirac_conv(in_chs, out_chs)
         self.pool = nn.MaxPool2d(2)
@@ -116,17 +125,28 @@ class FastNet(nn.Module):
         if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
             raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
         if whiten_width is None:
-            whiten_width = 2 * in_chans * whiten_kernel_size ** 2
+            whiten_width = 2 * in_chans * whiten_kernel_size**2
         self.stem = nn.Sequential()
-        self.stem.add_module("conv", nn.Conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True))
+        self.stem.add_module(
+            "conv", nn.Conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True)
+        )
         self.stem.add_module("act", nn.GELU())
         groups = []
         in_chs = whiten_width
         for width in widths:
-            attn = build_attention(attention, width, model="fastnet", slot=ATTENTION_SLOT, dims=2,
-                                   attention_kwargs=attention_kwargs)
-            groups.append(ConvGroup(in_chs, width, attn, bn_momentum=bn_momentum, bn_eps=bn_eps,
-                                    bn_train_gamma=bn_train_gamma))
+            attn = build_attention(
+                attention,
+                width,
+                model="fastnet",
+                slot=ATTENTION_SLOT,
+                dims=2,
+                attention_kwargs=attention_kwargs,
+            )
+            groups.append(
+                ConvGroup(
+                    in_chs, width, attn, bn_momentum=bn_momentum, bn_eps=bn_eps, bn_train_gamma=bn_train_gamma
+                )
+            )
             in_chs = width
         self.groups = nn.Sequential(*groups)
         self.head = nn.Linear(in_chs, num_classes, bias=False)
@@ -155,9 +175,10 @@ class FastNet(nn.Module):
 fastnet = register_model("fastnet")(FastNet)
 
 
-
 @torch.no_grad()
-def init_whitening(model: FastNet, train_images: torch.Tensor, *, eps: float = 5e-4, freeze: bool = True) -> None:
+def init_whitening(
+    model: FastNet, train_images: torch.Tensor, *, eps: float = 5e-4, freeze: bool = True
+) -> None:
     """Set the stem conv to airbench's patch-whitening filters, computed from ``train_images``.
 
     For k x k patches P (flattened, C*k*k values) of the images, with the uncentred covariance
@@ -181,15 +202,21 @@ def init_whitening(model: FastNet, train_images: torch.Tensor, *, eps: float = 5
             f"the model has {conv.out_channels} (whiten_width)"
         )
     if not torch.is_tensor(train_images) or not train_images.is_floating_point():
-        raise ValueError("init_whitening: train_images must be a float tensor preprocessed like the model's inputs")
+        raise ValueError(
+            "init_whitening: train_images must be a float tensor preprocessed like the model's inputs"
+        )
     if train_images.dim() != 4 or train_images.shape[1] != c or min(train_images.shape[-2:]) < max(kh, kw):
-        raise ValueError(f"init_whitening: train_images must be (N, {c}, H, W), got {tuple(train_images.shape)}")
+        raise ValueError(
+            f"init_whitening: train_images must be (N, {c}, H, W), got {tuple(train_images.shape)}"
+        )
     x = train_images.to(torch.float64)
     patches = x.unfold(2, kh, 1).unfold(3, kw, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, c * kh * kw)
     cov = patches.T @ patches / patches.shape[0]
     eigenvalues, eigenvectors = torch.linalg.eigh(cov)
     order = torch.arange(eigenvalues.numel() - 1, -1, -1)  # largest first, as airbench's flip(0)
-    filters = (eigenvectors[:, order].T / torch.sqrt(eigenvalues[order] + eps)[:, None]).reshape(-1, c, kh, kw)
+    filters = (eigenvectors[:, order].T / torch.sqrt(eigenvalues[order] + eps)[:, None]).reshape(
+        -1, c, kh, kw
+    )
     conv.weight.copy_(torch.cat([filters, -filters]).to(conv.weight))
     if freeze:
         conv.weight.requires_grad_(False)

@@ -25,6 +25,7 @@ is the setup the paper's CIC-IDS2017 experiment uses (its public code: ``CNN_mia
 convs with MIA after each ReLU, then a 4608 -> 128 -> 2 MLP; that network is fixed to one F and is
 not reproduced here).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -76,15 +77,30 @@ class FlowCNN(nn.Module):
         blocks = []
         in_chs = in_chans
         for out_chs in stages:
-            attn = build_attention(attention, out_chs, model="flowcnn", slot=ATTENTION_SLOT, dims=1,
-                                   attention_kwargs=attention_kwargs)
-            blocks.append(nn.Sequential(OrderedDict([
-                ("conv", nn.Conv1d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False)),
-                ("bn", nn.BatchNorm1d(out_chs)),
-                ("act", nn.ReLU(inplace=True)),
-                ("attn", attn),
-                ("pool", nn.MaxPool1d(2, ceil_mode=True)),
-            ])))
+            attn = build_attention(
+                attention,
+                out_chs,
+                model="flowcnn",
+                slot=ATTENTION_SLOT,
+                dims=1,
+                attention_kwargs=attention_kwargs,
+            )
+            blocks.append(
+                nn.Sequential(
+                    OrderedDict(
+                        [
+                            (
+                                "conv",
+                                nn.Conv1d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False),
+                            ),
+                            ("bn", nn.BatchNorm1d(out_chs)),
+                            ("act", nn.ReLU(inplace=True)),
+                            ("attn", attn),
+                            ("pool", nn.MaxPool1d(2, ceil_mode=True)),
+                        ]
+                    )
+                )
+            )
             in_chs = out_chs
         self.in_chans = in_chans
         self.stages = nn.Sequential(*blocks)

@@ -29,6 +29,7 @@ Differences from the MindSpore code, all deliberate:
 - BN hyper-parameters are PyTorch's (eps 1e-5, momentum 0.1), which equal MindSpore's defaults
   (eps 1e-5, momentum 0.9 in MindSpore's opposite convention).
 """
+
 from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Sequence
@@ -85,7 +86,9 @@ class ReferenceResNet(nn.Module):
     ) -> None:
         super().__init__()
         if len(layers) != len(widths):
-            raise ValueError(f"reference_resnet: layers {tuple(layers)} and widths {tuple(widths)} differ in length")
+            raise ValueError(
+                f"reference_resnet: layers {tuple(layers)} and widths {tuple(widths)} differ in length"
+            )
         self.conv1 = nn.Conv2d(in_chans, widths[0], 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.act1 = nn.ReLU(inplace=True)
@@ -94,8 +97,14 @@ class ReferenceResNet(nn.Module):
             blocks: List[nn.Module] = []
             for b in range(depth):
                 stride = 2 if (i > 0 and b == 0) else 1
-                attn = build_attention(attention, width, model="reference_resnet", slot=ATTENTION_SLOT,
-                                       dims=2, attention_kwargs=attention_kwargs)
+                attn = build_attention(
+                    attention,
+                    width,
+                    model="reference_resnet",
+                    slot=ATTENTION_SLOT,
+                    dims=2,
+                    attention_kwargs=attention_kwargs,
+                )
                 blocks.append(ReferenceBlock(in_chs, width, stride, attn))
                 in_chs = width
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
@@ -122,5 +131,6 @@ def reference_resnet(
     attention_kwargs: Optional[Mapping[str, Any]] = None,
 ) -> ReferenceResNet:
     """The MindSpore code's "ResNet-50" (really a ResNet-34 layout), default attention ``"mia_code"``."""
-    return ReferenceResNet(num_classes=num_classes, in_chans=in_chans, attention=attention,
-                           attention_kwargs=attention_kwargs)
+    return ReferenceResNet(
+        num_classes=num_classes, in_chans=in_chans, attention=attention, attention_kwargs=attention_kwargs
+    )

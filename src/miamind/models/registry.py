@@ -5,6 +5,7 @@ returning an ``nn.Module``; ``@register_model("name")`` makes ``create_model("na
 ``create_model`` validates what is common to all models (the name, ``num_classes``, ``in_chans``,
 ``attention_kwargs`` and unknown keyword arguments) so every model reports bad input the same way.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -100,7 +101,9 @@ def create_model(
     num_classes = _check_count(num_classes, "num_classes", key)
     in_chans = _check_count(in_chans, "in_chans", key)
     if attention_kwargs is not None and not isinstance(attention_kwargs, Mapping):
-        raise ValueError(f"{key}: attention_kwargs must be a mapping or None, got {type(attention_kwargs).__name__}")
+        raise ValueError(
+            f"{key}: attention_kwargs must be a mapping or None, got {type(attention_kwargs).__name__}"
+        )
     params = inspect.signature(builder).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     if not takes_any:
@@ -108,7 +111,9 @@ def create_model(
         if unknown:
             valid = sorted(set(params) - set(_COMMON))
             raise ValueError(f"{key}: unknown keyword argument(s) {unknown}; accepted: {valid}")
-    kwargs = dict(num_classes=num_classes, in_chans=in_chans, attention_kwargs=attention_kwargs, **model_kwargs)
+    kwargs = dict(
+        num_classes=num_classes, in_chans=in_chans, attention_kwargs=attention_kwargs, **model_kwargs
+    )
     if attention is not MODEL_DEFAULT:
         kwargs["attention"] = attention
     return builder(**kwargs)

@@ -27,6 +27,7 @@ Initialisation:
   sees an all-zero input (its output is 0 and its own parameters get no gradient on the first step;
   gamma does, scaled by the attention map). Pass ``zero_init_last=False`` to start from gamma = 1.
 """
+
 from __future__ import annotations
 
 import functools
@@ -77,12 +78,22 @@ class CifarResNet(ResNet):
         model_name: str = "resnet",
     ) -> None:
         attn_layer = functools.partial(
-            build_attention, attention, model=model_name, slot=ATTENTION_SLOT, dims=2,
+            build_attention,
+            attention,
+            model=model_name,
+            slot=ATTENTION_SLOT,
+            dims=2,
             attention_kwargs=attention_kwargs,
         )
         super().__init__(
-            block, tuple(layers), num_classes=num_classes, in_chans=in_chans, zero_init_last=zero_init_last,
-            drop_rate=drop_rate, drop_path_rate=drop_path_rate, block_args=dict(attn_layer=attn_layer),
+            block,
+            tuple(layers),
+            num_classes=num_classes,
+            in_chans=in_chans,
+            zero_init_last=zero_init_last,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+            block_args=dict(attn_layer=attn_layer),
         )
         # CIFAR stem; initialised as timm initialises every backbone conv.
         stem_width = self.bn1.num_features
@@ -97,7 +108,9 @@ class CifarResNet(ResNet):
     @torch.jit.ignore
     def init_weights(self, zero_init_last: bool = True) -> None:
         """timm's backbone init; attention layers keep the parameters their constructor gave them."""
-        saved = [(m, {k: v.detach().clone() for k, v in m.state_dict().items()}) for _, m in attention_layers(self)]
+        saved = [
+            (m, {k: v.detach().clone() for k, v in m.state_dict().items()}) for _, m in attention_layers(self)
+        ]
         super().init_weights(zero_init_last=zero_init_last)
         for module, state in saved:
             module.load_state_dict(state)
@@ -116,19 +129,40 @@ def _variant(name: str, block, layers, doc: str) -> Callable[..., CifarResNet]:
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
     ) -> CifarResNet:
-        return CifarResNet(block, layers, model_name=name, num_classes=num_classes, in_chans=in_chans,
-                           attention=attention, attention_kwargs=attention_kwargs, zero_init_last=zero_init_last,
-                           drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+        return CifarResNet(
+            block,
+            layers,
+            model_name=name,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            attention=attention,
+            attention_kwargs=attention_kwargs,
+            zero_init_last=zero_init_last,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
+        )
 
     build.__name__ = build.__qualname__ = name
     build.__doc__ = doc
     return register_model(name)(build)
 
 
-resnet18 = _variant("resnet18", BasicBlock, (2, 2, 2, 2),
-                    "CIFAR ResNet-18: BasicBlocks [2, 2, 2, 2], widths 64-512, 8 attention layers.")
-resnet34 = _variant("resnet34", BasicBlock, (3, 4, 6, 3),
-                    "CIFAR ResNet-34: BasicBlocks [3, 4, 6, 3], widths 64-512, 16 attention layers.")
-resnet50 = _variant("resnet50", Bottleneck, (3, 4, 6, 3),
-                    "CIFAR ResNet-50: Bottleneck blocks [3, 4, 6, 3], output widths 256-2048, 16 attention "
-                    "layers (after ``bn3``, on 256-2048 channels).")
+resnet18 = _variant(
+    "resnet18",
+    BasicBlock,
+    (2, 2, 2, 2),
+    "CIFAR ResNet-18: BasicBlocks [2, 2, 2, 2], widths 64-512, 8 attention layers.",
+)
+resnet34 = _variant(
+    "resnet34",
+    BasicBlock,
+    (3, 4, 6, 3),
+    "CIFAR ResNet-34: BasicBlocks [3, 4, 6, 3], widths 64-512, 16 attention layers.",
+)
+resnet50 = _variant(
+    "resnet50",
+    Bottleneck,
+    (3, 4, 6, 3),
+    "CIFAR ResNet-50: Bottleneck blocks [3, 4, 6, 3], output widths 256-2048, 16 attention "
+    "layers (after ``bn3``, on 256-2048 channels).",
+)

@@ -36,6 +36,7 @@ skip         on each skip connection, just before it is    ``decoder.{i}.skip_at
 (The public MindSpore code's "U-Net + MIA" is a different, 2-level network with 32-64-128 channels,
 no BN, and MIA on the upsampled features before the concatenation; it is not reproduced here.)
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -64,29 +65,40 @@ class DoubleConv(nn.Sequential):
 
     def __init__(self, in_chs: int, out_chs: int, attn: nn.Module, pool: bool = False) -> None:
         layers = [("pool", nn.MaxPool2d(2))] if pool else []
-        super().__init__(OrderedDict(layers + [
-            ("conv1", nn.Conv2d(in_chs, out_chs, 3, padding=1, bias=False)),
-            ("bn1", nn.BatchNorm2d(out_chs)),
-            ("act1", nn.ReLU(inplace=True)),
-            ("conv2", nn.Conv2d(out_chs, out_chs, 3, padding=1, bias=False)),
-            ("bn2", nn.BatchNorm2d(out_chs)),
-            ("act2", nn.ReLU(inplace=True)),
-            ("attn", attn),
-        ]))
+        super().__init__(
+            OrderedDict(
+                layers
+                + [
+                    ("conv1", nn.Conv2d(in_chs, out_chs, 3, padding=1, bias=False)),
+                    ("bn1", nn.BatchNorm2d(out_chs)),
+                    ("act1", nn.ReLU(inplace=True)),
+                    ("conv2", nn.Conv2d(out_chs, out_chs, 3, padding=1, bias=False)),
+                    ("bn2", nn.BatchNorm2d(out_chs)),
+                    ("act2", nn.ReLU(inplace=True)),
+                    ("attn", attn),
+                ]
+            )
+        )
 
 
 class _Up(nn.Module):
     """Upsample x2 (halving channels), attention on the skip, concat [skip, up], double conv."""
 
-    def __init__(self, in_chs: int, out_chs: int, upsample: str, skip_attn: nn.Module, attn: nn.Module) -> None:
+    def __init__(
+        self, in_chs: int, out_chs: int, upsample: str, skip_attn: nn.Module, attn: nn.Module
+    ) -> None:
         super().__init__()
         if upsample == "transpose":
             self.up = nn.ConvTranspose2d(in_chs, out_chs, 2, stride=2)
         else:
-            self.up = nn.Sequential(OrderedDict([
-                ("resize", nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)),
-                ("proj", nn.Conv2d(in_chs, out_chs, 1)),
-            ]))
+            self.up = nn.Sequential(
+                OrderedDict(
+                    [
+                        ("resize", nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)),
+                        ("proj", nn.Conv2d(in_chs, out_chs, 1)),
+                    ]
+                )
+            )
         self.skip_attn = skip_attn
         self.conv = DoubleConv(2 * out_chs, out_chs, attn)
 
@@ -138,15 +150,23 @@ class UNet(nn.Module):
 
         def attn(point: str, channels: int) -> nn.Module:
             spec = attention if point in points else None
-            return build_attention(spec, channels, model="unet", slot=ATTENTION_POINTS[point], dims=2,
-                                   attention_kwargs=attention_kwargs)
+            return build_attention(
+                spec,
+                channels,
+                model="unet",
+                slot=ATTENTION_POINTS[point],
+                dims=2,
+                attention_kwargs=attention_kwargs,
+            )
 
-        widths = [width * 2 ** i for i in range(depth + 1)]
+        widths = [width * 2**i for i in range(depth + 1)]
         self.encoder = nn.ModuleList(
             DoubleConv(widths[i - 1] if i else in_chans, widths[i], attn("encoder", widths[i]), pool=i > 0)
             for i in range(depth)
         )
-        self.bottleneck = DoubleConv(widths[depth - 1], widths[depth], attn("bottleneck", widths[depth]), pool=True)
+        self.bottleneck = DoubleConv(
+            widths[depth - 1], widths[depth], attn("bottleneck", widths[depth]), pool=True
+        )
         self.decoder = nn.ModuleList(
             _Up(widths[i + 1], widths[i], upsample, attn("skip", widths[i]), attn("decoder", widths[i]))
             for i in reversed(range(depth))
@@ -156,7 +176,7 @@ class UNet(nn.Module):
     @property
     def multiple(self) -> int:
         """H and W must be multiples of this (``2**depth``)."""
-        return 2 ** self.depth
+        return 2**self.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.multiple

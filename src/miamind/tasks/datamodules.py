@@ -54,6 +54,7 @@ an unknown or missing key is a ``ValueError`` naming it and listing the valid on
 applied) or a raw ``FlowTable`` (split and fitted here with those keys) -- e.g. from
 :mod:`miamind.tasks.synthetic`.
 """
+
 from __future__ import annotations
 
 from numbers import Integral
@@ -74,10 +75,27 @@ TASKS = ("cifar10", "isbi2012", "cicids2017")
 # Required keys per task (defaults are the run configuration's job, not this module's).
 DATA_CFG_KEYS: Dict[str, Tuple[str, ...]] = {
     "cifar10": ("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "limit_train"),
-    "isbi2012": ("data_dir", "fold", "n_folds", "crop", "crops_per_epoch", "batch_size", "eval_batch_size",
-                 "pad_multiple"),
-    "cicids2017": ("data_dir", "dataset", "label_mode", "split", "nonfinite", "scale", "batch_size",
-                   "eval_batch_size", "class_weights"),
+    "isbi2012": (
+        "data_dir",
+        "fold",
+        "n_folds",
+        "crop",
+        "crops_per_epoch",
+        "batch_size",
+        "eval_batch_size",
+        "pad_multiple",
+    ),
+    "cicids2017": (
+        "data_dir",
+        "dataset",
+        "label_mode",
+        "split",
+        "nonfinite",
+        "scale",
+        "batch_size",
+        "eval_batch_size",
+        "class_weights",
+    ),
 }
 # Optional keys and their value when absent.
 OPTIONAL_DATA_CFG: Dict[str, Dict[str, Any]] = {
@@ -117,30 +135,42 @@ def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> Dict[str, Any]:
     valid = (*required, *optional)
     unknown = [k for k in data_cfg if k not in valid]
     if unknown:
-        raise ValueError(f"unknown data_cfg key(s) for task {task!r}: {', '.join(map(repr, unknown))}; "
-                         f"valid keys: {', '.join(valid)}")
+        raise ValueError(
+            f"unknown data_cfg key(s) for task {task!r}: {', '.join(map(repr, unknown))}; "
+            f"valid keys: {', '.join(valid)}"
+        )
     missing = [k for k in required if k not in data_cfg]
     if missing:
-        raise ValueError(f"missing data_cfg key(s) for task {task!r}: {', '.join(map(repr, missing))}; "
-                         f"required keys: {', '.join(required)}")
+        raise ValueError(
+            f"missing data_cfg key(s) for task {task!r}: {', '.join(map(repr, missing))}; "
+            f"required keys: {', '.join(required)}"
+        )
     cfg = {**optional, **dict(data_cfg)}
     if task == "cifar10":
         aug = cfg["augment"]
         if not isinstance(aug, Mapping):
-            raise ValueError(f"data_cfg 'augment' must be a mapping with keys {', '.join(AUGMENT_KEYS)}, got {aug!r}")
+            raise ValueError(
+                f"data_cfg 'augment' must be a mapping with keys {', '.join(AUGMENT_KEYS)}, got {aug!r}"
+            )
         bad = [k for k in aug if k not in AUGMENT_KEYS]
         if bad:
-            raise ValueError(f"unknown data_cfg key(s) augment.{', augment.'.join(bad)}; "
-                             f"valid keys: {', '.join(AUGMENT_KEYS)}")
+            raise ValueError(
+                f"unknown data_cfg key(s) augment.{', augment.'.join(bad)}; "
+                f"valid keys: {', '.join(AUGMENT_KEYS)}"
+            )
         lacking = [k for k in AUGMENT_KEYS if k not in aug]
         if lacking:
-            raise ValueError(f"missing data_cfg key(s) augment.{', augment.'.join(lacking)}; "
-                             f"required keys: {', '.join(AUGMENT_KEYS)}")
+            raise ValueError(
+                f"missing data_cfg key(s) augment.{', augment.'.join(lacking)}; "
+                f"required keys: {', '.join(AUGMENT_KEYS)}"
+            )
         cfg["augment"] = dict(aug)
     return cfg
 
 
-def _int(cfg: Mapping[str, Any], key: str, low: int, *, none_ok: bool = False, label: Optional[str] = None) -> Optional[int]:
+def _int(
+    cfg: Mapping[str, Any], key: str, low: int, *, none_ok: bool = False, label: Optional[str] = None
+) -> Optional[int]:
     v = cfg[key]
     if v is None and none_ok:
         return None
@@ -245,8 +275,9 @@ class TaskDataModule(pl.LightningDataModule):
     def _eval_loader(self, split: str):
         self._ensure()
         n = len(self._eval[split][1])
-        sampler = EpochBatchSampler(n, self.eval_batch_size, shuffle=False, seed=self.seed, drop_last=False,
-                                    pad_shards=False)
+        sampler = EpochBatchSampler(
+            n, self.eval_batch_size, shuffle=False, seed=self.seed, drop_last=False, pad_shards=False
+        )
         return batch_loader(BatchDataset(n, self._eval_build(split)), sampler)
 
     def val_dataloader(self):
@@ -295,7 +326,9 @@ class Cifar10DataModule(TaskDataModule):
         self.crop_pad = _int(aug, "crop_pad", 0, label="augment.crop_pad")
         self.flip = _bool(aug, "flip", label="augment.flip")
         self.cutout = _int(aug, "cutout", 0, label="augment.cutout")
-        if arrays is not None and not all(hasattr(arrays, a) for a in ("train_images", "test_images", "tensors")):
+        if arrays is not None and not all(
+            hasattr(arrays, a) for a in ("train_images", "test_images", "tensors")
+        ):
             raise ValueError(f"cifar10: arrays must be a Cifar10Arrays, got {type(arrays).__name__}")
 
     def _setup(self) -> None:
@@ -309,8 +342,12 @@ class Cifar10DataModule(TaskDataModule):
         n = len(labels)
         if self.val_size >= n:
             raise ValueError(f"data_cfg 'val_size'={self.val_size} leaves no training images out of {n}")
-        val_idx, train_idx = stratified_indices(labels.numpy(), self.val_size, mix_seed(self.seed, _VAL_HOLDOUT))
-        train_idx = train_idx[_subset(labels.numpy()[train_idx], self.limit_train, mix_seed(self.seed, _TRAIN_SUBSET))]
+        val_idx, train_idx = stratified_indices(
+            labels.numpy(), self.val_size, mix_seed(self.seed, _VAL_HOLDOUT)
+        )
+        train_idx = train_idx[
+            _subset(labels.numpy()[train_idx], self.limit_train, mix_seed(self.seed, _TRAIN_SUBSET))
+        ]
         self._train_indices, self._val_indices = train_idx, val_idx
         self._train = (images[train_idx], labels[train_idx])
         self._eval = {"val": (images[val_idx], labels[val_idx]), "test": (test_images, test_labels)}
@@ -378,7 +415,9 @@ class Isbi2012DataModule(TaskDataModule):
         self.pad_multiple = _int(cfg, "pad_multiple", 1)
         if self.fold >= self.n_folds:
             raise ValueError(f"data_cfg 'fold'={self.fold} must be < 'n_folds'={self.n_folds}")
-        if arrays is not None and not all(hasattr(arrays, a) for a in ("train_images", "train_labels", "fold")):
+        if arrays is not None and not all(
+            hasattr(arrays, a) for a in ("train_images", "train_labels", "fold")
+        ):
             raise ValueError(f"isbi2012: arrays must be an IsbiArrays, got {type(arrays).__name__}")
 
     def _setup(self) -> None:
@@ -426,8 +465,9 @@ class Isbi2012DataModule(TaskDataModule):
     def _train_build(self, key: BatchKey) -> Batch:
         # The sampler only says how many crops this batch has; where they come from is drawn
         # from the batch's own generator.
-        return random_crops(self._train[0], self._train[1], crop=self.crop, n=len(key.indices),
-                            generator=key.generator())
+        return random_crops(
+            self._train[0], self._train[1], crop=self.crop, n=len(key.indices), generator=key.generator()
+        )
 
     def _eval_build(self, split: str) -> Callable[[BatchKey], Batch]:
         images, targets = self._eval[split]
@@ -450,7 +490,9 @@ class CicIds2017DataModule(TaskDataModule):
         super().__init__(data_cfg, seed, arrays)
         cfg = self.cfg
         if cfg["dataset"] not in FLOW_DATASETS:
-            raise ValueError(f"data_cfg 'dataset' must be one of {', '.join(FLOW_DATASETS)}, got {cfg['dataset']!r}")
+            raise ValueError(
+                f"data_cfg 'dataset' must be one of {', '.join(FLOW_DATASETS)}, got {cfg['dataset']!r}"
+            )
         self.use_class_weights = _bool(cfg, "class_weights")
         self.limit_eval = _int(cfg, "limit_eval", 1, none_ok=True)
         scale = cfg["scale"]
@@ -460,12 +502,19 @@ class CicIds2017DataModule(TaskDataModule):
             raise ValueError(f"data_cfg 'split' must be three fractions [train, val, test], got {split!r}")
         self.split = tuple(float(f) for f in split)
         if arrays is not None and not isinstance(arrays, (FlowSplits, FlowTable)):
-            raise ValueError(f"cicids2017: arrays must be a FlowSplits or FlowTable, got {type(arrays).__name__}")
+            raise ValueError(
+                f"cicids2017: arrays must be a FlowSplits or FlowTable, got {type(arrays).__name__}"
+            )
 
     def _setup(self) -> None:
         cfg, arrays = self.cfg, self._arrays
-        opts = dict(label_mode=cfg["label_mode"], split=self.split, seed=self.seed,
-                    nonfinite=cfg["nonfinite"], scale=self.scale)
+        opts = dict(
+            label_mode=cfg["label_mode"],
+            split=self.split,
+            seed=self.seed,
+            nonfinite=cfg["nonfinite"],
+            scale=self.scale,
+        )
         if isinstance(arrays, FlowSplits):
             splits = arrays
         elif isinstance(arrays, FlowTable):
@@ -483,7 +532,9 @@ class CicIds2017DataModule(TaskDataModule):
         shape = (-1, *splits.input_shape)
 
         def tensors(x: np.ndarray, y: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
-            return torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(shape), torch.from_numpy(y.astype(np.int64))
+            return torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(shape), torch.from_numpy(
+                y.astype(np.int64)
+            )
 
         self._train = tensors(splits.x_train, splits.y_train)
         eval_seed = mix_seed(self.seed, _EVAL_SUBSET)
@@ -529,7 +580,11 @@ class CicIds2017DataModule(TaskDataModule):
 
 # ------------------------------------------------------------------------------ factory
 
-DATAMODULES = {"cifar10": Cifar10DataModule, "isbi2012": Isbi2012DataModule, "cicids2017": CicIds2017DataModule}
+DATAMODULES = {
+    "cifar10": Cifar10DataModule,
+    "isbi2012": Isbi2012DataModule,
+    "cicids2017": CicIds2017DataModule,
+}
 
 
 def build_datamodule(task: str, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None) -> TaskDataModule:
@@ -540,7 +595,17 @@ def build_datamodule(task: str, data_cfg: Mapping[str, Any], seed: int, arrays: 
 
 
 __all__ = [
-    "AUGMENT_KEYS", "Cifar10DataModule", "CicIds2017DataModule", "DATAMODULES", "DATA_CFG_KEYS",
-    "FLOW_DATASETS", "Isbi2012DataModule", "OPTIONAL_DATA_CFG", "TASKS", "TaskDataModule", "build_datamodule",
-    "crop_to_target", "validate_data_cfg",
+    "AUGMENT_KEYS",
+    "Cifar10DataModule",
+    "CicIds2017DataModule",
+    "DATAMODULES",
+    "DATA_CFG_KEYS",
+    "FLOW_DATASETS",
+    "Isbi2012DataModule",
+    "OPTIONAL_DATA_CFG",
+    "TASKS",
+    "TaskDataModule",
+    "build_datamodule",
+    "crop_to_target",
+    "validate_data_cfg",
 ]

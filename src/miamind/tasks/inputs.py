@@ -24,6 +24,7 @@
 ``preprocess_state_to_json`` / ``preprocess_state_from_json`` store such a state (numeric and
 string arrays) in JSON metadata and back, dtype and values exact.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,7 +55,9 @@ def _files(paths: Union[PathLike, Sequence[PathLike]], suffixes: Sequence[str], 
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(tuple(suffixes)))
             if not found:
-                raise DataError(p, f"folder has no {what} ({', '.join(suffixes)}; subfolders are not searched)")
+                raise DataError(
+                    p, f"folder has no {what} ({', '.join(suffixes)}; subfolders are not searched)"
+                )
             out.extend(found)
         elif p.is_file():
             if not p.name.lower().endswith(tuple(suffixes)):
@@ -68,7 +71,9 @@ def _files(paths: Union[PathLike, Sequence[PathLike]], suffixes: Sequence[str], 
 def _state(state: Mapping[str, Any], keys: Sequence[str], task: str) -> Dict[str, np.ndarray]:
     missing = [k for k in keys if k not in state]
     if missing:
-        raise ValueError(f"preprocess_state for {task} lacks {', '.join(missing)} (has: {', '.join(state) or 'nothing'})")
+        raise ValueError(
+            f"preprocess_state for {task} lacks {', '.join(missing)} (has: {', '.join(state) or 'nothing'})"
+        )
     return {k: np.asarray(state[k]) for k in state}
 
 
@@ -100,7 +105,9 @@ def _read_tif_slices(path: Path) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
-        raise DataError(path, f"TIFF holds an array of shape {arr.shape}; expected 8-bit grayscale slices (N, H, W)")
+        raise DataError(
+            path, f"TIFF holds an array of shape {arr.shape}; expected 8-bit grayscale slices (N, H, W)"
+        )
     if arr.dtype != np.uint8:
         raise DataError(path, f"TIFF has dtype {arr.dtype}; expected uint8 (8-bit grayscale)")
     return arr
@@ -120,8 +127,11 @@ def _load_isbi2012(paths, state) -> Inputs:
             got = _read_tif_slices(f)
             labels = [f"{f}:page {k}" for k in range(len(got))]
         if slices and got.shape[1:] != slices[0].shape:
-            raise DataError(f, f"slices are {got.shape[1]}x{got.shape[2]} but {names[0]} is "
-                               f"{slices[0].shape[0]}x{slices[0].shape[1]}; predict one slice size at a time")
+            raise DataError(
+                f,
+                f"slices are {got.shape[1]}x{got.shape[2]} but {names[0]} is "
+                f"{slices[0].shape[0]}x{slices[0].shape[1]}; predict one slice size at a time",
+            )
         slices.extend(got)
         names.extend(labels)
     x = images_to_tensor(np.stack(slices))
@@ -141,8 +151,12 @@ def _read_feature_csv(path: Path, feature_names: Sequence[str]) -> Tuple[np.ndar
     header = read_header(path)
     missing = [n for n in feature_names if n not in header]
     if missing:
-        raise DataError(path, f"missing feature column(s) {missing[:8]}{' ...' if len(missing) > 8 else ''} "
-                              f"({len(missing)} of {len(feature_names)})", where="line 1")
+        raise DataError(
+            path,
+            f"missing feature column(s) {missing[:8]}{' ...' if len(missing) > 8 else ''} "
+            f"({len(missing)} of {len(feature_names)})",
+            where="line 1",
+        )
     pos = [header.index(n) for n in feature_names]
     xs: List[np.ndarray] = []
     lines: List[np.ndarray] = []
@@ -184,8 +198,12 @@ def _load_cicids2017(paths, state) -> Inputs:
         bad = ~np.isfinite(x)
         if bad.any() and clip is None:
             r, c = np.argwhere(bad)[0]
-            raise DataError(f, f"column {names_f[c]!r} is {x[r, c]}; the model was trained with nonfinite='drop', "
-                               "so rows with Infinity/NaN cannot be scored (remove them)", where=f"line {lines[r]}")
+            raise DataError(
+                f,
+                f"column {names_f[c]!r} is {x[r, c]}; the model was trained with nonfinite='drop', "
+                "so rows with Infinity/NaN cannot be scored (remove them)",
+                where=f"line {lines[r]}",
+            )
         if clip is not None:
             apply_clip(x, clip)
         xs.append(apply_scaler(x, {"offset": st["scaler_offset"], "scale": st["scaler_scale"]}))
@@ -199,7 +217,9 @@ def _load_cicids2017(paths, state) -> Inputs:
 _LOADERS = {"cifar10": _load_cifar10, "isbi2012": _load_isbi2012, "cicids2017": _load_cicids2017}
 
 
-def load_inputs(task: str, paths: Union[PathLike, Sequence[PathLike]], preprocess_state: Mapping[str, Any]) -> Inputs:
+def load_inputs(
+    task: str, paths: Union[PathLike, Sequence[PathLike]], preprocess_state: Mapping[str, Any]
+) -> Inputs:
     """Files for ``task`` -> ``(x float32 batch, names)``, prepared as the evaluation data were.
 
     See the module docstring for the accepted files per task and the layout of ``x``.

@@ -25,6 +25,7 @@ A class absent from both prediction and target everywhere scores 0 (torchmetrics
 scikit-image allows (see its docstring). :func:`scalar_metrics` flattens what the collections
 compute into ``{name: float}`` for logging and ``metrics.json``.
 """
+
 from __future__ import annotations
 
 import re
@@ -89,11 +90,13 @@ def image_metrics(class_names: Sequence[str]) -> MetricCollection:
     ``confmat[i, j]`` counts samples of target class i predicted as class j.
     """
     k = _num_classes(class_names)
-    return MetricCollection({
-        "acc": MulticlassAccuracy(num_classes=k, average="micro"),
-        "acc_per_class": MulticlassAccuracy(num_classes=k, average=None),
-        "confmat": MulticlassConfusionMatrix(num_classes=k),
-    })
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes=k, average="micro"),
+            "acc_per_class": MulticlassAccuracy(num_classes=k, average=None),
+            "confmat": MulticlassConfusionMatrix(num_classes=k),
+        }
+    )
 
 
 def flow_metrics(class_names: Sequence[str]) -> MetricCollection:
@@ -129,7 +132,8 @@ def flow_metrics(class_names: Sequence[str]) -> MetricCollection:
         metrics["recall"] = MulticlassRecall(num_classes=k, average="macro")
         metrics["f1"] = MulticlassF1Score(num_classes=k, average="macro")
         metrics["auroc"] = LambdaInputTransformer(
-            MulticlassAUROC(num_classes=k, average="macro"), transform_pred=_class_probabilities)
+            MulticlassAUROC(num_classes=k, average="macro"), transform_pred=_class_probabilities
+        )
     return MetricCollection(metrics)
 
 
@@ -139,11 +143,13 @@ def segmentation_metrics(class_names: Sequence[str]) -> MetricCollection:
     See the module docstring for why ``dice`` is a pixel-wise F1 score.
     """
     k = _num_classes(class_names)
-    return MetricCollection({
-        "dice": MulticlassF1Score(num_classes=k, average=None, multidim_average="global"),
-        "iou": MulticlassJaccardIndex(num_classes=k, average=None),
-        "pixel_acc": MulticlassAccuracy(num_classes=k, average="micro", multidim_average="global"),
-    })
+    return MetricCollection(
+        {
+            "dice": MulticlassF1Score(num_classes=k, average=None, multidim_average="global"),
+            "iou": MulticlassJaccardIndex(num_classes=k, average=None),
+            "pixel_acc": MulticlassAccuracy(num_classes=k, average="micro", multidim_average="global"),
+        }
+    )
 
 
 # ------------------------------------------------------------------------------ ISBI 2012
@@ -203,11 +209,13 @@ class SliceRandVI(Metric):
         if pred.ndim != 3 or pred.shape != target.shape:
             raise ValueError(
                 "SliceRandVI.update expects pred and target class maps of the same shape (N, H, W), "
-                f"got pred {tuple(pred.shape)} and target {tuple(target.shape)}")
+                f"got pred {tuple(pred.shape)} and target {tuple(target.shape)}"
+            )
         if pred.is_floating_point() or target.is_floating_point():
             raise ValueError(
                 "SliceRandVI.update expects integer class maps (argmax of the logits), "
-                f"got pred {pred.dtype} and target {target.dtype}")
+                f"got pred {pred.dtype} and target {target.dtype}"
+            )
         pred_np = pred.detach().cpu().numpy()
         target_np = target.detach().cpu().numpy()
         rows = [self._score_slice(p, t) for p, t in zip(pred_np, target_np)]
@@ -289,7 +297,8 @@ def scalar_metrics(computed: Mapping[str, Any], class_names: Sequence[str]) -> D
         else:
             raise ValueError(
                 f"metric {key!r} has shape {tuple(tensor.shape)}: expected a scalar or one value "
-                f"per class ({len(class_keys)})")
+                f"per class ({len(class_keys)})"
+            )
 
     for key, value in computed.items():
         visit(str(key), value)

@@ -5,6 +5,7 @@ model comes from ``miamind.models`` and knows nothing of training. Metrics are t
 collections, so they are correct under DDP; the per-class vectors and the confusion matrix of the
 last evaluation are kept in ``last_eval`` for the run folder.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,8 +71,11 @@ class TaskModule(pl.LightningModule):
         self.channels_last = channels_last
         # A buffer moves with the module (device, DDP) and is saved with the weights.
         self.register_buffer("class_weights", None if class_weights is None else class_weights.float())
-        make = {"image-classification": image_metrics, "flow-classification": flow_metrics,
-                "segmentation": segmentation_metrics}[kind]
+        make = {
+            "image-classification": image_metrics,
+            "flow-classification": flow_metrics,
+            "segmentation": segmentation_metrics,
+        }[kind]
         self.val_metrics = make(self.class_names)
         self.test_metrics = make(self.class_names)
         if kind == "segmentation":
@@ -88,8 +92,9 @@ class TaskModule(pl.LightningModule):
         return self.model(x)
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), target, weight=self.class_weights,
-                               label_smoothing=self.label_smoothing)
+        return F.cross_entropy(
+            logits.float(), target, weight=self.class_weights, label_smoothing=self.label_smoothing
+        )
 
     # ---------------------------------------------------------------- training
     def on_train_epoch_start(self) -> None:
@@ -117,8 +122,14 @@ class TaskModule(pl.LightningModule):
         if self.kind == "segmentation":
             logits = crop_to_target(logits, y)
         logits = logits.float()
-        self.log(f"{stage}/loss", self.loss(logits, y), on_step=False, on_epoch=True, sync_dist=True,
-                 batch_size=x.shape[0])
+        self.log(
+            f"{stage}/loss",
+            self.loss(logits, y),
+            on_step=False,
+            on_epoch=True,
+            sync_dist=True,
+            batch_size=x.shape[0],
+        )
         getattr(self, f"{stage}_metrics").update(logits, y)
         if self.kind == "segmentation":
             getattr(self, f"{stage}_slices").update(logits.argmax(1), y)
@@ -169,8 +180,10 @@ class TaskModule(pl.LightningModule):
         for p in self.model.parameters():
             if p.requires_grad:
                 (no_decay if p.ndim <= 1 else decay).append(p)
-        groups = [{"params": decay, "weight_decay": float(o["weight_decay"])},
-                  {"params": no_decay, "weight_decay": 0.0}]
+        groups = [
+            {"params": decay, "weight_decay": float(o["weight_decay"])},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
         if o["name"] == "sgd":
             opt = torch.optim.SGD(groups, lr=o["lr"], momentum=o["momentum"], nesterov=bool(o["nesterov"]))
         elif o["name"] == "adam":

@@ -31,6 +31,7 @@ Build loaders with :func:`batch_loader` (``batch_size=None`` so each dataset ite
 batch, ``num_workers=0``); with Lightning set ``Trainer(use_distributed_sampler=False)`` so it
 does not swap the sampler for a ``DistributedSampler``.
 """
+
 from __future__ import annotations
 
 import math
@@ -121,8 +122,10 @@ class EpochBatchSampler(Sampler[BatchKey]):
         if (rank is None) != (num_replicas is None):
             raise ValueError("EpochBatchSampler: give both rank and num_replicas, or neither")
         if num_replicas is not None and not (num_replicas >= 1 and 0 <= rank < num_replicas):
-            raise ValueError(f"EpochBatchSampler: need 0 <= rank < num_replicas, got rank={rank}, "
-                             f"num_replicas={num_replicas}")
+            raise ValueError(
+                f"EpochBatchSampler: need 0 <= rank < num_replicas, got rank={rank}, "
+                f"num_replicas={num_replicas}"
+            )
         self.n, self.batch_size, self.seed = int(n), int(batch_size), int(seed)
         self.shuffle, self.drop_last, self.pad_shards = bool(shuffle), bool(drop_last), bool(pad_shards)
         self._rank, self._world = rank, num_replicas
@@ -139,7 +142,9 @@ class EpochBatchSampler(Sampler[BatchKey]):
 
     def _order(self) -> torch.Tensor:
         if self.shuffle:
-            return torch.randperm(self.n, generator=seeded_generator(mix_seed(self.seed, self.epoch, _PERMUTATION)))
+            return torch.randperm(
+                self.n, generator=seeded_generator(mix_seed(self.seed, self.epoch, _PERMUTATION))
+            )
         return torch.arange(self.n)
 
     def shard(self) -> torch.Tensor:
@@ -155,7 +160,7 @@ class EpochBatchSampler(Sampler[BatchKey]):
         # np.array_split's blocks: the first n % world ranks hold one sample more.
         base, extra = divmod(self.n, world)
         start = rank * base + min(rank, extra)
-        return order[start:start + self._shard_size()]
+        return order[start : start + self._shard_size()]
 
     def _shard_size(self) -> int:
         rank, world = self.rank_world()
@@ -173,7 +178,7 @@ class EpochBatchSampler(Sampler[BatchKey]):
         rank, _ = self.rank_world()
         share = self.shard()
         for b in range(len(self)):
-            idx = share[b * self.batch_size:(b + 1) * self.batch_size]
+            idx = share[b * self.batch_size : (b + 1) * self.batch_size]
             yield BatchKey(idx, self.epoch, b, rank, mix_seed(self.seed, self.epoch, _AUGMENTATION, b, rank))
 
 
@@ -192,7 +197,9 @@ class BatchDataset(Dataset):
 
     def __getitem__(self, key: BatchKey) -> Tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(key, BatchKey):
-            raise TypeError(f"BatchDataset is indexed by BatchKey (from EpochBatchSampler), got {type(key).__name__}")
+            raise TypeError(
+                f"BatchDataset is indexed by BatchKey (from EpochBatchSampler), got {type(key).__name__}"
+            )
         return self.build(key)
 
 
@@ -232,6 +239,11 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int) -> Tuple[np.ndarra
 
 
 __all__ = [
-    "BatchDataset", "BatchKey", "EpochBatchSampler", "batch_loader", "mix_seed", "seeded_generator",
+    "BatchDataset",
+    "BatchKey",
+    "EpochBatchSampler",
+    "batch_loader",
+    "mix_seed",
+    "seeded_generator",
     "stratified_indices",
 ]

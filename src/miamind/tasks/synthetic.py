@@ -16,6 +16,7 @@ the global RNG) and is built so that a small network learns it in a few optimise
   clusters on features of very different scales; BENIGN, DDoS and PortScan each shift a few
   informative features, the others are noise.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,7 +55,9 @@ def _cifar_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     coord = np.arange(32, dtype=np.float64)
     wave = np.sin(2 * np.pi * coord[None, :] / period[:, None] + phase[:, None])  # (n, 32)
     stripes = np.where(horizontal[:, None, None], wave[:, :, None], wave[:, None, :])  # (n, 32, 32)
-    img = colours[labels][:, None, None, :] + 35.0 * stripes[..., None] + rng.normal(0.0, 12.0, (n, 32, 32, 3))
+    img = (
+        colours[labels][:, None, None, :] + 35.0 * stripes[..., None] + rng.normal(0.0, 12.0, (n, 32, 32, 3))
+    )
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
@@ -63,7 +66,10 @@ def synthetic_cifar10(n_train: int = 500, n_test: int = 100, seed: int = 0) -> C
     _check_int("n_train", n_train, 1)
     _check_int("n_test", n_test, 0)
     rng = np.random.default_rng(seed)
-    labels = {s: rng.permutation(np.arange(n) % 10).astype(np.int64) for s, n in (("train", n_train), ("test", n_test))}
+    labels = {
+        s: rng.permutation(np.arange(n) % 10).astype(np.int64)
+        for s, n in (("train", n_train), ("test", n_test))
+    }
     return Cifar10Arrays(
         train_images=_cifar_images(labels["train"], rng),
         train_labels=labels["train"],
@@ -86,7 +92,9 @@ def _voronoi_slice(size: int, rng: np.random.Generator):
     side = max(2, int(round(size / 20.0)))
     step = size / side
     gy, gx = np.mgrid[0:side, 0:side]
-    centres = (np.stack([gy.ravel(), gx.ravel()], 1) + 0.5) * step + rng.uniform(-0.35, 0.35, (side * side, 2)) * step
+    centres = (np.stack([gy.ravel(), gx.ravel()], 1) + 0.5) * step + rng.uniform(
+        -0.35, 0.35, (side * side, 2)
+    ) * step
     n_cells = len(centres)
     yy, xx = np.mgrid[0:size, 0:size]
     grid = np.stack([yy.ravel(), xx.ravel()], 1).astype(np.float64)
@@ -98,7 +106,9 @@ def _voronoi_slice(size: int, rng: np.random.Generator):
     cell_id = d.argmin(1)
     brightness = rng.uniform(150.0, 215.0, n_cells)[cell_id]
     texture = 10.0 * np.sin(grid[:, 0] / rng.uniform(2.0, 5.0)) * np.cos(grid[:, 1] / rng.uniform(2.0, 5.0))
-    img = np.where(membrane, rng.uniform(40.0, 70.0), brightness + texture) + rng.normal(0.0, 14.0, size * size)
+    img = np.where(membrane, rng.uniform(40.0, 70.0), brightness + texture) + rng.normal(
+        0.0, 14.0, size * size
+    )
     image = np.clip(np.rint(img), 0, 255).astype(np.uint8).reshape(size, size)
     labels = np.where(membrane, MEMBRANE_VALUE, CELL_VALUE).astype(np.uint8).reshape(size, size)
     return image, labels
@@ -115,8 +125,14 @@ def synthetic_isbi2012(n_slices: int = 10, size: int = 64, seed: int = 0, n_test
     images = np.stack([p[0] for p in pairs])
     labels = np.stack([p[1] for p in pairs[:n_slices]])
     meta = dict(ISBI_META)
-    meta.update(source="synthetic", root="", fingerprint=f"synthetic-{n_slices}-{size}-{seed}-{n_test}",
-                n_train=n_slices, n_test=n_test, input_shape=[1, size, size])
+    meta.update(
+        source="synthetic",
+        root="",
+        fingerprint=f"synthetic-{n_slices}-{size}-{seed}-{n_test}",
+        n_train=n_slices,
+        n_test=n_test,
+        input_shape=[1, size, size],
+    )
     return IsbiArrays(images[:n_slices], labels, images[n_slices:], meta)
 
 
@@ -130,8 +146,9 @@ def _flow_feature_names(n_features: int) -> tuple:
     return tuple(names)
 
 
-def synthetic_flow_table(n_rows: int = 600, n_features: int = 16, seed: int = 0, *,
-                         nonfinite_rows: int = 0) -> FlowTable:
+def synthetic_flow_table(
+    n_rows: int = 600, n_features: int = 16, seed: int = 0, *, nonfinite_rows: int = 0
+) -> FlowTable:
     """Raw (unscaled) flow features: labels BENIGN 60 %, DDoS 25 %, PortScan 15 %.
 
     Each attack shifts its own ``max(1, min(4, n_features // 4))`` features by 3 standard
@@ -161,18 +178,34 @@ def synthetic_flow_table(n_rows: int = 600, n_features: int = 16, seed: int = 0,
         cols = rng.integers(0, n_features, nonfinite_rows)
         x[rows, cols] = np.array([np.inf, -np.inf, np.nan], np.float32)[np.arange(nonfinite_rows) % 3]
     counts_by_name = {n: int(c) for n, c in zip(SYNTHETIC_FLOW_LABELS, np.bincount(codes, minlength=3))}
-    report = {"synthetic": True, "seed": seed, "rows_read": n_rows, "label_counts_read": counts_by_name,
-              "nonfinite_rows_made": nonfinite_rows, "n_features": n_features}
+    report = {
+        "synthetic": True,
+        "seed": seed,
+        "rows_read": n_rows,
+        "label_counts_read": counts_by_name,
+        "nonfinite_rows_made": nonfinite_rows,
+        "n_features": n_features,
+    }
     return FlowTable(x, codes, SYNTHETIC_FLOW_LABELS, _flow_feature_names(n_features), report)
 
 
-def synthetic_flows(n_rows: int = 600, n_features: int = 16, seed: int = 0, *,
-                    label_mode: str = "binary", scale: Optional[str] = "standard") -> FlowSplits:
+def synthetic_flows(
+    n_rows: int = 600,
+    n_features: int = 16,
+    seed: int = 0,
+    *,
+    label_mode: str = "binary",
+    scale: Optional[str] = "standard",
+) -> FlowSplits:
     """``make_splits`` of :func:`synthetic_flow_table` (70/15/15, stratified, fitted on train)."""
     table = synthetic_flow_table(n_rows, n_features, seed)
     return make_splits(table, label_mode=label_mode, seed=seed, scale=scale, dataset="cicids2017")
 
 
 __all__ = [
-    "SYNTHETIC_FLOW_LABELS", "synthetic_cifar10", "synthetic_flow_table", "synthetic_flows", "synthetic_isbi2012",
+    "SYNTHETIC_FLOW_LABELS",
+    "synthetic_cifar10",
+    "synthetic_flow_table",
+    "synthetic_flows",
+    "synthetic_isbi2012",
 ]

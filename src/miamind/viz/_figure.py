@@ -5,6 +5,7 @@ Figures are built with :class:`matplotlib.figure.Figure` and an Agg canvas, neve
 closed) and may pick an interactive backend that needs a display. A bare ``Figure`` is freed like any
 Python object once the caller drops it, and works on machines without a display.
 """
+
 from __future__ import annotations
 
 import os

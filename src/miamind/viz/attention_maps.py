@@ -11,6 +11,7 @@ gates one after the other through private sub-modules, coordinate and triplet at
 per-axis gates, SimAM has one energy-based gate per element -- so capturing them would mean
 re-implementing each one, and a picture that is not what the layer computed is worse than none.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -30,8 +31,8 @@ __all__ = ["AttentionCapture", "capture_attention", "plot_attention_maps"]
 
 #: How each MIA variant combines its gates (see miamind.attention.mia); the key of AttentionCapture.fusion.
 _FUSION = {
-    MIAMind: "product",        # out = x * (w_c * w_s),            w_s from x
-    MIAMindAdd: "sum",         # out = x * (w_c + w_s),            w_s from x
+    MIAMind: "product",  # out = x * (w_c * w_s),            w_s from x
+    MIAMindAdd: "sum",  # out = x * (w_c + w_s),            w_s from x
     MIAMindSeq: "sequential",  # out = (x * w_c) * w_s,            w_s from x * w_c
     MIAMindCode: "sequential",  # same structure, the MindSpore code's gates
     MIAMindAdaptive: "adaptive",  # out = x * (g w_c w_s + (1 - g)(w_c + w_s) / 2), w_s from x
@@ -87,7 +88,9 @@ def _fusion_of(module: _MIABase) -> Optional[str]:
     return None
 
 
-def _gates(module: _MIABase, fusion: str, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+def _gates(
+    module: _MIABase, fusion: str, x: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
     # The same calls as the variant's forward_gated, so the gates are those it multiplied by.
     w_c = module.channel_gate(x)
     w_s = module.spatial_gate(x * w_c if fusion == "sequential" else x)
@@ -218,7 +221,9 @@ def _select_layers(captures: Sequence[AttentionCapture], max_layers: int) -> Lis
     spatial_2d = [c for c in captures if c.w_s.dim() == 3]
     if not spatial_2d:
         shapes = ", ".join(f"{c.name}: w_s {tuple(c.w_s.shape)}" for c in captures) or "none given"
-        raise ValueError(f"captures: no layer with a 2-D spatial gate (N, H, W) to draw over images ({shapes})")
+        raise ValueError(
+            f"captures: no layer with a 2-D spatial gate (N, H, W) to draw over images ({shapes})"
+        )
     if max_layers < 1:
         raise ValueError(f"max_layers must be >= 1, got {max_layers}")
     if len(spatial_2d) <= max_layers:
@@ -285,8 +290,9 @@ def plot_attention_maps(
 
     # All maps of one layer upsampled at once: (N, 1, h, w) -> (N, H, W).
     heat = [
-        F.interpolate(c.w_s[:n_images, None].float().cpu(), size=(height, width), mode="bilinear",
-                      align_corners=False)[:, 0].numpy()
+        F.interpolate(
+            c.w_s[:n_images, None].float().cpu(), size=(height, width), mode="bilinear", align_corners=False
+        )[:, 0].numpy()
         for c in layers
     ]
 
@@ -311,8 +317,14 @@ def plot_attention_maps(
             gate = maps[row]
             lo, hi = float(gate.min()), float(gate.max())
             ax.imshow(shown_images[row].mean(axis=2), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.imshow(gate, cmap="inferno", vmin=lo, vmax=hi if hi > lo else lo + 1e-6, alpha=0.6,
-                      interpolation="nearest")
+            ax.imshow(
+                gate,
+                cmap="inferno",
+                vmin=lo,
+                vmax=hi if hi > lo else lo + 1e-6,
+                alpha=0.6,
+                interpolation="nearest",
+            )
             spatial = "x".join(str(s) for s in capture.w_s.shape[1:])
             ax.set_title(f"{capture.name} w_s ({spatial})\n{lo:.4g}..{hi:.4g}", fontsize=7)
     for ax in axes[:n_images].ravel():
@@ -321,8 +333,13 @@ def plot_attention_maps(
 
     axes[n_images, 0].axis("off")
     axes[n_images, 0].text(
-        0.5, 0.5, "channel gate w_c\nbars: mean over images\nlines: per image", ha="center", va="center",
-        fontsize=8, transform=axes[n_images, 0].transAxes,
+        0.5,
+        0.5,
+        "channel gate w_c\nbars: mean over images\nlines: per image",
+        ha="center",
+        va="center",
+        fontsize=8,
+        transform=axes[n_images, 0].transAxes,
     )
     for col, capture in enumerate(layers, start=1):
         ax = axes[n_images, col]

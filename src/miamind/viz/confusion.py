@@ -1,4 +1,5 @@
 """Confusion-matrix heat map: rows are the true classes, columns the predicted ones."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -75,7 +76,9 @@ def plot_confusion(
     ax = fig.subplots()
     vmax = 1.0 if normalize else max(float(shown.max()), 1.0)
     image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=vmax, interpolation="nearest")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class" if normalize else "count")
+    fig.colorbar(
+        image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true class" if normalize else "count"
+    )
 
     fontsize = 10 if k <= 5 else 8 if k <= 10 else 6
     integer_counts = np.all(counts == np.round(counts))
@@ -88,8 +91,14 @@ def plot_confusion(
             ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=fontsize)
 
     rotate = longest > 3 or k > 6  # short labels of a few classes fit horizontally
-    ax.set_xticks(range(k), labels=names, rotation=45 if rotate else 0, ha="right" if rotate else "center",
-                  rotation_mode="anchor", fontsize=fontsize + 1)
+    ax.set_xticks(
+        range(k),
+        labels=names,
+        rotation=45 if rotate else 0,
+        ha="right" if rotate else "center",
+        rotation_mode="anchor",
+        fontsize=fontsize + 1,
+    )
     ax.set_yticks(range(k), labels=names, fontsize=fontsize + 1)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
@@ -97,5 +106,7 @@ def plot_confusion(
     accuracy = np.trace(counts) / total if total > 0 else float("nan")
     heading = title or "confusion matrix"
     n_text = f"{int(total)}" if integer_counts else f"{total:g}"
-    ax.set_title(f"{heading}\n(rows: true, columns: predicted; n={n_text}, accuracy {accuracy:.3f})", fontsize=10)
+    ax.set_title(
+        f"{heading}\n(rows: true, columns: predicted; n={n_text}, accuracy {accuracy:.3f})", fontsize=10
+    )
     return save_png(fig, out_png)

@@ -9,6 +9,7 @@ both ``on_step`` and ``on_epoch`` appears twice, as ``NAME_step`` and ``NAME_epo
 :func:`epoch_curves` reduces that table to one value per epoch and metric; :func:`plot_learning_curves`
 draws it.
 """
+
 from __future__ import annotations
 
 import csv

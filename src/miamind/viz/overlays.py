@@ -1,4 +1,5 @@
 """Segmentation results per slice: image, ground truth, prediction and an error overlay."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,10 +20,14 @@ MISSED_RGB = (0.0, 0.6, 1.0)
 def _class_map(value: Any, name: str, shape: tuple, n_classes: int) -> np.ndarray:
     array = to_numpy(value, name)
     if array.shape != shape:
-        raise ValueError(f"{name}: expected shape {shape} (as images, without the channel axis), got {array.shape}")
+        raise ValueError(
+            f"{name}: expected shape {shape} (as images, without the channel axis), got {array.shape}"
+        )
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.bool_)):
         if not np.all(array == np.round(array)):
-            raise ValueError(f"{name}: expected integer class indices, got non-integer values of dtype {array.dtype}")
+            raise ValueError(
+                f"{name}: expected integer class indices, got non-integer values of dtype {array.dtype}"
+            )
     array = array.astype(np.int64)
     if array.size and (array.min() < 0 or array.max() >= n_classes):
         raise ValueError(
@@ -76,7 +81,9 @@ def plot_segmentation_overlays(
     target_array = _class_map(targets, "targets", image_array.shape, n_classes)
     pred_array = _class_map(preds, "preds", image_array.shape, n_classes)
     if max_slices is not None:
-        image_array, target_array, pred_array = (a[:max_slices] for a in (image_array, target_array, pred_array))
+        image_array, target_array, pred_array = (
+            a[:max_slices] for a in (image_array, target_array, pred_array)
+        )
 
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
@@ -124,7 +131,9 @@ def plot_segmentation_overlays(
             ax.set_xticks([])
             ax.set_yticks([])
 
-    handles = [Patch(facecolor=colours[i], edgecolor="gray", label=str(name)) for i, name in enumerate(class_names)]
+    handles = [
+        Patch(facecolor=colours[i], edgecolor="gray", label=str(name)) for i, name in enumerate(class_names)
+    ]
     handles += [
         Patch(facecolor=FALSE_POSITIVE_RGB, label=f"false {positive} (predicted, not true)"),
         Patch(facecolor=MISSED_RGB, label=f"missed {positive} (true, not predicted)"),

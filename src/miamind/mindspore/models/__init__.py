@@ -21,6 +21,7 @@ Models: ``resnet18``, ``resnet34``, ``resnet50`` (:mod:`.resnet`), ``fastnet`` (
 code's network) has no twin here. Float32 outputs agree with PyTorch to ~1e-5 in PYNATIVE and GRAPH
 mode (``tests/mindspore/test_models.py``).
 """
+
 from ._registry import build_attention, create_model, get_model_builder, list_models, register_model
 
 # Importing the model modules registers their names.
@@ -30,7 +31,21 @@ from .unet import UNet, unet  # noqa: E402
 from .flowcnn import FlowCNN, flowcnn  # noqa: E402
 
 __all__ = [
-    "create_model", "list_models", "register_model", "get_model_builder", "build_attention",
-    "CifarResNet", "BasicBlock", "Bottleneck", "FastNet", "UNet", "FlowCNN",
-    "resnet18", "resnet34", "resnet50", "fastnet", "unet", "flowcnn",
+    "create_model",
+    "list_models",
+    "register_model",
+    "get_model_builder",
+    "build_attention",
+    "CifarResNet",
+    "BasicBlock",
+    "Bottleneck",
+    "FastNet",
+    "UNet",
+    "FlowCNN",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "fastnet",
+    "unet",
+    "flowcnn",
 ]

@@ -15,6 +15,7 @@ The conventions that differ between the frameworks, handled here once:
 Default initialisers (``weight_init=None``) are MindSpore's, which follow PyTorch's scheme
 (kaiming-uniform with ``a = sqrt(5)``, bias uniform in ``+-1/sqrt(fan_in)``).
 """
+
 from __future__ import annotations
 
 from .._require import require_mindspore
@@ -25,11 +26,21 @@ from mindspore import nn, ops  # noqa: E402
 __all__ = ["conv1d", "conv2d", "batch_norm", "DropPath"]
 
 
-def conv2d(in_chs: int, out_chs: int, kernel_size: int, *, stride: int = 1, padding: int = 0,
-           bias: bool, weight_init=None) -> nn.Conv2d:
+def conv2d(
+    in_chs: int,
+    out_chs: int,
+    kernel_size: int,
+    *,
+    stride: int = 1,
+    padding: int = 0,
+    bias: bool,
+    weight_init=None,
+) -> nn.Conv2d:
     """``torch.nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, bias=bias)`` as a MindSpore cell."""
     pad = dict(pad_mode="pad", padding=padding) if padding else dict(pad_mode="valid")
-    return nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, has_bias=bias, weight_init=weight_init, **pad)
+    return nn.Conv2d(
+        in_chs, out_chs, kernel_size, stride=stride, has_bias=bias, weight_init=weight_init, **pad
+    )
 
 
 def conv1d(in_chs: int, out_chs: int, kernel_size: int, *, padding: int = 0, bias: bool) -> nn.Conv1d:

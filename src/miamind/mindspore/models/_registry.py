@@ -4,6 +4,7 @@ The MindSpore twin of :mod:`miamind.models.registry` and :mod:`miamind.models._a
 ``create_model`` signature, the same validation and the same error messages, but no PyTorch import
 (``miamind.models`` pulls in timm and every PyTorch model).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -93,14 +94,21 @@ def create_model(
     num_classes = _check_count(num_classes, "num_classes", key)
     in_chans = _check_count(in_chans, "in_chans", key)
     if attention_kwargs is not None and not isinstance(attention_kwargs, Mapping):
-        raise ValueError(f"{key}: attention_kwargs must be a mapping or None, got {type(attention_kwargs).__name__}")
+        raise ValueError(
+            f"{key}: attention_kwargs must be a mapping or None, got {type(attention_kwargs).__name__}"
+        )
     params = inspect.signature(builder).parameters
     unknown = sorted(set(model_kwargs) - set(params))
     if unknown:
         valid = sorted(set(params) - set(_COMMON))
         raise ValueError(f"{key}: unknown keyword argument(s) {unknown}; accepted: {valid}")
-    return builder(num_classes=num_classes, in_chans=in_chans, attention=attention,
-                   attention_kwargs=attention_kwargs, **model_kwargs)
+    return builder(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        **model_kwargs,
+    )
 
 
 def build_attention(

@@ -14,6 +14,7 @@ start with airbench's partial identity (Dirac) init. The whitening init of the s
 (:func:`miamind.models.init_whitening`) is a PyTorch function: initialise the PyTorch model and
 convert its weights.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -55,8 +56,16 @@ def _batch_norm(channels: int, momentum: float, eps: float, train_gamma: bool) -
 class ConvGroup(nn.Cell):
     """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attention."""
 
-    def __init__(self, in_chs: int, out_chs: int, attn: nn.Cell, *, bn_momentum: float, bn_eps: float,
-                 bn_train_gamma: bool) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        attn: nn.Cell,
+        *,
+        bn_momentum: float,
+        bn_eps: float,
+        bn_train_gamma: bool,
+    ) -> None:
         super().__init__()
         self.conv1 = _dirac_conv(in_chs, out_chs)
         self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
@@ -94,19 +103,32 @@ class FastNet(nn.Cell):
         if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
             raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
         if whiten_width is None:
-            whiten_width = 2 * in_chans * whiten_kernel_size ** 2
+            whiten_width = 2 * in_chans * whiten_kernel_size**2
         self.in_chans = in_chans
-        self.stem = nn.SequentialCell(OrderedDict([
-            ("conv", conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True)),
-            ("act", nn.GELU(approximate=False)),
-        ]))
+        self.stem = nn.SequentialCell(
+            OrderedDict(
+                [
+                    ("conv", conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True)),
+                    ("act", nn.GELU(approximate=False)),
+                ]
+            )
+        )
         groups = []
         in_chs = whiten_width
         for width in widths:
-            attn = build_attention(attention, width, model="fastnet", slot=ATTENTION_SLOT, dims=2,
-                                   attention_kwargs=attention_kwargs)
-            groups.append(ConvGroup(in_chs, width, attn, bn_momentum=bn_momentum, bn_eps=bn_eps,
-                                    bn_train_gamma=bn_train_gamma))
+            attn = build_attention(
+                attention,
+                width,
+                model="fastnet",
+                slot=ATTENTION_SLOT,
+                dims=2,
+                attention_kwargs=attention_kwargs,
+            )
+            groups.append(
+                ConvGroup(
+                    in_chs, width, attn, bn_momentum=bn_momentum, bn_eps=bn_eps, bn_train_gamma=bn_train_gamma
+                )
+            )
             in_chs = width
         self.groups = nn.SequentialCell(groups)
         self.head = nn.Dense(in_chs, num_classes, has_bias=False)
@@ -147,7 +169,16 @@ def fastnet(
     bn_train_gamma: bool = False,
 ) -> FastNet:
     """airbench94-style CIFAR network with attention after each of its 3 conv groups."""
-    return FastNet(num_classes=num_classes, in_chans=in_chans, attention=attention,
-                   attention_kwargs=attention_kwargs, widths=widths, whiten_kernel_size=whiten_kernel_size,
-                   whiten_width=whiten_width, logit_scale=logit_scale, bn_momentum=bn_momentum, bn_eps=bn_eps,
-                   bn_train_gamma=bn_train_gamma)
+    return FastNet(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        widths=widths,
+        whiten_kernel_size=whiten_kernel_size,
+        whiten_width=whiten_width,
+        logit_scale=logit_scale,
+        bn_momentum=bn_momentum,
+        bn_eps=bn_eps,
+        bn_train_gamma=bn_train_gamma,
+    )

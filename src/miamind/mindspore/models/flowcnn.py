@@ -10,6 +10,7 @@ Parameter names as in PyTorch (``stages.{i}.conv.weight``, ``stages.{i}.bn.*``, 
 ``(out, in, k)``, a reshape :mod:`miamind.mindspore.convert` does. The pooling keeps PyTorch's
 ``ceil_mode=True`` (an odd length keeps its last feature, a length of 1 stays 1).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -52,16 +53,33 @@ class FlowCNN(nn.Cell):
         blocks = []
         in_chs = in_chans
         for out_chs in stages:
-            attn = build_attention(attention, int(out_chs), model="flowcnn", slot=ATTENTION_SLOT, dims=1,
-                                   attention_kwargs=attention_kwargs)
-            blocks.append(nn.SequentialCell(OrderedDict([
-                ("conv", conv1d(in_chs, int(out_chs), kernel_size, padding=kernel_size // 2, bias=False)),
-                ("bn", batch_norm(int(out_chs), dims=1)),
-                ("act", nn.ReLU()),
-                ("attn", attn),
-                # ceil_mode needs pad_mode="pad" in MindSpore (padding 0: nothing is padded).
-                ("pool", nn.MaxPool1d(2, 2, pad_mode="pad", padding=0, ceil_mode=True)),
-            ])))
+            attn = build_attention(
+                attention,
+                int(out_chs),
+                model="flowcnn",
+                slot=ATTENTION_SLOT,
+                dims=1,
+                attention_kwargs=attention_kwargs,
+            )
+            blocks.append(
+                nn.SequentialCell(
+                    OrderedDict(
+                        [
+                            (
+                                "conv",
+                                conv1d(
+                                    in_chs, int(out_chs), kernel_size, padding=kernel_size // 2, bias=False
+                                ),
+                            ),
+                            ("bn", batch_norm(int(out_chs), dims=1)),
+                            ("act", nn.ReLU()),
+                            ("attn", attn),
+                            # ceil_mode needs pad_mode="pad" in MindSpore (padding 0: nothing is padded).
+                            ("pool", nn.MaxPool1d(2, 2, pad_mode="pad", padding=0, ceil_mode=True)),
+                        ]
+                    )
+                )
+            )
             in_chs = int(out_chs)
         self.in_chans = in_chans
         self.stages = nn.SequentialCell(blocks)
@@ -90,5 +108,12 @@ def flowcnn(
     dropout: float = 0.2,
 ) -> FlowCNN:
     """Small 1-D CNN over flow features, 1-D attention after each stage."""
-    return FlowCNN(num_classes=num_classes, in_chans=in_chans, attention=attention,
-                   attention_kwargs=attention_kwargs, stages=stages, kernel_size=kernel_size, dropout=dropout)
+    return FlowCNN(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        stages=stages,
+        kernel_size=kernel_size,
+        dropout=dropout,
+    )

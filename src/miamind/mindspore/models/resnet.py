@@ -19,6 +19,7 @@ kaiming-normal (fan-out, ReLU), BN gamma 1 / beta 0, the last BN's gamma of ever
 ``zero_init_last`` (each block starts as the identity), ``fc`` MindSpore's (= PyTorch's) default;
 the attention cells keep the initialisation their constructor gives them.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
@@ -40,8 +41,15 @@ ATTENTION_SLOT = "after the last BN of each residual block, before the residual 
 
 def _backbone_conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
     # timm: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu") on every backbone conv.
-    return conv2d(in_chs, out_chs, kernel_size, stride=stride, padding=kernel_size // 2, bias=False,
-                  weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+    return conv2d(
+        in_chs,
+        out_chs,
+        kernel_size,
+        stride=stride,
+        padding=kernel_size // 2,
+        bias=False,
+        weight_init=HeNormal(mode="fan_out", nonlinearity="relu"),
+    )
 
 
 def _downsample(in_chs: int, out_chs: int, stride: int) -> Optional[nn.SequentialCell]:
@@ -159,8 +167,14 @@ class CifarResNet(nn.Cell):
             for i in range(depth):
                 stride = 2 if stage > 0 and i == 0 else 1
                 out_chs = planes * block.expansion
-                attn = build_attention(attention, out_chs, model=model_name, slot=ATTENTION_SLOT, dims=2,
-                                       attention_kwargs=attention_kwargs)
+                attn = build_attention(
+                    attention,
+                    out_chs,
+                    model=model_name,
+                    slot=ATTENTION_SLOT,
+                    dims=2,
+                    attention_kwargs=attention_kwargs,
+                )
                 # timm's stochastic-depth rule: linear in the block index, 0 for the first block.
                 dpr = drop_path_rate * index / max(total - 1, 1)
                 blocks.append(block(in_chs, planes, stride, attn, dpr))
@@ -197,30 +211,78 @@ def _build(name: str, block: type, layers: Sequence[int], **kwargs: Any) -> Cifa
 
 
 @register_model("resnet18")
-def resnet18(*, num_classes: int = 10, in_chans: int = 3, attention: AttentionSpec = None,
-             attention_kwargs: Optional[Mapping[str, Any]] = None, zero_init_last: bool = True,
-             drop_rate: float = 0.0, drop_path_rate: float = 0.0) -> CifarResNet:
+def resnet18(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    zero_init_last: bool = True,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> CifarResNet:
     """CIFAR ResNet-18: BasicBlocks [2, 2, 2, 2], widths 64-512, 8 attention layers."""
-    return _build("resnet18", BasicBlock, (2, 2, 2, 2), num_classes=num_classes, in_chans=in_chans,
-                  attention=attention, attention_kwargs=attention_kwargs, zero_init_last=zero_init_last,
-                  drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+    return _build(
+        "resnet18",
+        BasicBlock,
+        (2, 2, 2, 2),
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        zero_init_last=zero_init_last,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+    )
 
 
 @register_model("resnet34")
-def resnet34(*, num_classes: int = 10, in_chans: int = 3, attention: AttentionSpec = None,
-             attention_kwargs: Optional[Mapping[str, Any]] = None, zero_init_last: bool = True,
-             drop_rate: float = 0.0, drop_path_rate: float = 0.0) -> CifarResNet:
+def resnet34(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    zero_init_last: bool = True,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> CifarResNet:
     """CIFAR ResNet-34: BasicBlocks [3, 4, 6, 3], widths 64-512, 16 attention layers."""
-    return _build("resnet34", BasicBlock, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans,
-                  attention=attention, attention_kwargs=attention_kwargs, zero_init_last=zero_init_last,
-                  drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+    return _build(
+        "resnet34",
+        BasicBlock,
+        (3, 4, 6, 3),
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        zero_init_last=zero_init_last,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+    )
 
 
 @register_model("resnet50")
-def resnet50(*, num_classes: int = 10, in_chans: int = 3, attention: AttentionSpec = None,
-             attention_kwargs: Optional[Mapping[str, Any]] = None, zero_init_last: bool = True,
-             drop_rate: float = 0.0, drop_path_rate: float = 0.0) -> CifarResNet:
+def resnet50(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    zero_init_last: bool = True,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> CifarResNet:
     """CIFAR ResNet-50: Bottleneck blocks [3, 4, 6, 3], output widths 256-2048, 16 attention layers."""
-    return _build("resnet50", Bottleneck, (3, 4, 6, 3), num_classes=num_classes, in_chans=in_chans,
-                  attention=attention, attention_kwargs=attention_kwargs, zero_init_last=zero_init_last,
-                  drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+    return _build(
+        "resnet50",
+        Bottleneck,
+        (3, 4, 6, 3),
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        zero_init_last=zero_init_last,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+    )

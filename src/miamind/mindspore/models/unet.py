@@ -8,6 +8,7 @@ conv (``upsample="transpose"``) or ``up.resize`` + ``up.proj`` (bilinear x2, the
 Input (N, C, H, W) with H and W divisible by ``2**depth`` -> logits (N, num_classes, H, W).
 MindSpore's ``nn.Conv2dTranspose`` stores its weight as (in, out, kH, kW), like PyTorch.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -37,15 +38,20 @@ class DoubleConv(nn.SequentialCell):
 
     def __init__(self, in_chs: int, out_chs: int, attn: nn.Cell, pool: bool = False) -> None:
         layers = [("pool", nn.MaxPool2d(kernel_size=2, stride=2))] if pool else []
-        super().__init__(OrderedDict(layers + [
-            ("conv1", conv2d(in_chs, out_chs, 3, padding=1, bias=False)),
-            ("bn1", batch_norm(out_chs)),
-            ("act1", nn.ReLU()),
-            ("conv2", conv2d(out_chs, out_chs, 3, padding=1, bias=False)),
-            ("bn2", batch_norm(out_chs)),
-            ("act2", nn.ReLU()),
-            ("attn", attn),
-        ]))
+        super().__init__(
+            OrderedDict(
+                layers
+                + [
+                    ("conv1", conv2d(in_chs, out_chs, 3, padding=1, bias=False)),
+                    ("bn1", batch_norm(out_chs)),
+                    ("act1", nn.ReLU()),
+                    ("conv2", conv2d(out_chs, out_chs, 3, padding=1, bias=False)),
+                    ("bn2", batch_norm(out_chs)),
+                    ("act2", nn.ReLU()),
+                    ("attn", attn),
+                ]
+            )
+        )
 
 
 class _Resize2x(nn.Cell):
@@ -64,10 +70,14 @@ class _Up(nn.Cell):
         if upsample == "transpose":
             self.up = nn.Conv2dTranspose(in_chs, out_chs, 2, stride=2, pad_mode="valid", has_bias=True)
         else:
-            self.up = nn.SequentialCell(OrderedDict([
-                ("resize", _Resize2x()),
-                ("proj", conv2d(in_chs, out_chs, 1, bias=True)),
-            ]))
+            self.up = nn.SequentialCell(
+                OrderedDict(
+                    [
+                        ("resize", _Resize2x()),
+                        ("proj", conv2d(in_chs, out_chs, 1, bias=True)),
+                    ]
+                )
+            )
         self.skip_attn = skip_attn
         self.conv = DoubleConv(2 * out_chs, out_chs, attn)
 
@@ -105,24 +115,38 @@ class UNet(nn.Cell):
             raise ValueError(f"unet: upsample must be 'transpose' or 'bilinear', got {upsample!r}")
         self.attention_at = points
         self.depth = depth
-        self.multiple = 2 ** depth
+        self.multiple = 2**depth
         self.in_chans = in_chans
 
         def attn(point: str, channels: int) -> nn.Cell:
             spec = attention if point in points else None
-            return build_attention(spec, channels, model="unet", slot=ATTENTION_POINTS[point], dims=2,
-                                   attention_kwargs=attention_kwargs)
+            return build_attention(
+                spec,
+                channels,
+                model="unet",
+                slot=ATTENTION_POINTS[point],
+                dims=2,
+                attention_kwargs=attention_kwargs,
+            )
 
-        widths = [width * 2 ** i for i in range(depth + 1)]
-        self.encoder = nn.CellList([
-            DoubleConv(widths[i - 1] if i else in_chans, widths[i], attn("encoder", widths[i]), pool=i > 0)
-            for i in range(depth)
-        ])
-        self.bottleneck = DoubleConv(widths[depth - 1], widths[depth], attn("bottleneck", widths[depth]), pool=True)
-        self.decoder = nn.CellList([
-            _Up(widths[i + 1], widths[i], upsample, attn("skip", widths[i]), attn("decoder", widths[i]))
-            for i in reversed(range(depth))
-        ])
+        widths = [width * 2**i for i in range(depth + 1)]
+        self.encoder = nn.CellList(
+            [
+                DoubleConv(
+                    widths[i - 1] if i else in_chans, widths[i], attn("encoder", widths[i]), pool=i > 0
+                )
+                for i in range(depth)
+            ]
+        )
+        self.bottleneck = DoubleConv(
+            widths[depth - 1], widths[depth], attn("bottleneck", widths[depth]), pool=True
+        )
+        self.decoder = nn.CellList(
+            [
+                _Up(widths[i + 1], widths[i], upsample, attn("skip", widths[i]), attn("decoder", widths[i]))
+                for i in reversed(range(depth))
+            ]
+        )
         self.head = conv2d(widths[0], num_classes, 1, bias=True)
 
     def construct(self, x):
@@ -157,5 +181,13 @@ def unet(
     upsample: str = "transpose",
 ) -> UNet:
     """Classic U-Net; attention at ``attention_at`` (default after each decoder block)."""
-    return UNet(num_classes=num_classes, in_chans=in_chans, attention=attention, attention_kwargs=attention_kwargs,
-                attention_at=attention_at, width=width, depth=depth, upsample=upsample)
+    return UNet(
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        attention_at=attention_at,
+        width=width,
+        depth=depth,
+        upsample=upsample,
+    )
