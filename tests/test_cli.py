@@ -50,7 +50,7 @@ def test_bad_file_gives_one_line_without_traceback(tmp_path, dataset):
     out = run_cli("data", "check", "--dataset", dataset, "--path", str(bad))
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
-    lines = [l for l in out.stderr.splitlines() if l.strip()]
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "empty.bin" in lines[0], out.stderr
 
 

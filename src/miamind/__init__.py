@@ -5,7 +5,7 @@ The attention classes are imported on first use, so ``import miamind.data`` (and
 """
 
 from importlib import import_module
-from typing import Any, List
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -31,5 +31,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__() -> List[str]:
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

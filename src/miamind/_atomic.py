@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 def _default_mode() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import List, Optional
 
 
 def _cmd_info(args) -> int:
@@ -284,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     be = sub.add_parser("bench", help="benchmarks")
     be_sub = be.add_subparsers(dest="bench_command", required=True)
-    for name, (module_name, help_text) in BENCHMARKS.items():
+    for name, (_module_name, help_text) in BENCHMARKS.items():
         # the benchmark's own parser reads the rest (`miamind bench NAME --help` shows it);
         # --out defaults to results/bench/<name>.json
         bp = be_sub.add_parser(name, help=help_text, add_help=False)
@@ -310,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from .data.errors import DataError, DatasetNotFoundError
 
     parser = build_parser()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence
 
 TASKS = ("cifar10", "isbi2012", "cicids2017")
 
 
-def _data_found(task: str) -> Optional[str]:
+def _data_found(task: str) -> str | None:
     """None when the task's dataset is found, else the reason it is not."""
     from .data import dataset_module
     from .data.errors import DatasetNotFoundError
@@ -29,15 +29,15 @@ def _data_found(task: str) -> Optional[str]:
 
 def run_demo(
     out: str = "runs/demo",
-    tasks: Optional[Sequence[str]] = None,
+    tasks: Sequence[str] | None = None,
     attention: str = "mia",
     preset: str = "fast",
 ) -> int:
     from .engine.config import resolve_config
     from .engine.run import format_table, summary_row, train
 
-    rows: List[dict] = []
-    skipped: List[str] = []
+    rows: list[dict] = []
+    skipped: list[str] = []
     t0 = time.perf_counter()
     for task in tasks or TASKS:
         missing = _data_found(task)

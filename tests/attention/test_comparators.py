@@ -91,11 +91,13 @@ def _conv_same(inp: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     n, cin, *size = inp.shape
     ks = weight.shape[2:]
     pads = [k // 2 for k in ks]
-    padded = torch.zeros(n, cin, *[s + 2 * p for s, p in zip(size, pads)], dtype=inp.dtype)
-    padded[(slice(None), slice(None)) + tuple(slice(p, p + s) for p, s in zip(pads, size))] = inp
+    padded = torch.zeros(n, cin, *[s + 2 * p for s, p in zip(size, pads, strict=True)], dtype=inp.dtype)
+    padded[(slice(None), slice(None)) + tuple(slice(p, p + s) for p, s in zip(pads, size, strict=True))] = inp
     out = torch.zeros(n, *size, dtype=inp.dtype)
     for offs in itertools.product(*[range(k) for k in ks]):
-        window = padded[(slice(None), slice(None)) + tuple(slice(o, o + s) for o, s in zip(offs, size))]
+        window = padded[
+            (slice(None), slice(None)) + tuple(slice(o, o + s) for o, s in zip(offs, size, strict=True))
+        ]
         w = weight[(0, slice(None)) + tuple(offs)].reshape(1, cin, *([1] * len(size)))
         out = out + (window * w).sum(1)
     return out.unsqueeze(1)

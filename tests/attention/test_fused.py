@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import copy
-from typing import Dict
 
 import pytest
 import torch
 import torch.nn as nn
 from torch.func import functional_call
 
-from miamind.attention import MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq
-from miamind.attention import fused
+from miamind.attention import MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq, fused
 from miamind.attention.fused import broadcast_mean, fused_gate, reference_gate, use_fused
-from tests.attention.test_mia import _SPATIAL, _TinyNet, _randomise
+from tests.attention.test_mia import _SPATIAL, _randomise, _TinyNet
 
 FUSABLE = {"mia": MIAMind, "mia_add": MIAMindAdd, "mia_adaptive": MIAMindAdaptive}
 GATE_NODE = "ChannelSpatialGateBackward"
@@ -72,7 +70,7 @@ def test_gate_function_gradcheck_and_reference(use_scale, use_shift):
     weight = torch.randn_like(out)
     got = torch.autograd.grad((out * weight).sum(), inputs)
     want = torch.autograd.grad((ref * weight).sum(), inputs)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=0, atol=1e-12)
 
 
@@ -82,7 +80,7 @@ def test_broadcast_mean_value_gradient_and_view(dims):
     axes = tuple(range(2, 2 + dims))
     for d in (axes, (1,)):
         torch.testing.assert_close(broadcast_mean(x, d), x.mean(d, keepdim=True), rtol=0, atol=1e-15)
-        assert torch.autograd.gradcheck(lambda t: broadcast_mean(t, d), (x,))
+        assert torch.autograd.gradcheck(lambda t, d=d: broadcast_mean(t, d), (x,))
         (g,) = torch.autograd.grad(broadcast_mean(x, d).sum(), x)
         assert 0 in g.stride()  # the point of the Function: an expanded view, not a full-size tensor
 
@@ -137,7 +135,7 @@ def test_layer_fused_gradcheck(name, dims):
     x = torch.randn(2, 4, *_SPATIAL[dims], dtype=torch.float64, requires_grad=True)
 
     def fn(inp, *ps):
-        out = functional_call(layer, dict(zip(names, ps)), (inp,))
+        out = functional_call(layer, dict(zip(names, ps, strict=True)), (inp,))
         assert type(out.grad_fn).__name__ == GATE_NODE
         return out
 
@@ -170,7 +168,7 @@ def test_no_grad_path_equals_plain_and_keeps_channels_last():
 # --------------------------------------------------------------------------------------------------
 # Saved memory
 # --------------------------------------------------------------------------------------------------
-def _saved_bytes(layer: nn.Module, x: torch.Tensor) -> Dict[str, int]:
+def _saved_bytes(layer: nn.Module, x: torch.Tensor) -> dict[str, int]:
     """Unique storages saved for backward by layer(x), parameters excluded: all, and without X."""
     from miamind.bench.layer_memory import saved_bytes
 
@@ -240,7 +238,7 @@ def test_bf16_autocast_matches_plain(name):
     assert node_f == GATE_NODE and node_p != GATE_NODE
     # Same bf16 ops up to the gating step, whose rounding order differs by a few bf16 ulps at most.
     torch.testing.assert_close(y_f, y_p, rtol=2e-2, atol=2e-2)
-    for a, b in zip(g_f, g_p):
+    for a, b in zip(g_f, g_p, strict=True):
         assert a.dtype == torch.float32 and torch.isfinite(a).all()
         assert (a - b).abs().max().item() <= 0.05 * (b.abs().max().item() + 1e-6)
 
@@ -337,7 +335,7 @@ def test_single_channel_conv_matches_the_conv_in_values_and_gradients(dims, spat
     grads = torch.autograd.grad(out, [m, *conv.parameters()], g)
     assert out.shape == ref.shape
     torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-10)
-    for a, b in zip(grads, ref_grads):
+    for a, b in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
     assert torch.autograd.gradcheck(lambda t: single_channel_conv(conv, t), (m,))
 

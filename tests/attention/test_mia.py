@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -22,7 +22,7 @@ from miamind.attention import (
 )
 from miamind.attention.mia import mia_hidden_channels
 
-VARIANTS: Dict[str, type] = {
+VARIANTS: dict[str, type] = {
     "mia": MIAMind,
     "mia_add": MIAMindAdd,
     "mia_seq": MIAMindSeq,
@@ -90,7 +90,7 @@ def ref_mia_adaptive(m, x, dims):
     return x * (g * wc * ws + (1.0 - g) * (wc + ws) / 2.0)
 
 
-REFERENCES: Dict[str, Callable] = {
+REFERENCES: dict[str, Callable] = {
     "mia": ref_mia,
     "mia_add": ref_mia_add,
     "mia_seq": ref_mia_seq,
@@ -171,7 +171,7 @@ def test_gradcheck_input_and_parameters(name):
     x = torch.randn(2, 4, 5, 6, dtype=torch.float64, requires_grad=True)
 
     def fn(inp, *ps):
-        return functional_call(m, dict(zip(names, ps)), (inp,))
+        return functional_call(m, dict(zip(names, ps, strict=True)), (inp,))
 
     assert torch.autograd.gradcheck(fn, (x, *params), eps=1e-6, atol=1e-5)
 
@@ -197,7 +197,7 @@ def test_bf16_autocast_cpu(name):
     assert conv_out.dtype == torch.bfloat16 and y16.dtype == torch.bfloat16
     y16.float().square().mean().backward()
     assert torch.isfinite(y16.float()).all()
-    for p, g32 in zip(model.parameters(), grads32):
+    for p, g32 in zip(model.parameters(), grads32, strict=True):
         assert p.grad is not None and torch.isfinite(p.grad).all()
         scale = g32.abs().max().item() + 1e-6
         assert (p.grad - g32).abs().max().item() <= 0.1 * scale
@@ -303,7 +303,7 @@ def test_determinism_same_seed():
         b = cls(16)
         torch.manual_seed(124)
         c = cls(16)
-        for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):
+        for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
             assert na == nb and torch.equal(pa, pb)
         assert torch.equal(a(x), b(x))
         assert not torch.equal(a(x), c(x))  # the seed does drive the init

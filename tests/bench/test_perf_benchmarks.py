@@ -20,7 +20,7 @@ def test_layers_quick_covers_every_attention_dtype_and_layout(tmp_path):
     rows = result["results"]
     keys = {(r["attention"], r["dtype"], r["layout"]) for r in rows}
     assert keys == {
-        (a, d, l) for a in list_attention() for d in bench_layers.DTYPES for l in bench_layers.LAYOUTS
+        (a, d, lay) for a in list_attention() for d in bench_layers.DTYPES for lay in bench_layers.LAYOUTS
     }
     for r in rows:
         assert r["forward_ms"] > 0 and r["forward_backward_ms"] > 0 and r["copy_ms"] > 0
@@ -51,7 +51,7 @@ def test_models_quick_reports_ratios_against_none_of_the_same_round(tmp_path):
     result = json.loads(out.read_text())
     by = {(r["model"], r["attention"]): r for r in result["results"]}
     assert set(by) == {(w["model"], a) for w in bench_models.QUICK_WORKLOADS for a in ("none", "mia")}
-    for (model, attention), r in by.items():
+    for (_model, attention), r in by.items():
         assert r["train_img_per_s"] > 0 and r["infer_img_per_s"] > 0
         if attention == "none":
             assert r["train_ratio_vs_none"] == 1.0 and r["infer_ratio_vs_none"] == 1.0

@@ -59,7 +59,7 @@ def test_crop_uses_zero_padding_and_all_offsets():
     dx = (row[:, -4:] == 0).sum(1) - (row[:, :4] == 0).sum(1)
     assert set(dy.tolist()) == set(range(-4, 5)) and set(dx.tolist()) == set(range(-4, 5))
     # offsets are independent per axis: all 81 combinations occur
-    assert len(set(zip(dy.tolist(), dx.tolist()))) == 81
+    assert len(set(zip(dy.tolist(), dx.tolist(), strict=True))) == 81
 
 
 def test_flip_probability_is_one_half():

@@ -6,8 +6,8 @@ import gzip
 import io
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Sequence
 
 import numpy as np
 import pytest
@@ -51,7 +51,7 @@ def mlcve_header() -> str:
 
 
 def mlcve_row(x: Sequence[float], label: str) -> str:
-    cells = dict(zip(FEATURES, (fmt(v) for v in x)))
+    cells = dict(zip(FEATURES, (fmt(v) for v in x), strict=True))
     cells["Fwd Header Length.1"] = cells["Fwd Header Length"]
     cells["Label"] = label
     return ",".join(cells[c] for c in cic.MACHINE_LEARNING_CVE.columns)
@@ -65,7 +65,7 @@ def tl_header(pandas_resaved: bool) -> str:
 
 
 def tl_row(x: Sequence[float], label: str, i: int, pandas_resaved: bool) -> str:
-    cells = dict(zip(FEATURES, (fmt(v, pandas_resaved) for v in x)))
+    cells = dict(zip(FEATURES, (fmt(v, pandas_resaved) for v in x), strict=True))
     cells["Fwd Header Length.1"] = cells["Fwd Header Length"]
     cells["Label"] = label
     sport = f"{40000 + i}.0" if pandas_resaved else str(40000 + i)
@@ -82,7 +82,7 @@ def tl_row(x: Sequence[float], label: str, i: int, pandas_resaved: bool) -> str:
     return ",".join(cells[c] for c in cic.TRAFFIC_LABELLING.columns)
 
 
-def write(path: Path, lines: List[str], *, gz: bool = False, encoding: str = "latin-1") -> Path:
+def write(path: Path, lines: list[str], *, gz: bool = False, encoding: str = "latin-1") -> Path:
     data = ("\r\n".join(lines) + "\r\n").encode(encoding)
     if gz:
         data = gzip.compress(data)
@@ -96,7 +96,7 @@ def random_features(n: int, rng: np.random.Generator, shift: float = 0.0) -> np.
 
 
 def write_mlcve(path: Path, x: np.ndarray, labels: Sequence[str], **kw) -> Path:
-    return write(path, [mlcve_header()] + [mlcve_row(r, lab) for r, lab in zip(x, labels)], **kw)
+    return write(path, [mlcve_header()] + [mlcve_row(r, lab) for r, lab in zip(x, labels, strict=True)], **kw)
 
 
 def labelled_set(rng, counts) -> tuple:
@@ -144,7 +144,7 @@ def test_original_layout_quirks_are_handled(tmp_path):
         "Web Attack \x96 Sql Injection",
         "Web Attack \x96 Brute Force",
     ]
-    rows = [mlcve_row(r, lab) for r, lab in zip(x, labels)]
+    rows = [mlcve_row(r, lab) for r, lab in zip(x, labels, strict=True)]
     lines = [mlcve_header()] + rows[:3] + [mlcve_header()] + rows[3:5] + ["", "," * 78] + rows[5:]
     path = write(tmp_path / "Thursday.pcap_ISCX.csv", lines)
     assert b"Web Attack \x96 XSS" in path.read_bytes()  # the real latin-1 byte
@@ -305,7 +305,7 @@ def test_traffic_labelling_gives_the_same_features(tmp_path, pandas_resaved):
     labels = ["BENIGN", "DDoS", "Web Attack \x96 XSS", "PortScan", "BENIGN"]
     mlcve = cic.read_flows(write_mlcve(tmp_path / "m.csv", x, labels))
     tl_lines = [tl_header(pandas_resaved)] + [
-        tl_row(r, lab, i, pandas_resaved) for i, (r, lab) in enumerate(zip(x, labels))
+        tl_row(r, lab, i, pandas_resaved) for i, (r, lab) in enumerate(zip(x, labels, strict=True))
     ]
     tl = cic.read_flows(
         write(tmp_path / "t.csv", tl_lines, encoding="utf-8" if pandas_resaved else "latin-1")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gzip
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pytest
 
-from miamind.data import cicids2017, cicids2017_improved as imp
+from miamind.data import cicids2017
+from miamind.data import cicids2017_improved as imp
 from miamind.data.errors import DataError, DatasetNotFoundError
 
 FEATURES = imp.FEATURE_NAMES
@@ -19,8 +20,14 @@ COLUMNS = imp.IMPROVED.columns
 
 def improved_rows(x: np.ndarray, labels: Sequence[str]) -> list:
     out = []
-    for i, (row, label) in enumerate(zip(x, labels)):
-        cells = dict(zip(FEATURES, (str(int(v)) if float(v).is_integer() else repr(float(v)) for v in row)))
+    for i, (row, label) in enumerate(zip(x, labels, strict=True)):
+        cells = dict(
+            zip(
+                FEATURES,
+                (str(int(v)) if float(v).is_integer() else repr(float(v)) for v in row),
+                strict=True,
+            )
+        )
         cells.update(
             {
                 "id": str(1000 + i),

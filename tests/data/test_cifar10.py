@@ -91,7 +91,7 @@ def write_image_folder(folder: Path, arrs, ext="png") -> Path:
     """train/<class>/NNNN.<ext>, NNNN = running index within the class in array order."""
     for split in ("train", "test"):
         running = {c: 0 for c in CLASS_NAMES}
-        for img, lab in zip(arrs[f"{split}_images"], arrs[f"{split}_labels"]):
+        for img, lab in zip(arrs[f"{split}_images"], arrs[f"{split}_labels"], strict=True):
             cls = CLASS_NAMES[lab]
             p = folder / split / cls / f"{running[cls]:04d}.{ext}"
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -577,9 +577,10 @@ def test_real_batches_meta_and_check(real, shared_cache_dir):
     assert tuple(info["label_names"]) == CLASS_NAMES
     # our py2-style writer reproduces the official pickle's opcode sequence
     ours = py2_pickle({"num_cases_per_batch": 10000, "label_names": list(CLASS_NAMES), "num_vis": 3072})
-    ops = lambda raw: [
-        op.name for op, _, _ in pickletools.genops(raw) if op.name not in ("BINPUT", "MEMOIZE")
-    ]
+
+    def ops(raw):
+        return [op.name for op, _, _ in pickletools.genops(raw) if op.name not in ("BINPUT", "MEMOIZE")]
+
     assert ops(ours) == ops(meta_path.read_bytes())
     rep = cifar10.check(real["dir"], cache_dir=shared_cache_dir)
     json.dumps(rep)
@@ -615,7 +616,9 @@ def test_real_images_through_all_three_layouts(real, tmp_path, cache):
 def test_check_single_python_and_binary_batch_files(tmp_path, arrs, monkeypatch):
     py = write_python(tmp_path / "py", arrs)
     binary = write_binary(tmp_path / "bin", arrs)
-    expected = {n: int(c) for n, c in zip(CLASS_NAMES, np.bincount(arrs["test_labels"], minlength=10))}
+    expected = {
+        n: int(c) for n, c in zip(CLASS_NAMES, np.bincount(arrs["test_labels"], minlength=10), strict=True)
+    }
     # a file named like an official batch must carry the official md5: pretend ours is official
     monkeypatch.setitem(
         cifar10.PYTHON_MD5, "test_batch", hashlib.md5((py / "test_batch").read_bytes()).hexdigest()

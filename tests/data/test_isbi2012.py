@@ -442,8 +442,8 @@ def test_fold_tensors_hold_whole_held_out_slices(tif_root, arrays):
 
 def _reference(image: torch.Tensor, p: dict, k: int, crop: int) -> torch.Tensor:
     """Loop-based reference: crop, then transpose / vertical flip / horizontal flip."""
-    t, l = int(p["top"][k]), int(p["left"][k])
-    c = image[int(p["slice"][k]), t : t + crop, l : l + crop]
+    top, left = int(p["top"][k]), int(p["left"][k])
+    c = image[int(p["slice"][k]), top : top + crop, left : left + crop]
     if p["transpose"][k]:
         c = c.T
     if p["flip_v"][k]:
@@ -479,7 +479,7 @@ def test_random_crops_apply_all_orientations_and_only_given_slices():
     # step along output row / column, in (row, col) units of the source slice
     d_col = img[:, 0, 1] - img[:, 0, 0]
     d_row = img[:, 1, 0] - img[:, 0, 0]
-    orientations = set(zip(d_row.tolist(), d_col.tolist()))
+    orientations = set(zip(d_row.tolist(), d_col.tolist(), strict=True))
     assert orientations == {
         (100.0, 1.0),
         (100.0, -1.0),

@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Dict, Optional
 
 import lightning.pytorch as pl
 import torch
@@ -104,7 +103,7 @@ class MetricsRecorder(pl.Callback):
     """Epoch-end ``callback_metrics`` and LR, as Python floats, keyed by epoch."""
 
     def __init__(self):
-        self.epochs: Dict[int, Dict[str, float]] = {}
+        self.epochs: dict[int, dict[str, float]] = {}
         self.train_batches = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -131,8 +130,8 @@ def train(
     out_dir: Path,
     epochs: int,
     seed: int = 7,
-    ckpt_path: Optional[Path] = None,
-    kill_at_step: Optional[int] = None,
+    ckpt_path: Path | None = None,
+    kill_at_step: int | None = None,
 ):
     """One run; returns (module, recorder, trainer)."""
     torch.set_num_threads(1)  # identical float reductions in every process

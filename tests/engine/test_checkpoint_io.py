@@ -43,13 +43,13 @@ def assert_identical(a, b, where="checkpoint"):
         assert a.dtype == b.dtype and np.array_equal(a, b), where
     elif isinstance(a, dict):
         assert list(a.keys()) == list(b.keys()), f"{where}: keys {list(a)} != {list(b)}"
-        for (ka, va), kb in zip(a.items(), b.keys()):
+        for (ka, va), kb in zip(a.items(), b.keys(), strict=True):
             assert type(ka) is type(kb), f"{where}: key {ka!r} type"
             assert_identical(va, b[kb], f"{where}[{ka!r}]")
         assert getattr(a, "_metadata", None) == getattr(b, "_metadata", None), f"{where}: _metadata"
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_identical(x, y, f"{where}[{i}]")
     elif isinstance(a, float) and math.isnan(a):
         assert math.isnan(b), where

@@ -268,7 +268,7 @@ def test_predict_segmentation_writes_masks_matching_evaluation(tmp_path):
     assert len(rows) == 2
     with torch.no_grad():
         expected = model(x).argmax(1)[..., : y.shape[-2], : y.shape[-1]].numpy()
-    for row, exp in zip(rows, expected):
+    for row, exp in zip(rows, expected, strict=True):
         mask = np.asarray(Image.open(row["mask"]))
         np.testing.assert_array_equal(mask, exp.astype(np.uint8) * 255)
         assert row["membrane_fraction"] == pytest.approx(float((exp == 0).mean()))

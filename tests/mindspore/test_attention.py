@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-import mindspore as ms
-from mindspore import nn as msnn
-
 import miamind.attention as tattn
+import mindspore as ms
 from miamind.mindspore import attention as A
 from miamind.mindspore._require import INSTALL_HINT, require_mindspore
 from miamind.mindspore.convert import load_into_cell, torch_to_mindspore
+from mindspore import nn as msnn
 
 NAMES = ["mia", "mia_add", "mia_seq", "mia_code", "mia_adaptive"]
 C, HIDDEN, K = 6, 3, 3
@@ -163,22 +162,26 @@ def test_forward_and_gradient_parity(dims, ms_mode):
     outs = _AllLayers(cells)(ms.Tensor(x))
     xt = torch.from_numpy(x).requires_grad_(True)
     total = 0.0
-    for name, t, out_ms in zip(NAMES, torch_layers, outs):
+    for name, t, out_ms in zip(NAMES, torch_layers, outs, strict=True):
         out_t = t(xt)
         np.testing.assert_allclose(out_ms.asnumpy(), out_t.detach().numpy(), rtol=0, atol=1e-5, err_msg=name)
         total = total + (out_t * torch.from_numpy(r)).sum()
     total.backward()
 
-    named = [(f"{name}:{n}", p) for name, c in zip(NAMES, cells) for n, p in c.parameters_and_names()]
+    named = [
+        (f"{name}:{n}", p) for name, c in zip(NAMES, cells, strict=True) for n, p in c.parameters_and_names()
+    ]
     assert all(p.requires_grad for _, p in named)
     grad_fn = ms.grad(_Objective(cells), grad_position=0, weights=[p for _, p in named])
     dx, dw = grad_fn(ms.Tensor(x), ms.Tensor(r))
     np.testing.assert_allclose(dx.asnumpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-5)
     torch_grads = {
-        f"{name}:{n}": p.grad for name, t in zip(NAMES, torch_layers) for n, p in t.named_parameters()
+        f"{name}:{n}": p.grad
+        for name, t in zip(NAMES, torch_layers, strict=True)
+        for n, p in t.named_parameters()
     }
     assert [n for n, _ in named] == list(torch_grads)
-    for (n, _), g in zip(named, dw):
+    for (n, _), g in zip(named, dw, strict=True):
         np.testing.assert_allclose(
             g.asnumpy(),
             torch_grads[n].numpy().reshape(g.shape),

@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as tnn
-
-import mindspore as ms
-from mindspore import nn as msnn
 from safetensors.torch import load_file, save_file
 
 import miamind.attention as tattn
+import mindspore as ms
 from miamind.engine.checkpoint_io import SafetensorsCheckpointIO, load_weights, save_weights
 from miamind.mindspore import attention as A
 from miamind.mindspore import convert as C
+from mindspore import nn as msnn
 
 C_IN, C_MID = 3, 8
 

@@ -178,7 +178,7 @@ def test_gradients_match_pytorch(name, mode):
     _, grads = ms.value_and_grad(loss, None, params)(ms.Tensor(x))
     assert sorted(p.name for p in params) == sorted(expected)
     scale = max(float(np.abs(g).max()) for g in expected.values())
-    for p, g in zip(params, grads):
+    for p, g in zip(params, grads, strict=True):
         ref = expected[p.name].reshape(p.shape)  # Conv1d: (O, I, k) -> (O, I, 1, k)
         # Floor at 1e-3 of the largest gradient: a bias gradient summed over many positions can
         # cancel to ~1e-4 of its terms, and float32 summation order then dominates its last digits.
@@ -341,7 +341,7 @@ def test_native_initialisation_follows_pytorch():
     # timm's stochastic-depth schedule, block by block.
     ref = create_torch_model("resnet18", num_classes=10, in_chans=3, drop_path_rate=0.2)
     for stage in ("layer1", "layer2", "layer3", "layer4"):
-        for blk_ms, blk_torch in zip(getattr(res, stage), getattr(ref, stage)):
+        for blk_ms, blk_torch in zip(getattr(res, stage), getattr(ref, stage), strict=True):
             p_ms = blk_ms.drop_path.p if blk_ms.drop_path is not None else 0.0
             p_torch = blk_torch.drop_path.drop_prob if blk_torch.drop_path is not None else 0.0
             assert p_ms == pytest.approx(p_torch)

@@ -30,7 +30,7 @@ def _build(name, attention, seed=0, **extra):
     return model, torch.randn(in_shape, generator=torch.Generator().manual_seed(seed + 1)), out_shape
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name, attention):
     """Built once per (model, attention) and shared by the read-only tests below (eval mode)."""
     model, x, out_shape = _build(name, attention)

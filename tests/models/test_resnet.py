@@ -113,7 +113,7 @@ def test_attention_init_survives_timm_init(attention):
     model = _tiny(_recording(cls, made))
     layers = attention_layers(model)
     assert len(layers) == len(made) == 4
-    for (name, layer), state in zip(layers, made):
+    for (name, layer), state in zip(layers, made, strict=True):
         for key, value in layer.state_dict().items():
             torch.testing.assert_close(
                 value, state[key], rtol=0, atol=0, msg=f"{name}.{key} was re-initialised"

@@ -88,7 +88,7 @@ def epoch_batches(dm, epoch):
 
 def equal_batches(a, b) -> bool:
     return len(a) == len(b) and all(
-        torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b)
+        torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b, strict=True)
     )
 
 
@@ -232,7 +232,9 @@ def test_isbi_eval_batches_are_padded_whole_slices_and_crop_to_target_restores(i
         cropped = crop_to_target(logits, y)
         assert cropped.shape == (1, 2, 56, 56) and torch.equal(cropped, logits[..., :56, :56])
     test = list(dm.test_dataloader())  # the unlabelled official test slices cannot be scored
-    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(test, batches))
+    assert all(
+        torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(test, batches, strict=True)
+    )
     x, y = dm.example_batch(5)
     assert x.shape == (2, 1, 64, 64) and y.shape == (2, 56, 56)
     with pytest.raises(ValueError):

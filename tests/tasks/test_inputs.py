@@ -16,7 +16,6 @@ from miamind.tasks.inputs import load_inputs, preprocess_state_from_json, prepro
 from miamind.tasks.synthetic import synthetic_cifar10, synthetic_flow_table, synthetic_isbi2012
 from tests.data.test_cicids2017 import mlcve_header, mlcve_row, write
 
-
 CIFAR_CFG = dict(
     data_dir=None,
     batch_size=16,
@@ -151,7 +150,9 @@ def test_isbi_bad_inputs_are_named(tmp_path):
 
 
 def _flow_csv(tmp_path, table, extra_lines: bool = True):
-    rows = [mlcve_row(x, label) for x, label in zip(table.features.astype(np.float64), table.labels)]
+    rows = [
+        mlcve_row(x, label) for x, label in zip(table.features.astype(np.float64), table.labels, strict=True)
+    ]
     lines = [mlcve_header()] + rows
     if extra_lines:  # an empty line and a repeated header, as in the released files: skipped
         lines = lines[:4] + [""] + lines[4:10] + [mlcve_header()] + lines[10:]

@@ -32,7 +32,7 @@ def same(a, b) -> bool:
     return len(a) == len(b) and all(
         torch.equal(x.indices, y.indices)
         and (x.epoch, x.batch, x.rank, x.seed) == (y.epoch, y.batch, y.rank, y.seed)
-        for x, y in zip(a, b)
+        for x, y in zip(a, b, strict=True)
     )
 
 
@@ -198,7 +198,7 @@ def test_batch_loader_yields_whole_batches_built_from_keys():
     first = [(x.clone(), y.clone()) for x, y in loader]
     torch.manual_seed(99)
     second = list(loader)
-    for (x1, y1), (x2, y2) in zip(first, second):
+    for (x1, y1), (x2, y2) in zip(first, second, strict=True):
         assert torch.equal(x1, x2) and torch.equal(y1, y2)
         assert x1.shape == (16,) and torch.all((x1 - data[y1] >= 0) & (x1 - data[y1] < 1))
     loader.sampler.set_epoch(4)

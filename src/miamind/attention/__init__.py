@@ -1,9 +1,5 @@
 """Attention layers: MIA-Mind (paper form and variants) and comparators, behind one registry."""
 
-from .registry import create_attention, get_attention, list_attention, register_attention
-
-# Importing the layer modules registers their names (mia*, se, eca, cbam, ...).
-from .mia import MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq
 from .comparators import (
     CBAM,
     CoordAttention,
@@ -14,6 +10,10 @@ from .comparators import (
     SqueezeExcite,
     TripletAttention,
 )
+
+# Importing the layer modules registers their names (mia*, se, eca, cbam, ...).
+from .mia import MIAMind, MIAMindAdaptive, MIAMindAdd, MIAMindCode, MIAMindSeq
+from .registry import create_attention, get_attention, list_attention, register_attention
 
 __all__ = [
     "MIAMind",

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 import torch.nn as nn
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-def check_dims(dims: int, layer: str, supported: Tuple[int, ...] = (1, 2, 3)) -> int:
+def check_dims(dims: int, layer: str, supported: tuple[int, ...] = (1, 2, 3)) -> int:
     """Validate the ``dims`` constructor argument; a layer that cannot work in ``dims`` says so here."""
     if dims not in supported:
         raise ValueError(
@@ -31,7 +29,7 @@ def conv_nd(dims: int) -> type:
     return _CONV[dims]
 
 
-def spatial_axes(dims: int) -> Tuple[int, ...]:
+def spatial_axes(dims: int) -> tuple[int, ...]:
     """Axes of the spatial dims of an (N, C, *spatial) tensor, e.g. (2, 3) for 2-D."""
     return tuple(range(2, 2 + dims))
 

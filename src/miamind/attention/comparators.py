@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Callable, Optional, Tuple
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -125,7 +125,7 @@ class SqueezeExcite(_TimmAdapter, SEModule):
         *,
         dims: int = 2,
         rd_ratio: float = 1.0 / 16,
-        rd_channels: Optional[int] = None,
+        rd_channels: int | None = None,
         rd_divisor: int = 1,
         device=None,
         dtype=None,
@@ -166,7 +166,7 @@ class EfficientChannelAttention(_TimmAdapter, EcaModule):
         channels: int,
         *,
         dims: int = 2,
-        kernel_size: Optional[int] = None,
+        kernel_size: int | None = None,
         gamma: float = 2,
         beta: float = 1,
         device=None,
@@ -216,7 +216,7 @@ class GlobalContextBlock(_TimmAdapter, GlobalContext):
         *,
         dims: int = 2,
         rd_ratio: float = 1.0 / 8,
-        rd_channels: Optional[int] = None,
+        rd_channels: int | None = None,
         device=None,
         dtype=None,
         **kwargs,
@@ -259,7 +259,7 @@ class GatherExciteBlock(_TimmAdapter, GatherExcite):
         *,
         dims: int = 2,
         rd_ratio: float = 1.0 / 16,
-        rd_channels: Optional[int] = None,
+        rd_channels: int | None = None,
         rd_divisor: int = 1,
         extent: int = 0,
         extra_params: bool = False,
@@ -340,7 +340,7 @@ class CBAM(CbamModule):
         *,
         dims: int = 2,
         rd_ratio: float = 1.0 / 16,
-        rd_channels: Optional[int] = None,
+        rd_channels: int | None = None,
         spatial_kernel_size: int = 7,
         device=None,
         dtype=None,
@@ -408,7 +408,7 @@ class CoordAttention(nn.Module):
         *,
         dims: int = 2,
         rd_ratio: float = 1.0 / 32,
-        rd_channels: Optional[int] = None,
+        rd_channels: int | None = None,
         min_rd_channels: int = 8,
         device=None,
         dtype=None,
@@ -551,7 +551,7 @@ class SimAM(nn.Module):
         if not e_lambda > 0:
             raise ValueError(f"simam: e_lambda must be > 0, got {e_lambda!r}")
         self.e_lambda = float(e_lambda)
-        self._axes: Tuple[int, ...] = spatial_axes(dims)
+        self._axes: tuple[int, ...] = spatial_axes(dims)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, dims={self.dims}, e_lambda={self.e_lambda}"

@@ -72,7 +72,7 @@ runs its backward reductions without autocast. The output and dL/dX are laid out
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Optional, Tuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -88,7 +88,7 @@ __all__ = [
     "use_fused",
 ]
 
-_Opt = Optional[torch.Tensor]
+_Opt = torch.Tensor | None
 
 
 def _fill_gate(out: torch.Tensor, c: _Opt, s: torch.Tensor, b: _Opt) -> torch.Tensor:
@@ -144,7 +144,7 @@ class ChannelSpatialGate(torch.autograd.Function):
         return _gate_kernel(x, c, s, b)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[_Opt, _Opt, _Opt, _Opt]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[_Opt, _Opt, _Opt, _Opt]:
         x, c, s, b = ctx.saved_tensors
         need_x, need_c, need_s, need_b = ctx.needs_input_grad[:4]
         # Grad mode is on here only for create_graph=True (double backward): then differentiable ops
@@ -197,7 +197,7 @@ class BroadcastMean(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
         ctx.shape = x.shape
         count = 1
         for d in dims:
@@ -206,18 +206,19 @@ class BroadcastMean(torch.autograd.Function):
         return matmul_mean(x, dims)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[torch.Tensor, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         return (grad / ctx.count).expand(ctx.shape), None
 
 
-def matmul_mean(x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
+def matmul_mean(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     """``x.mean(dims, keepdim=True)`` for the two means of MIA-Mind, as a product with a ones vector.
 
     ``dims`` is ``(1,)`` (mean over channels) or all spatial axes (mean over space) of an (N, C,
     *spatial) tensor laid out contiguously or channels_last(_3d); anything else, exporters and
     ``torch.compile`` get ``x.mean``. Why: CPU reductions over bf16 tensors are slow, while a bf16
-    matrix product with a ones vector reads X once; float32 is as fast or faster. The sum is accumulated in float32 by the BLAS in both cases; for bf16 the
-    sum is rounded, then divided (a second rounding; exact when the count is a power of two).
+    matrix product with a ones vector reads X once; float32 is as fast or faster. The sum is
+    accumulated in float32 by the BLAS in both cases; for bf16 the sum is rounded, then divided
+    (a second rounding; exact when the count is a power of two).
     Runs without autocast, so a float32 X stays float32, as with ``mean``.
     """
     n, ch, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
@@ -254,7 +255,7 @@ def matmul_mean(x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
         return (total / p).reshape(n, ch, *([1] * len(spatial)))
 
 
-def broadcast_mean(x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
+def broadcast_mean(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     """``x.mean(dims, keepdim=True)`` with the cheap backward of :class:`BroadcastMean`."""
     return BroadcastMean.apply(x, tuple(dims))
 

@@ -42,8 +42,6 @@ gate sequentially and have no fused path (their ``fused`` is False).
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -55,7 +53,7 @@ from .registry import register_attention
 __all__ = ["MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive", "mia_hidden_channels"]
 
 
-def mia_hidden_channels(channels: int, rd_ratio: float = 1.0 / 16, rd_channels: Optional[int] = None) -> int:
+def mia_hidden_channels(channels: int, rd_ratio: float = 1.0 / 16, rd_channels: int | None = None) -> int:
     """Width of the channel MLP's hidden layer.
 
     ``rd_channels`` when given, else ``max(1, int(channels * rd_ratio))`` -- the paper's ``C // r`` for
@@ -90,12 +88,12 @@ class _MIABase(nn.Module):
         channels: int,
         *,
         rd_ratio: float = 1.0 / 16,
-        rd_channels: Optional[int] = None,
+        rd_channels: int | None = None,
         kernel_size: int = 7,
         dims: int = 2,
         fused: bool = True,
-        device: Optional[torch.device] = None,
-        dtype: Optional[torch.dtype] = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -140,7 +138,7 @@ class _MIABase(nn.Module):
         # the fused layers also take the fast route for the 1 -> 1 channel conv (same values)
         return torch.sigmoid(single_channel_conv(self.spatial, m) if self.fused else self.spatial(m))
 
-    def _mean(self, x: torch.Tensor, dims: Tuple[int, ...]) -> torch.Tensor:
+    def _mean(self, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
         # Same value as x.mean(dims, keepdim=True); on the fused path its backward is a cheap view.
         # (and both paths of a fused layer take the faster matmul mean, fused.matmul_mean)
         if not self.fused:

@@ -7,13 +7,13 @@ constructors share timm's shape: ``cls(channels, *, dims=2, device=None, dtype=N
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Union
+from collections.abc import Callable
 
 import torch.nn as nn
 
-_REGISTRY: Dict[str, Callable[..., nn.Module]] = {}
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
-AttentionSpec = Union[None, str, Callable[..., nn.Module], type]
+AttentionSpec = None | str | Callable[..., nn.Module] | type
 
 
 def register_attention(name: str) -> Callable:
@@ -29,12 +29,12 @@ def register_attention(name: str) -> Callable:
     return decorator
 
 
-def list_attention() -> List[str]:
+def list_attention() -> list[str]:
     """Registered names, sorted ("none" is always accepted and not listed)."""
     return sorted(_REGISTRY)
 
 
-def get_attention(spec: AttentionSpec) -> Optional[Callable[..., nn.Module]]:
+def get_attention(spec: AttentionSpec) -> Callable[..., nn.Module] | None:
     """Resolve a name / class / callable to a constructor; ``None`` and ``"none"`` give ``None``."""
     if spec is None:
         return None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 
-def torch_machine(**extra: Any) -> Dict[str, Any]:
+def torch_machine(**extra: Any) -> dict[str, Any]:
     """CPU model, cores, memory, Python and torch versions (plus ``extra``), for a result's header."""
     import torch
 
@@ -19,7 +19,7 @@ def torch_machine(**extra: Any) -> Dict[str, Any]:
     return info
 
 
-def write_report(out: Path, result: Dict[str, Any], markdown: str) -> None:
+def write_report(out: Path, result: dict[str, Any], markdown: str) -> None:
     """Write ``result`` to ``out`` (JSON) and ``markdown`` beside it (``.md``); print the table."""
     from .._atomic import atomic_open
 

@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -55,7 +54,7 @@ print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mib": peak / 1024,
 """
 
 
-def _source_lines(source: Optional[Path]) -> Tuple[Path, bytes, List[bytes]]:
+def _source_lines(source: Path | None) -> tuple[Path, bytes, list[bytes]]:
     """Source path, header line and data lines (bytes, line endings kept) of a real-layout CSV."""
     if source is None:
         from miamind.data import cicids2017
@@ -68,7 +67,7 @@ def _source_lines(source: Optional[Path]) -> Tuple[Path, bytes, List[bytes]]:
     return source, lines[0], lines[1:]
 
 
-def generate(path: Path, rows: int, source: Optional[Path], header_every: int, seed: int = 0) -> dict:
+def generate(path: Path, rows: int, source: Path | None, header_every: int, seed: int = 0) -> dict:
     """Write ``rows`` data rows (+ repeated header lines) to ``path``; returns what was written."""
     source, header, lines = _source_lines(source)
     rests = [ln.split(b",", 1)[1] for ln in lines]  # everything after Destination Port
@@ -79,7 +78,7 @@ def generate(path: Path, rows: int, source: Optional[Path], header_every: int, s
         while written < rows:
             n = min(len(rests), rows - written)
             ports = rng.integers(0, 65536, size=n)
-            block = [b"%d,%s" % (p, r) for p, r in zip(ports.tolist(), rests[:n])]
+            block = [b"%d,%s" % (p, r) for p, r in zip(ports.tolist(), rests[:n], strict=True)]
             if header_every:  # a header line before every data row whose number is a multiple
                 first = -(-max(written, 1) // header_every) * header_every
                 for row in reversed(range(first, written + n, header_every)):
@@ -158,9 +157,10 @@ def markdown(result: dict) -> str:
             f"Python {m['python']}, numpy {m['numpy']}, pandas {m['pandas']}. Other jobs were running on the machine, "
             "so the times are indicative.",
             "",
-            f"Generated file: {g['bytes'] / 2**20:,.0f} MiB ({g['bytes']:,} bytes), {g['data_rows']:,} data rows in the "
-            f"MachineLearningCVE layout + {g['repeated_header_lines']} repeated header lines; rows cycle through the "
-            f"{g['source_rows']:,} real rows of {g['source']} with a random Destination Port. Deleted after the run.",
+            f"Generated file: {g['bytes'] / 2**20:,.0f} MiB ({g['bytes']:,} bytes), {g['data_rows']:,} data rows "
+            f"in the MachineLearningCVE layout + {g['repeated_header_lines']} repeated header lines; "
+            f"rows cycle through the {g['source_rows']:,} real rows of {g['source']} "
+            "with a random Destination Port. Deleted after the run.",
             "",
             *rows,
             "",
@@ -180,7 +180,7 @@ def markdown(result: dict) -> str:
     )
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--rows", type=int, default=2_830_743, help="data rows (default: the full MachineLearningCVE count)"

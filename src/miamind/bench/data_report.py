@@ -15,8 +15,8 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from ..data.root import data_root
 from .csv_memory import machine
 
 
-def _timed_loads(load: Callable[[Path], object]) -> Dict[str, object]:
+def _timed_loads(load: Callable[[Path], object]) -> dict[str, object]:
     """Cold load into a fresh cache folder, then two cached loads; returns times and the result."""
     with tempfile.TemporaryDirectory() as cache:
         times = []
@@ -36,7 +36,7 @@ def _timed_loads(load: Callable[[Path], object]) -> Dict[str, object]:
     return {"cold_s": round(times[0], 3), "cached_s": [round(t, 3) for t in times[1:]], "result": result}
 
 
-def _cifar(data_dir: Optional[Path]) -> dict:
+def _cifar(data_dir: Path | None) -> dict:
     run = _timed_loads(lambda c: cifar10.load_cifar10(data_dir, cache_dir=c))
     arr = run.pop("result")
     mean, std = arr.channel_stats()
@@ -50,7 +50,7 @@ def _cifar(data_dir: Optional[Path]) -> dict:
     }
 
 
-def _isbi(data_dir: Optional[Path]) -> dict:
+def _isbi(data_dir: Path | None) -> dict:
     run = _timed_loads(lambda c: isbi2012.load_isbi2012(data_dir, cache_dir=c))
     arr = run.pop("result")
     folds = {}
@@ -69,7 +69,7 @@ def _isbi(data_dir: Optional[Path]) -> dict:
     }
 
 
-def _flows(load: Callable[..., object], data_dir: Optional[Path]) -> dict:
+def _flows(load: Callable[..., object], data_dir: Path | None) -> dict:
     run = _timed_loads(lambda c: load(data_dir, label_mode="multiclass", seed=0, cache_dir=c))
     splits = run.pop("result")
     return {
@@ -86,7 +86,7 @@ def _flows(load: Callable[..., object], data_dir: Optional[Path]) -> dict:
     }
 
 
-def build_report(data_dir: Optional[Path] = None) -> dict:
+def build_report(data_dir: Path | None = None) -> dict:
     return {
         "data_root": str(data_root(data_dir)),
         "machine": machine(),

@@ -43,9 +43,10 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class Cell:
 
 
 # ------------------------------------------------------------------------------------------ builders
-def _torch_module(workload: str, shapes: Dict[str, Any], seed: int):
+def _torch_module(workload: str, shapes: dict[str, Any], seed: int):
     import torch
 
     torch.manual_seed(seed)
@@ -94,7 +95,7 @@ def _torch_module(workload: str, shapes: Dict[str, Any], seed: int):
     )
 
 
-def _ms_cell(workload: str, shapes: Dict[str, Any], torch_state: Dict[str, Any]):
+def _ms_cell(workload: str, shapes: dict[str, Any], torch_state: dict[str, Any]):
     from ..mindspore.convert import load_into_cell, torch_to_mindspore
 
     if workload == "mia":
@@ -115,7 +116,7 @@ def _ms_cell(workload: str, shapes: Dict[str, Any], torch_state: Dict[str, Any])
     return cell
 
 
-def _inputs(workload: str, shapes: Dict[str, Any], seed: int):
+def _inputs(workload: str, shapes: dict[str, Any], seed: int):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shapes["input"]).astype(np.float32)
     if workload == "mia":
@@ -195,7 +196,9 @@ def _ms_cells(workload: str, shapes, x_np, target_np, torch_state):
             out.asnumpy()  # waits for the value (MindSpore launches ops asynchronously)
             return out
 
-        def train(s=step, first=train_cell.trainable_params()[0]):
+        first_weight = train_cell.trainable_params()[0]
+
+        def train(s=step, first=first_weight):
             loss = s(x, target)
             # the loss, and a weight the update writes: the step is done only when both are
             loss.asnumpy()
@@ -223,7 +226,7 @@ def _as_numpy(value) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ measuring
-def machine_info(threads: int) -> Dict[str, Any]:
+def machine_info(threads: int) -> dict[str, Any]:
     import mindspore
 
     from ._report import torch_machine
@@ -234,14 +237,14 @@ def machine_info(threads: int) -> Dict[str, Any]:
 def measure(
     *,
     quick: bool = False,
-    repeats: Optional[int] = None,
+    repeats: int | None = None,
     warmup: int = 3,
     threads: int = 2,
     compile_backend: str = "inductor",
     seed: int = 0,
     cell_budget_s: float = 120.0,
-    fastnet_batch: Optional[int] = None,
-) -> Dict[str, Any]:
+    fastnet_batch: int | None = None,
+) -> dict[str, Any]:
     """Build the 16 cells, check their outputs agree, time them interleaved; returns the result dict."""
     from ..mindspore._require import require_mindspore
 
@@ -257,8 +260,8 @@ def measure(
     workloads = {w: dict(sizes[size]) for w, sizes in WORKLOADS.items()}
     if fastnet_batch:
         workloads["fastnet"]["input"] = (fastnet_batch, *workloads["fastnet"]["input"][1:])
-    cells: List[Cell] = []
-    outputs: Dict[str, Dict[str, Callable[[], Any]]] = {}
+    cells: list[Cell] = []
+    outputs: dict[str, dict[str, Callable[[], Any]]] = {}
     for workload, shapes in workloads.items():
         x_np, target_np = _inputs(workload, shapes, seed)
         state = {k: v.detach().clone() for k, v in _torch_module(workload, shapes, seed).state_dict().items()}
@@ -267,7 +270,7 @@ def measure(
         cells += t_cells + m_cells
         outputs[workload] = {**t_out, **m_out}
 
-    first_call: Dict[int, float] = {}
+    first_call: dict[int, float] = {}
     for i, cell in enumerate(cells):
         t0 = time.perf_counter()
         cell.run()  # compiles, for torch_compile and ms_graph
@@ -279,11 +282,11 @@ def measure(
             t0 = time.perf_counter()
             cell.run()
             spent += time.perf_counter() - t0
-    parity: Dict[str, Dict[str, float]] = {}
+    parity: dict[str, dict[str, float]] = {}
     for workload, out in outputs.items():
         reference = _as_numpy(out["torch_eager"]())
         parity[workload] = {b: float(np.abs(_as_numpy(out[b]()) - reference).max()) for b in BACKENDS}
-    times: Dict[int, List[float]] = {i: [] for i in range(len(cells))}
+    times: dict[int, list[float]] = {i: [] for i in range(len(cells))}
     for _ in range(repeats):
         for i, cell in enumerate(cells):  # interleaved: every backend sees the same machine noise
             # a cell past its time budget stops once it has 3 timings (its row says how many)
@@ -329,7 +332,7 @@ def measure(
     }
 
 
-def to_markdown(result: Dict[str, Any], command: str) -> str:
+def to_markdown(result: dict[str, Any], command: str) -> str:
     m, s = result["machine"], result["settings"]
     by = {(r["workload"], r["mode"], r["backend"]): r for r in result["results"]}
     lines = [
@@ -385,7 +388,7 @@ def to_markdown(result: Dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--out", type=Path, required=True, help="JSON path; the Markdown table is written beside it (.md)"

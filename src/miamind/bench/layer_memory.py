@@ -26,17 +26,17 @@ import json
 import platform
 import statistics
 import time
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 import torch
 
 from miamind.attention import get_attention
 
 
-def saved_bytes(layer: torch.nn.Module, x: torch.Tensor) -> Dict[str, int]:
+def saved_bytes(layer: torch.nn.Module, x: torch.Tensor) -> dict[str, int]:
     """Bytes of unique storages saved for backward by ``layer(x)``: all, and without X's storage."""
     param_ptrs = {p.untyped_storage().data_ptr() for p in layer.parameters()}
-    storages: Dict[int, int] = {}
+    storages: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         st = t.untyped_storage()
@@ -51,9 +51,9 @@ def saved_bytes(layer: torch.nn.Module, x: torch.Tensor) -> Dict[str, int]:
     return {"saved_bytes": sum(acts.values()), "extra_saved_bytes": extra}
 
 
-def median_seconds(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> Dict[str, float]:
+def median_seconds(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, float]:
     """Median wall time of each function; the functions take turns, so load changes hit all alike."""
-    times: Dict[str, List[float]] = {k: [] for k in fns}
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for i in range(warmup + repeats):
         for key, fn in fns.items():
             t0 = time.perf_counter()
@@ -65,7 +65,7 @@ def median_seconds(fns: Dict[str, Callable[[], object]], repeats: int, warmup: i
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def run(name: str, shape: List[int], repeats: int, device: str, channels_last: bool) -> dict:
+def run(name: str, shape: list[int], repeats: int, device: str, channels_last: bool) -> dict:
     torch.manual_seed(0)
     x = torch.randn(*shape, device=device)
     if channels_last:
@@ -93,7 +93,7 @@ def run(name: str, shape: List[int], repeats: int, device: str, channels_last: b
 
         return fn
 
-    fns: Dict[str, Callable[[], object]] = {"copy": lambda: torch.empty_like(x).copy_(x.detach())}
+    fns: dict[str, Callable[[], object]] = {"copy": lambda: torch.empty_like(x).copy_(x.detach())}
     for key, layer in layers.items():
         fns[f"{key}.forward"] = functools.partial(layer, x)
         fns[f"{key}.forward_backward"] = fwd_bwd(layer)
@@ -127,7 +127,7 @@ def run(name: str, shape: List[int], repeats: int, device: str, channels_last: b
     return result
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layer", default="mia", help="registered attention name with a `fused` flag")
     parser.add_argument("--shape", type=int, nargs="+", default=[64, 64, 32, 32], help="N C *spatial")

@@ -28,13 +28,14 @@ import contextlib
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 import torch
 
-from ._report import torch_machine, write_report
 from ..attention import create_attention, list_attention
+from ._report import torch_machine, write_report
 from .layer_memory import saved_bytes
 
 SHAPES = [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (2048, 4, 4)]
@@ -58,8 +59,8 @@ def forward_flops(layer: torch.nn.Module, x: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def _timed(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int) -> Dict[str, List[float]]:
-    times: Dict[str, List[float]] = {k: [] for k in fns}
+def _timed(fns: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for i in range(warmup + repeats):
         for key, fn in fns.items():
             t0 = time.perf_counter()
@@ -71,7 +72,7 @@ def _timed(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int) -> D
 
 def measure_config(
     names: Sequence[str], batch: int, shape: Sequence[int], dtype: str, layout: str, repeats: int, warmup: int
-) -> List[Dict[str, Any]]:
+) -> list[dict[str, Any]]:
     """All layers on one (shape, dtype, layout), interleaved with the copy; one row per layer."""
     torch.manual_seed(0)
     x = torch.randn(batch, *shape, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
@@ -102,7 +103,7 @@ def measure_config(
 
         return fn
 
-    fns: Dict[str, Callable[[], object]] = {"copy": lambda: torch.empty_like(x).copy_(x.detach())}
+    fns: dict[str, Callable[[], object]] = {"copy": lambda: torch.empty_like(x).copy_(x.detach())}
     for n, layer in layers.items():
         fns[f"{n}.fwd"] = fwd(layer)
         fns[f"{n}.fwd_bwd"] = fwd_bwd(layer, grads[n])
@@ -135,7 +136,7 @@ def measure_config(
     return rows
 
 
-def to_markdown(result: Dict[str, Any]) -> str:
+def to_markdown(result: dict[str, Any]) -> str:
     m, s = result["machine"], result["settings"]
     lines = [
         "# Attention layers: latency, saved memory, parameters, FLOPs",
@@ -163,7 +164,7 @@ def to_markdown(result: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--out", type=Path, required=True, help="JSON path; the Markdown table goes beside it (.md)"
@@ -186,7 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     shapes = QUICK_SHAPES if args.quick else SHAPES
     batch = 2 if args.quick else args.batch
     repeats, warmup = (2, 1) if args.quick else (args.repeats, args.warmup)
-    rows: List[Dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     for shape in shapes:
         for dtype in DTYPES:
             for layout in LAYOUTS:

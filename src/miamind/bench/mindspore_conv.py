@@ -17,8 +17,8 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ def _median_s(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(threads: int, repeats: int) -> Dict[str, Dict[str, float]]:
+def measure(threads: int, repeats: int) -> dict[str, dict[str, float]]:
     import torch
     import torch.nn.functional as F
 
@@ -79,7 +79,7 @@ def measure(threads: int, repeats: int) -> Dict[str, Dict[str, float]]:
     return out
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--threads", type=int, default=2)

@@ -28,19 +28,20 @@ import contextlib
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ._report import torch_machine, write_report
 from ..models import create_model
+from ._report import torch_machine, write_report
 
 DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
 
 #: (model, kwargs, batch, input shape, classes, precision, channels_last)
-WORKLOADS: List[Dict[str, Any]] = [
+WORKLOADS: list[dict[str, Any]] = [
     {
         "model": "resnet18",
         "kwargs": {},
@@ -96,7 +97,7 @@ WORKLOADS: List[Dict[str, Any]] = [
         "channels_last": False,
     },
 ]
-QUICK_WORKLOADS: List[Dict[str, Any]] = [
+QUICK_WORKLOADS: list[dict[str, Any]] = [
     {
         "model": "fastnet",
         "kwargs": {"widths": (4, 8, 8)},
@@ -123,8 +124,8 @@ def _autocast(precision: str):
 
 
 def measure_workload(
-    w: Dict[str, Any], attentions: Sequence[str], rounds: int, steps: int
-) -> List[Dict[str, Any]]:
+    w: dict[str, Any], attentions: Sequence[str], rounds: int, steps: int
+) -> list[dict[str, Any]]:
     names = ["none", *[a for a in attentions if a != "none"]]
     torch.manual_seed(0)
     x = torch.randn(w["batch"], *w["input"])
@@ -163,7 +164,7 @@ def measure_workload(
     for n in names:  # warm-up: first-call allocations, oneDNN primitive creation
         train_steps(n)
         infer_steps(n)
-    ips: Dict[str, Dict[str, List[float]]] = {mode: {n: [] for n in names} for mode in ("train", "infer")}
+    ips: dict[str, dict[str, list[float]]] = {mode: {n: [] for n in names} for mode in ("train", "infer")}
     for _ in range(rounds):
         for mode, fn in (("train", train_steps), ("infer", infer_steps)):
             for n in names:
@@ -185,12 +186,12 @@ def measure_workload(
         for mode in ("train", "infer"):
             mine, base = ips[mode][n], ips[mode]["none"]
             row[f"{mode}_img_per_s"] = statistics.median(mine)
-            row[f"{mode}_ratio_vs_none"] = statistics.median(a / b for a, b in zip(mine, base))
+            row[f"{mode}_ratio_vs_none"] = statistics.median(a / b for a, b in zip(mine, base, strict=True))
         rows.append(row)
     return rows
 
 
-def to_markdown(result: Dict[str, Any]) -> str:
+def to_markdown(result: dict[str, Any]) -> str:
     m, s = result["machine"], result["settings"]
     lines = [
         "# Models: training and inference throughput with each attention, as ratios to no attention",
@@ -203,7 +204,8 @@ def to_markdown(result: Dict[str, Any]) -> str:
         "model in the same round. bf16 = CPU bf16 autocast."
         + (" QUICK: measures nothing." if s["quick"] else ""),
         "",
-        "| model | batch x input | precision | attention | params | train img/s | train ratio | infer img/s | infer ratio |",
+        "| model | batch x input | precision | attention | params "
+        "| train img/s | train ratio | infer img/s | infer ratio |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in result["results"]:
@@ -216,7 +218,7 @@ def to_markdown(result: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--out", type=Path, required=True, help="JSON path; the Markdown table goes beside it (.md)"
@@ -243,7 +245,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise SystemExit(f"no workload for model(s) {sorted(unknown)}")
         workloads = [w for w in workloads if w["model"] in args.model]
     rounds, steps = (2, 1) if args.quick else (args.rounds, args.steps)
-    rows: List[Dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     for w in workloads:
         rows += measure_workload(w, attentions, rounds, steps)
         print(f"measured {w['model']} {w['precision']}", file=sys.stderr, flush=True)

@@ -35,14 +35,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from .._atomic import atomic_open
 from ._report import torch_machine, write_report
 
 #: name -> (config assignments, wall-time goal s, accuracy goal, attentions, seeds)
-BUDGETS: Dict[str, Dict[str, Any]] = {
+BUDGETS: dict[str, dict[str, Any]] = {
     "3min": {
         "set": ["trainer.epochs=3", "trainer.limit_train_batches=0.8"],
         "goal_s": 180,
@@ -58,7 +59,7 @@ BUDGETS: Dict[str, Dict[str, Any]] = {
         "seeds": [0],
     },
 }
-QUICK_BUDGETS: Dict[str, Dict[str, Any]] = {
+QUICK_BUDGETS: dict[str, dict[str, Any]] = {
     "quick": {
         "set": [
             "trainer.epochs=1",
@@ -77,8 +78,8 @@ COMMON_SET = ["plots=false", "trainer.progress_bar=false"]
 
 
 def run_one(
-    budget: Dict[str, Any], attention: str, seed: int, run_dir: Path, threads: Optional[int]
-) -> Dict[str, Any]:
+    budget: dict[str, Any], attention: str, seed: int, run_dir: Path, threads: int | None
+) -> dict[str, Any]:
     """Train one run (or resume it), return its summary; a finished run is read, not re-trained."""
     wall_file = run_dir / "bench_wall.json"
     metrics_file = run_dir / "metrics.json"
@@ -119,7 +120,7 @@ def run_one(
     return _summary(run_dir, wall_info)
 
 
-def _summary(run_dir: Path, wall_info: Dict[str, Any]) -> Dict[str, Any]:
+def _summary(run_dir: Path, wall_info: dict[str, Any]) -> dict[str, Any]:
     m = json.loads((run_dir / "metrics.json").read_text())
     return {
         "attention": str(m["attention"]),
@@ -134,7 +135,7 @@ def _summary(run_dir: Path, wall_info: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def aggregate(budget_name: str, budget: Dict[str, Any], runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def aggregate(budget_name: str, budget: dict[str, Any], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for attention in budget["attentions"]:
         mine = [r for r in runs if r["attention"] == attention]
@@ -166,7 +167,7 @@ def aggregate(budget_name: str, budget: Dict[str, Any], runs: List[Dict[str, Any
     return rows
 
 
-def to_markdown(result: Dict[str, Any]) -> str:
+def to_markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
         "# Time to accuracy: CIFAR-10, fastnet, `fast` preset",
@@ -180,7 +181,8 @@ def to_markdown(result: Dict[str, Any]) -> str:
         "Wall time: one `miamind train` process from start to exit (data loading, training, per-epoch "
         "validation, final test).",
         "",
-        "| budget | training | attention | seeds | test acc mean (min-max) | wall s (median) | train img/s | goal | met |",
+        "| budget | training | attention | seeds | test acc mean (min-max) "
+        "| wall s (median) | train img/s | goal | met |",
         "|---|---|---|---|---|---:|---:|---|---|",
     ]
     for row in result["summary"]:
@@ -207,7 +209,7 @@ def to_markdown(result: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="summary JSON; the Markdown table goes beside it")
     p.add_argument(
@@ -228,8 +230,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f"unknown budget(s) {sorted(unknown)} (valid: {', '.join(budgets)})")
     if not args.quick and not os.environ.get("MIAMIND_DATA"):
         raise SystemExit("time_to_accuracy needs the CIFAR-10 data: set MIAMIND_DATA (or use --quick)")
-    all_runs: Dict[str, List[Dict[str, Any]]] = {}
-    summary: List[Dict[str, Any]] = []
+    all_runs: dict[str, list[dict[str, Any]]] = {}
+    summary: list[dict[str, Any]] = []
     for name, budget in budgets.items():
         if args.budget and name not in args.budget:
             continue

@@ -12,14 +12,13 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, Optional
 
 from .errors import DataError, DatasetNotFoundError
 from .info import DatasetInfo
 from .root import data_root, data_roots
 
 # name -> module; imported lazily so `import miamind` stays light.
-DATASETS: Dict[str, str] = {
+DATASETS: dict[str, str] = {
     "cifar10": "miamind.data.cifar10",
     "isbi2012": "miamind.data.isbi2012",
     "cicids2017": "miamind.data.cicids2017",
@@ -33,7 +32,7 @@ def dataset_module(name: str) -> ModuleType:
     return importlib.import_module(DATASETS[name])
 
 
-def check_dataset(name: str, path: Optional[Path] = None, data_dir: Optional[Path] = None) -> dict:
+def check_dataset(name: str, path: Path | None = None, data_dir: Path | None = None) -> dict:
     """Check one dataset: at ``path`` if given, else where ``locate`` finds it."""
     mod = dataset_module(name)
     target = Path(path) if path is not None else mod.locate(data_dir)
@@ -43,9 +42,9 @@ def check_dataset(name: str, path: Optional[Path] = None, data_dir: Optional[Pat
     return report
 
 
-def check_all(data_dir: Optional[Path] = None) -> Dict[str, dict]:
+def check_all(data_dir: Path | None = None) -> dict[str, dict]:
     """Check every dataset found under the data root. Missing ones are reported, not errors."""
-    out: Dict[str, dict] = {}
+    out: dict[str, dict] = {}
     for name in DATASETS:
         try:
             out[name] = {"status": "ok", **check_dataset(name, data_dir=data_dir)}

@@ -18,13 +18,13 @@ takes the training array and nothing else), otherwise test data leaks into train
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike = np.ndarray | torch.Tensor
 
 
 def _check_batch(images: torch.Tensor, fn: str) -> None:
@@ -34,7 +34,7 @@ def _check_batch(images: torch.Tensor, fn: str) -> None:
         raise ValueError(f"{fn}: expected a batch of shape (N, C, H, W), got shape {tuple(images.shape)}")
 
 
-def _default_generator(generator: Optional[torch.Generator]) -> torch.Generator:
+def _default_generator(generator: torch.Generator | None) -> torch.Generator:
     # A fresh unseeded generator would silently make runs irreproducible; fall back to the global
     # default generator instead, which torch.manual_seed controls.
     return generator if generator is not None else torch.default_generator
@@ -44,7 +44,7 @@ def random_crop_flip(
     images: torch.Tensor,
     pad: int = 4,
     flip: bool = True,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Zero-pad by ``pad``, crop back to (H, W) at a random offset, flip left-right with p=1/2.
 
@@ -81,8 +81,8 @@ def random_crop_flip(
 def cutout(
     images: torch.Tensor,
     size: int,
-    generator: Optional[torch.Generator] = None,
-    fill: Union[int, float, Sequence[float]] = 0,
+    generator: torch.Generator | None = None,
+    fill: int | float | Sequence[float] = 0,
 ) -> torch.Tensor:
     """Cutout: set one ``size`` x ``size`` square per image to ``fill``.
 
@@ -140,7 +140,7 @@ def normalize(
 def channel_stats(
     train_images: ArrayLike,
     layout: str = "NCHW",
-) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and (population) std of the TRAINING images, in [0, 1] units.
 
     Pass the training split only: statistics fitted on test images leak test data into the

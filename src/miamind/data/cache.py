@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Optional
 
 import numpy as np
 
@@ -36,7 +36,7 @@ def fingerprint(paths: Iterable[Path]) -> str:
     return h.hexdigest()
 
 
-def atomic_save_npz(path: Path, arrays: Dict[str, np.ndarray]) -> None:
+def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write to a temp file in the same folder, then rename: a crash never leaves half a cache."""
     with atomic_open(path, "wb") as f:
         np.savez(f, **arrays)
@@ -45,9 +45,9 @@ def atomic_save_npz(path: Path, arrays: Dict[str, np.ndarray]) -> None:
 def cached_arrays(
     namespace: str,
     key: str,
-    build: Callable[[], Dict[str, np.ndarray]],
-    cache_dir: Optional[Path] = None,
-) -> Dict[str, np.ndarray]:
+    build: Callable[[], dict[str, np.ndarray]],
+    cache_dir: Path | None = None,
+) -> dict[str, np.ndarray]:
     """Return the cached arrays for ``key`` or build, then cache them.
 
     ``build`` raising (bad input) caches nothing, since the write happens only after it returns.

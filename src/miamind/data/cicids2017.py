@@ -27,8 +27,8 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from .flows import (
     DEFAULT_CHUNKSIZE,
@@ -38,8 +38,8 @@ from .flows import (
     PathLike,
     PathsArg,
     cached_table,
-    make_splits,
     locate_csv_folder,
+    make_splits,
     read_flow_files,
     resolve_files,
     summarise_for_check,
@@ -175,7 +175,7 @@ LAYOUTS = (MACHINE_LEARNING_CVE, TRAFFIC_LABELLING)
 FEATURE_NAMES = MACHINE_LEARNING_CVE.feature_names
 
 
-def locate(data_dir: Optional[PathLike] = None) -> Path:
+def locate(data_dir: PathLike | None = None) -> Path:
     """``<data root>/cicids2017`` if it holds CSV files directly (subfolders are not data files)."""
     return locate_csv_folder(NAME, [NAME], data_dir, HOW_TO_OBTAIN)
 
@@ -198,11 +198,11 @@ def read_flows(
 
 
 def load_table(
-    data_dir: Optional[PathLike] = None,
+    data_dir: PathLike | None = None,
     *,
-    path: Optional[PathsArg] = None,
+    path: PathsArg | None = None,
     layout: str = "auto",
-    cache_dir: Optional[Path] = None,
+    cache_dir: Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
 ) -> FlowTable:
     """The parsed table, non-finite rows kept (the policy is applied after the split); cached."""
@@ -217,17 +217,17 @@ def load_table(
 
 
 def load_cicids2017(
-    data_dir: Optional[PathLike] = None,
+    data_dir: PathLike | None = None,
     *,
-    path: Optional[PathsArg] = None,
+    path: PathsArg | None = None,
     label_mode: str = "binary",
     split: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     nonfinite: str = "drop",
-    scale: Optional[str] = "standard",
+    scale: str | None = "standard",
     all_classes: bool = False,
     layout: str = "auto",
-    cache_dir: Optional[Path] = None,
+    cache_dir: Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
 ) -> FlowSplits:
     """Train/val/test arrays for CIC-IDS2017.

@@ -18,8 +18,8 @@ touched are in ``report["relabelled"]``. (The shared 25,127-row sample has no at
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional, Sequence
 
 from .flows import (
     DEFAULT_CHUNKSIZE,
@@ -29,8 +29,8 @@ from .flows import (
     PathLike,
     PathsArg,
     cached_table,
-    make_splits,
     locate_csv_folder,
+    make_splits,
     read_flow_files,
     resolve_files,
     summarise_for_check,
@@ -184,7 +184,7 @@ LAYOUTS = (IMPROVED,)
 FEATURE_NAMES = IMPROVED.feature_names
 
 
-def locate(data_dir: Optional[PathLike] = None) -> Path:
+def locate(data_dir: PathLike | None = None) -> Path:
     """The first of ``FOLDERS`` under the data root that holds CSV files directly."""
     return locate_csv_folder(NAME, FOLDERS, data_dir, HOW_TO_OBTAIN)
 
@@ -199,7 +199,7 @@ def read_flows(
     return read_flow_files(paths_or_folder, LAYOUTS, LABELS, nonfinite=nonfinite, chunksize=chunksize)
 
 
-def attempted_relabel(policy: str) -> Dict[str, Optional[str]]:
+def attempted_relabel(policy: str) -> dict[str, str | None]:
     """Label mapping for the '- Attempted' rows: "benign" -> BENIGN, "drop" -> removed, "keep"."""
     if policy == "benign":
         return {a: "BENIGN" for a in ATTEMPTED}
@@ -211,10 +211,10 @@ def attempted_relabel(policy: str) -> Dict[str, Optional[str]]:
 
 
 def load_table(
-    data_dir: Optional[PathLike] = None,
+    data_dir: PathLike | None = None,
     *,
-    path: Optional[PathsArg] = None,
-    cache_dir: Optional[Path] = None,
+    path: PathsArg | None = None,
+    cache_dir: Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
 ) -> FlowTable:
     """The parsed table, non-finite rows kept (the policy is applied after the split); cached."""
@@ -229,17 +229,17 @@ def load_table(
 
 
 def load_cicids2017_improved(
-    data_dir: Optional[PathLike] = None,
+    data_dir: PathLike | None = None,
     *,
-    path: Optional[PathsArg] = None,
+    path: PathsArg | None = None,
     label_mode: str = "binary",
     attempted: str = "benign",
     split: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     nonfinite: str = "drop",
-    scale: Optional[str] = "standard",
+    scale: str | None = "standard",
     all_classes: bool = False,
-    cache_dir: Optional[Path] = None,
+    cache_dir: Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
 ) -> FlowSplits:
     """Train/val/test arrays for the improved re-extraction; same options as ``load_cicids2017``

@@ -39,9 +39,9 @@ import tarfile
 import tempfile
 import urllib.request
 import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -51,10 +51,10 @@ from .info import DatasetInfo
 from .root import data_root
 from .safe_pickle import safe_load
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 NAME = "cifar10"
-CLASS_NAMES: Tuple[str, ...] = (
+CLASS_NAMES: tuple[str, ...] = (
     "airplane",
     "automobile",
     "bird",
@@ -82,7 +82,7 @@ PYTHON_FOLDER, BINARY_FOLDER = "cifar-10-batches-py", "cifar-10-batches-bin"
 TRAIN_BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
 TEST_BATCHES = ("test_batch",)
 # Per-file md5 of the python version, as torchvision (datasets/cifar.py) lists them.
-PYTHON_MD5: Dict[str, str] = {
+PYTHON_MD5: dict[str, str] = {
     "data_batch_1": "c99cafc152244af753f735de768cd75f",
     "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
     "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
@@ -118,13 +118,13 @@ class Cifar10Arrays:
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
-    class_names: Tuple[str, ...]
+    class_names: tuple[str, ...]
     layout: str  # "python" | "binary" | "image-folder"
     source: Path  # the folder or archive read
     source_sha256: str  # sha256 of the archive, or cache.fingerprint of the files in a folder
     md5_verified: bool  # every file matched its published md5 (python layout only)
     lossy: bool  # True for JPEG image folders: pixels are not the official ones
-    files: Tuple[Tuple[str, str], ...] = field(default=())  # (name, md5) of the batch files
+    files: tuple[tuple[str, str], ...] = field(default=())  # (name, md5) of the batch files
     info: DatasetInfo = CIFAR10_INFO
 
     def tensors(self, split: str = "train"):
@@ -137,18 +137,20 @@ class Cifar10Arrays:
         labels = getattr(self, f"{split}_labels")
         return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
 
-    def channel_stats(self) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel mean/std in [0, 1] units, from the TRAINING images only."""
         from .augment import channel_stats
 
         return channel_stats(self.train_images, layout="NHWC")
 
-    def counts(self) -> Dict[str, Dict[str, int]]:
+    def counts(self) -> dict[str, dict[str, int]]:
         """Images per class, per split."""
         return {
             split: {
                 name: int(n)
-                for name, n in zip(self.class_names, np.bincount(labels, minlength=len(self.class_names)))
+                for name, n in zip(
+                    self.class_names, np.bincount(labels, minlength=len(self.class_names)), strict=True
+                )
             }
             for split, labels in (("train", self.train_labels), ("test", self.test_labels))
         }
@@ -165,7 +167,7 @@ class _Source:
     in_tar: bool
     prefix: str = ""  # folder inside the archive holding the layout ("" or "dir/")
 
-    def label(self, rel: str) -> Tuple[Path, Optional[str]]:
+    def label(self, rel: str) -> tuple[Path, str | None]:
         """(path, where) for DataError: a file in a folder, or a member of an archive."""
         return (self.path, self.prefix + rel) if self.in_tar else (self.path / rel, None)
 
@@ -180,11 +182,11 @@ def _is_archive(path: Path) -> bool:
     return path.name.lower().endswith(_TAR_SUFFIXES)
 
 
-def _member_parts(name: str) -> Tuple[str, ...]:
+def _member_parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in name.split("/") if p not in (".", ""))
 
 
-def _layout_of_member(parts: Tuple[str, ...]) -> Optional[Tuple[str, str]]:
+def _layout_of_member(parts: tuple[str, ...]) -> tuple[str, str] | None:
     """(layout, prefix) told by one file path inside an archive, or None if it says nothing."""
     if not parts:
         return None
@@ -206,7 +208,7 @@ def _open_tar(path: Path) -> tarfile.TarFile:
         raise DataError(path, f"cannot open archive: {e}") from None
 
 
-def _detect_tar(path: Path, max_files: int = 64) -> Optional[_Source]:
+def _detect_tar(path: Path, max_files: int = 64) -> _Source | None:
     """Peek at the first few files of an archive to tell its layout (cheap: no full read)."""
     with _open_tar(path) as tf:
         seen = 0
@@ -225,7 +227,7 @@ def _detect_tar(path: Path, max_files: int = 64) -> Optional[_Source]:
     return None
 
 
-def _detect_dir(folder: Path, official_only: bool = False) -> Optional[_Source]:
+def _detect_dir(folder: Path, official_only: bool = False) -> _Source | None:
     """Layout inside ``folder``; python > binary > image folder > archives (exact data first).
 
     ``official_only`` (used for the data root itself, which holds other datasets too) looks only
@@ -276,12 +278,12 @@ def _detect(path: Path) -> _Source:
     return src
 
 
-def locate(data_dir: Optional[PathLike] = None) -> Path:
+def locate(data_dir: PathLike | None = None) -> Path:
     """The CIFAR-10 folder: ``<root>/cifar10`` (any layout), else the data root itself if it holds
     ``cifar-10-batches-py/``, ``cifar-10-batches-bin/`` or the official archives (torchvision's
     arrangement). Raises :class:`DatasetNotFoundError` listing both places."""
     root = data_root(data_dir)
-    searched: List[Path] = []
+    searched: list[Path] = []
     for cand, official_only in ((root / NAME, False), (root, True)):
         searched.append(cand)
         if cand.is_dir() and _detect_dir(cand, official_only) is not None:
@@ -293,7 +295,7 @@ def locate(data_dir: Optional[PathLike] = None) -> Path:
 # Reading files out of a folder or an archive
 
 
-def _iter_files(src: _Source) -> Iterator[Tuple[str, Callable[[], bytes]]]:
+def _iter_files(src: _Source) -> Iterator[tuple[str, Callable[[], bytes]]]:
     """(path relative to the layout folder, reader) for every regular file, in a stable order.
 
     Archives are read sequentially in one pass (random access into a .tar.gz re-decompresses).
@@ -319,10 +321,10 @@ def _iter_files(src: _Source) -> Iterator[Tuple[str, Callable[[], bytes]]]:
                 yield full.relative_to(src.path).as_posix(), full.read_bytes
 
 
-def _read_named(src: _Source, names: Sequence[str], optional: Sequence[str] = ()) -> Dict[str, bytes]:
+def _read_named(src: _Source, names: Sequence[str], optional: Sequence[str] = ()) -> dict[str, bytes]:
     """Bytes of the files ``names`` (required) and ``optional`` at the top of the layout folder."""
     wanted = set(names) | set(optional)
-    out: Dict[str, bytes] = {}
+    out: dict[str, bytes] = {}
     if src.in_tar:
         for rel, read in _iter_files(src):
             if rel in wanted:
@@ -339,7 +341,7 @@ def _read_named(src: _Source, names: Sequence[str], optional: Sequence[str] = ()
     return out
 
 
-def _source_files(src: _Source) -> List[Path]:
+def _source_files(src: _Source) -> list[Path]:
     if src.in_tar:
         return [src.path]
     if src.layout == "image-folder":
@@ -351,7 +353,7 @@ def _source_files(src: _Source) -> List[Path]:
     return [src.path / n for n in names if (src.path / n).is_file()]
 
 
-def _source_digest(src: _Source) -> Tuple[str, str]:
+def _source_digest(src: _Source) -> tuple[str, str]:
     """(sha256 of the source, cache key). The key also covers file names, which carry labels in
     an image folder, and the decoder version."""
     files = _source_files(src)
@@ -369,7 +371,7 @@ def _source_digest(src: _Source) -> Tuple[str, str]:
 # Decoders: each returns (images NHWC uint8, labels int64) or raises DataError naming the place
 
 
-def _check_labels(labels: np.ndarray, path: Path, where: Optional[str]) -> None:
+def _check_labels(labels: np.ndarray, path: Path, where: str | None) -> None:
     bad = np.flatnonzero((labels < 0) | (labels >= len(CLASS_NAMES)))
     if bad.size:
         i = int(bad[0])
@@ -386,7 +388,7 @@ def _planar_to_nhwc(rows: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
 
 
-def _decode_python_batch(raw: bytes, path: Path, where: Optional[str]) -> Tuple[np.ndarray, np.ndarray]:
+def _decode_python_batch(raw: bytes, path: Path, where: str | None) -> tuple[np.ndarray, np.ndarray]:
     label = f"{path}:{where}" if where else str(path)
     obj = safe_load(raw, name=label)
     if not isinstance(obj, dict):
@@ -424,7 +426,7 @@ def _decode_python_batch(raw: bytes, path: Path, where: Optional[str]) -> Tuple[
     return _planar_to_nhwc(data), lab
 
 
-def _decode_binary_batch(raw: bytes, path: Path, where: Optional[str]) -> Tuple[np.ndarray, np.ndarray]:
+def _decode_binary_batch(raw: bytes, path: Path, where: str | None) -> tuple[np.ndarray, np.ndarray]:
     if not raw:
         raise DataError(path, "empty file (0 bytes)", where=where)
     if len(raw) % RECORD_BYTES:
@@ -441,7 +443,7 @@ def _decode_binary_batch(raw: bytes, path: Path, where: Optional[str]) -> Tuple[
     return _planar_to_nhwc(recs[:, 1:]), lab
 
 
-def _decode_image(raw: bytes, path: Path, where: Optional[str]) -> np.ndarray:
+def _decode_image(raw: bytes, path: Path, where: str | None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     if not raw:
@@ -460,9 +462,9 @@ def _decode_image(raw: bytes, path: Path, where: Optional[str]) -> np.ndarray:
     return arr
 
 
-def _decode_image_folder(src: _Source) -> Tuple[Dict[str, np.ndarray], bool]:
+def _decode_image_folder(src: _Source) -> tuple[dict[str, np.ndarray], bool]:
     class_index = {n: i for i, n in enumerate(CLASS_NAMES)}
-    items: Dict[str, list] = {"train": [], "test": []}
+    items: dict[str, list] = {"train": [], "test": []}
     lossy = False
     for rel, read in _iter_files(src):
         parts = rel.split("/")
@@ -488,7 +490,7 @@ def _decode_image_folder(src: _Source) -> Tuple[Dict[str, np.ndarray], bool]:
         # numeric file index first (NNNN = per-class running index in official order)
         order = (0, int(stem), "") if stem.isdigit() else (1, 0, stem)
         items[split].append((class_index[cls], order, arr))
-    out: Dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
     for split, rows in items.items():
         if not rows:
             raise DataError(src.path, f"no images under {src.prefix}{split}/<class>/")
@@ -498,9 +500,7 @@ def _decode_image_folder(src: _Source) -> Tuple[Dict[str, np.ndarray], bool]:
     return out, lossy
 
 
-def _verified_md5(
-    raw: bytes, official_name: Optional[str], verify: bool, path: Path, where: Optional[str]
-) -> str:
+def _verified_md5(raw: bytes, official_name: str | None, verify: bool, path: Path, where: str | None) -> str:
     """md5 of one file; with ``verify``, a file with a published md5 must match it (checked before
     anything is unpickled)."""
     md5 = hashlib.md5(raw).hexdigest()
@@ -515,12 +515,12 @@ def _verified_md5(
     return md5
 
 
-def _decode_batches(src: _Source, verify: bool) -> Tuple[Dict[str, np.ndarray], List[Tuple[str, str]]]:
+def _decode_batches(src: _Source, verify: bool) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
     suffix = ".bin" if src.layout == "binary" else ""
     names = [n + suffix for n in TRAIN_BATCHES + TEST_BATCHES]
     meta_name = "batches.meta" if src.layout == "python" else "batches.meta.txt"
     raw = _read_named(src, names, optional=[meta_name])
-    files: List[Tuple[str, str]] = []
+    files: list[tuple[str, str]] = []
     for name in names + [meta_name]:
         if name not in raw:
             continue
@@ -530,7 +530,7 @@ def _decode_batches(src: _Source, verify: bool) -> Tuple[Dict[str, np.ndarray], 
     if meta_name in raw:
         _check_meta(raw[meta_name], src, meta_name)
     decode = _decode_python_batch if src.layout == "python" else _decode_binary_batch
-    parts: Dict[str, List[Tuple[np.ndarray, np.ndarray]]] = {"train": [], "test": []}
+    parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"train": [], "test": []}
     for name in names:
         path, where = src.label(name)
         images, labels = decode(raw.pop(name), path, where)
@@ -565,7 +565,7 @@ def _check_meta(raw: bytes, src: _Source, name: str) -> None:
         raise DataError(path, f"class names {names} differ from CIFAR-10's {list(CLASS_NAMES)}", where=where)
 
 
-def read_batches_meta(path: PathLike) -> Dict[str, object]:
+def read_batches_meta(path: PathLike) -> dict[str, object]:
     """Read an official ``batches.meta`` with the safe unpickler: label names, md5, sizes."""
     path = Path(path)
     raw = path.read_bytes()
@@ -582,7 +582,7 @@ def read_batches_meta(path: PathLike) -> Dict[str, object]:
     }
 
 
-def _check_counts(arrays: Dict[str, np.ndarray], src: _Source) -> None:
+def _check_counts(arrays: dict[str, np.ndarray], src: _Source) -> None:
     """verify=True: the full dataset, 5,000 train and 1,000 test images of every class."""
     for split, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
         counts = np.bincount(arrays[f"{split}_labels"], minlength=len(CLASS_NAMES))
@@ -601,10 +601,10 @@ def _check_counts(arrays: Dict[str, np.ndarray], src: _Source) -> None:
 
 
 def load_cifar10(
-    data_dir: Optional[PathLike] = None,
+    data_dir: PathLike | None = None,
     *,
-    path: Optional[PathLike] = None,
-    cache_dir: Optional[PathLike] = None,
+    path: PathLike | None = None,
+    cache_dir: PathLike | None = None,
     verify: bool = True,
 ) -> Cifar10Arrays:
     """Load CIFAR-10 as uint8 NHWC arrays (decoded once, then read from the cache).
@@ -626,10 +626,10 @@ def load_cifar10(
     src = _detect(Path(path) if path is not None else locate(data_dir))
     sha, key = _source_digest(src)
 
-    def build() -> Dict[str, np.ndarray]:
+    def build() -> dict[str, np.ndarray]:
         if src.layout == "image-folder":
             arrays, lossy = _decode_image_folder(src)
-            files: List[Tuple[str, str]] = []
+            files: list[tuple[str, str]] = []
         else:
             arrays, files = _decode_batches(src, verify)
             lossy = False
@@ -642,7 +642,7 @@ def load_cifar10(
         return arrays
 
     arrays = cached_arrays(NAME, key, build, Path(cache_dir) if cache_dir is not None else None)
-    files = tuple(zip(arrays["file_names"].tolist(), arrays["file_md5"].tolist()))
+    files = tuple(zip(arrays["file_names"].tolist(), arrays["file_md5"].tolist(), strict=True))
     md5_ok = src.layout == "python" and bool(files) and all(PYTHON_MD5.get(n) == m for n, m in files)
     if verify:
         # The cache may have been filled by a verify=False load of the same bytes: check again.
@@ -682,14 +682,17 @@ def _check_batch_file(path: Path) -> dict:
         "layout": "binary" if binary else "python",
         "file": path.name,
         "records": int(len(labels)),
-        "counts": {n: int(c) for n, c in zip(CLASS_NAMES, np.bincount(labels, minlength=len(CLASS_NAMES)))},
+        "counts": {
+            n: int(c)
+            for n, c in zip(CLASS_NAMES, np.bincount(labels, minlength=len(CLASS_NAMES)), strict=True)
+        },
         "md5": md5,
         "md5_published": published,
         "md5_ok": None if published is None else md5 == published,
     }
 
 
-def check(path: PathLike, *, cache_dir: Optional[PathLike] = None) -> dict:
+def check(path: PathLike, *, cache_dir: PathLike | None = None) -> dict:
     """Validate a CIFAR-10 folder or archive (full decode, cached), or one batch file, and summarise it.
 
     A single file (``data_batch_1``, ``test_batch``, ``batches.meta``, ``*.bin``) is decoded on its
@@ -780,7 +783,7 @@ def _safe_extract(archive: Path, dest: Path) -> None:
         tf.extractall(dest, members=members, **kwargs)
 
 
-def download(data_dir: Optional[PathLike] = None, *, version: str = "python") -> Path:
+def download(data_dir: PathLike | None = None, *, version: str = "python") -> Path:
     """Download the official archive into ``<data root>/cifar10/``, check its md5, extract it.
 
     ``version`` is "python" (``cifar-10-batches-py/``) or "binary" (``cifar-10-batches-bin/``).

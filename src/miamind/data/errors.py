@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional, Union
 
 
 class DataError(ValueError):
     """Invalid data file. ``str(err)`` is one line: '<path>[:<where>]: <what is wrong>'."""
 
-    def __init__(self, path: Union[str, Path, None], message: str, where: Optional[str] = None):
+    def __init__(self, path: str | Path | None, message: str, where: str | None = None):
         self.path = None if path is None else Path(path)
         self.where = where
         self.message = message
@@ -22,7 +22,7 @@ class DataError(ValueError):
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset was not found under any searched root; says where it looked and how to get it."""
 
-    def __init__(self, dataset: str, searched: Iterable[Union[str, Path]], how_to_obtain: str):
+    def __init__(self, dataset: str, searched: Iterable[str | Path], how_to_obtain: str):
         self.dataset = dataset
         self.searched = [str(p) for p in searched]
         self.how_to_obtain = how_to_obtain

@@ -28,10 +28,11 @@ import json
 import re
 import warnings
 import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -41,8 +42,8 @@ from .errors import DataError, DatasetNotFoundError
 from .info import DatasetInfo
 from .root import data_root
 
-PathLike = Union[str, Path]
-PathsArg = Union[PathLike, Sequence[PathLike]]
+PathLike = str | Path
+PathsArg = PathLike | Sequence[PathLike]
 
 BENIGN = "BENIGN"
 DEFAULT_CHUNKSIZE = 100_000
@@ -80,8 +81,8 @@ class FlowLayout:
     """One CSV layout: its header (names stripped; a repeated name gets '.1') and column roles."""
 
     name: str
-    columns: Tuple[str, ...]
-    drop: Tuple[str, ...] = ()  # identifiers and non-features: never features
+    columns: tuple[str, ...]
+    drop: tuple[str, ...] = ()  # identifiers and non-features: never features
     duplicates: Mapping[str, str] = field(default_factory=dict)  # copy -> original
     label: str = "Label"
 
@@ -91,7 +92,7 @@ class FlowLayout:
             raise ValueError(f"layout {self.name!r}: bad column roles {unknown}")
 
     @property
-    def feature_names(self) -> Tuple[str, ...]:
+    def feature_names(self) -> tuple[str, ...]:
         skip = {self.label, *self.drop, *self.duplicates}
         return tuple(c for c in self.columns if c not in skip)
 
@@ -102,8 +103,8 @@ class FlowTable:
 
     features: np.ndarray
     label_codes: np.ndarray
-    label_names: Tuple[str, ...]
-    feature_names: Tuple[str, ...]
+    label_names: tuple[str, ...]
+    feature_names: tuple[str, ...]
     report: dict
 
     @property
@@ -111,12 +112,12 @@ class FlowTable:
         """Canonical label string of each row."""
         return np.asarray(self.label_names, dtype=object)[self.label_codes]
 
-    def label_counts(self, mask: Optional[np.ndarray] = None) -> Dict[str, int]:
+    def label_counts(self, mask: np.ndarray | None = None) -> dict[str, int]:
         codes = self.label_codes if mask is None else self.label_codes[mask]
         counts = np.bincount(codes, minlength=len(self.label_names))
-        return {n: int(c) for n, c in zip(self.label_names, counts) if c}
+        return {n: int(c) for n, c in zip(self.label_names, counts, strict=True) if c}
 
-    def to_arrays(self) -> Dict[str, np.ndarray]:
+    def to_arrays(self) -> dict[str, np.ndarray]:
         return {
             "features": self.features,
             "label_codes": self.label_codes,
@@ -126,7 +127,7 @@ class FlowTable:
         }
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> "FlowTable":
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> FlowTable:
         return cls(
             features=arrays["features"],
             label_codes=arrays["label_codes"],
@@ -143,13 +144,13 @@ class FlowTable:
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
-def csv_files_in(folder: Path) -> List[Path]:
+def csv_files_in(folder: Path) -> list[Path]:
     """The folder's own ``*.csv`` / ``*.csv.gz`` files (subfolders are not searched)."""
     return [f for f in folder.iterdir() if f.is_file() and f.name.lower().endswith(CSV_SUFFIXES)]
 
 
 def locate_csv_folder(
-    dataset: str, folders: Sequence[str], data_dir: Optional[PathLike], how_to_obtain: str
+    dataset: str, folders: Sequence[str], data_dir: PathLike | None, how_to_obtain: str
 ) -> Path:
     """The first of ``folders`` (relative to the data root) that holds CSV files directly."""
     root = data_root(data_dir)
@@ -160,7 +161,7 @@ def locate_csv_folder(
     raise DatasetNotFoundError(dataset, searched, how_to_obtain)
 
 
-def resolve_files(paths: PathsArg) -> List[Path]:
+def resolve_files(paths: PathsArg) -> list[Path]:
     """Files to read: one file, several, or a folder (its ``*.csv`` / ``*.csv.gz``, not recursive).
 
     Sorted, so the row order (and with it the seeded split) does not depend on argument order.
@@ -168,7 +169,7 @@ def resolve_files(paths: PathsArg) -> List[Path]:
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not items:
         raise DataError(None, "no input files given")
-    files: List[Path] = []
+    files: list[Path] = []
     for item in items:
         p = Path(item).expanduser()
         if p.is_dir():
@@ -198,7 +199,7 @@ def _first_line(path: Path) -> bytes:
         raise DataError(path, f"cannot read file: {e}") from None
 
 
-def read_header(path: Path) -> List[str]:
+def read_header(path: Path) -> list[str]:
     """Normalised header names: stripped, BOM removed, a repeated name suffixed '.1', '.2' ..."""
     first = _first_line(path)
     text = first.decode("latin-1").rstrip("\r\n")
@@ -208,7 +209,7 @@ def read_header(path: Path) -> List[str]:
         what = "empty file (no header line)" if not first else "empty header line"
         raise DataError(path, what, where="line 1")
     names = [n.strip() for n in next(csv.reader([text]))]
-    seen: Dict[str, int] = {}
+    seen: dict[str, int] = {}
     out = []
     for n in names:
         k = seen.get(n, 0)
@@ -262,7 +263,7 @@ class _RowBuffer:
         self.codes[self.n : need] = codes
         self.n = need
 
-    def finish(self) -> Tuple[np.ndarray, np.ndarray]:
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
         self.x.resize((self.n, self.x.shape[1]), refcheck=False)
         self.codes.resize(self.n, refcheck=False)
         return self.x, self.codes
@@ -277,8 +278,8 @@ class _Counts:
     def add(self, codes: np.ndarray) -> None:
         self.c += np.bincount(codes, minlength=len(self.c))
 
-    def as_dict(self, names: Sequence[str]) -> Dict[str, int]:
-        return {n: int(v) for n, v in zip(names, self.c) if v}
+    def as_dict(self, names: Sequence[str]) -> dict[str, int]:
+        return {n: int(v) for n, v in zip(names, self.c, strict=True) if v}
 
 
 def _numeric_column(path: Path, col: pd.Series, name: str, lines: np.ndarray) -> pd.Series:
@@ -356,8 +357,8 @@ class _RepeatedHeaderFilter(io.RawIOBase):
 
 @contextmanager
 def _csv_chunks(
-    path: Path, usecols: List[int], label_pos: int, chunksize: int
-) -> Iterator[Tuple[Iterator[pd.DataFrame], _RepeatedHeaderFilter]]:
+    path: Path, usecols: list[int], label_pos: int, chunksize: int
+) -> Iterator[tuple[Iterator[pd.DataFrame], _RepeatedHeaderFilter]]:
     """The data lines (after the header) as frames of at most ``chunksize`` rows, indexed from 0.
 
     Bytes are decoded as latin-1 (any byte decodes, as the released files need); only
@@ -405,7 +406,7 @@ class _FileState:
         wanted = [*layout.feature_names, *(d for d, _ in self.dups), layout.label]
         self.pos = {name: header.index(name) for name in wanted}
         self.label_index, self.label_names = label_index, label_names
-        self.code_of_raw: Dict[str, int] = {}
+        self.code_of_raw: dict[str, int] = {}
         self.rows_read = 0
         self.read = _Counts(len(label_names))
         self.nonfinite_rows = _Counts(len(label_names))
@@ -443,7 +444,7 @@ class _FileState:
         }
 
 
-def _parse_chunk(st: _FileState, chunk: pd.DataFrame, keep_nonfinite: bool) -> Tuple[np.ndarray, np.ndarray]:
+def _parse_chunk(st: _FileState, chunk: pd.DataFrame, keep_nonfinite: bool) -> tuple[np.ndarray, np.ndarray]:
     """One chunk of raw cells -> (float32 features, label codes), counting what it skips."""
     layout, pos, path = st.layout, st.pos, st.path
     st.rows_read += len(chunk)
@@ -556,9 +557,9 @@ def read_flow_files(
     return table
 
 
-def _summarise(per_file: List[dict], table: FlowTable, nonfinite: str, names: Sequence[str]) -> dict:
-    def total(key: str) -> Dict[str, int]:
-        out: Dict[str, int] = {}
+def _summarise(per_file: list[dict], table: FlowTable, nonfinite: str, names: Sequence[str]) -> dict:
+    def total(key: str) -> dict[str, int]:
+        out: dict[str, int] = {}
         for r in per_file:
             for k, v in r[key].items():
                 out[k] = out.get(k, 0) + v
@@ -595,7 +596,7 @@ def summarise_for_check(table: FlowTable, files: Sequence[Path]) -> dict:
                 "layout": r["layout"],
                 "rows_read": r["rows_read"],
             }
-            for f, r in zip(files, rep["files"])
+            for f, r in zip(files, rep["files"], strict=True)
         ],
         "layouts": rep["layouts"],
         "rows_read": rep["rows_read"],
@@ -614,7 +615,7 @@ def cached_table(
     files: Sequence[Path],
     read: Callable[[], FlowTable],
     options: Mapping[str, object],
-    cache_dir: Optional[Path] = None,
+    cache_dir: Path | None = None,
 ) -> FlowTable:
     """The parsed table from the cache, keyed by file contents + options, else ``read()`` it."""
     # Paths are in the key too: the cached report names the files it was read from.
@@ -639,7 +640,7 @@ def cached_table(
 
 def stratified_split(
     strata: np.ndarray, fractions: Sequence[float], seed: int
-) -> Tuple[Tuple[np.ndarray, np.ndarray, np.ndarray], Dict[int, int]]:
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], dict[int, int]]:
     """Row indices (train, val, test), stratified by ``strata``, deterministic for a seed.
 
     Each stratum with >= 3 rows gets at least one row in every split with a non-zero fraction.
@@ -652,8 +653,8 @@ def stratified_split(
             f"split must be three non-negative fractions (train > 0) summing to 1, got {fractions}"
         )
     rng = np.random.default_rng(seed)
-    parts: List[List[np.ndarray]] = [[], [], []]
-    train_only: Dict[int, int] = {}
+    parts: list[list[np.ndarray]] = [[], [], []]
+    train_only: dict[int, int] = {}
     for s in np.unique(strata):
         idx = np.flatnonzero(strata == s)
         idx = idx[rng.permutation(len(idx))]
@@ -691,7 +692,7 @@ def _column_stat(x: np.ndarray, fn: Callable, block: int = 65_536) -> np.ndarray
     return np.stack(parts) if parts else np.zeros((0, x.shape[1]))
 
 
-def fit_clip(x_train: np.ndarray, block: int = 262_144) -> Dict[str, np.ndarray]:
+def fit_clip(x_train: np.ndarray, block: int = 262_144) -> dict[str, np.ndarray]:
     """Replacement values for non-finite cells, from the finite training values of each column:
     +inf -> column max, -inf -> column min, NaN -> 0 (a 0/0 rate in CICFlowMeter output).
     A column with no finite training value gets 0."""
@@ -716,7 +717,7 @@ def finite_rows(x: np.ndarray, block: int = 262_144) -> np.ndarray:
     return out
 
 
-def apply_clip(x: np.ndarray, clip: Mapping[str, np.ndarray]) -> Dict[str, int]:
+def apply_clip(x: np.ndarray, clip: Mapping[str, np.ndarray]) -> dict[str, int]:
     """Replace non-finite cells in place; returns how many of each kind were replaced."""
     counts = {}
     for kind, test in (("posinf", np.isposinf), ("neginf", np.isneginf), ("nan", np.isnan)):
@@ -726,7 +727,7 @@ def apply_clip(x: np.ndarray, clip: Mapping[str, np.ndarray]) -> Dict[str, int]:
     return counts
 
 
-def fit_scaler(x_train: np.ndarray, kind: Optional[str]) -> Dict[str, np.ndarray]:
+def fit_scaler(x_train: np.ndarray, kind: str | None) -> dict[str, np.ndarray]:
     """``x' = (x - offset) / scale`` with offset/scale from the training rows.
 
     standard: offset = mean, scale = std (ddof 0); minmax: offset = min, scale = max - min.
@@ -777,12 +778,12 @@ class FlowSplits:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    class_names: Tuple[str, ...]
+    class_names: tuple[str, ...]
     class_weights: np.ndarray
-    feature_names: Tuple[str, ...]
-    scaler: Dict[str, object]
-    clip: Optional[Dict[str, np.ndarray]]
-    indices: Dict[str, np.ndarray]
+    feature_names: tuple[str, ...]
+    scaler: dict[str, object]
+    clip: dict[str, np.ndarray] | None
+    indices: dict[str, np.ndarray]
     label_mode: str
     report: dict
     dataset: str = "cicids2017"
@@ -800,7 +801,7 @@ class FlowSplits:
         return len(self.class_names)
 
     @property
-    def input_shape(self) -> Tuple[int, int]:
+    def input_shape(self) -> tuple[int, int]:
         return (1, self.n_features)
 
     def transform(self, x_raw: np.ndarray) -> np.ndarray:
@@ -820,9 +821,9 @@ def make_splits(
     split: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 0,
     nonfinite: str = "drop",
-    scale: Optional[str] = "standard",
+    scale: str | None = "standard",
     all_classes: bool = False,
-    relabel: Optional[Mapping[str, Optional[str]]] = None,
+    relabel: Mapping[str, str | None] | None = None,
     dataset: str = "cicids2017",
 ) -> FlowSplits:
     """Split first (stratified, seeded), then fit clip bounds, scaler and class weights on train.
@@ -881,7 +882,7 @@ def make_splits(
         )
 
     if label_mode == "binary":
-        class_names: Tuple[str, ...] = (BENIGN, "attack")
+        class_names: tuple[str, ...] = (BENIGN, "attack")
         benign = names.index(BENIGN)
         y_all = (codes != benign).astype(np.int64)
     else:
@@ -930,6 +931,6 @@ def make_splits(
     )
 
 
-def _counts(codes: np.ndarray, names: Sequence[str]) -> Dict[str, int]:
+def _counts(codes: np.ndarray, names: Sequence[str]) -> dict[str, int]:
     c = np.bincount(codes, minlength=len(names))
-    return {n: int(v) for n, v in zip(names, c) if v}
+    return {n: int(v) for n, v in zip(names, c, strict=True) if v}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
 
 TASKS = ("image-classification", "segmentation", "flow-classification")
 
@@ -19,8 +18,8 @@ class DatasetInfo:
 
     name: str
     task: str
-    class_names: Tuple[str, ...]
-    input_shape: Tuple[int, ...]
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, ...]
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

@@ -32,9 +32,9 @@ only from the training slices of a fold; evaluation runs on whole validation sli
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ from .errors import DataError, DatasetNotFoundError
 from .info import DatasetInfo
 from .root import data_root
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 NAME = "isbi2012"
 HOW_TO_OBTAIN = (
@@ -57,7 +57,7 @@ HOW_TO_OBTAIN = (
     "The data root is the data_dir argument, else $MIAMIND_DATA, else ~/.cache/miamind/data."
 )
 
-CLASS_NAMES: Tuple[str, str] = ("membrane", "cell")
+CLASS_NAMES: tuple[str, str] = ("membrane", "cell")
 MEMBRANE_VALUE = 0  # pixel value of membrane in the label files
 CELL_VALUE = 255  # pixel value of cell interior in the label files
 MEMBRANE_TARGET = 0  # class index of membrane in training targets (= CLASS_NAMES.index("membrane"))
@@ -74,7 +74,7 @@ TIF_FILES = {
 PNG_DIRS = {"train_images": "train/image", "train_labels": "train/label", "test_images": "test/image"}
 PNG_TEST_FALLBACK = "test"  # zhixuhao/unet keeps test slices directly in data/membrane/test/{i}.png
 
-ISBI_META: Dict[str, object] = {
+ISBI_META: dict[str, object] = {
     "name": NAME,
     "task": "binary semantic segmentation of EM slices (membrane vs cell interior)",
     "class_names": list(CLASS_NAMES),
@@ -140,7 +140,7 @@ def _read_tif_stack(path: Path) -> np.ndarray:
         raise DataError(path, "file not found")
     if path.stat().st_size == 0:
         raise DataError(path, "empty file (0 bytes)")
-    slices: List[np.ndarray] = []
+    slices: list[np.ndarray] = []
     try:
         tf = tifffile.TiffFile(path)
     except Exception as e:  # tifffile raises several types for non-TIFF bytes
@@ -212,9 +212,9 @@ def _read_png(path: Path) -> np.ndarray:
     return arr
 
 
-def _png_files(folder: Path, *, ignore_other_names: bool = False) -> Dict[int, Path]:
+def _png_files(folder: Path, *, ignore_other_names: bool = False) -> dict[int, Path]:
     """Map slice index -> ``{i}.png`` in ``folder``; indices must be exactly 0..N-1."""
-    found: Dict[int, Path] = {}
+    found: dict[int, Path] = {}
     for p in folder.iterdir():
         if p.name.startswith(".") or not p.is_file():
             continue
@@ -242,8 +242,8 @@ def _idx_list(idx: Sequence[int], limit: int = 10) -> str:
     return "{" + shown + (", ..." if len(idx) > limit else "") + "}"
 
 
-def _read_png_stack(files: Dict[int, Path]) -> np.ndarray:
-    slices: List[np.ndarray] = []
+def _read_png_stack(files: dict[int, Path]) -> np.ndarray:
+    slices: list[np.ndarray] = []
     for i in range(len(files)):
         arr = _read_png(files[i])
         if slices and arr.shape != slices[0].shape:
@@ -254,7 +254,7 @@ def _read_png_stack(files: Dict[int, Path]) -> np.ndarray:
     return np.stack(slices)
 
 
-def _check_labels(labels: np.ndarray, path: Path, per_file: Optional[Dict[int, Path]] = None) -> None:
+def _check_labels(labels: np.ndarray, path: Path, per_file: dict[int, Path] | None = None) -> None:
     """Labels must be exactly {0 membrane, 255 cell}; name the first bad slice."""
     bad = (labels != MEMBRANE_VALUE) & (labels != CELL_VALUE)
     if not bad.any():
@@ -285,10 +285,10 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, img_src: Path, lbl_src: 
 class _Layout:
     kind: str  # "tif" or "png"
     root: Path
-    files: Dict[str, Path] = field(default_factory=dict)  # tif: split -> file
-    pngs: Dict[str, Dict[int, Path]] = field(default_factory=dict)  # png: split -> {i: file}
+    files: dict[str, Path] = field(default_factory=dict)  # tif: split -> file
+    pngs: dict[str, dict[int, Path]] = field(default_factory=dict)  # png: split -> {i: file}
 
-    def source_files(self) -> List[Path]:
+    def source_files(self) -> list[Path]:
         if self.kind == "tif":
             return list(self.files.values())
         return [p for split in self.pngs.values() for p in split.values()]
@@ -302,7 +302,7 @@ def _has_png(root: Path) -> bool:
     return (root / PNG_DIRS["train_images"]).is_dir()
 
 
-def _searched(root: Path) -> List[Path]:
+def _searched(root: Path) -> list[Path]:
     """What ``locate`` looks for: the two training TIFFs or the PNG training image folder."""
     return [
         root / TIF_FILES["train_images"],
@@ -364,7 +364,7 @@ def _layout(root: Path, source: str = "auto") -> _Layout:
     return _Layout("png", root, pngs=pngs)
 
 
-def _read_layout(layout: _Layout) -> Dict[str, np.ndarray]:
+def _read_layout(layout: _Layout) -> dict[str, np.ndarray]:
     """Decode and validate every split; raises DataError before anything is returned."""
     if layout.kind == "tif":
         f = layout.files
@@ -394,7 +394,7 @@ def _read_layout(layout: _Layout) -> Dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- public API
 
 
-def locate(data_dir: Optional[PathLike] = None) -> Path:
+def locate(data_dir: PathLike | None = None) -> Path:
     """The ``isbi2012`` folder under the data root, holding a TIFF or PNG layout.
 
     Raises ``DatasetNotFoundError`` naming the paths searched when neither layout is there.
@@ -437,7 +437,7 @@ class IsbiArrays:
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
-    meta: Dict[str, object]
+    meta: dict[str, object]
 
     @property
     def train_targets(self) -> np.ndarray:
@@ -466,11 +466,11 @@ class IsbiArrays:
 
 
 def load_isbi2012(
-    data_dir: Optional[PathLike] = None,
+    data_dir: PathLike | None = None,
     *,
-    path: Optional[PathLike] = None,
+    path: PathLike | None = None,
     source: str = "auto",
-    cache_dir: Optional[PathLike] = None,
+    cache_dir: PathLike | None = None,
 ) -> IsbiArrays:
     """Load the ISBI 2012 slices from ``path`` (the dataset folder) or ``locate(data_dir)``.
 
@@ -575,7 +575,7 @@ def _check_file(path: Path) -> dict:
 
 def kfold_slices(
     n_slices: int = 30, n_folds: int = N_FOLDS, fold: int = DEFAULT_FOLD, *, gap: int = 0
-) -> Tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic k-fold over slice indices: ``(train_idx, val_idx)``, both sorted int64.
 
     Folds are **contiguous blocks** of adjacent slices (fold k of 5 over 30 slices validates on
@@ -617,11 +617,11 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 def random_crops(
-    images: Union[torch.Tensor, np.ndarray],
-    targets: Union[torch.Tensor, np.ndarray],
+    images: torch.Tensor | np.ndarray,
+    targets: torch.Tensor | np.ndarray,
     crop: int = 256,
     n: int = 8,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     *,
     return_params: bool = False,
 ):
@@ -694,7 +694,7 @@ def random_crops(
 
 def pad_to_multiple(
     x: torch.Tensor, multiple: int = 16, mode: str = "reflect"
-) -> Tuple[torch.Tensor, Tuple[int, int]]:
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad the last two dims of ``x`` (..., H, W) at the bottom/right to multiples of ``multiple``.
 
     For evaluating a U-Net on whole slices of any size; returns ``(padded, (H, W))`` for
@@ -716,7 +716,7 @@ def pad_to_multiple(
     return padded.to(x.dtype).reshape(*lead, H + ph, W + pw), (H, W)
 
 
-def unpad(y: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+def unpad(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Crop the last two dims of ``y`` back to ``size = (H, W)`` from ``pad_to_multiple``."""
     H, W = size
     if y.shape[-2] < H or y.shape[-1] < W:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Optional, Union
 
 ENV_VAR = "MIAMIND_DATA"
 DEFAULT_ROOT = Path("~/.cache/miamind/data")
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
-def data_roots(data_dir: Optional[PathLike] = None) -> List[Path]:
+def data_roots(data_dir: PathLike | None = None) -> list[Path]:
     """Roots to search, in priority order (only the first that is given counts)."""
     if data_dir is not None:
         return [Path(data_dir).expanduser()]
@@ -22,7 +21,7 @@ def data_roots(data_dir: Optional[PathLike] = None) -> List[Path]:
     return [DEFAULT_ROOT.expanduser()]
 
 
-def data_root(data_dir: Optional[PathLike] = None) -> Path:
+def data_root(data_dir: PathLike | None = None) -> Path:
     return data_roots(data_dir)[0]
 
 

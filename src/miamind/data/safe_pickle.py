@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any, Callable, Mapping, Optional, Tuple, Union
+from typing import IO, Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def _plain_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype
     return dt
 
 
-GlobalTable = Mapping[Tuple[str, str], Callable[..., Any]]
+GlobalTable = Mapping[tuple[str, str], Callable[..., Any]]
 
 #: (module, name) -> the object it resolves to: everything the official CIFAR-10 batches need.
 CIFAR_BATCH_GLOBALS: GlobalTable = {
@@ -91,10 +92,10 @@ def _allowed_names(table: GlobalTable) -> str:
 
 
 def safe_load(
-    source: Union[str, Path, bytes, IO[bytes]],
+    source: str | Path | bytes | IO[bytes],
     allowed_globals: GlobalTable = CIFAR_BATCH_GLOBALS,
     *,
-    name: Optional[str] = None,
+    name: str | None = None,
     encoding: str = "bytes",
 ) -> Any:
     """Unpickle ``source`` (a path, the file's bytes, or a binary file object) safely.

@@ -25,8 +25,9 @@ Trainer configuration for exact resume (see the tests in ``tests/engine``)::
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
@@ -36,13 +37,13 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from .checkpoint_io import SafetensorsCheckpointIO
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; training was stopped before it could be saved."""
 
-    def __init__(self, loss: float, epoch: int, global_step: int, checkpoint: Optional[str]):
+    def __init__(self, loss: float, epoch: int, global_step: int, checkpoint: str | None):
         self.loss = loss
         self.epoch = epoch
         self.global_step = global_step
@@ -55,7 +56,7 @@ class NonFiniteLossError(RuntimeError):
         )
 
 
-def _last_good_checkpoint(trainer: "pl.Trainer") -> Optional[str]:
+def _last_good_checkpoint(trainer: pl.Trainer) -> str | None:
     callback = trainer.checkpoint_callback
     for attr in ("last_model_path", "best_model_path"):
         path = getattr(callback, attr, "") if callback is not None else ""
@@ -76,19 +77,19 @@ class FiniteLossGuard(Callback):
     """
 
     def on_before_backward(
-        self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", loss: torch.Tensor
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
     ) -> None:
         self._check(trainer, loss)
 
     def on_train_batch_end(
-        self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any, batch_idx: int
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         if isinstance(loss, torch.Tensor):
             self._check(trainer, loss)
 
     @staticmethod
-    def _check(trainer: "pl.Trainer", loss: torch.Tensor) -> None:
+    def _check(trainer: pl.Trainer, loss: torch.Tensor) -> None:
         loss = loss.detach()
         if bool(torch.isfinite(loss).all()):
             return
@@ -113,10 +114,10 @@ class RNGStateCallback(Callback):
     order does not come from the global generators (a sampler seeded from (seed, epoch)).
     """
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
         version, internal, gauss_next = random.getstate()
-        state: Dict[str, Any] = {
+        state: dict[str, Any] = {
             "torch": torch.get_rng_state(),
             "numpy": {
                 "kind": kind,
@@ -131,7 +132,7 @@ class RNGStateCallback(Callback):
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         state = state_dict
         torch.set_rng_state(state["torch"].cpu().to(torch.uint8))
         cuda = state.get("cuda")
@@ -176,12 +177,12 @@ class SafetensorsModelCheckpoint(ModelCheckpoint):
 
     def __init__(
         self,
-        dirpath: Optional[PathLike] = None,
+        dirpath: PathLike | None = None,
         *,
-        monitor: Optional[str] = None,
+        monitor: str | None = None,
         mode: str = "min",
         filename: str = "best",
-        save_top_k: Optional[int] = None,
+        save_top_k: int | None = None,
         every_n_epochs: int = 1,
         verbose: bool = False,
     ):
@@ -208,10 +209,10 @@ class SafetensorsModelCheckpoint(ModelCheckpoint):
             save_on_train_epoch_end=True,
             enable_version_counter=False,
         )
-        self._plateau_steps_due: List[List[Any]] = []
-        self._resume_plateau_steps: List[List[Any]] = []
+        self._plateau_steps_due: list[list[Any]] = []
+        self._resume_plateau_steps: list[list[Any]] = []
 
-    def setup(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         io = getattr(trainer.strategy, "checkpoint_io", None)
         if not isinstance(io, SafetensorsCheckpointIO):
             raise ValueError(
@@ -220,7 +221,7 @@ class SafetensorsModelCheckpoint(ModelCheckpoint):
             )
         super().setup(trainer, pl_module, stage)
 
-    def on_train_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning writes `last` only when a top-k file was written at the same step, so with
         # monitor=None / save_top_k=0 (or no improvement with every_n_epochs>1) it would skip it
         if self._should_skip_saving_checkpoint(trainer):
@@ -234,26 +235,26 @@ class SafetensorsModelCheckpoint(ModelCheckpoint):
         finally:
             self._plateau_steps_due = []  # only checkpoints written here are followed by that step
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "plateau_steps_due": self._plateau_steps_due}
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self._resume_plateau_steps = list(state_dict.get("plateau_steps_due", []))
 
-    def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         steps, self._resume_plateau_steps = self._resume_plateau_steps, []
         for index, value in steps:
             trainer.lr_scheduler_configs[index].scheduler.step(value)
 
     def on_exception(
-        self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         """Never save after a failure: the state that raised is not a state worth resuming."""
 
 
-def _plateau_steps_due(trainer: "pl.Trainer") -> List[List[Any]]:
+def _plateau_steps_due(trainer: pl.Trainer) -> list[list[Any]]:
     """``[scheduler_index, metric]`` of the ReduceLROnPlateau steps Lightning takes after this epoch.
 
     Lightning steps epoch-interval plateau schedulers in ``FitLoop.on_advance_end`` *after* the
@@ -275,7 +276,7 @@ def _plateau_steps_due(trainer: "pl.Trainer") -> List[List[Any]]:
     return due
 
 
-def resume_checkpoint_path(run_dir: PathLike) -> Optional[Path]:
+def resume_checkpoint_path(run_dir: PathLike) -> Path | None:
     """``run_dir/checkpoints/last.safetensors`` if it exists (pass it to ``trainer.fit(ckpt_path=...)``)."""
     path = (
         Path(run_dir)

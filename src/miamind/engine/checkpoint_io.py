@@ -25,8 +25,9 @@ import json
 import math
 import os
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path, PurePath
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from safetensors.torch import save_file
 
 from .._atomic import atomic_path
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 SUFFIX = ".safetensors"
 FORMAT = "miamind.lightning-checkpoint"
@@ -84,7 +85,7 @@ _PICKLE_HINT = (
 # flatten / unflatten
 
 
-def _where(path: List[Any]) -> str:
+def _where(path: list[Any]) -> str:
     return "checkpoint" + "".join(f"[{k!r}]" for k in path)
 
 
@@ -92,10 +93,10 @@ class _Flattener:
     """Walks a nested object; collects tensors into ``self.tensors``, returns the JSON skeleton."""
 
     def __init__(self) -> None:
-        self.tensors: Dict[str, torch.Tensor] = {}
+        self.tensors: dict[str, torch.Tensor] = {}
         self._storages: set = set()
 
-    def encode(self, obj: Any, path: List[Any]) -> Any:
+    def encode(self, obj: Any, path: list[Any]) -> Any:
         # order matters: bool before int, numpy scalars (np.float64 is a float) before float
         if obj is None or isinstance(obj, (bool, str)):
             return obj
@@ -122,7 +123,7 @@ class _Flattener:
         if type(obj) is tuple:
             return {"tuple": [self.encode(v, path + [i]) for i, v in enumerate(obj)]}
         if isinstance(obj, OrderedDict):
-            node: Dict[str, Any] = {"odict": self._items(obj, path)}
+            node: dict[str, Any] = {"odict": self._items(obj, path)}
             meta = getattr(obj, "_metadata", None)  # nn.Module.state_dict() version info
             if meta is not None:
                 node["meta"] = self.encode(meta, path + ["_metadata"])
@@ -136,17 +137,17 @@ class _Flattener:
             "and callback states to plain values."
         )
 
-    def _items(self, mapping: Mapping, path: List[Any]) -> List[List[Any]]:
+    def _items(self, mapping: Mapping, path: list[Any]) -> list[list[Any]]:
         return [[self._key(k, path), self.encode(v, path + [k])] for k, v in mapping.items()]
 
-    def _key(self, key: Any, path: List[Any]) -> Any:
+    def _key(self, key: Any, path: list[Any]) -> Any:
         if isinstance(key, (torch.Tensor, np.ndarray)) or not _is_hashable_plain(key):
             raise TypeError(
                 f"{_where(path)}: dict key {key!r} of type {type(key).__qualname__} cannot be stored"
             )
         return self.encode(key, path + [key])
 
-    def _add_tensor(self, tensor: torch.Tensor, path: List[Any]) -> str:
+    def _add_tensor(self, tensor: torch.Tensor, path: list[Any]) -> str:
         name = json.dumps([_json_key(k) for k in path], ensure_ascii=False)
         base, n = name, 1
         while name in self.tensors:  # only if two distinct keys print alike (1 and "1" cannot; be safe)
@@ -229,7 +230,7 @@ def _decode(node: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
     raise ValueError(f"unknown skeleton node {tag!r}")
 
 
-def flatten_checkpoint(checkpoint: Mapping[str, Any]) -> Tuple[Dict[str, torch.Tensor], str]:
+def flatten_checkpoint(checkpoint: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], str]:
     """``(tensors, skeleton_json)`` for a nested checkpoint; ``TypeError`` names an unstorable value."""
     if not isinstance(checkpoint, dict):
         raise TypeError(f"checkpoint must be a dict, got {type(checkpoint).__qualname__}")
@@ -238,7 +239,7 @@ def flatten_checkpoint(checkpoint: Mapping[str, Any]) -> Tuple[Dict[str, torch.T
     return flat.tensors, json.dumps(skeleton, ensure_ascii=False, allow_nan=False)
 
 
-def unflatten_checkpoint(tensors: Mapping[str, torch.Tensor], skeleton_json: str) -> Dict[str, Any]:
+def unflatten_checkpoint(tensors: Mapping[str, torch.Tensor], skeleton_json: str) -> dict[str, Any]:
     """Inverse of :func:`flatten_checkpoint`."""
     return _decode(json.loads(skeleton_json), tensors)
 
@@ -247,7 +248,7 @@ def unflatten_checkpoint(tensors: Mapping[str, torch.Tensor], skeleton_json: str
 # files
 
 
-def _atomic_save_tensors(path: PathLike, tensors: Dict[str, torch.Tensor], metadata: Dict[str, str]) -> None:
+def _atomic_save_tensors(path: PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write a safetensors file atomically (see ``miamind._atomic``)."""
     with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=metadata)
@@ -272,7 +273,7 @@ def _check_safetensors_file(path: Path) -> None:
     )
 
 
-def _device_for(map_location: Any) -> Union[str, torch.device, None]:
+def _device_for(map_location: Any) -> str | torch.device | None:
     """The target device of a ``torch.load``-style ``map_location``; ``None`` means a callable."""
     if map_location is None:
         return "cpu"
@@ -285,7 +286,7 @@ def _device_for(map_location: Any) -> Union[str, torch.device, None]:
     raise TypeError(f"unsupported map_location {map_location!r}")
 
 
-def _read_safetensors(path: Path, map_location: Any) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+def _read_safetensors(path: Path, map_location: Any) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     _check_safetensors_file(path)
     device = _device_for(map_location)
     try:
@@ -310,7 +311,7 @@ class SafetensorsCheckpointIO(CheckpointIO):
     """
 
     def save_checkpoint(
-        self, checkpoint: Dict[str, Any], path: PathLike, storage_options: Optional[Any] = None
+        self, checkpoint: dict[str, Any], path: PathLike, storage_options: Any | None = None
     ) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__}.save_checkpoint does not support storage_options")
@@ -319,8 +320,8 @@ class SafetensorsCheckpointIO(CheckpointIO):
         _atomic_save_tensors(path, tensors, metadata)
 
     def load_checkpoint(
-        self, path: PathLike, map_location: Optional[Any] = None, weights_only: Optional[bool] = None
-    ) -> Dict[str, Any]:
+        self, path: PathLike, map_location: Any | None = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
         # weights_only is accepted for Lightning's signature; nothing here can unpickle anyway
         path = Path(path)
         tensors, metadata = _read_safetensors(path, map_location)
@@ -364,14 +365,14 @@ def _check_json_metadata(obj: Any, where: str) -> None:
     raise TypeError(f"{where}: value of type {type(obj).__qualname__} is not JSON-serialisable")
 
 
-def save_weights(path: PathLike, state_dict: Mapping[str, torch.Tensor], metadata: Dict[str, Any]) -> None:
+def save_weights(path: PathLike, state_dict: Mapping[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     """Write a flat ``state_dict`` as ``.safetensors`` (atomically), ``metadata`` as JSON under "miamind".
 
     Tensor names are the state-dict keys, so any safetensors reader sees the usual layout.
     ``metadata`` must be JSON-serialisable with string keys (tuples come back as lists).
     """
     _check_json_metadata(metadata, "metadata")
-    tensors: Dict[str, torch.Tensor] = {}
+    tensors: dict[str, torch.Tensor] = {}
     storages: set = set()
     for key, value in state_dict.items():
         if not isinstance(key, str):
@@ -382,7 +383,7 @@ def save_weights(path: PathLike, state_dict: Mapping[str, torch.Tensor], metadat
     _atomic_save_tensors(path, tensors, {WEIGHTS_METADATA_KEY: json.dumps(metadata, ensure_ascii=False)})
 
 
-def load_weights(path: PathLike, map_location: Any = "cpu") -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+def load_weights(path: PathLike, map_location: Any = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """``(state_dict, metadata)`` from a file written by :func:`save_weights` (metadata ``{}`` if absent)."""
     path = Path(path)
     tensors, metadata = _read_safetensors(path, map_location)

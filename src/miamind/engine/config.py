@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Union
+from typing import Any
 
 import yaml
 
@@ -23,14 +24,14 @@ PRECISIONS = ("32", "64", "bf16-mixed", "16-mixed", "bf16-true")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "linear", "cosine")
 
-Config = Dict[str, Any]
+Config = dict[str, Any]
 
 
 class ConfigError(ValueError):
     """A bad config value or key; the message names the dotted key (and the file, if any)."""
 
 
-def _read_yaml(path: Union[str, Path], what: str) -> dict:
+def _read_yaml(path: str | Path, what: str) -> dict:
     path = Path(path)
     try:
         text = path.read_text()
@@ -105,8 +106,8 @@ def resolve_config(
     task: str,
     preset: str = "fast",
     *,
-    config_file: Optional[Union[str, Path]] = None,
-    overrides: Optional[Mapping[str, Any]] = None,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
     assignments: Iterable[str] = (),
 ) -> Config:
     """Build and validate a run config.
@@ -262,13 +263,13 @@ def validate_config(cfg: Config) -> None:
     )
 
 
-def save_config(cfg: Config, path: Union[str, Path]) -> None:
+def save_config(cfg: Config, path: str | Path) -> None:
     """Write ``config.yaml`` atomically (a crash never leaves half a config behind)."""
     with atomic_open(path, "w") as f:
         yaml.safe_dump(cfg, f, sort_keys=False)
 
 
-def load_config(path: Union[str, Path]) -> Config:
+def load_config(path: str | Path) -> Config:
     """Read a saved config and check it against the schema of its task."""
     data = _read_yaml(path, "run config")
     task = data.get("task")
@@ -281,9 +282,9 @@ def load_config(path: Union[str, Path]) -> Config:
     return cfg
 
 
-def flatten(cfg: Mapping, prefix: str = "") -> Dict[str, Any]:
+def flatten(cfg: Mapping, prefix: str = "") -> dict[str, Any]:
     """``{'optim': {'lr': 0.1}}`` -> ``{'optim.lr': 0.1}`` (for printing and hyper-parameter logs)."""
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for key, value in cfg.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:

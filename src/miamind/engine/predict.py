@@ -7,13 +7,13 @@ Inputs are prepared with the statistics the run fitted on its training split
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
 
 from .._atomic import atomic_open
 from .run import RunError, build_datamodule_for, load_preprocess, load_trained_model
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 def _batches(n: int, size: int):
@@ -21,7 +21,7 @@ def _batches(n: int, size: int):
         yield slice(start, min(start + size, n))
 
 
-def _write_csv(path: Path, rows: List[Dict[str, object]]) -> None:
+def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
     with atomic_open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -33,10 +33,10 @@ def predict(
     inputs: Sequence[PathLike],
     *,
     which: str = "best",
-    out: Optional[PathLike] = None,
+    out: PathLike | None = None,
     batch_size: int = 64,
     quiet: bool = False,
-) -> List[Dict[str, object]]:
+) -> list[dict[str, object]]:
     """Class probabilities (classification) or membrane/cell masks (segmentation) for ``inputs``.
 
     Classification: one row per image / CSV line with the predicted class and every class's
@@ -52,7 +52,7 @@ def predict(
 
     cfg, info, model, _ = load_trained_model(run_dir, which)
     x, names = load_inputs(cfg["task"], [str(p) for p in inputs], load_preprocess(Path(run_dir)))
-    rows: List[Dict[str, object]] = []
+    rows: list[dict[str, object]] = []
     if cfg["task"] == "isbi2012":
         from PIL import Image
 
@@ -78,13 +78,13 @@ def predict(
     else:
         with torch.no_grad():
             probs = torch.cat([torch.softmax(model(x[s]).float(), 1) for s in _batches(len(x), batch_size)])
-        for name, p in zip(names, probs):
-            row: Dict[str, object] = {
+        for name, p in zip(names, probs, strict=True):
+            row: dict[str, object] = {
                 "input": name,
                 "predicted": info.class_names[int(p.argmax())],
                 "probability": round(float(p.max()), 6),
             }
-            row.update({f"p_{c}": round(float(v), 6) for c, v in zip(info.class_names, p)})
+            row.update({f"p_{c}": round(float(v), 6) for c, v in zip(info.class_names, p, strict=True)})
             rows.append(row)
         if out:
             _write_csv(Path(out), rows)
@@ -98,7 +98,7 @@ def predict(
     return rows
 
 
-def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None) -> List[Path]:
+def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None) -> list[Path]:
     """Attention maps of the run's model on ``n`` held-out examples -> ``RUN_DIR/plots/attention_maps.png``.
 
     For each MIA-family layer: the channel gate w_c as a bar chart and the spatial gate w_s as a heat

@@ -17,14 +17,15 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 from .._atomic import atomic_open
 from .config import Config, load_config, save_config
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 #: task name -> DatasetInfo.task kind (the task module's behaviour)
 KIND = {"cifar10": "image-classification", "isbi2012": "segmentation", "cicids2017": "flow-classification"}
@@ -111,7 +112,7 @@ def _trainer(
     callbacks: Sequence = (),
     attempt: int = 0,
     fit: bool = True,
-    devices: Optional[Any] = None,
+    devices: Any | None = None,
 ):
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
@@ -121,7 +122,7 @@ def _trainer(
 
     tr = cfg["trainer"]
     ck = cfg["checkpoint"]
-    cbs: List[Any] = list(callbacks)
+    cbs: list[Any] = list(callbacks)
     if fit:
         cbs += [
             SafetensorsModelCheckpoint(
@@ -167,16 +168,16 @@ def _set_threads(cfg: Config) -> None:
 @dataclass
 class TrainResult:
     run_dir: Path
-    metrics: Dict[str, Any]
+    metrics: dict[str, Any]
 
 
-def _checkpoint_epoch(path: Path) -> Optional[int]:
+def _checkpoint_epoch(path: Path) -> int | None:
     from .checkpoint_io import SafetensorsCheckpointIO
 
     return int(SafetensorsCheckpointIO().load_checkpoint(path).get("epoch", -1))
 
 
-def _join_logs(run_dir: Path, resumed_after: Dict[int, int]) -> Optional[Path]:
+def _join_logs(run_dir: Path, resumed_after: dict[int, int]) -> Path | None:
     """Join the attempts' CSV logs; an attempt's rows after its successor's restart point are dropped.
 
     ``resumed_after[k]`` is the last completed epoch attempt ``k`` started after; rows of attempt
@@ -187,8 +188,8 @@ def _join_logs(run_dir: Path, resumed_after: Dict[int, int]) -> Optional[Path]:
     )
     if not attempts:
         return None
-    rows: List[Dict[str, str]] = []
-    fields: List[str] = []
+    rows: list[dict[str, str]] = []
+    fields: list[str] = []
     for path in attempts:
         k = int(path.parent.name.split("-")[1])
         cutoff = resumed_after.get(k + 1)
@@ -210,7 +211,7 @@ def _join_logs(run_dir: Path, resumed_after: Dict[int, int]) -> Optional[Path]:
     return out
 
 
-def _attempt_state(run_dir: Path) -> Dict[str, Any]:
+def _attempt_state(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "logs" / "attempts.json"
     return json.loads(path.read_text()) if path.exists() else {"resumed_after": {}}
 
@@ -334,7 +335,7 @@ def _save_preprocess(dm, path: Path) -> None:
     write_json(path, preprocess_state_to_json(dm.preprocess_state()))
 
 
-def load_preprocess(run_dir: Path) -> Dict[str, Any]:
+def load_preprocess(run_dir: Path) -> dict[str, Any]:
     """The statistics the run fitted on its training split (what ``predict`` must apply)."""
     from ..tasks.inputs import preprocess_state_from_json
 
@@ -348,14 +349,14 @@ def load_preprocess(run_dir: Path) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ plots
-def save_run_plots(run_dir: Path, module, dm, metrics: Mapping[str, Any]) -> List[Path]:
+def save_run_plots(run_dir: Path, module, dm, metrics: Mapping[str, Any]) -> list[Path]:
     """Learning curves, confusion matrix and (segmentation) overlays of a few held-out slices."""
     import torch
 
     from ..viz import plot_confusion, plot_learning_curves, plot_segmentation_overlays
 
     plots = run_dir / "plots"
-    written: List[Path] = []
+    written: list[Path] = []
     csv_path = run_dir / "metrics.csv"
     if csv_path.exists():
         plot_learning_curves(csv_path, plots / "learning_curves.png")
@@ -376,7 +377,7 @@ def save_run_plots(run_dir: Path, module, dm, metrics: Mapping[str, Any]) -> Lis
 
 
 # ------------------------------------------------------------------------------------------ reuse a run
-def open_run(run_dir: PathLike) -> Tuple[Config, Dict[str, Any]]:
+def open_run(run_dir: PathLike) -> tuple[Config, dict[str, Any]]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunError(f"{run_dir}: no such run folder")
@@ -433,7 +434,7 @@ def load_trained_model(run_dir: PathLike, which: str = "best"):
 
 def evaluate(
     run_dir: PathLike, *, which: str = "best", split: str = "test", arrays=None, quiet: bool = False
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Re-evaluate a finished (or interrupted) run's checkpoint on ``split``; writes eval-WHICH-SPLIT.json."""
     run_dir = Path(run_dir)
     if split not in ("val", "test"):
@@ -478,11 +479,11 @@ HEADLINE = {
 }
 
 
-def _headline(task: str, metrics: Mapping[str, float]) -> Dict[str, str]:
+def _headline(task: str, metrics: Mapping[str, float]) -> dict[str, str]:
     return {k: f"{metrics[k]:.4f}" for k in HEADLINE[task] if k in metrics}
 
 
-def summary_row(m: Mapping[str, Any]) -> Dict[str, str]:
+def summary_row(m: Mapping[str, Any]) -> dict[str, str]:
     row = {
         "task": m["task"],
         "model": m["model"],
@@ -501,11 +502,14 @@ def format_table(rows: Sequence[Mapping[str, str]]) -> str:
     """A Markdown table (readable in a terminal and pasteable into results/)."""
     if not rows:
         return ""
-    cols: List[str] = []
+    cols: list[str] = []
     for r in rows:
         cols += [c for c in r if c not in cols]
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}
-    line = lambda vals: "| " + " | ".join(str(v).ljust(widths[c]) for c, v in zip(cols, vals)) + " |"
+
+    def line(vals):
+        return "| " + " | ".join(str(v).ljust(widths[c]) for c, v in zip(cols, vals, strict=True)) + " |"
+
     out = [line(cols), "|" + "|".join("-" * (widths[c] + 2) for c in cols) + "|"]
     out += [line([r.get(c, "") for c in cols]) for r in rows]
     return "\n".join(out)

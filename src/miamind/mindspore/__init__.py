@@ -16,7 +16,7 @@ Submodules:
 """
 
 from importlib import import_module
-from typing import Any, List
+from typing import Any
 
 from ._require import INSTALL_HINT, require_mindspore
 
@@ -33,5 +33,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__() -> List[str]:
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

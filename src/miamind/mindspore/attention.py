@@ -35,7 +35,8 @@ uses static shapes, so it also runs (once, at compile time) in GRAPH mode.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
 from ._require import require_mindspore
 
@@ -76,7 +77,7 @@ class _MIABase(nn.Cell):
         channels: int,
         *,
         rd_ratio: float = 1.0 / 16,
-        rd_channels: Optional[int] = None,
+        rd_channels: int | None = None,
         kernel_size: int = 7,
         dims: int = 2,
         fused: bool = True,
@@ -218,7 +219,7 @@ class MIAMindAdaptive(_MIABase):
         return x * (g * (w_c * w_s) + (1 - g) * (w_c + w_s) * 0.5)
 
 
-_REGISTRY: Dict[str, type] = {
+_REGISTRY: dict[str, type] = {
     "mia": MIAMind,
     "mia_add": MIAMindAdd,
     "mia_seq": MIAMindSeq,
@@ -226,15 +227,15 @@ _REGISTRY: Dict[str, type] = {
     "mia_adaptive": MIAMindAdaptive,
 }
 
-AttentionSpec = Union[None, str, Callable[..., Any], type]
+AttentionSpec = None | str | Callable[..., Any] | type
 
 
-def list_attention() -> List[str]:
+def list_attention() -> list[str]:
     """Names ``create_attention`` accepts, sorted ("none" is always accepted and not listed)."""
     return sorted(_REGISTRY)
 
 
-def get_attention(spec: AttentionSpec) -> Optional[Callable[..., Any]]:
+def get_attention(spec: AttentionSpec) -> Callable[..., Any] | None:
     """Resolve a name / class / callable to a constructor; ``None``, ``""`` and ``"none"`` give ``None``."""
     if spec is None:
         return None

@@ -49,8 +49,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,10 +75,10 @@ __all__ = [
     "ckpt_to_safetensors",
 ]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 #: batch-norm leaf names, PyTorch -> MindSpore (``num_batches_tracked`` has no MindSpore counterpart)
-TORCH_TO_MINDSPORE_BN: Dict[str, str] = {
+TORCH_TO_MINDSPORE_BN: dict[str, str] = {
     "weight": "gamma",
     "bias": "beta",
     "running_mean": "moving_mean",
@@ -96,7 +97,7 @@ _LAYOUT_VERSION = 1
 # names and arrays
 
 
-def _split(name: str) -> Tuple[str, str]:
+def _split(name: str) -> tuple[str, str]:
     prefix, _, leaf = name.rpartition(".")
     return prefix, leaf
 
@@ -105,18 +106,18 @@ def _join(prefix: str, leaf: str) -> str:
     return f"{prefix}.{leaf}" if prefix else leaf
 
 
-def _bn_prefixes(names: Iterable[str], marker: str) -> Set[str]:
+def _bn_prefixes(names: Iterable[str], marker: str) -> set[str]:
     return {_split(n)[0] for n in names if _split(n)[1] == marker}
 
 
-def torch_to_mindspore_names(names: Iterable[str]) -> Dict[str, Optional[str]]:
+def torch_to_mindspore_names(names: Iterable[str]) -> dict[str, str | None]:
     """PyTorch ``state_dict`` name -> MindSpore parameter name (``None``: not carried over).
 
     Batch norms are recognised by their ``running_mean`` entry, so pass all names of one model.
     """
     names = list(names)
     bn = _bn_prefixes(names, "running_mean")
-    out: Dict[str, Optional[str]] = {}
+    out: dict[str, str | None] = {}
     for name in names:
         prefix, leaf = _split(name)
         if prefix in bn and leaf == _NUM_BATCHES:
@@ -139,14 +140,14 @@ def _torch_to_numpy(name: str, value: Any) -> np.ndarray:
     return value.detach().cpu().contiguous().numpy().copy()
 
 
-def torch_to_mindspore(state_dict: Mapping[str, Any]) -> Dict[str, np.ndarray]:
+def torch_to_mindspore(state_dict: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """A PyTorch ``state_dict`` as MindSpore-named numpy arrays (see the module table).
 
     Values may be tensors or numpy arrays; every array is a copy. 3-D ``*.weight`` arrays
     (Conv1d) become (O, I, 1, k); batch norms lose ``num_batches_tracked``.
     """
     mapping = torch_to_mindspore_names(state_dict)
-    out: Dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
     for name, value in state_dict.items():
         ms_name = mapping[name]
         if ms_name is None:
@@ -158,16 +159,16 @@ def torch_to_mindspore(state_dict: Mapping[str, Any]) -> Dict[str, np.ndarray]:
     return out
 
 
-def _conv1d_from_reference(reference: Mapping[str, Any]) -> Set[str]:
+def _conv1d_from_reference(reference: Mapping[str, Any]) -> set[str]:
     return {n for n, v in reference.items() if _split(n)[1] == "weight" and len(tuple(v.shape)) == 3}
 
 
 def mindspore_to_torch(
     params: Mapping[str, Any],
-    reference_state_dict: Optional[Mapping[str, torch.Tensor]] = None,
+    reference_state_dict: Mapping[str, torch.Tensor] | None = None,
     *,
-    conv1d_weights: Optional[Iterable[str]] = None,
-) -> Dict[str, torch.Tensor]:
+    conv1d_weights: Iterable[str] | None = None,
+) -> dict[str, torch.Tensor]:
     """MindSpore-named arrays (or MindSpore tensors/parameters) as a PyTorch ``state_dict``.
 
     Args:
@@ -186,7 +187,7 @@ def mindspore_to_torch(
         conv1d |= _conv1d_from_reference(ref)
     bn = _bn_prefixes(arrays, "moving_mean")
 
-    out: Dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {}
     for name, array in arrays.items():
         prefix, leaf = _split(name)
         torch_name = name
@@ -227,7 +228,7 @@ def _to_numpy(name: str, value: Any) -> np.ndarray:
 
 
 def _check_names(
-    expected: Mapping[str, Tuple[int, ...]], got: Mapping[str, Tuple[int, ...]], target: str
+    expected: Mapping[str, tuple[int, ...]], got: Mapping[str, tuple[int, ...]], target: str
 ) -> None:
     """ValueError naming every missing, unexpected and shape-mismatched name (all at once)."""
     missing = [n for n in expected if n not in got]
@@ -252,12 +253,12 @@ def _check_names(
 # cells
 
 
-def params_of(cell: Any) -> Dict[str, np.ndarray]:
+def params_of(cell: Any) -> dict[str, np.ndarray]:
     """All parameters of a MindSpore cell (trainable and not, e.g. BN moving statistics) as numpy copies."""
     return {name: p.asnumpy().copy() for name, p in cell.parameters_and_names()}
 
 
-def load_into_cell(cell: Any, params: Union[Mapping[str, Any], PathLike]) -> None:
+def load_into_cell(cell: Any, params: Mapping[str, Any] | PathLike) -> None:
     """Copy ``params`` into ``cell``'s parameters, strictly.
 
     ``params``: name -> numpy array / ``mindspore.Tensor`` keyed by MindSpore names (e.g. from
@@ -288,7 +289,7 @@ def load_into_cell(cell: Any, params: Union[Mapping[str, Any], PathLike]) -> Non
 # files
 
 
-def _safetensors_metadata(path: Path) -> Dict[str, str]:
+def _safetensors_metadata(path: Path) -> dict[str, str]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
@@ -308,7 +309,7 @@ def _resolve_torch_file(path: PathLike) -> Path:
     return path
 
 
-def load_torch_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
+def load_torch_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
     """The model weights in a ``.safetensors`` file or a miamind run folder, PyTorch names.
 
     A Lightning checkpoint (written by :class:`miamind.engine.checkpoint_io.SafetensorsCheckpointIO`)
@@ -327,7 +328,7 @@ def load_torch_state_dict(path: PathLike) -> Dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
-def _weights_metadata(path: PathLike) -> Optional[Dict[str, Any]]:
+def _weights_metadata(path: PathLike) -> dict[str, Any] | None:
     """The JSON metadata of a plain weights file (``save_weights``); ``None`` for anything else."""
     from ..engine.checkpoint_io import SKELETON_KEY, WEIGHTS_METADATA_KEY, load_weights
 
@@ -338,7 +339,7 @@ def _weights_metadata(path: PathLike) -> Optional[Dict[str, Any]]:
     return load_weights(path)[1]
 
 
-def safetensors_to_ckpt(src: PathLike, dst: PathLike) -> Dict[str, np.ndarray]:
+def safetensors_to_ckpt(src: PathLike, dst: PathLike) -> dict[str, np.ndarray]:
     """Write the PyTorch weights in ``src`` as a MindSpore ``.ckpt`` (atomically); returns the arrays.
 
     ``src``: a ``.safetensors`` weights file, a miamind Lightning checkpoint or a run folder.
@@ -371,7 +372,7 @@ def safetensors_to_ckpt(src: PathLike, dst: PathLike) -> Dict[str, np.ndarray]:
     return params
 
 
-def _read_ckpt(path: PathLike) -> Tuple[Dict[str, np.ndarray], Optional[Dict[str, Any]]]:
+def _read_ckpt(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
     path = Path(path)
     if path.suffix != ".ckpt":
         raise ValueError(f"{path}: expected a MindSpore .ckpt file")
@@ -379,7 +380,7 @@ def _read_ckpt(path: PathLike) -> Tuple[Dict[str, np.ndarray], Optional[Dict[str
         raise FileNotFoundError(f"{path}: no such file")
     raw = ms.load_checkpoint(str(path))
     layout = None
-    params: Dict[str, np.ndarray] = {}
+    params: dict[str, np.ndarray] = {}
     for name, value in raw.items():
         if name == LAYOUT_KEY:
             try:
@@ -398,7 +399,7 @@ def _read_ckpt(path: PathLike) -> Tuple[Dict[str, np.ndarray], Optional[Dict[str
     return params, layout
 
 
-def load_ckpt(path: PathLike) -> Dict[str, np.ndarray]:
+def load_ckpt(path: PathLike) -> dict[str, np.ndarray]:
     """The parameters of a MindSpore ``.ckpt`` as numpy arrays (MindSpore names)."""
     return _read_ckpt(path)[0]
 
@@ -406,8 +407,8 @@ def load_ckpt(path: PathLike) -> Dict[str, np.ndarray]:
 def ckpt_to_safetensors(
     src: PathLike,
     dst: PathLike,
-    reference_state_dict: Optional[Mapping[str, torch.Tensor]] = None,
-) -> Dict[str, torch.Tensor]:
+    reference_state_dict: Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     """Write a MindSpore ``.ckpt`` as a PyTorch ``.safetensors`` weights file (atomically); returns it.
 
     The file is what :func:`miamind.engine.checkpoint_io.save_weights` writes (readable with

@@ -20,19 +20,20 @@ MindIR function is called, not on import.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 
 from ._require import require_mindspore
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 __all__ = ["export_mindir", "export_onnx", "load_mindir", "run_input_shape"]
 
 
-def run_input_shape(run_dir: PathLike, batch: int = 1) -> Tuple[int, ...]:
+def run_input_shape(run_dir: PathLike, batch: int = 1) -> tuple[int, ...]:
     """``(batch, *input_shape)`` of a run folder's model, from its ``dataset.json``."""
     from ..engine.run import open_run
 
@@ -78,9 +79,7 @@ def _run_cell(run_dir: Path):
     return cell, source
 
 
-def export_mindir(
-    run_dir_or_cell: Any, out_path: PathLike, input_shape: Optional[Sequence[int]] = None
-) -> Path:
+def export_mindir(run_dir_or_cell: Any, out_path: PathLike, input_shape: Sequence[int] | None = None) -> Path:
     """Write ``run_dir_or_cell`` as a MindIR file at ``out_path`` (must end in ``.mindir``); returns the path.
 
     Args:

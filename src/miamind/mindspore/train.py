@@ -48,8 +48,9 @@ import csv
 import math
 import os
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ from ._require import require_mindspore
 ms = require_mindspore()
 from mindspore import ops  # noqa: E402  (after the check that says how to install MindSpore)
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 #: tasks this backend trains (classification); isbi2012 (segmentation) is PyTorch-only
 SUPPORTED_TASKS = ("cifar10", "cicids2017")
@@ -140,7 +141,7 @@ def _clip_by_total_norm(grads, max_norm: float):
 
 
 def make_train_step(
-    net, optimizer, loss_fn: Callable, *, jit: bool = False, gradient_clip_val: Optional[float] = None
+    net, optimizer, loss_fn: Callable, *, jit: bool = False, gradient_clip_val: float | None = None
 ) -> Callable:
     """``step(x, y) -> loss``: forward, backward and one optimiser update of ``net``'s trainable weights.
 
@@ -196,13 +197,13 @@ def build_mindspore_model(cfg: Mapping[str, Any], info):
     )
 
 
-def to_mindspore(batch) -> Tuple[Any, Any]:
+def to_mindspore(batch) -> tuple[Any, Any]:
     """A torch ``(x float32, y int64)`` batch as MindSpore tensors (labels int32, what one_hot takes)."""
     x, y = batch
     return ms.Tensor(x.numpy()), ms.Tensor(y.numpy().astype(np.int32))
 
 
-def _limit(n: int, limit: Optional[Union[int, float]]) -> int:
+def _limit(n: int, limit: int | float | None) -> int:
     """Lightning's limit_*_batches: an int is a number of batches, a float a fraction (at least 1 batch)."""
     if limit is None:
         return n
@@ -220,7 +221,7 @@ def evaluate_cell(
     weight=None,
     label_smoothing: float = 0.0,
     limit_batches=None,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Run ``net`` (eval mode) over ``loader``; the torchmetrics collection ``metrics`` judges the logits.
 
     Returns ``{"metrics": {name: float}, "confmat": list | None, "loss": float}``, the loss averaged
@@ -266,7 +267,7 @@ def save_ckpt(cell, path: PathLike) -> Path:
     return path
 
 
-def set_threads(threads: Optional[int]) -> None:
+def set_threads(threads: int | None) -> None:
     """``threads`` CPU threads for torch (``set_num_threads``) and MindSpore's CPU kernels; None: defaults.
 
     MindSpore's count can be set once per process; later calls leave it as it is.
@@ -297,7 +298,7 @@ def _check_supported(cfg: Mapping[str, Any]) -> None:
         )
 
 
-def _improved(current: float, best: Optional[float], mode: str) -> bool:
+def _improved(current: float, best: float | None, mode: str) -> bool:
     """Lightning's ModelCheckpoint rule: strictly better; a non-finite value never counts."""
     if not math.isfinite(current):
         return False
@@ -306,8 +307,8 @@ def _improved(current: float, best: Optional[float], mode: str) -> bool:
     return current > best if mode == "max" else current < best
 
 
-def _write_epoch_csv(path: Path, rows: List[Dict[str, Any]]) -> None:
-    fields: List[str] = []
+def _write_epoch_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    fields: list[str] = []
     for row in rows:
         fields += [k for k in row if k not in fields]
     with atomic_open(path, "w", newline="") as f:
@@ -319,7 +320,7 @@ def _write_epoch_csv(path: Path, rows: List[Dict[str, Any]]) -> None:
 # ------------------------------------------------------------------------------------------ train
 def train_mindspore(
     cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet: bool = False, jit: bool = False
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Train the resolved config ``cfg`` with MindSpore into the new run folder ``out``; returns metrics.json.
 
     ``arrays`` injects a dataset (``tasks.synthetic``) as for the PyTorch engine; ``jit`` compiles
@@ -413,10 +414,10 @@ def train_mindspore(
     last_path, best_path = ckpt_dir / "last.ckpt", ckpt_dir / "best.ckpt"
 
     monitor, mode = ck["monitor"], ck["mode"]
-    best_score: Optional[float] = None
-    best_epoch: Optional[int] = None
-    rows: List[Dict[str, Any]] = []
-    val_final: Dict[str, Any] = {}
+    best_score: float | None = None
+    best_epoch: int | None = None
+    rows: list[dict[str, Any]] = []
+    val_final: dict[str, Any] = {}
     global_step = 0
     samples_per_s = None
     t_fit = time.perf_counter()
@@ -441,14 +442,14 @@ def train_mindspore(
             loss_sum += loss * len(batch[1])
         seconds = time.perf_counter() - t0
         samples_per_s = seen / seconds if seconds > 0 else None
-        row: Dict[str, Any] = {
+        row: dict[str, Any] = {
             "epoch": epoch,
             "step": global_step - 1,
             "train/loss": loss_sum / max(seen, 1),
             "lr": lr_first,
             "train/samples_per_s": samples_per_s,
         }
-        scores: Dict[str, float] = {"train/loss": row["train/loss"]}
+        scores: dict[str, float] = {"train/loss": row["train/loss"]}
         if val_loader:  # an empty list when the config holds out no validation set
             val_final = evaluate_cell(
                 net,

@@ -31,14 +31,14 @@ names and initialisation notes are in each module's docstring: :mod:`.resnet`, :
 """
 
 from ._attention import attention_layers, build_attention
+from .fastnet import FastNet, fastnet, init_whitening
+from .flowcnn import FlowCNN, flowcnn
+from .reference_resnet import ReferenceResNet, reference_resnet
 from .registry import create_model, get_model_builder, list_models, register_model
 
 # Importing the model modules registers their names.
 from .resnet import CifarResNet, resnet18, resnet34, resnet50
-from .reference_resnet import ReferenceResNet, reference_resnet
-from .fastnet import FastNet, fastnet, init_whitening
 from .unet import UNet, unet
-from .flowcnn import FlowCNN, flowcnn
 
 __all__ = [
     "create_model",

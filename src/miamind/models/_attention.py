@@ -13,7 +13,8 @@ The mark is a plain instance attribute, so it survives ``copy.deepcopy`` and nee
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 import torch.nn as nn
 
@@ -46,7 +47,7 @@ def build_attention(
     model: str,
     slot: str,
     dims: int = 2,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
     device=None,
     dtype=None,
 ) -> nn.Module:
@@ -74,7 +75,7 @@ def build_attention(
     return module
 
 
-def attention_layers(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+def attention_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """``[(qualified name, module)]`` of the attention layers inserted in ``model`` (no ``nn.Identity``).
 
     In ``model.named_modules()`` order, i.e. input to output for the models here. Names are relative

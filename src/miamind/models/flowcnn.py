@@ -29,7 +29,8 @@ not reproduced here).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -62,7 +63,7 @@ class FlowCNN(nn.Module):
         num_classes: int = 2,
         in_chans: int = 1,
         attention: AttentionSpec = None,
-        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
         stages: Sequence[int] = (32, 64, 128),
         kernel_size: int = 3,
         dropout: float = 0.2,

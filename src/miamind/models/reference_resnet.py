@@ -32,7 +32,8 @@ Differences from the MindSpore code, all deliberate:
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -58,7 +59,7 @@ class ReferenceBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_chs)
         self.attn = attn
         self.act2 = nn.ReLU(inplace=True)
-        self.downsample: Optional[nn.Sequential] = None
+        self.downsample: nn.Sequential | None = None
         if in_chs != out_chs or stride != 1:
             self.downsample = nn.Sequential(
                 nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False), nn.BatchNorm2d(out_chs)
@@ -82,7 +83,7 @@ class ReferenceResNet(nn.Module):
         num_classes: int = 10,
         in_chans: int = 3,
         attention: AttentionSpec = "mia_code",
-        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if len(layers) != len(widths):
@@ -93,8 +94,8 @@ class ReferenceResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.act1 = nn.ReLU(inplace=True)
         in_chs = widths[0]
-        for i, (depth, width) in enumerate(zip(layers, widths)):
-            blocks: List[nn.Module] = []
+        for i, (depth, width) in enumerate(zip(layers, widths, strict=True)):
+            blocks: list[nn.Module] = []
             for b in range(depth):
                 stride = 2 if (i > 0 and b == 0) else 1
                 attn = build_attention(
@@ -128,7 +129,7 @@ def reference_resnet(
     num_classes: int = 10,
     in_chans: int = 3,
     attention: AttentionSpec = "mia_code",
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
 ) -> ReferenceResNet:
     """The MindSpore code's "ResNet-50" (really a ResNet-34 layout), default attention ``"mia_code"``."""
     return ReferenceResNet(

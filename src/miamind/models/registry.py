@@ -9,7 +9,8 @@ returning an ``nn.Module``; ``@register_model("name")`` makes ``create_model("na
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch.nn as nn
 
@@ -17,7 +18,7 @@ from ..attention.registry import AttentionSpec
 
 __all__ = ["create_model", "list_models", "register_model", "get_model_builder"]
 
-_MODELS: Dict[str, Callable[..., nn.Module]] = {}
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
 class _ModelDefault:
@@ -49,7 +50,7 @@ def register_model(name: str) -> Callable:
     return decorator
 
 
-def list_models() -> List[str]:
+def list_models() -> list[str]:
     """Registered model names, sorted."""
     return sorted(_MODELS)
 
@@ -74,7 +75,7 @@ def create_model(
     num_classes: int,
     in_chans: int,
     attention: AttentionSpec | _ModelDefault = MODEL_DEFAULT,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
     **model_kwargs: Any,
 ) -> nn.Module:
     """Build model ``name`` with ``attention`` inserted at the model's documented points.

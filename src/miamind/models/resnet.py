@@ -31,7 +31,8 @@ Initialisation:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping, Optional, Sequence, Type
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -65,13 +66,13 @@ class CifarResNet(ResNet):
 
     def __init__(
         self,
-        block: Type[nn.Module],
+        block: type[nn.Module],
         layers: Sequence[int],
         *,
         num_classes: int = 10,
         in_chans: int = 3,
         attention: AttentionSpec = None,
-        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
         zero_init_last: bool = True,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
@@ -124,7 +125,7 @@ def _variant(name: str, block, layers, doc: str) -> Callable[..., CifarResNet]:
         num_classes: int = 10,
         in_chans: int = 3,
         attention: AttentionSpec = None,
-        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
         zero_init_last: bool = True,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,

@@ -40,7 +40,8 @@ no BN, and MIA on the upsampled features before the concatenation; it is not rep
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -126,7 +127,7 @@ class UNet(nn.Module):
         num_classes: int = 2,
         in_chans: int = 1,
         attention: AttentionSpec = None,
-        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
         attention_at: Iterable[str] = ("decoder",),
         width: int = 64,
         depth: int = 4,
@@ -190,7 +191,7 @@ class UNet(nn.Module):
             x = block(x)
             skips.append(x)
         x = self.bottleneck(x)
-        for block, skip in zip(self.decoder, reversed(skips)):
+        for block, skip in zip(self.decoder, reversed(skips), strict=True):
             x = block(x, skip)
         return self.head(x)
 

@@ -57,8 +57,9 @@ applied) or a raw ``FlowTable`` (split and fitted here with those keys) -- e.g. 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from numbers import Integral
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
@@ -73,7 +74,7 @@ from .sampling import BatchDataset, BatchKey, EpochBatchSampler, batch_loader, m
 TASKS = ("cifar10", "isbi2012", "cicids2017")
 
 # Required keys per task (defaults are the run configuration's job, not this module's).
-DATA_CFG_KEYS: Dict[str, Tuple[str, ...]] = {
+DATA_CFG_KEYS: dict[str, tuple[str, ...]] = {
     "cifar10": ("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "limit_train"),
     "isbi2012": (
         "data_dir",
@@ -98,7 +99,7 @@ DATA_CFG_KEYS: Dict[str, Tuple[str, ...]] = {
     ),
 }
 # Optional keys and their value when absent.
-OPTIONAL_DATA_CFG: Dict[str, Dict[str, Any]] = {
+OPTIONAL_DATA_CFG: dict[str, dict[str, Any]] = {
     "cifar10": {"limit_eval": None},
     "isbi2012": {},
     "cicids2017": {"limit_eval": None},
@@ -109,7 +110,7 @@ FLOW_DATASETS = ("cicids2017", "cicids2017_improved")
 # Seed streams for the data splits (distinct from the sampler's permutation/augmentation streams).
 _VAL_HOLDOUT, _TRAIN_SUBSET, _EVAL_SUBSET = 101, 102, 103
 
-Batch = Tuple[torch.Tensor, torch.Tensor]
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def crop_to_target(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -124,7 +125,7 @@ def crop_to_target(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------ configuration
 
 
-def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> Dict[str, Any]:
+def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``data_cfg`` has exactly the task's keys (plus known optional ones); return a copy
     with optional keys filled. Unknown or missing keys raise ``ValueError`` naming them."""
     if task not in TASKS:
@@ -169,8 +170,8 @@ def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _int(
-    cfg: Mapping[str, Any], key: str, low: int, *, none_ok: bool = False, label: Optional[str] = None
-) -> Optional[int]:
+    cfg: Mapping[str, Any], key: str, low: int, *, none_ok: bool = False, label: str | None = None
+) -> int | None:
     v = cfg[key]
     if v is None and none_ok:
         return None
@@ -180,14 +181,14 @@ def _int(
     return int(v)
 
 
-def _bool(cfg: Mapping[str, Any], key: str, label: Optional[str] = None) -> bool:
+def _bool(cfg: Mapping[str, Any], key: str, label: str | None = None) -> bool:
     v = cfg[key]
     if not isinstance(v, (bool, np.bool_)):
         raise ValueError(f"data_cfg {label or key!r} must be true or false, got {v!r}")
     return bool(v)
 
 
-def _subset(labels: np.ndarray, limit: Optional[int], seed: int) -> np.ndarray:
+def _subset(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     """All rows, or a stratified seeded subset of ``limit`` rows (sorted)."""
     if limit is None or limit >= len(labels):
         return np.arange(len(labels))
@@ -212,12 +213,12 @@ class TaskDataModule(pl.LightningDataModule):
         self.eval_batch_size = _int(self.cfg, "eval_batch_size", 1)
         self._arrays = arrays
         self._ready = False
-        self._info: Optional[DatasetInfo] = None
-        self._class_weights: Optional[torch.Tensor] = None
-        self._eval: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
+        self._info: DatasetInfo | None = None
+        self._class_weights: torch.Tensor | None = None
+        self._eval: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ---- setup
-    def setup(self, stage: Optional[str] = None) -> None:
+    def setup(self, stage: str | None = None) -> None:
         """Load, split and fit once (every later call, for any stage, is a no-op)."""
         if not self._ready:
             self._setup()
@@ -237,16 +238,16 @@ class TaskDataModule(pl.LightningDataModule):
         return self._info  # type: ignore[return-value]
 
     @property
-    def class_weights(self) -> Optional[torch.Tensor]:
+    def class_weights(self) -> torch.Tensor | None:
         """Per-class loss weights fitted on the training split, or None (unweighted)."""
         self._ensure()
         return self._class_weights
 
-    def preprocess_state(self) -> Dict[str, np.ndarray]:
+    def preprocess_state(self) -> dict[str, np.ndarray]:
         self._ensure()
         return self._preprocess_state()
 
-    def _preprocess_state(self) -> Dict[str, np.ndarray]:
+    def _preprocess_state(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
     # ---- loaders
@@ -373,7 +374,7 @@ class Cifar10DataModule(TaskDataModule):
         self._ensure()
         return self._val_indices
 
-    def _preprocess_state(self) -> Dict[str, np.ndarray]:
+    def _preprocess_state(self) -> dict[str, np.ndarray]:
         return {"mean": np.asarray(self.mean, np.float64), "std": np.asarray(self.std, np.float64)}
 
     def _train_size(self) -> int:
@@ -456,7 +457,7 @@ class Isbi2012DataModule(TaskDataModule):
     def _standardise(self, images: torch.Tensor) -> torch.Tensor:
         return ((images - self.mean) / self.std).float()
 
-    def _preprocess_state(self) -> Dict[str, np.ndarray]:
+    def _preprocess_state(self) -> dict[str, np.ndarray]:
         return {"mean": np.array([self.mean], np.float64), "std": np.array([self.std], np.float64)}
 
     def _train_size(self) -> int:
@@ -531,7 +532,7 @@ class CicIds2017DataModule(TaskDataModule):
         self._split_indices = {k: np.asarray(v) for k, v in splits.indices.items()}
         shape = (-1, *splits.input_shape)
 
-        def tensors(x: np.ndarray, y: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
+        def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
             return torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(shape), torch.from_numpy(
                 y.astype(np.int64)
             )
@@ -555,12 +556,12 @@ class CicIds2017DataModule(TaskDataModule):
         self._state = state
 
     @property
-    def split_indices(self) -> Dict[str, np.ndarray]:
+    def split_indices(self) -> dict[str, np.ndarray]:
         """Rows of the parsed CSV table in each split ("train", "val", "test"), before ``limit_eval``."""
         self._ensure()
         return self._split_indices
 
-    def _preprocess_state(self) -> Dict[str, np.ndarray]:
+    def _preprocess_state(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._state.items()}
 
     def _train_size(self) -> int:

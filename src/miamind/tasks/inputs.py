@@ -27,8 +27,9 @@ string arrays) in JSON metadata and back, dtype and values exact.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,20 +37,20 @@ import torch
 from ..data.augment import normalize
 from ..data.errors import DataError
 
-PathLike = Union[str, Path]
-Inputs = Tuple[torch.Tensor, List[str]]
+PathLike = str | Path
+Inputs = tuple[torch.Tensor, list[str]]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 SLICE_SUFFIXES = (".tif", ".tiff", ".png")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
-def _files(paths: Union[PathLike, Sequence[PathLike]], suffixes: Sequence[str], what: str) -> List[Path]:
+def _files(paths: PathLike | Sequence[PathLike], suffixes: Sequence[str], what: str) -> list[Path]:
     """Files in argument order; a folder contributes its own ``suffixes`` files, sorted."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     if not items:
         raise DataError(None, f"no input files given (expected {what})")
-    out: List[Path] = []
+    out: list[Path] = []
     for item in items:
         p = Path(item).expanduser()
         if p.is_dir():
@@ -68,7 +69,7 @@ def _files(paths: Union[PathLike, Sequence[PathLike]], suffixes: Sequence[str], 
     return out
 
 
-def _state(state: Mapping[str, Any], keys: Sequence[str], task: str) -> Dict[str, np.ndarray]:
+def _state(state: Mapping[str, Any], keys: Sequence[str], task: str) -> dict[str, np.ndarray]:
     missing = [k for k in keys if k not in state]
     if missing:
         raise ValueError(
@@ -118,8 +119,8 @@ def _load_isbi2012(paths, state) -> Inputs:
 
     st = _state(state, ("mean", "std"), "isbi2012")
     mean, std = float(st["mean"].reshape(-1)[0]), float(st["std"].reshape(-1)[0])
-    slices: List[np.ndarray] = []
-    names: List[str] = []
+    slices: list[np.ndarray] = []
+    names: list[str] = []
     for f in _files(paths, SLICE_SUFFIXES, "TIFF stacks or PNG slices"):
         if f.suffix.lower() == ".png":
             got, labels = _read_png(f)[None], [str(f)]  # _read_png: 8-bit grayscale or DataError
@@ -142,7 +143,7 @@ def _load_isbi2012(paths, state) -> Inputs:
 # ------------------------------------------------------------------------------ CIC-IDS2017
 
 
-def _read_feature_csv(path: Path, feature_names: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+def _read_feature_csv(path: Path, feature_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(float32 raw features (N, F) in ``feature_names`` order, file line numbers (N,))."""
     import pandas as pd
 
@@ -158,8 +159,8 @@ def _read_feature_csv(path: Path, feature_names: Sequence[str]) -> Tuple[np.ndar
             where="line 1",
         )
     pos = [header.index(n) for n in feature_names]
-    xs: List[np.ndarray] = []
-    lines: List[np.ndarray] = []
+    xs: list[np.ndarray] = []
+    lines: list[np.ndarray] = []
     try:
         with _csv_chunks(path, sorted(set(pos)), pos[0], 100_000) as (chunks, _):
             for chunk in chunks:
@@ -172,7 +173,7 @@ def _read_feature_csv(path: Path, feature_names: Sequence[str]) -> Tuple[np.ndar
                 cells, line = cells[keep], line[keep]
                 x = np.empty((len(cells), len(pos)), np.float32)
                 with np.errstate(over="ignore"):  # beyond float32 range becomes inf, as in training
-                    for j, (p, name) in enumerate(zip(pos, feature_names)):
+                    for j, (p, name) in enumerate(zip(pos, feature_names, strict=True)):
                         x[:, j] = _numeric_column(path, cells[p], name, line).to_numpy(np.float64)
                 xs.append(x)
                 lines.append(line)
@@ -191,8 +192,8 @@ def _load_cicids2017(paths, state) -> Inputs:
     st = _state(state, ("scaler_offset", "scaler_scale", "feature_names"), "cicids2017")
     names_f = [str(n) for n in st["feature_names"].reshape(-1)]
     clip = {k: st[f"clip_{k}"] for k in ("posinf", "neginf", "nan")} if "clip_posinf" in st else None
-    xs: List[np.ndarray] = []
-    names: List[str] = []
+    xs: list[np.ndarray] = []
+    names: list[str] = []
     for f in _files(paths, CSV_SUFFIXES, "CSV files"):
         x, lines = _read_feature_csv(f, names_f)
         bad = ~np.isfinite(x)
@@ -218,7 +219,7 @@ _LOADERS = {"cifar10": _load_cifar10, "isbi2012": _load_isbi2012, "cicids2017": 
 
 
 def load_inputs(
-    task: str, paths: Union[PathLike, Sequence[PathLike]], preprocess_state: Mapping[str, Any]
+    task: str, paths: PathLike | Sequence[PathLike], preprocess_state: Mapping[str, Any]
 ) -> Inputs:
     """Files for ``task`` -> ``(x float32 batch, names)``, prepared as the evaluation data were.
 
@@ -229,7 +230,7 @@ def load_inputs(
     return _LOADERS[task](paths, preprocess_state)
 
 
-def preprocess_state_to_json(state: Mapping[str, np.ndarray]) -> Dict[str, Dict[str, Any]]:
+def preprocess_state_to_json(state: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     """``{key: {"dtype", "shape", "data"}}`` with plain lists (floats repr round-trip exactly)."""
     out = {}
     for k, v in state.items():
@@ -239,7 +240,7 @@ def preprocess_state_to_json(state: Mapping[str, np.ndarray]) -> Dict[str, Dict[
     return out
 
 
-def preprocess_state_from_json(data: Mapping[str, Mapping[str, Any]]) -> Dict[str, np.ndarray]:
+def preprocess_state_from_json(data: Mapping[str, Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """Inverse of :func:`preprocess_state_to_json`."""
     out = {}
     for k, v in data.items():

@@ -29,7 +29,8 @@ compute into ``{name: float}`` for logging and ``metrics.json``.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Mapping, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,7 +113,7 @@ def flow_metrics(class_names: Sequence[str]) -> MetricCollection:
     threshold binning), so its memory grows with the evaluation set (4 bytes + target per row).
     """
     k = _num_classes(class_names)
-    metrics: Dict[str, Metric] = {
+    metrics: dict[str, Metric] = {
         "acc": MulticlassAccuracy(num_classes=k, average="micro"),
         "precision_macro": MulticlassPrecision(num_classes=k, average="macro"),
         "recall_macro": MulticlassRecall(num_classes=k, average="macro"),
@@ -195,7 +196,7 @@ class SliceRandVI(Metric):
     higher_is_better = False
     full_state_update = False
 
-    KEYS: Tuple[str, ...] = ("adapted_rand_error", "vi_split", "vi_merge", "vi")
+    KEYS: tuple[str, ...] = ("adapted_rand_error", "vi_split", "vi_merge", "vi")
 
     def __init__(self, cell_class: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -218,10 +219,10 @@ class SliceRandVI(Metric):
             )
         pred_np = pred.detach().cpu().numpy()
         target_np = target.detach().cpu().numpy()
-        rows = [self._score_slice(p, t) for p, t in zip(pred_np, target_np)]
+        rows = [self._score_slice(p, t) for p, t in zip(pred_np, target_np, strict=True)]
         self.slice_scores.append(torch.tensor(rows, dtype=torch.float64, device=self.device))
 
-    def _score_slice(self, pred: np.ndarray, target: np.ndarray) -> Tuple[float, float, float]:
+    def _score_slice(self, pred: np.ndarray, target: np.ndarray) -> tuple[float, float, float]:
         truth = connected_components(target == self.cell_class, connectivity=1)
         if np.count_nonzero(truth) < 2:
             return (float("nan"),) * 3
@@ -235,7 +236,7 @@ class SliceRandVI(Metric):
             vi_split, vi_merge = variation_of_information(truth, test, ignore_labels=(0,))
         return float(are), float(vi_split), float(vi_merge)
 
-    def compute(self) -> Dict[str, torch.Tensor]:
+    def compute(self) -> dict[str, torch.Tensor]:
         scores = self.slice_scores
         # A list before any update (and possibly after sync, where it can also be one tensor).
         scores = dim_zero_cat(scores) if isinstance(scores, torch.Tensor) or scores else None
@@ -257,7 +258,7 @@ def sanitize_class_name(name: str) -> str:
     return key
 
 
-def _class_keys(class_names: Sequence[str]) -> Tuple[str, ...]:
+def _class_keys(class_names: Sequence[str]) -> tuple[str, ...]:
     keys = tuple(sanitize_class_name(n) for n in class_names)
     if len(set(keys)) != len(keys):
         clashes = sorted({k for k in keys if keys.count(k) > 1})
@@ -265,7 +266,7 @@ def _class_keys(class_names: Sequence[str]) -> Tuple[str, ...]:
     return keys
 
 
-def scalar_metrics(computed: Mapping[str, Any], class_names: Sequence[str]) -> Dict[str, float]:
+def scalar_metrics(computed: Mapping[str, Any], class_names: Sequence[str]) -> dict[str, float]:
     """Flatten ``MetricCollection.compute()`` output into ``{name: float}``.
 
     Scalars keep their key; per-class vectors of length K become ``f"{key}_{class}"`` with
@@ -274,7 +275,7 @@ def scalar_metrics(computed: Mapping[str, Any], class_names: Sequence[str]) -> D
     flattened with their own keys. Anything else raises ValueError naming the key and shape.
     """
     class_keys = _class_keys(class_names)
-    out: Dict[str, float] = {}
+    out: dict[str, float] = {}
 
     def put(key: str, value: float) -> None:
         if key in out:
@@ -292,7 +293,7 @@ def scalar_metrics(computed: Mapping[str, Any], class_names: Sequence[str]) -> D
         if tensor.numel() == 1 and tensor.ndim <= 1:
             put(key, float(tensor.reshape(())))
         elif tensor.ndim == 1 and tensor.numel() == len(class_keys):
-            for class_key, v in zip(class_keys, tensor.cpu().tolist()):
+            for class_key, v in zip(class_keys, tensor.cpu().tolist(), strict=True):
                 put(f"{key}_{class_key}", float(v))
         else:
             raise ValueError(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Dict, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -56,7 +57,7 @@ class TaskModule(pl.LightningModule):
         optim: Mapping[str, Any],
         schedule: Mapping[str, Any],
         loss: Mapping[str, Any],
-        class_weights: Optional[torch.Tensor] = None,
+        class_weights: torch.Tensor | None = None,
         channels_last: bool = False,
     ) -> None:
         super().__init__()
@@ -81,7 +82,7 @@ class TaskModule(pl.LightningModule):
         if kind == "segmentation":
             self.val_slices = SliceRandVI()
             self.test_slices = SliceRandVI()
-        self.last_eval: Dict[str, Dict[str, Any]] = {}
+        self.last_eval: dict[str, dict[str, Any]] = {}
         self._epoch_start = 0.0
         self._epoch_samples = 0
 

@@ -35,7 +35,8 @@ does not swap the sampler for a ``DistributedSampler``.
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator, NamedTuple, Optional, Tuple
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -83,7 +84,7 @@ class BatchKey(NamedTuple):
         return seeded_generator(self.seed)
 
 
-def _dist_rank_world() -> Tuple[int, int]:
+def _dist_rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -112,8 +113,8 @@ class EpochBatchSampler(Sampler[BatchKey]):
         shuffle: bool,
         seed: int,
         drop_last: bool,
-        rank: Optional[int] = None,
-        num_replicas: Optional[int] = None,
+        rank: int | None = None,
+        num_replicas: int | None = None,
         pad_shards: bool = True,
     ):
         for name, v, low in (("n", n, 0), ("batch_size", batch_size, 1), ("seed", seed, 0)):
@@ -137,7 +138,7 @@ class EpochBatchSampler(Sampler[BatchKey]):
             raise ValueError(f"epoch must be an int >= 0, got {epoch!r}")
         self.epoch = int(epoch)
 
-    def rank_world(self) -> Tuple[int, int]:
+    def rank_world(self) -> tuple[int, int]:
         return (self._rank, self._world) if self._world is not None else _dist_rank_world()
 
     def _order(self) -> torch.Tensor:
@@ -189,13 +190,13 @@ class BatchDataset(Dataset):
     with ``key.generator()``; it must not use the global RNG.
     """
 
-    def __init__(self, n: int, build: Callable[[BatchKey], Tuple[torch.Tensor, torch.Tensor]]):
+    def __init__(self, n: int, build: Callable[[BatchKey], tuple[torch.Tensor, torch.Tensor]]):
         self.n, self.build = int(n), build
 
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, key: BatchKey) -> Tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: BatchKey) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(key, BatchKey):
             raise TypeError(
                 f"BatchDataset is indexed by BatchKey (from EpochBatchSampler), got {type(key).__name__}"
@@ -212,7 +213,7 @@ def batch_loader(dataset: BatchDataset, sampler: EpochBatchSampler) -> DataLoade
     return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
 
 
-def stratified_indices(labels: np.ndarray, n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+def stratified_indices(labels: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Pick exactly ``n`` rows, stratified by ``labels``: ``(chosen, rest)``, both sorted int64.
 
     Each class contributes in proportion to its count (largest-remainder rounding, ties broken
@@ -231,7 +232,10 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int) -> Tuple[np.ndarra
         order = np.lexsort((np.arange(len(classes)), -(exact - quota)))  # largest remainder first
         quota[order[:short]] += 1
     rng = np.random.default_rng(seed)
-    chosen = [np.flatnonzero(labels == c)[rng.permutation(k)[:q]] for c, k, q in zip(classes, counts, quota)]
+    chosen = [
+        np.flatnonzero(labels == c)[rng.permutation(k)[:q]]
+        for c, k, q in zip(classes, counts, quota, strict=True)
+    ]
     picked = np.sort(np.concatenate(chosen)) if chosen else np.empty(0, np.int64)
     mask = np.zeros(total, bool)
     mask[picked] = True

@@ -20,7 +20,6 @@ the global RNG) and is built so that a small network learns it in a few optimise
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -177,7 +176,9 @@ def synthetic_flow_table(
         rows = rng.choice(n_rows, nonfinite_rows, replace=False)
         cols = rng.integers(0, n_features, nonfinite_rows)
         x[rows, cols] = np.array([np.inf, -np.inf, np.nan], np.float32)[np.arange(nonfinite_rows) % 3]
-    counts_by_name = {n: int(c) for n, c in zip(SYNTHETIC_FLOW_LABELS, np.bincount(codes, minlength=3))}
+    counts_by_name = {
+        n: int(c) for n, c in zip(SYNTHETIC_FLOW_LABELS, np.bincount(codes, minlength=3), strict=True)
+    }
     report = {
         "synthetic": True,
         "seed": seed,
@@ -195,7 +196,7 @@ def synthetic_flows(
     seed: int = 0,
     *,
     label_mode: str = "binary",
-    scale: Optional[str] = "standard",
+    scale: str | None = "standard",
 ) -> FlowSplits:
     """``make_splits`` of :func:`synthetic_flow_table` (70/15/15, stratified, fitted on train)."""
     table = synthetic_flow_table(n_rows, n_features, seed)

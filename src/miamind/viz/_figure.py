@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from .._atomic import atomic_open
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def new_figure(figsize: Tuple[float, float], **kwargs: Any):
+def new_figure(figsize: tuple[float, float], **kwargs: Any):
     """A matplotlib ``Figure`` attached to an Agg canvas (imported here so ``import miamind`` stays light)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -15,9 +15,10 @@ re-implementing each one, and a picture that is not what the layer computed is w
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,7 +59,7 @@ class AttentionCapture:
     w_c: torch.Tensor
     w_s: torch.Tensor
     fusion: str = "product"
-    mix: Optional[torch.Tensor] = None
+    mix: torch.Tensor | None = None
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """The layer's output for its input ``x`` rebuilt from the captured gates.
@@ -80,7 +81,7 @@ class AttentionCapture:
         raise ValueError(f"AttentionCapture {self.name!r}: unknown fusion {self.fusion!r}")
 
 
-def _fusion_of(module: _MIABase) -> Optional[str]:
+def _fusion_of(module: _MIABase) -> str | None:
     """The fusion of a known variant; None for a subclass with its own ``forward_gated`` (unknown maths)."""
     for cls in type(module).__mro__:
         if cls in _FUSION:
@@ -90,7 +91,7 @@ def _fusion_of(module: _MIABase) -> Optional[str]:
 
 def _gates(
     module: _MIABase, fusion: str, x: torch.Tensor
-) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     # The same calls as the variant's forward_gated, so the gates are those it multiplied by.
     w_c = module.channel_gate(x)
     w_s = module.spatial_gate(x * w_c if fusion == "sequential" else x)
@@ -109,7 +110,7 @@ def _reproduces(rebuilt: torch.Tensor, output: torch.Tensor) -> bool:
 
 def capture_attention(
     model: nn.Module, x: torch.Tensor, *, return_output: bool = False
-) -> Union[List[AttentionCapture], Tuple[List[AttentionCapture], Any]]:
+) -> list[AttentionCapture] | tuple[list[AttentionCapture], Any]:
     """Run ``model(x)`` once (eval mode, no grad) and capture the gates of every MIA-family layer.
 
     A forward hook on each MIA layer takes the layer's input and output; the gates are recomputed from
@@ -130,8 +131,8 @@ def capture_attention(
         The captures in call order (network depth order for a feed-forward model); with
         ``return_output=True`` the pair ``(captures, model output)``.
     """
-    captures: List[AttentionCapture] = []
-    calls: Dict[str, int] = {}
+    captures: list[AttentionCapture] = []
+    calls: dict[str, int] = {}
 
     def make_hook(name: str, fusion: str):
         def hook(module: _MIABase, args: tuple, output: torch.Tensor) -> None:
@@ -183,7 +184,7 @@ def capture_attention(
     return (captures, output) if return_output else captures
 
 
-def _images_for_display(images: Any, denormalize: Optional[Tuple[Any, Any]]) -> np.ndarray:
+def _images_for_display(images: Any, denormalize: tuple[Any, Any] | None) -> np.ndarray:
     """(N, H, W, 3) float in [0, 1] from (N, C, H, W) with C in {1, 3} or (N, H, W)."""
     array = to_numpy(images, "images").astype(np.float64)
     if array.ndim == 3:
@@ -217,7 +218,7 @@ def _images_for_display(images: Any, denormalize: Optional[Tuple[Any, Any]]) -> 
     return np.repeat(array, 3, axis=3) if channels == 1 else array
 
 
-def _select_layers(captures: Sequence[AttentionCapture], max_layers: int) -> List[AttentionCapture]:
+def _select_layers(captures: Sequence[AttentionCapture], max_layers: int) -> list[AttentionCapture]:
     spatial_2d = [c for c in captures if c.w_s.dim() == 3]
     if not spatial_2d:
         shapes = ", ".join(f"{c.name}: w_s {tuple(c.w_s.shape)}" for c in captures) or "none given"
@@ -233,7 +234,7 @@ def _select_layers(captures: Sequence[AttentionCapture], max_layers: int) -> Lis
     return [spatial_2d[i] for i in picks]
 
 
-def _name_of(index: int, class_names: Optional[Sequence[str]]) -> str:
+def _name_of(index: int, class_names: Sequence[str] | None) -> str:
     if class_names is not None and 0 <= index < len(class_names):
         return str(class_names[index])
     return str(index)
@@ -243,12 +244,12 @@ def plot_attention_maps(
     images: Any,
     captures: Sequence[AttentionCapture],
     out_png: PathLike,
-    class_names: Optional[Sequence[str]] = None,
+    class_names: Sequence[str] | None = None,
     max_layers: int = 4,
     *,
-    denormalize: Optional[Tuple[Any, Any]] = None,
-    labels: Optional[Sequence[int]] = None,
-    predictions: Optional[Sequence[int]] = None,
+    denormalize: tuple[Any, Any] | None = None,
+    labels: Sequence[int] | None = None,
+    predictions: Sequence[int] | None = None,
     max_images: int = 4,
     title: str = "",
 ) -> Path:
@@ -312,7 +313,7 @@ def plot_attention_maps(
         if predictions is not None:
             text += f"\npred: {_name_of(int(predictions[row]), class_names)}"
         ax.set_title(text, fontsize=8, color=image_colours[row])
-        for col, (capture, maps) in enumerate(zip(layers, heat), start=1):
+        for col, (capture, maps) in enumerate(zip(layers, heat, strict=True), start=1):
             ax = axes[row, col]
             gate = maps[row]
             lo, hi = float(gate.min()), float(gate.max())

@@ -17,7 +17,6 @@ import math
 from bisect import bisect_left
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -28,10 +27,10 @@ __all__ = ["epoch_curves", "plot_learning_curves"]
 #: Columns that index rows rather than hold a metric.
 _INDEX_COLUMNS = ("epoch", "step")
 
-Curves = Dict[str, Tuple[np.ndarray, np.ndarray]]
+Curves = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
-def _read_rows(path: Path) -> Tuple[List[str], List[Dict[str, str]]]:
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: metrics CSV not found")
     with path.open(newline="") as handle:
@@ -52,7 +51,7 @@ def _parse(cell: str, path: Path, line: int, column: str) -> float:
         raise ValueError(f"{path}: line {line}, column {column!r}: not a number: {cell!r}") from None
 
 
-def _row_epoch(row: Dict[str, str], path: Path, line: int) -> Optional[int]:
+def _row_epoch(row: dict[str, str], path: Path, line: int) -> int | None:
     epoch = _parse(row.get("epoch"), path, line, "epoch")
     if math.isnan(epoch):
         return None
@@ -62,20 +61,22 @@ def _row_epoch(row: Dict[str, str], path: Path, line: int) -> Optional[int]:
 
 
 def _fill_epochs_from_steps(
-    rows: List[Dict[str, str]], epochs: List[Optional[int]], path: Path
-) -> List[Optional[int]]:
+    rows: list[dict[str, str]], epochs: list[int | None], path: Path
+) -> list[int | None]:
     """Epoch of rows logged without one, from their ``step``.
 
     ``LearningRateMonitor`` logs through the logger directly, so its rows have a step but no epoch;
     such a row belongs to the epoch of the rows with the same (else the closest earlier) step.
     """
     steps = [_parse(row.get("step"), path, line, "step") for line, row in enumerate(rows, start=2)]
-    known = sorted({(int(s), e) for s, e in zip(steps, epochs) if e is not None and not math.isnan(s)})
+    known = sorted(
+        {(int(s), e) for s, e in zip(steps, epochs, strict=True) if e is not None and not math.isnan(s)}
+    )
     if not known:
         return epochs
     known_steps = [s for s, _ in known]
     filled = list(epochs)
-    for i, (step, epoch) in enumerate(zip(steps, epochs)):
+    for i, (step, epoch) in enumerate(zip(steps, epochs, strict=True)):
         if epoch is not None or math.isnan(step):
             continue
         # The first epoch seen at this step (at an epoch boundary, rows of the finished epoch share
@@ -130,8 +131,10 @@ def epoch_curves(metrics_csv: PathLike) -> Curves:
     if "step" in header:
         epochs_of_rows = _fill_epochs_from_steps(rows, epochs_of_rows, path)
 
-    sums: Dict[str, Dict[int, List[float]]] = {name: defaultdict(list) for name in names.values()}
-    for line, (row, epoch) in enumerate(zip(rows, epochs_of_rows), start=2):  # line 1 is the header
+    sums: dict[str, dict[int, list[float]]] = {name: defaultdict(list) for name in names.values()}
+    for line, (row, epoch) in enumerate(
+        zip(rows, epochs_of_rows, strict=True), start=2
+    ):  # line 1 is the header
         if epoch is None:
             continue
         for column, name in names.items():
@@ -184,7 +187,7 @@ def plot_learning_curves(metrics_csv: PathLike, out_png: PathLike, title: str = 
     Returns the written path. Errors as :func:`epoch_curves`.
     """
     curves = epoch_curves(metrics_csv)
-    groups: Dict[str, List[str]] = {"loss": [], "metrics": [], "learning rate": [], "throughput": []}
+    groups: dict[str, list[str]] = {"loss": [], "metrics": [], "learning rate": [], "throughput": []}
     for name in curves:
         if "per_class" in name:
             continue
@@ -201,7 +204,7 @@ def plot_learning_curves(metrics_csv: PathLike, out_png: PathLike, title: str = 
     fig = new_figure((6.4 * len(panels), 4.4), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     max_epoch = max(int(epochs.max()) for epochs, _ in curves.values())
-    for ax, (label, names) in zip(axes, panels):
+    for ax, (label, names) in zip(axes, panels, strict=True):
         for name in sorted(names):
             epochs, values = curves[name]
             # A metric with one value (typically test/*, logged once after fit) gets it in the legend.

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ def plot_segmentation_overlays(
     out_png: PathLike,
     class_names: Sequence[str] = ("membrane", "cell"),
     positive_class: int = 0,
-    max_slices: Optional[int] = 8,
+    max_slices: int | None = 8,
     title: str = "",
 ) -> Path:
     """One row per slice: image | ground truth | prediction | errors over the image.
@@ -125,7 +126,7 @@ def plot_segmentation_overlays(
             (pred, dict(cmap=class_cmap, vmin=-0.5, vmax=n_classes - 0.5), "prediction"),
             (overlay, {}, f"errors: {error_rate:.1%} px, {positive} Dice {dice:.3f}"),
         ]
-        for ax, (data, kwargs, label) in zip(axes[row], shown):
+        for ax, (data, kwargs, label) in zip(axes[row], shown, strict=True):
             ax.imshow(data, interpolation="nearest", **kwargs)
             ax.set_title(f"slice {row}: {label}" if label == "image" else label, fontsize=9)
             ax.set_xticks([])

@@ -23,12 +23,12 @@ mode (``tests/mindspore/test_models.py``).
 """
 
 from ._registry import build_attention, create_model, get_model_builder, list_models, register_model
+from .fastnet import FastNet, fastnet  # noqa: E402
+from .flowcnn import FlowCNN, flowcnn  # noqa: E402
 
 # Importing the model modules registers their names.
 from .resnet import BasicBlock, Bottleneck, CifarResNet, resnet18, resnet34, resnet50  # noqa: E402
-from .fastnet import FastNet, fastnet  # noqa: E402
 from .unet import UNet, unet  # noqa: E402
-from .flowcnn import FlowCNN, flowcnn  # noqa: E402
 
 __all__ = [
     "create_model",

@@ -8,7 +8,8 @@ The MindSpore twin of :mod:`miamind.models.registry` and :mod:`miamind.models._a
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .._require import require_mindspore
 
@@ -18,11 +19,11 @@ from mindspore import nn  # noqa: E402  (after the friendly ImportError above)
 from ..attention import create_attention  # noqa: E402
 
 #: A registered attention name, a class / callable returning a Cell, or ``None`` (no attention).
-AttentionSpec = Union[None, str, Callable[..., Any]]
+AttentionSpec = None | str | Callable[..., Any]
 
 __all__ = ["create_model", "list_models", "register_model", "get_model_builder", "build_attention"]
 
-_MODELS: Dict[str, Callable[..., nn.Cell]] = {}
+_MODELS: dict[str, Callable[..., nn.Cell]] = {}
 
 # Arguments every builder takes; the rest of its keyword arguments are model-specific.
 _COMMON = ("num_classes", "in_chans", "attention", "attention_kwargs")
@@ -44,7 +45,7 @@ def register_model(name: str) -> Callable:
     return decorator
 
 
-def list_models() -> List[str]:
+def list_models() -> list[str]:
     """Registered MindSpore model names, sorted."""
     return sorted(_MODELS)
 
@@ -69,7 +70,7 @@ def create_model(
     num_classes: int,
     in_chans: int,
     attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
     **model_kwargs: Any,
 ) -> nn.Cell:
     """Build MindSpore model ``name``; same arguments and defaults as :func:`miamind.models.create_model`.
@@ -118,7 +119,7 @@ def build_attention(
     model: str,
     slot: str,
     dims: int = 2,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
 ) -> nn.Cell:
     """Build attention ``spec`` for ``channels`` channels at ``slot`` of ``model``.
 

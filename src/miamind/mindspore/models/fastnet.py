@@ -18,7 +18,8 @@ convert its weights.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -90,10 +91,10 @@ class FastNet(nn.Cell):
         num_classes: int = 10,
         in_chans: int = 3,
         attention: AttentionSpec = None,
-        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
         widths: Sequence[int] = (64, 256, 256),
         whiten_kernel_size: int = 2,
-        whiten_width: Optional[int] = None,
+        whiten_width: int | None = None,
         logit_scale: float = 1.0 / 9,
         bn_momentum: float = 0.4,
         bn_eps: float = 1e-12,
@@ -159,10 +160,10 @@ def fastnet(
     num_classes: int = 10,
     in_chans: int = 3,
     attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
     widths: Sequence[int] = (64, 256, 256),
     whiten_kernel_size: int = 2,
-    whiten_width: Optional[int] = None,
+    whiten_width: int | None = None,
     logit_scale: float = 1.0 / 9,
     bn_momentum: float = 0.4,
     bn_eps: float = 1e-12,

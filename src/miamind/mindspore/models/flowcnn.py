@@ -14,7 +14,8 @@ Parameter names as in PyTorch (``stages.{i}.conv.weight``, ``stages.{i}.bn.*``, 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .._require import require_mindspore
 
@@ -38,7 +39,7 @@ class FlowCNN(nn.Cell):
         num_classes: int = 2,
         in_chans: int = 1,
         attention: AttentionSpec = None,
-        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
         stages: Sequence[int] = (32, 64, 128),
         kernel_size: int = 3,
         dropout: float = 0.2,
@@ -102,7 +103,7 @@ def flowcnn(
     num_classes: int = 2,
     in_chans: int = 1,
     attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
     stages: Sequence[int] = (32, 64, 128),
     kernel_size: int = 3,
     dropout: float = 0.2,

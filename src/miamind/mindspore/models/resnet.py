@@ -22,13 +22,15 @@ the attention cells keep the initialisation their constructor gives them.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .._require import require_mindspore
 
 ms = require_mindspore()
-from mindspore import nn  # noqa: E402
 from mindspore.common.initializer import HeNormal, Zero, initializer  # noqa: E402
+
+from mindspore import nn  # noqa: E402
 
 from ._layers import DropPath, batch_norm, conv2d  # noqa: E402
 from ._registry import AttentionSpec, build_attention, register_model  # noqa: E402
@@ -52,7 +54,7 @@ def _backbone_conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1)
     )
 
 
-def _downsample(in_chs: int, out_chs: int, stride: int) -> Optional[nn.SequentialCell]:
+def _downsample(in_chs: int, out_chs: int, stride: int) -> nn.SequentialCell | None:
     """timm's default shortcut projection, ``downsample.0`` (1x1 conv) + ``downsample.1`` (BN)."""
     if stride == 1 and in_chs == out_chs:
         return None
@@ -143,7 +145,7 @@ class CifarResNet(nn.Cell):
         num_classes: int = 10,
         in_chans: int = 3,
         attention: AttentionSpec = None,
-        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
         zero_init_last: bool = True,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
@@ -162,7 +164,7 @@ class CifarResNet(nn.Cell):
 
         total = sum(layers)
         in_chs, index = 64, 0
-        for stage, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers)):
+        for stage, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
             blocks = []
             for i in range(depth):
                 stride = 2 if stage > 0 and i == 0 else 1
@@ -216,7 +218,7 @@ def resnet18(
     num_classes: int = 10,
     in_chans: int = 3,
     attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
     zero_init_last: bool = True,
     drop_rate: float = 0.0,
     drop_path_rate: float = 0.0,
@@ -242,7 +244,7 @@ def resnet34(
     num_classes: int = 10,
     in_chans: int = 3,
     attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
     zero_init_last: bool = True,
     drop_rate: float = 0.0,
     drop_path_rate: float = 0.0,
@@ -268,7 +270,7 @@ def resnet50(
     num_classes: int = 10,
     in_chans: int = 3,
     attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
     zero_init_last: bool = True,
     drop_rate: float = 0.0,
     drop_path_rate: float = 0.0,

@@ -12,7 +12,8 @@ MindSpore's ``nn.Conv2dTranspose`` stores its weight as (in, out, kH, kW), like 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .._require import require_mindspore
 
@@ -94,7 +95,7 @@ class UNet(nn.Cell):
         num_classes: int = 2,
         in_chans: int = 1,
         attention: AttentionSpec = None,
-        attention_kwargs: Optional[Mapping[str, Any]] = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
         attention_at: Iterable[str] = ("decoder",),
         width: int = 64,
         depth: int = 4,
@@ -174,7 +175,7 @@ def unet(
     num_classes: int = 2,
     in_chans: int = 1,
     attention: AttentionSpec = None,
-    attention_kwargs: Optional[Mapping[str, Any]] = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
     attention_at: Iterable[str] = ("decoder",),
     width: int = 64,
     depth: int = 4,
