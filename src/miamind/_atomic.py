@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-PathLike = str | Path
+PathLike = str | os.PathLike[str]
 
 
 def _default_mode() -> int:

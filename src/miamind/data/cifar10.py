@@ -42,6 +42,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 
@@ -310,6 +311,7 @@ def _iter_files(src: _Source) -> Iterator[tuple[str, Callable[[], bytes]]]:
                     if not name.startswith(src.prefix):
                         continue
                     fobj = tf.extractfile(m)
+                    assert fobj is not None  # m.isfile() above
                     yield name[len(src.prefix) :], fobj.read
             except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
                 raise DataError(src.path, f"corrupt or truncated archive: {e}") from None
@@ -565,7 +567,7 @@ def _check_meta(raw: bytes, src: _Source, name: str) -> None:
         raise DataError(path, f"class names {names} differ from CIFAR-10's {list(CLASS_NAMES)}", where=where)
 
 
-def read_batches_meta(path: PathLike) -> dict[str, object]:
+def read_batches_meta(path: PathLike) -> dict[str, Any]:
     """Read an official ``batches.meta`` with the safe unpickler: label names, md5, sizes."""
     path = Path(path)
     raw = path.read_bytes()
@@ -731,7 +733,7 @@ def check(path: PathLike, *, cache_dir: PathLike | None = None) -> dict:
             "image folder: no official checksum exists; checked: 32x32 RGB images, "
             "5,000 train / 1,000 test per class, class folder names"
         )
-    report = {
+    report: dict[str, Any] = {
         "layout": arr.layout,
         "container": "archive" if src.in_tar else "folder",
         "source": str(arr.source),
@@ -779,7 +781,7 @@ def _safe_extract(archive: Path, dest: Path) -> None:
                 or (target != dest and dest not in target.parents)
             ):
                 raise DataError(archive, "refusing to extract a path outside the target folder", where=m.name)
-        kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
         tf.extractall(dest, members=members, **kwargs)
 
 

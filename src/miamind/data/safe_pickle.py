@@ -28,9 +28,9 @@ import numpy as np
 from .errors import DataError
 
 try:  # NumPy >= 1.26 (and 2.x) expose the private core under numpy._core.
-    from numpy._core.multiarray import _reconstruct as _np_reconstruct
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - older NumPy
-    from numpy.core.multiarray import _reconstruct as _np_reconstruct
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct  # type: ignore[attr-defined]
 
 
 def _plain_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:

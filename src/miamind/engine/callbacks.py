@@ -43,7 +43,7 @@ PathLike = str | Path
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; training was stopped before it could be saved."""
 
-    def __init__(self, loss: float, epoch: int, global_step: int, checkpoint: str | None):
+    def __init__(self, loss: float | list[float], epoch: int, global_step: int, checkpoint: str | None):
         self.loss = loss
         self.epoch = epoch
         self.global_step = global_step
@@ -270,7 +270,7 @@ def _plateau_steps_due(trainer: pl.Trainer) -> list[list[Any]]:
             and config.interval == "epoch"
             and (trainer.current_epoch + 1) % config.frequency == 0
         ):
-            value = trainer.callback_metrics.get(config.monitor)
+            value = trainer.callback_metrics.get(config.monitor) if config.monitor else None
             if value is not None:
                 due.append([index, float(value)])
     return due

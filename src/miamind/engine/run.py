@@ -231,7 +231,7 @@ def train(
     run_dir = Path(out)
     rank0 = _is_rank_zero()
     last = run_dir / "checkpoints" / "last.safetensors"
-    state = {"resumed_after": {}}
+    state: dict[str, Any] = {"resumed_after": {}}
     attempt = 0
     if resume:
         if not (run_dir / "config.yaml").is_file():

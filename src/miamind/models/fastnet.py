@@ -123,6 +123,7 @@ class FastNet(nn.Module):
         bn_train_gamma: bool = False,
     ) -> None:
         super().__init__()
+        self.in_chans = in_chans
         if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
             raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
         if whiten_width is None:
@@ -162,7 +163,7 @@ class FastNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or min(x.shape[-2:]) < self.min_input_size:
             raise ValueError(
-                f"fastnet expects input (N, {self.stem.conv.in_channels}, H, W) with H, W >= "
+                f"fastnet expects input (N, {self.in_chans}, H, W) with H, W >= "
                 f"{self.min_input_size}, got {tuple(x.shape)}"
             )
         return self.groups(self.stem(x))
@@ -196,6 +197,7 @@ def init_whitening(
         freeze: set ``requires_grad=False`` on the stem weight (airbench freezes it).
     """
     conv = model.stem.conv
+    assert isinstance(conv, nn.Conv2d)  # FastNet's stem; narrows the type for the checker
     c, (kh, kw) = conv.in_channels, conv.kernel_size
     if conv.out_channels != 2 * c * kh * kw:
         raise ValueError(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
@@ -87,7 +87,7 @@ class CifarResNet(ResNet):
             attention_kwargs=attention_kwargs,
         )
         super().__init__(
-            block,
+            block,  # type: ignore[arg-type]  # timm annotates the two classes; any block of that shape works
             tuple(layers),
             num_classes=num_classes,
             in_chans=in_chans,
@@ -97,13 +97,15 @@ class CifarResNet(ResNet):
             block_args=dict(attn_layer=attn_layer),
         )
         # CIFAR stem; initialised as timm initialises every backbone conv.
-        stem_width = self.bn1.num_features
-        self.conv1 = nn.Conv2d(in_chans, stem_width, kernel_size=3, stride=1, padding=1, bias=False)
-        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
-        self.maxpool = nn.Identity()
+        stem_width = cast(nn.BatchNorm2d, self.bn1).num_features
+        stem_conv = nn.Conv2d(in_chans, stem_width, kernel_size=3, stride=1, padding=1, bias=False)
+        nn.init.kaiming_normal_(stem_conv.weight, mode="fan_out", nonlinearity="relu")
+        # timm types conv1 / maxpool as the Sequential of its deep stems; any module works there.
+        self.conv1 = stem_conv  # type: ignore[assignment]
+        self.maxpool = nn.Identity()  # type: ignore[assignment]
         # timm's feature_info assumes the ImageNet stem (stride 4 before layer1); ours has none.
         for info in self.feature_info:
-            info["reduction"] = 1 if info["module"] == "act1" else info["reduction"] // 4
+            info["reduction"] = 1 if info["module"] == "act1" else cast(int, info["reduction"]) // 4
         self.model_name = model_name
 
     @torch.jit.ignore

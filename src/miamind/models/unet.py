@@ -89,6 +89,7 @@ class _Up(nn.Module):
         self, in_chs: int, out_chs: int, upsample: str, skip_attn: nn.Module, attn: nn.Module
     ) -> None:
         super().__init__()
+        self.up: nn.Module
         if upsample == "transpose":
             self.up = nn.ConvTranspose2d(in_chs, out_chs, 2, stride=2)
         else:
