@@ -32,6 +32,8 @@ REPO_PAGES = {"README.md": "readme.md", "CHANGELOG.md": "CHANGELOG.md", "CONTRIB
 PUBLISHED_FILES = ("LICENSE", "NOTICE")
 PUBLISHED_DIRS = ("results",)
 UP_LINK = re.compile(r"\]\(\.\./([^)]*)\)")
+# Sphinx roles in docstrings (:class:`X`) render as ":class:" followed by the code span; keep the span.
+SPHINX_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|obj|exc):(?=<code>)")
 
 
 def on_files(files: Files, config) -> Files:
@@ -62,6 +64,10 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     if CLI_MARKER in markdown:
         markdown = markdown.replace(CLI_MARKER, cli_reference())
     return markdown
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    return SPHINX_ROLE.sub("", html)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.ArgumentParser]]:
