@@ -111,7 +111,8 @@ class SqueezeExcite(_TimmAdapter, SEModule):
         rd_divisor: round the hidden width to a multiple of this. Default 1, i.e. ``round(C * rd_ratio)``
             as in the paper, NOT timm's 8: with 8, C = 64 would get 8 hidden units (r = 8) and any C <= 128
             a ratio other than the one asked for, which skews parameter-matched comparisons.
-        device, dtype: where / in what dtype the parameters live.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``SEModule`` (``act_layer``, ``gate_layer``, ``bias``, ...).
 
     Parameters at C = 64, defaults: 2*64*4 + 4 + 64 = 580.
@@ -151,8 +152,10 @@ class EfficientChannelAttention(_TimmAdapter, EcaModule):
         channels: C of the (N, C, *spatial) input.
         dims: number of spatial dims (1, 2 or 3).
         kernel_size: fixed odd kernel size; ``None`` (default) uses the adaptive size.
-        gamma, beta: constants of the adaptive size (paper: 2 and 1).
-        device, dtype: where / in what dtype the parameters live.
+        gamma: constant of the adaptive size (paper: 2).
+        beta: constant of the adaptive size (paper: 1).
+        device: where the parameters live.
+        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``EcaModule`` (``gate_layer``, ...). ECA has no reduction, so
             there is no ``rd_ratio``.
 
@@ -201,8 +204,10 @@ class GlobalContextBlock(_TimmAdapter, GlobalContext):
         channels: C of the (N, C, *spatial) input.
         dims: number of spatial dims (1, 2 or 3); softmax pooling over all positions and 1x1 maps
             make the flattened computation exact.
-        rd_ratio, rd_channels: hidden width of the transform MLP (default ``round(C / 8)``).
-        device, dtype: where / in what dtype the parameters live.
+        rd_ratio: hidden width of the transform MLP as a fraction of C (default 1/8: ``round(C / 8)``).
+        rd_channels: hidden width of the transform MLP; overrides ``rd_ratio``.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``GlobalContext`` (``fuse_add``, ``fuse_scale``, ``use_attn``, ...).
 
     Parameters at C = 64, defaults: 65 (context conv) + 520 + 16 (LayerNorm) + 576 = 1177.
@@ -239,13 +244,16 @@ class GatherExciteBlock(_TimmAdapter, GatherExcite):
     Args:
         channels: C of the (N, C, *spatial) input.
         dims: number of spatial dims; 1, 2, 3 for the global extent, only 2 otherwise.
-        rd_ratio, rd_channels, rd_divisor: hidden width of the excite MLP (default ``round(C / 16)``).
+        rd_ratio: hidden width of the excite MLP as a fraction of C (default 1/16: ``round(C / 16)``).
+        rd_channels: hidden width of the excite MLP; overrides ``rd_ratio``.
+        rd_divisor: round the hidden width to a multiple of this (default 1).
         extent: gather extent; 0 = global.
         extra_params: depthwise-conv gather; timm 1.0.31 cannot build it (``*dd`` bug, see module doc),
             which is reported as a TypeError naming ``extra_params``.
         use_mlp: excite with an MLP (default) rather than the identity.
         act_layer: MLP activation.
-        device, dtype: where / in what dtype the parameters live.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``GatherExcite``.
 
     Parameters at C = 64, defaults: 64*4 + 4 + 4*64 + 64 = 580.
@@ -324,9 +332,11 @@ class CBAM(CbamModule):
     Args:
         channels: C of the (N, C, *spatial) input.
         dims: number of spatial dims (1, 2 or 3).
-        rd_ratio, rd_channels: hidden width of the channel MLP (default ``round(C / 16)``).
+        rd_ratio: hidden width of the channel MLP as a fraction of C (default 1/16: ``round(C / 16)``).
+        rd_channels: hidden width of the channel MLP; overrides ``rd_ratio``.
         spatial_kernel_size: k of the spatial conv (default 7, the paper's).
-        device, dtype: where / in what dtype the parameters live.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``CbamModule`` (``mlp_bias``, ``act_layer``, ``gate_layer``, ...).
 
     Parameters at C = 64, defaults: 2*64*4 (MLP) + 2*49 (conv) + 2 (BN) = 612; 1-D: 528.
@@ -395,7 +405,8 @@ class CoordAttention(nn.Module):
         rd_ratio: 1 / reduction (default 1/32).
         rd_channels: mip directly; overrides ``rd_ratio`` and ``min_rd_channels``.
         min_rd_channels: lower bound on mip (paper: 8).
-        device, dtype: where / in what dtype the parameters live.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
 
     Parameters at C = 64, defaults (mip = 8): 520 + 16 (BN) + 2 * 576 = 1688.
     """
@@ -477,7 +488,8 @@ class TripletAttention(nn.Module):
         dims: must be 2 (the rotations need two spatial axes).
         kernel_size: k of the branch convs (default 7).
         no_spatial: drop the H-W branch.
-        device, dtype: where / in what dtype the parameters live.
+        device: where the parameters live.
+        dtype: the parameters' dtype.
 
     Parameters, defaults: 3 * (2*49 + 2) = 300, independent of C.
     """
@@ -528,7 +540,8 @@ class SimAM(nn.Module):
         channels: C of the input (only checked).
         dims: number of spatial dims (1, 2 or 3).
         e_lambda: the energy regulariser lambda (paper: 1e-4).
-        device, dtype: accepted for the common constructor; SimAM has no parameters.
+        device: accepted for the common constructor; SimAM has no parameters.
+        dtype: as ``device``.
 
     Raises ValueError at forward when the input has a single spatial position (n = 0: the variance
     estimate is undefined and the paper's formula divides 0 by 0).

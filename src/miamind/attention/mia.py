@@ -165,7 +165,8 @@ class MIAMind(_MIABase):
         kernel_size: odd size k of the spatial conv (default 7), zero padding k // 2.
         dims: spatial dims of the input: 1, 2 or 3.
         fused: use the memory-saving gating path while training (module docstring); same results.
-        device, dtype: factory kwargs for the parameters.
+        device: device of the parameters (factory kwarg).
+        dtype: dtype of the parameters (factory kwarg).
 
     Parameters (exactly): ``fc1.weight``, ``fc1.bias`` (W1, b1), ``fc2.weight``, ``fc2.bias`` (W2, b2),
     ``spatial.weight``, ``spatial.bias`` -- ``2*C*h + h + C + k**dims + 1`` numbers for hidden width h.
