@@ -3,13 +3,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DOCS_STAMP := $(VENV)/.docs-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
 # Tests and the demo find real data through MIAMIND_DATA; default to ../shared/data when it exists.
 SHARED_DATA := $(wildcard $(abspath ../shared/data))
 ifneq ($(SHARED_DATA),)
 export MIAMIND_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: demo test docs install clean
+.PHONY: demo test docs lint typecheck package-check check install clean
 
 install: $(STAMP)
 
@@ -32,6 +33,24 @@ docs: $(DOCS_STAMP)
 $(DOCS_STAMP): $(STAMP)
 	$(PY) -m pip install -c constraints/ci.txt -e ".[docs]"
 	touch $(DOCS_STAMP)
+
+# Maintainer checks (CI runs `make check` before `make test`): ruff lint + format, mypy, the
+# packaging check (sdist + wheel, twine, install into a fresh venv), the docs build.
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install -c constraints/ci.txt -e ".[dev]"
+	touch $(DEV_STAMP)
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check src tests docs/hooks.py
+	$(VENV)/bin/ruff format --check src tests docs/hooks.py
+
+typecheck: $(DEV_STAMP)
+	$(VENV)/bin/mypy
+
+package-check: $(DEV_STAMP)
+	PY=$(PY) bash .ci/package-check
+
+check: lint typecheck docs package-check
 
 clean:
 	rm -rf $(VENV) .pytest_cache site
