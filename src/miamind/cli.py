@@ -324,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, DatasetNotFoundError, ValueError, FileNotFoundError, PermissionError) as e:
         print(f"miamind: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        # Disk full, read-only folder, I/O error: name the file and the cause in one line. Files are
+        # written atomically, so what was complete before (the last checkpoint) is intact.
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"miamind: error: {where}{e.strerror or e} (errno {e.errno})", file=sys.stderr)
+        return 1
     except RuntimeError as e:
         # Training that stopped on purpose (non-finite loss) says why in one line; other
         # runtime errors are bugs and keep their traceback.

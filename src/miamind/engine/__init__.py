@@ -3,6 +3,7 @@
 - ``checkpoint_io``: ``SafetensorsCheckpointIO`` (Lightning's whole checkpoint dict as one
   ``.safetensors`` file, written atomically, never unpickled) and ``save_weights`` /
   ``load_weights`` for plain state dicts with JSON metadata.
+- ``run_lock``: one writer per run folder (an exclusive lock held while a run trains).
 - ``callbacks``: ``FiniteLossGuard``, ``RNGStateCallback``, ``SafetensorsModelCheckpoint`` and
   ``resume_checkpoint_path``.
 

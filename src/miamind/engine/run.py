@@ -24,6 +24,7 @@ from typing import Any
 
 from .._atomic import atomic_open
 from .config import Config, load_config, save_config
+from .run_lock import run_folder_lock
 
 PathLike = str | Path
 
@@ -225,7 +226,29 @@ def train(
     arrays=None,
     quiet: bool = False,
 ) -> TrainResult:
-    """Train ``cfg`` into the run folder ``out``; with ``resume`` continue from its last checkpoint."""
+    """Train ``cfg`` into the run folder ``out``; with ``resume`` continue from its last checkpoint.
+
+    The run folder is locked while training (:mod:`miamind.engine.run_lock`): a second process
+    that starts or resumes the same folder is refused with a
+    :class:`~miamind.engine.run_lock.RunFolderInUseError`.
+    """
+    if not _is_rank_zero():  # rank 0 holds the lock for the whole (distributed) run
+        return _train_in_folder(cfg, out, resume=resume, callbacks=callbacks, arrays=arrays, quiet=quiet)
+    if resume and not (Path(out) / "config.yaml").is_file():
+        raise RunError(f"{out}: not a run folder (no config.yaml) - nothing to resume")
+    with run_folder_lock(out):
+        return _train_in_folder(cfg, out, resume=resume, callbacks=callbacks, arrays=arrays, quiet=quiet)
+
+
+def _train_in_folder(
+    cfg: Config,
+    out: PathLike,
+    *,
+    resume: bool,
+    callbacks: Sequence,
+    arrays,
+    quiet: bool,
+) -> TrainResult:
     import lightning.pytorch as pl
 
     run_dir = Path(out)

@@ -290,10 +290,15 @@ def load_into_cell(cell: Any, params: Mapping[str, Any] | PathLike) -> None:
 
 
 def _safetensors_metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        return f.metadata() or {}
+    from ..engine.checkpoint_io import CheckpointFormatError
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except SafetensorError as err:  # truncated, or not a safetensors file at all
+        raise CheckpointFormatError(path, f"not a readable safetensors file ({err})") from None
 
 
 def _resolve_torch_file(path: PathLike) -> Path:
