@@ -100,25 +100,6 @@ def test_run_killed_mid_epoch_resumes_to_identical_weights_and_metrics(tmp_path)
     assert not torch.equal(model_x.state_dict()["net.0.weight"], model_a.state_dict()["net.0.weight"])
 
 
-class PlateauClassifier(TinyClassifier):
-    def configure_optimizers(self):
-        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=10.0)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": plateau, "monitor": "val_loss"}}
-
-
-def test_resume_takes_the_reduce_on_plateau_step_lightning_skips(tmp_path, monkeypatch):
-    # threshold=10 makes every epoch "no improvement": the LR halves after each epoch (recorded
-    # at epoch end, before that epoch's plateau step)
-    monkeypatch.setattr(_resume_run, "TinyClassifier", PlateauClassifier)
-    model_a, rec_a, _ = train(tmp_path / "A", epochs=3)
-    train(tmp_path / "B", epochs=1)
-    model_c, rec_c, _ = train(tmp_path / "B", epochs=3, ckpt_path=resume_checkpoint_path(tmp_path / "B"))
-    assert [rec_a.epochs[e]["lr"] for e in range(3)] == [0.02, 0.01, 0.005]
-    assert rec_c.epochs == {e: rec_a.epochs[e] for e in (1, 2)}
-    assert_same_weights(model_a.state_dict(), model_c.state_dict())
-
-
 class NaNAtStep(TinyClassifier):
     def __init__(self, nan_step: int):
         super().__init__()

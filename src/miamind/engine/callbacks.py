@@ -209,8 +209,6 @@ class SafetensorsModelCheckpoint(ModelCheckpoint):
             save_on_train_epoch_end=True,
             enable_version_counter=False,
         )
-        self._plateau_steps_due: list[list[Any]] = []
-        self._resume_plateau_steps: list[list[Any]] = []
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         io = getattr(trainer.strategy, "checkpoint_io", None)
@@ -226,54 +224,15 @@ class SafetensorsModelCheckpoint(ModelCheckpoint):
         # monitor=None / save_top_k=0 (or no improvement with every_n_epochs>1) it would skip it
         if self._should_skip_saving_checkpoint(trainer):
             return
-        self._plateau_steps_due = _plateau_steps_due(trainer)
-        try:
-            candidates = self._monitor_candidates(trainer)
-            if self._every_n_epochs >= 1 and (trainer.current_epoch + 1) % self._every_n_epochs == 0:
-                self._save_topk_checkpoint(trainer, candidates)
-            self._save_last_checkpoint(trainer, candidates)
-        finally:
-            self._plateau_steps_due = []  # only checkpoints written here are followed by that step
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "plateau_steps_due": self._plateau_steps_due}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        self._resume_plateau_steps = list(state_dict.get("plateau_steps_due", []))
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        super().on_train_start(trainer, pl_module)
-        steps, self._resume_plateau_steps = self._resume_plateau_steps, []
-        for index, value in steps:
-            trainer.lr_scheduler_configs[index].scheduler.step(value)
+        candidates = self._monitor_candidates(trainer)
+        if self._every_n_epochs >= 1 and (trainer.current_epoch + 1) % self._every_n_epochs == 0:
+            self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
         """Never save after a failure: the state that raised is not a state worth resuming."""
-
-
-def _plateau_steps_due(trainer: pl.Trainer) -> list[list[Any]]:
-    """``[scheduler_index, metric]`` of the ReduceLROnPlateau steps Lightning takes after this epoch.
-
-    Lightning steps epoch-interval plateau schedulers in ``FitLoop.on_advance_end`` *after* the
-    ``on_train_epoch_end`` hooks (where checkpoints are written) and, when it restarts from such
-    a checkpoint, does not take that step. Recording it lets the resumed run take it.
-    """
-    if not trainer.lightning_module.automatic_optimization:
-        return []
-    due = []
-    for index, config in enumerate(trainer.lr_scheduler_configs):
-        if (
-            config.reduce_on_plateau
-            and config.interval == "epoch"
-            and (trainer.current_epoch + 1) % config.frequency == 0
-        ):
-            value = trainer.callback_metrics.get(config.monitor) if config.monitor else None
-            if value is not None:
-                due.append([index, float(value)])
-    return due
 
 
 def resume_checkpoint_path(run_dir: PathLike) -> Path | None:
