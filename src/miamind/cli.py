@@ -95,11 +95,12 @@ def _cmd_train(args) -> int:
 
 def _cmd_export(args) -> int:
     if args.format == "onnx":
-        from .mindspore.export import export_onnx
+        from .engine.export import export_onnx
 
         path = export_onnx(args.run_dir, args.out)
     else:
-        from .mindspore.export import export_mindir, run_input_shape
+        from .engine.export import run_input_shape
+        from .mindspore.export import export_mindir
 
         path = export_mindir(args.run_dir, args.out, run_input_shape(args.run_dir, args.batch))
     print(path)
