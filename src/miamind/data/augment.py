@@ -45,6 +45,7 @@ def random_crop_flip(
     pad: int = 4,
     flip: bool = True,
     generator: torch.Generator | None = None,
+    flips: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Zero-pad by ``pad``, crop back to (H, W) at a random offset, flip left-right with p=1/2.
 
@@ -57,6 +58,9 @@ def random_crop_flip(
         pad: padding in pixels on each side; 0 disables the crop.
         flip: whether to apply random horizontal flips.
         generator: CPU ``torch.Generator`` drawing offsets and flips.
+        flips: (N,) bool tensor, the flip decision of each image, for a caller that chooses them
+            (alternating flips, see :func:`alternating_flips`); ``flip`` is then ignored and no
+            flip is drawn from ``generator``.
     """
     _check_batch(images, "random_crop_flip")
     if pad < 0:
@@ -66,7 +70,14 @@ def random_crop_flip(
     dev = images.device
     oy = torch.randint(0, 2 * pad + 1, (n,), generator=g, device=g.device).to(dev)
     ox = torch.randint(0, 2 * pad + 1, (n,), generator=g, device=g.device).to(dev)
-    do_flip = (torch.rand(n, generator=g, device=g.device) < 0.5).to(dev) if flip else None
+    if flips is not None:
+        if flips.shape != (n,) or flips.dtype != torch.bool:
+            raise ValueError(
+                f"random_crop_flip: flips must be a ({n},) bool tensor, got {flips.dtype} {tuple(flips.shape)}"
+            )
+        do_flip: torch.Tensor | None = flips.to(dev)
+    else:
+        do_flip = (torch.rand(n, generator=g, device=g.device) < 0.5).to(dev) if flip else None
 
     padded = F.pad(images, (pad, pad, pad, pad)) if pad else images
     rows = oy[:, None] + torch.arange(h, device=dev)  # (N, H) rows of the padded image to keep
@@ -76,6 +87,18 @@ def random_crop_flip(
     # Two gathers with expanded (not materialised) indices: memory stays O(batch).
     out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, padded.shape[3]))
     return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+
+
+def alternating_flips(parity: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Flip decisions that alternate per image between epochs (airbench, Jordan 2024).
+
+    ``parity`` is each image's random bit, drawn once per run: an image whose bit is set is
+    flipped in even epochs, the others in odd epochs. The first epoch sees the usual random
+    flips; after it every image alternates, without the repeats of independent coin tosses.
+    """
+    if parity.dtype != torch.bool:
+        raise ValueError(f"alternating_flips: parity must be a bool tensor, got {parity.dtype}")
+    return parity ^ bool(epoch % 2)
 
 
 def cutout(

@@ -23,6 +23,7 @@ PRESETS = ("paper", "fast", "full")
 PRECISIONS = ("32", "64", "bf16-mixed", "16-mixed", "bf16-true")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "linear", "cosine")
+TTA_MODES = ("none", "flip", "flip_translate")
 
 Config = dict[str, Any]
 
@@ -198,6 +199,35 @@ def validate_config(cfg: Config) -> None:
         "optim.weight_decay",
         f"must be >= 0, got {optim['weight_decay']!r}",
     )
+    _require(
+        _number(optim["no_decay_lr_scale"]) and optim["no_decay_lr_scale"] > 0,
+        "optim.no_decay_lr_scale",
+        f"must be a positive number, got {optim['no_decay_lr_scale']!r}",
+    )
+    ema = optim["ema_decay"]
+    _require(
+        ema is None or (_number(ema) and 0 < ema < 1),
+        "optim.ema_decay",
+        f"must be null or in (0, 1), got {ema!r}",
+    )
+    _require(
+        _positive_int(optim["ema_every_n_steps"]),
+        "optim.ema_every_n_steps",
+        f"must be a positive integer, got {optim['ema_every_n_steps']!r}",
+    )
+    tta = cfg["eval"]["tta"]
+    _require(tta in TTA_MODES, "eval.tta", f"must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    _require(
+        tta == "none" or task == "cifar10",
+        "eval.tta",
+        f"test-time augmentation is for image classification (cifar10), not {task}",
+    )
+    if "whitening_init" in model:
+        _require(
+            not model["whitening_init"] or model["name"] == "fastnet",
+            "model.whitening_init",
+            f"is a fastnet stem initialisation; model.name is {model['name']!r}",
+        )
     sched = cfg["schedule"]
     _require(
         sched["name"] in SCHEDULES,

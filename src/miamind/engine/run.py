@@ -103,6 +103,7 @@ def build_task_module(cfg: Config, model, info, class_weights=None):
         loss=cfg["loss"],
         class_weights=class_weights,
         channels_last=bool(cfg["trainer"]["channels_last"]),
+        tta=cfg["eval"]["tta"],
     )
 
 
@@ -132,6 +133,18 @@ def _trainer(
             FiniteLossGuard(),
             RNGStateCallback(),
         ]
+        if cfg["optim"]["ema_decay"] is not None:
+            from lightning.pytorch.callbacks import EMAWeightAveraging
+
+            # Validation, the checkpoints' state_dict and the final weights are the EMA's (with
+            # BatchNorm statistics averaged too); the raw weights resume training.
+            cbs.append(
+                EMAWeightAveraging(
+                    decay=float(cfg["optim"]["ema_decay"]),
+                    update_every_n_steps=int(cfg["optim"]["ema_every_n_steps"]),
+                    use_buffers=True,
+                )
+            )
     limit_eval = tr["limit_eval_batches"]
     return pl.Trainer(
         default_root_dir=str(run_dir),
@@ -251,6 +264,8 @@ def _train_in_folder(
 ) -> TrainResult:
     import lightning.pytorch as pl
 
+    from .checkpoint_io import SafetensorsCheckpointIO
+
     run_dir = Path(out)
     rank0 = _is_rank_zero()
     last = run_dir / "checkpoints" / "last.safetensors"
@@ -281,6 +296,11 @@ def _train_in_folder(
     # The model's initial weights depend on the seed only, not on how much RNG the data used.
     pl.seed_everything(cfg["seed"], workers=True, verbose=False)
     model = build_model(cfg, info)
+    if cfg["model"].get("whitening_init"):
+        from ..models.fastnet import init_whitening
+
+        # airbench's 5,000 training images; a resumed run overwrites this with its checkpoint.
+        init_whitening(model, dm.normalized_train_sample(5000))
     module = build_task_module(cfg, model, info, dm.class_weights)
 
     if rank0:
@@ -310,7 +330,11 @@ def _train_in_folder(
     use_best = cfg["checkpoint"]["evaluate"] == "best" and cfg["checkpoint"]["monitor"] and ck.best_model_path
     eval_path = ck.best_model_path if use_best else ck.last_model_path
     val_final = module.last_eval.get("val", {})
-    trainer.test(module, datamodule=dm, ckpt_path=eval_path, verbose=False)
+    # The chosen checkpoint's state_dict (with weight averaging: the averaged weights) is what is
+    # tested; loaded here because Lightning's ckpt_path would let the averaging callback put the
+    # raw training weights back.
+    module.load_state_dict(SafetensorsCheckpointIO().load_checkpoint(eval_path)["state_dict"])
+    trainer.test(module, datamodule=dm, verbose=False)
     test = module.last_eval.get("test", {})
 
     world = trainer.world_size

@@ -65,11 +65,19 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from ..data.augment import channel_stats, cutout, normalize, random_crop_flip
+from ..data.augment import alternating_flips, channel_stats, cutout, normalize, random_crop_flip
 from ..data.flows import FlowSplits, FlowTable, make_splits
 from ..data.info import DatasetInfo
 from ..data.isbi2012 import pad_to_multiple, random_crops, unpad
-from .sampling import BatchDataset, BatchKey, EpochBatchSampler, batch_loader, mix_seed, stratified_indices
+from .sampling import (
+    BatchDataset,
+    BatchKey,
+    EpochBatchSampler,
+    batch_loader,
+    mix_seed,
+    seeded_generator,
+    stratified_indices,
+)
 
 TASKS = ("cifar10", "isbi2012", "cicids2017")
 
@@ -105,10 +113,11 @@ OPTIONAL_DATA_CFG: dict[str, dict[str, Any]] = {
     "cicids2017": {"limit_eval": None},
 }
 AUGMENT_KEYS = ("crop_pad", "flip", "cutout")
+OPTIONAL_AUGMENT = {"alternate_flip": False}
 FLOW_DATASETS = ("cicids2017", "cicids2017_improved")
 
 # Seed streams for the data splits (distinct from the sampler's permutation/augmentation streams).
-_VAL_HOLDOUT, _TRAIN_SUBSET, _EVAL_SUBSET = 101, 102, 103
+_VAL_HOLDOUT, _TRAIN_SUBSET, _EVAL_SUBSET, _FLIP_PARITY, _WHITENING_SAMPLE = 101, 102, 103, 104, 105
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -153,11 +162,11 @@ def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"data_cfg 'augment' must be a mapping with keys {', '.join(AUGMENT_KEYS)}, got {aug!r}"
             )
-        bad = [k for k in aug if k not in AUGMENT_KEYS]
+        bad = [k for k in aug if k not in AUGMENT_KEYS and k not in OPTIONAL_AUGMENT]
         if bad:
             raise ValueError(
                 f"unknown data_cfg key(s) augment.{', augment.'.join(bad)}; "
-                f"valid keys: {', '.join(AUGMENT_KEYS)}"
+                f"valid keys: {', '.join([*AUGMENT_KEYS, *OPTIONAL_AUGMENT])}"
             )
         lacking = [k for k in AUGMENT_KEYS if k not in aug]
         if lacking:
@@ -165,7 +174,7 @@ def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> dict[str, Any]:
                 f"missing data_cfg key(s) augment.{', augment.'.join(lacking)}; "
                 f"required keys: {', '.join(AUGMENT_KEYS)}"
             )
-        cfg["augment"] = dict(aug)
+        cfg["augment"] = {**OPTIONAL_AUGMENT, **dict(aug)}
     return cfg
 
 
@@ -326,6 +335,9 @@ class Cifar10DataModule(TaskDataModule):
         self.limit_eval = _int(cfg, "limit_eval", 1, none_ok=True)
         self.crop_pad = _int(aug, "crop_pad", 0, label="augment.crop_pad")
         self.flip = _bool(aug, "flip", label="augment.flip")
+        self.alternate_flip = _bool(aug, "alternate_flip", label="augment.alternate_flip")
+        if self.alternate_flip and not self.flip:
+            raise ValueError("data_cfg 'augment.alternate_flip' needs 'augment.flip: true'")
         self.cutout = _int(aug, "cutout", 0, label="augment.cutout")
         if arrays is not None and not all(
             hasattr(arrays, a) for a in ("train_images", "test_images", "tensors")
@@ -361,6 +373,10 @@ class Cifar10DataModule(TaskDataModule):
         self._info = arrays.info
         # Cutout fills with the mean pixel: the same as cutting out after normalisation (value 0).
         self._fill = [int(round(255 * m)) for m in self.mean]
+        n_train = len(self._train[1])
+        self._flip_parity = (
+            torch.rand(n_train, generator=seeded_generator(mix_seed(self.seed, _FLIP_PARITY))) < 0.5
+        )
 
     @property
     def train_indices(self) -> np.ndarray:
@@ -377,6 +393,18 @@ class Cifar10DataModule(TaskDataModule):
     def _preprocess_state(self) -> dict[str, np.ndarray]:
         return {"mean": np.asarray(self.mean, np.float64), "std": np.asarray(self.std, np.float64)}
 
+    def normalized_train_sample(self, n: int) -> torch.Tensor:
+        """``n`` training images (seeded, without replacement), normalised as the model sees them.
+
+        For statistics of the training data such as the whitening initialisation of
+        :func:`miamind.models.fastnet.init_whitening`; never validation or test images.
+        """
+        self._ensure()
+        images = self._train[0]
+        g = seeded_generator(mix_seed(self.seed, _WHITENING_SAMPLE))
+        pick = torch.randperm(len(images), generator=g)[: min(n, len(images))]
+        return normalize(images[pick], self.mean, self.std)
+
     def _train_size(self) -> int:
         return len(self._train[1])
 
@@ -384,7 +412,10 @@ class Cifar10DataModule(TaskDataModule):
         x, y = self._train[0][key.indices], self._train[1][key.indices]
         g = key.generator()
         if self.crop_pad or self.flip:
-            x = random_crop_flip(x, pad=self.crop_pad, flip=self.flip, generator=g)
+            flips = (
+                alternating_flips(self._flip_parity[key.indices], key.epoch) if self.alternate_flip else None
+            )
+            x = random_crop_flip(x, pad=self.crop_pad, flip=self.flip, generator=g, flips=flips)
         if self.cutout:
             x = cutout(x, self.cutout, generator=g, fill=self._fill)
         return normalize(x, self.mean, self.std), y

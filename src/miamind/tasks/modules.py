@@ -22,6 +22,7 @@ from .datamodules import crop_to_target
 from .metrics import SliceRandVI, flow_metrics, image_metrics, scalar_metrics, segmentation_metrics
 
 KINDS = ("image-classification", "segmentation", "flow-classification")
+TTA_MODES = ("none", "flip", "flip_translate")
 
 
 def lr_lambda(schedule: Mapping[str, Any], total_steps: int, steps_per_epoch: float):
@@ -59,10 +60,17 @@ class TaskModule(pl.LightningModule):
         loss: Mapping[str, Any],
         class_weights: torch.Tensor | None = None,
         channels_last: bool = False,
+        tta: str = "none",
     ) -> None:
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if tta not in TTA_MODES or (tta != "none" and kind != "image-classification"):
+            raise ValueError(
+                f"tta must be one of {TTA_MODES}, and 'none' unless the task is image classification; "
+                f"got {tta!r} for {kind}"
+            )
+        self.tta = tta
         self.model = model
         self.kind = kind
         self.class_names = tuple(class_names)
@@ -92,6 +100,27 @@ class TaskModule(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.model(x)
 
+    def predict_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluation logits, averaged over the test-time augmentations of ``self.tta``.
+
+        ``flip``: the image and its mirror image, averaged. ``flip_translate``: that, averaged
+        half-and-half with the same for the image shifted one pixel up-left and one pixel
+        down-right (reflect padding) -- airbench's TTA (Jordan 2024), derived, not copied.
+        """
+        if self.tta == "none":
+            return self(x)
+
+        def mirrored(images: torch.Tensor) -> torch.Tensor:
+            return 0.5 * (self(images).float() + self(images.flip(-1)).float())
+
+        logits = mirrored(x)
+        if self.tta == "flip_translate":
+            h, w = x.shape[-2:]
+            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            shifted = [padded[..., :h, :w], padded[..., 2:, 2:]]
+            logits = 0.5 * logits + 0.25 * (mirrored(shifted[0]) + mirrored(shifted[1]))
+        return logits
+
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(
             logits.float(), target, weight=self.class_weights, label_smoothing=self.label_smoothing
@@ -119,7 +148,7 @@ class TaskModule(pl.LightningModule):
     # ---------------------------------------------------------------- evaluation
     def _eval_step(self, batch, stage: str) -> None:
         x, y = batch
-        logits = self(x)
+        logits = self.predict_logits(x)
         if self.kind == "segmentation":
             logits = crop_to_target(logits, y)
         logits = logits.float()
@@ -171,7 +200,7 @@ class TaskModule(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return torch.softmax(self(x).float(), dim=1)
+        return torch.softmax(self.predict_logits(x).float(), dim=1)
 
     # ---------------------------------------------------------------- optimisation
     def configure_optimizers(self):
@@ -181,9 +210,14 @@ class TaskModule(pl.LightningModule):
         for p in self.model.parameters():
             if p.requires_grad:
                 (no_decay if p.ndim <= 1 else decay).append(p)
+        # airbench trains BatchNorm biases with a much larger lr (no_decay_lr_scale).
         groups = [
             {"params": decay, "weight_decay": float(o["weight_decay"])},
-            {"params": no_decay, "weight_decay": 0.0},
+            {
+                "params": no_decay,
+                "weight_decay": 0.0,
+                "lr": float(o["lr"]) * float(o.get("no_decay_lr_scale", 1.0)),
+            },
         ]
         if o["name"] == "sgd":
             opt = torch.optim.SGD(groups, lr=o["lr"], momentum=o["momentum"], nesterov=bool(o["nesterov"]))
