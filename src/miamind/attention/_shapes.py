@@ -34,10 +34,24 @@ def spatial_axes(dims: int) -> tuple[int, ...]:
     return tuple(range(2, 2 + dims))
 
 
+def is_symbolic_tracing() -> bool:
+    """True while ``torch.fx.symbolic_trace`` runs: shapes are proxies, so Python checks on them fail."""
+    return torch.fx._symbolic_trace.is_fx_tracing()
+
+
 def check_input(x: torch.Tensor, channels: int, dims: int, layer: str) -> None:
-    """ValueError naming expected and received shapes when x is not (N, channels, *spatial[dims])."""
+    """ValueError naming expected and received shapes when x is not (N, channels, *spatial[dims]).
+
+    Scriptable (TorchScript keeps the check). Under ``torch.fx.symbolic_trace`` the shape is a proxy
+    with no value, so the check is left out of the traced graph (timm's layers check nothing there
+    either); ``torch.export`` / ``torch.compile`` see real shapes and keep it as a guard.
+    """
+    if not torch.jit.is_scripting():
+        if is_symbolic_tracing():
+            return
     if x.dim() != dims + 2 or x.shape[1] != channels:
         spatial = ", ".join(["*"] * dims)
+        got = ", ".join([str(s) for s in x.shape])
         raise ValueError(
-            f"{layer} expects input of shape (N, {channels}, {spatial}) ({dims + 2}-D), got {tuple(x.shape)}"
+            f"{layer} expects input of shape (N, {channels}, {spatial}) ({dims + 2}-D), got ({got})"
         )
