@@ -35,8 +35,13 @@ def spatial_axes(dims: int) -> tuple[int, ...]:
 
 
 def is_symbolic_tracing() -> bool:
-    """True while ``torch.fx.symbolic_trace`` runs: shapes are proxies, so Python checks on them fail."""
-    return torch.fx._symbolic_trace.is_fx_tracing()
+    """True while ``torch.fx.symbolic_trace`` runs: shapes are proxies, so Python checks on them fail.
+
+    Scriptable: TorchScript skips the branch under ``not torch.jit.is_scripting()`` and gets False.
+    """
+    if not torch.jit.is_scripting():
+        return torch.fx._symbolic_trace.is_fx_tracing()
+    return False
 
 
 def check_input(x: torch.Tensor, channels: int, dims: int, layer: str) -> None:
@@ -46,9 +51,8 @@ def check_input(x: torch.Tensor, channels: int, dims: int, layer: str) -> None:
     with no value, so the check is left out of the traced graph (timm's layers check nothing there
     either); ``torch.export`` / ``torch.compile`` see real shapes and keep it as a guard.
     """
-    if not torch.jit.is_scripting():
-        if is_symbolic_tracing():
-            return
+    if is_symbolic_tracing():
+        return
     if x.dim() != dims + 2 or x.shape[1] != channels:
         spatial = ", ".join(["*"] * dims)
         got = ", ".join([str(s) for s in x.shape])
