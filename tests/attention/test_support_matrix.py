@@ -7,6 +7,7 @@ that runs but computes something else fails too.
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 
@@ -56,6 +57,32 @@ def test_fx_symbolic_trace(name):
     assert xg.grad is not None and torch.isfinite(xg.grad).all()
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_timm_fx_feature_extraction(name):
+    """What ``timm.create_model(..., features_only=True, feature_cls='fx')`` builds, on a timm ResNet."""
+    from timm.models import FeatureGraphNet
+    from timm.models.resnet import BasicBlock, ResNet
+
+    torch.manual_seed(0)
+    attn = functools.partial(create_attention, name)
+    model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=10, block_args=dict(attn_layer=attn)).eval()
+    x = torch.randn(2, 3, 64, 64)  # 2 x 2 at layer4 (SimAM needs more than one position)
+    eager = []
+    handles = [
+        getattr(model, f"layer{i}").register_forward_hook(lambda m, a, out: eager.append(out))
+        for i in (1, 2, 3, 4)
+    ]
+    with torch.no_grad():
+        model(x)
+        for handle in handles:
+            handle.remove()
+        features = FeatureGraphNet(model, out_indices=(1, 2, 3, 4))(x)
+    assert len(features) == 4
+    for got, want in zip(features, eager, strict=True):
+        _close(got, want)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 @pytest.mark.parametrize("name", NAMES)
 def test_torchscript_script(name):
     layer = _layer(name)

@@ -7,6 +7,12 @@ import torch.nn as nn
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
+# torch >= 2.9 names symbolic tracing apart from torch.export (whose is_fx_tracing() is True too, with
+# a warning); older releases only have is_fx_tracing, which meant symbolic tracing there.
+_fx_symbolic_tracing = getattr(
+    torch.fx._symbolic_trace, "is_fx_symbolic_tracing", torch.fx._symbolic_trace.is_fx_tracing
+)
+
 
 def check_dims(dims: int, layer: str, supported: tuple[int, ...] = (1, 2, 3)) -> int:
     """Validate the ``dims`` constructor argument; a layer that cannot work in ``dims`` says so here."""
@@ -40,7 +46,7 @@ def is_symbolic_tracing() -> bool:
     Scriptable: TorchScript skips the branch under ``not torch.jit.is_scripting()`` and gets False.
     """
     if not torch.jit.is_scripting():
-        return torch.fx._symbolic_trace.is_fx_tracing()
+        return _fx_symbolic_tracing()
     return False
 
 

@@ -77,6 +77,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ._shapes import is_symbolic_tracing
+
 __all__ = [
     "BroadcastMean",
     "ChannelSpatialGate",
@@ -333,7 +335,7 @@ def fused_gate(
         channel_shift: (N, C, 1, ...), or None for 0.
     """
     args = (x, channel_scale, spatial_gate, channel_shift)
-    if torch.fx._symbolic_trace.is_fx_tracing():
+    if is_symbolic_tracing():
         return reference_gate(*args)  # shapes are proxies here: nothing to check, plain ops to record
     _check_shapes(*args)
     if use_fused(*(t for t in args if t is not None)):
@@ -359,7 +361,7 @@ def _exporting() -> bool:
     return (
         torch.jit.is_scripting()
         or torch.jit.is_tracing()
-        or torch.fx._symbolic_trace.is_fx_tracing()
+        or is_symbolic_tracing()
         or torch.compiler.is_exporting()
         or torch.onnx.is_in_onnx_export()
     )
