@@ -9,8 +9,8 @@ as a heat map over the input images and ``w_c`` as a bar chart per layer.
 Other attention layers (se, eca, cbam, gc, ge, coordatt, triplet, simam) are skipped: they have no
 (channel gate, spatial gate) pair of this form -- SE/ECA/GC/GE have no spatial gate, CBAM applies its
 gates one after the other through private sub-modules, coordinate and triplet attention have
-per-axis gates, SimAM has one energy-based gate per element -- so capturing them would mean
-re-implementing each one, and a picture that is not what the layer computed is worse than none.
+per-axis gates, SimAM has one energy-based gate per element -- so there is no (w_c, w_s) picture of
+them to draw, and a picture that is not what the layer computed is worse than none.
 """
 
 from __future__ import annotations
