@@ -20,12 +20,14 @@ _FROM_ATTENTION = (
     "list_attention",
     "register_attention",
 )
-__all__ = [*_FROM_ATTENTION, "__version__"]
+_FROM_MODELS = ("create_model", "list_models")
+__all__ = [*_FROM_ATTENTION, *_FROM_MODELS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_ATTENTION:
-        value = getattr(import_module(".attention", __name__), name)
+    if name in _FROM_ATTENTION or name in _FROM_MODELS:
+        package = ".attention" if name in _FROM_ATTENTION else ".models"
+        value = getattr(import_module(package, __name__), name)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from timm.layers.eca import EcaModule
 
 from miamind.attention import create_attention
 from miamind.attention.comparators import (
@@ -434,3 +435,41 @@ def test_eval_mode_is_deterministic_and_batch_independent(name):
     x = _x((4, 16, 6, 7))
     _close(layer(x)[1:2], layer(x[1:2]))
     assert math.isfinite(layer(x).sum().item())
+
+
+# ----------------------------------------------------------------------------------------------
+# the written-out 2-D forwards are timm's
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("se", {}),
+        ("se", {"add_maxpool": True}),
+        ("eca", {}),
+        ("gc", {}),
+        ("gc", {"fuse_add": True, "fuse_scale": False}),
+        ("ge", {}),
+        ("ge", {"extent": 2}),
+        ("ge", {"extent": 4, "add_maxpool": True}),
+        ("cbam", {}),
+    ],
+)
+def test_forward_is_timms_forward(name, kwargs):
+    """The adapters write timm's forward out (scriptable); it must stay the forward of the timm class."""
+    layer = create_attention(name, 16, dtype=torch.float64, **kwargs)
+    _randomise(layer)
+    layer.eval()
+    timm_cls = next(c for c in type(layer).__mro__ if c.__module__.startswith("timm."))
+    x = torch.randn(3, 16, 7, 9, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), timm_cls.forward(layer, x), rtol=0, atol=1e-12)
+
+
+def test_eca_batch_of_zero_where_timm_fails():
+    layer = create_attention("eca", 16)
+    x = torch.randn(0, 16, 5, 5)
+    with pytest.raises(RuntimeError):
+        EcaModule.forward(layer, x)  # timm's EcaModule: view(0, 1, -1) is ambiguous
+    assert layer(x).shape == x.shape

@@ -402,3 +402,55 @@ def test_onnx_export_matches_onnxruntime(name, tmp_path):
         want = model(x).numpy()
     assert got.shape == want.shape
     assert abs(got - want).max() <= 1e-5
+
+
+# ----------------------------------------------------------------------------------------------
+# gate_init: "paper" (default) vs "identity"
+# ----------------------------------------------------------------------------------------------
+
+
+def _mean_map(layer: nn.Module, x: torch.Tensor) -> float:
+    """Mean of the attention map at init, recovered as out / x (x has no zeros)."""
+    with torch.no_grad():
+        return float((layer.eval()(x) / x).mean())
+
+
+@pytest.mark.parametrize("name", ["mia", "mia_adaptive", "mia_seq"])
+def test_gate_init_identity_starts_the_product_map_near_one(name):
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 8, 8)
+    x = torch.where(x.abs() < 1e-3, torch.full_like(x, 1e-3), x)
+    paper = _mean_map(create_attention(name, 32), x)
+    identity = _mean_map(create_attention(name, 32, gate_init="identity"), x)
+    assert abs(paper - 0.25) < 0.05, paper  # two sigmoids of ~0 logits: 0.5 * 0.5
+    assert abs(identity - 1.0) < 0.06, identity  # sigmoid(4)^2 ~= 0.965
+
+
+def test_gate_init_identity_for_the_additive_map_and_its_limits():
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 8, 8)
+    layer = create_attention("mia_add", 32, gate_init="identity")
+    with torch.no_grad():
+        w = layer.channel_gate(x) + layer.spatial_gate(x)  # w_c + w_s ~= 0.5 + 0.5
+    assert abs(float(w.mean()) - 1.0) < 0.05
+    assert float(layer.fc2.bias.abs().max()) == 0.0
+    with pytest.raises(ValueError, match="spatial conv bias"):
+        create_attention("mia_code", 32, gate_init="identity")
+    with pytest.raises(ValueError, match="gate_init must be one of"):
+        create_attention("mia", 32, gate_init="zeros")
+
+
+def test_gate_modules_receive_the_gates_and_are_configurable():
+    torch.manual_seed(0)
+    layer = MIAMind(16, act_layer="gelu", gate_layer="hard_sigmoid").eval()
+    assert type(layer.act).__name__ == "GELU"  # timm resolves the name (its own GELU class)
+    seen = {}
+    layer.gate_c.register_forward_hook(lambda m, a, out: seen.__setitem__("w_c", out))
+    layer.gate_s.register_forward_hook(lambda m, a, out: seen.__setitem__("w_s", out))
+    x = torch.randn(2, 16, 6, 6)
+    with torch.no_grad():
+        out = layer(x)
+    assert seen["w_c"].shape == (2, 16, 1, 1) and seen["w_s"].shape == (2, 1, 6, 6)
+    torch.testing.assert_close(out, x * (seen["w_c"] * seen["w_s"]), rtol=0, atol=0)
+    # No parameters in the gate modules: state dicts stay those of the paper layer.
+    assert set(layer.state_dict()) == set(MIAMind(16).state_dict())

@@ -53,7 +53,12 @@ def test_precedence_file_then_flags_then_set(tmp_path):
     assert cfg["optim"]["lr"] == 0.125  # --set beats the flag, which beat the file
     assert cfg["optim"]["weight_decay"] == 0.1  # from the file
     assert cfg["seed"] == 3  # a flag left as None does not override
-    assert cfg["data"]["augment"] == {"crop_pad": 2, "flip": True, "alternate_flip": False, "cutout": 8}  # deep merge
+    assert cfg["data"]["augment"] == {
+        "crop_pad": 2,
+        "flip": True,
+        "alternate_flip": False,
+        "cutout": 8,
+    }  # deep merge
 
 
 def test_unknown_key_names_the_key_and_the_valid_ones():

@@ -258,3 +258,27 @@ def test_core_package_never_imports_mindspore():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_top_level_exports_like_the_torch_package():
+    import miamind
+    import miamind.mindspore as msp
+    from miamind.mindspore import models as ms_models
+
+    for name in ("MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive", "create_attention"):
+        assert getattr(msp, name) is getattr(A, name)
+        assert hasattr(miamind, name)  # the PyTorch package has the same names at its top
+    assert msp.create_model is ms_models.create_model and miamind.create_model is not None
+    assert "MIAMind" in dir(msp) and "create_model" in msp.__all__
+
+
+def test_gate_init_identity_and_activation_arguments_like_torch():
+    cell = A.MIAMind(C, gate_init="identity")
+    layer = tattn.MIAMind(C, gate_init="identity")
+    np.testing.assert_array_equal(cell.fc2.bias.asnumpy(), layer.fc2.bias.detach().numpy())
+    np.testing.assert_array_equal(cell.spatial.bias.asnumpy(), layer.spatial.bias.detach().numpy())
+    assert float(A.MIAMindAdd(C, gate_init="identity").fc2.bias.asnumpy().max()) == 0.0
+    with pytest.raises(ValueError, match="spatial conv bias"):
+        A.MIAMindCode(C, gate_init="identity")
+    with pytest.raises(ValueError, match="act_layer='relu' only"):
+        A.MIAMind(C, act_layer="gelu")

@@ -165,3 +165,8 @@ def test_register_model_rejects_duplicates_and_bad_builders():
     with pytest.raises(TypeError, match="must accept keyword arguments"):
         register_model("_test_bad")(no_attention)
     assert "_test_bad" not in list_models()
+
+
+def test_in_chans_defaults_to_three_like_timm():
+    model = create_model("resnet18", num_classes=10)
+    assert model.eval()(torch.randn(1, 3, 8, 8)).shape == (1, 10)

@@ -229,3 +229,21 @@ def test_plot_input_errors(tmp_path):
     with pytest.raises(ValueError, match="no layer with a 2-D spatial gate"):
         plot_attention_maps(x, [], tmp_path / "a.png")
     assert not (tmp_path / "a.png").exists()
+
+
+def test_gates_come_from_hooks_not_recomputation():
+    """Each layer computes its gates once per call; the capture adds no gate computation of its own."""
+    torch.manual_seed(0)
+    attention = MIAMind(16, gate_layer="hard_sigmoid")  # any gate module: the hooks take its output
+    calls = {"channel_gate": 0}
+    original = attention.channel_gate
+
+    def counted(x):
+        calls["channel_gate"] += 1
+        return original(x)
+
+    attention.channel_gate = counted
+    (cap,) = capture_attention(_model(attention), torch.randn(2, 3, 6, 6))
+    assert calls["channel_gate"] == 1
+    assert cap.w_c.shape == (2, 16) and cap.w_s.shape == (2, 6, 6)
+    assert cap.w_s.max() <= 1 and cap.w_s.min() >= 0  # hard sigmoid's range, not a re-derived sigmoid

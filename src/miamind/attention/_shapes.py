@@ -7,6 +7,12 @@ import torch.nn as nn
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
+# torch >= 2.9 names symbolic tracing apart from torch.export (whose is_fx_tracing() is True too, with
+# a warning); older releases only have is_fx_tracing, which meant symbolic tracing there.
+_fx_symbolic_tracing = getattr(
+    torch.fx._symbolic_trace, "is_fx_symbolic_tracing", torch.fx._symbolic_trace.is_fx_tracing
+)
+
 
 def check_dims(dims: int, layer: str, supported: tuple[int, ...] = (1, 2, 3)) -> int:
     """Validate the ``dims`` constructor argument; a layer that cannot work in ``dims`` says so here."""
@@ -34,10 +40,28 @@ def spatial_axes(dims: int) -> tuple[int, ...]:
     return tuple(range(2, 2 + dims))
 
 
+def is_symbolic_tracing() -> bool:
+    """True while ``torch.fx.symbolic_trace`` runs: shapes are proxies, so Python checks on them fail.
+
+    Scriptable: TorchScript skips the branch under ``not torch.jit.is_scripting()`` and gets False.
+    """
+    if not torch.jit.is_scripting():
+        return _fx_symbolic_tracing()
+    return False
+
+
 def check_input(x: torch.Tensor, channels: int, dims: int, layer: str) -> None:
-    """ValueError naming expected and received shapes when x is not (N, channels, *spatial[dims])."""
+    """ValueError naming expected and received shapes when x is not (N, channels, *spatial[dims]).
+
+    Scriptable (TorchScript keeps the check). Under ``torch.fx.symbolic_trace`` the shape is a proxy
+    with no value, so the check is left out of the traced graph (timm's layers check nothing there
+    either); ``torch.export`` / ``torch.compile`` see real shapes and keep it as a guard.
+    """
+    if is_symbolic_tracing():
+        return
     if x.dim() != dims + 2 or x.shape[1] != channels:
         spatial = ", ".join(["*"] * dims)
+        got = ", ".join([str(s) for s in x.shape])
         raise ValueError(
-            f"{layer} expects input of shape (N, {channels}, {spatial}) ({dims + 2}-D), got {tuple(x.shape)}"
+            f"{layer} expects input of shape (N, {channels}, {spatial}) ({dims + 2}-D), got ({got})"
         )

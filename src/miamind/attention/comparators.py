@@ -35,12 +35,11 @@ and in timm 1.0.31 ``GatherExcite`` forwards them as ``*dd`` (positionally), whi
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
-from collections.abc import Callable
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from timm.layers import ConvMlp, get_act_layer, make_divisible
 from timm.layers.cbam import CbamModule
 from timm.layers.eca import EcaModule
@@ -48,7 +47,7 @@ from timm.layers.gather_excite import GatherExcite
 from timm.layers.global_context import GlobalContext
 from timm.layers.squeeze_excite import SEModule
 
-from ._shapes import check_channels, check_dims, check_input, conv_nd, spatial_axes
+from ._shapes import check_channels, check_dims, check_input, conv_nd, is_symbolic_tracing, spatial_axes
 from .registry import register_attention
 
 __all__ = [
@@ -70,19 +69,15 @@ def _move(module: nn.Module, device, dtype) -> None:
         module.to(device=device, dtype=dtype)
 
 
-def _on_flattened_space(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Run a 2-D layer that pools over all positions on (N, C, *spatial) as (N, C, P, 1) and reshape back."""
-    if x.dim() == 4:
-        return fn(x)
-    n, c = x.shape[:2]
-    return fn(x.reshape(n, c, -1, 1)).reshape(x.shape)
-
-
 class _TimmAdapter:
     """Mixin for timm 2-D layers that only use global pooling and 1x1 maps (exact under flattening).
 
-    Put it first in the bases, e.g. ``class SqueezeExcite(_TimmAdapter, SEModule)``, and call
-    :meth:`_adapt` at the end of ``__init__``.
+    Put it first in the bases, e.g. ``class SqueezeExcite(_TimmAdapter, SEModule)``, call
+    :meth:`_adapt` at the end of ``__init__`` and define ``forward_2d``: timm's forward for
+    (N, C, H, W), written out with the same operations on timm's sub-modules. Why written out rather
+    than ``super().forward``: TorchScript compiles neither ``super()`` nor a method passed around as a
+    value, and timm's own forwards branch on traced shapes (GE) or cannot take a batch of 0 (ECA).
+    ``tests/attention/test_comparators.py`` checks each ``forward_2d`` against timm's forward.
     """
 
     layer_name: str = ""
@@ -94,7 +89,10 @@ class _TimmAdapter:
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dims, self.layer_name)
-        return _on_flattened_space(super().forward, x)
+        if self.dims == 2:
+            return self.forward_2d(x)
+        # (N, C, *spatial) -> (N, C, P, 1) and back: global pooling and 1x1 maps see the same numbers.
+        return self.forward_2d(x.reshape(x.shape[0], x.shape[1], -1, 1)).reshape(x.shape)
 
 
 @register_attention("se")
@@ -119,6 +117,7 @@ class SqueezeExcite(_TimmAdapter, SEModule):
     """
 
     layer_name = "se"
+    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -138,6 +137,14 @@ class SqueezeExcite(_TimmAdapter, SEModule):
             channels, rd_ratio=rd_ratio, rd_channels=rd_channels, rd_divisor=rd_divisor, **kwargs
         )
         self._adapt(channels, dims, device, dtype)
+
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's ``SEModule.forward``."""
+        x_se = x.mean((2, 3), keepdim=True)
+        if self.add_maxpool:
+            x_se = 0.5 * x_se + 0.5 * x.amax((2, 3), keepdim=True)
+        x_se = self.fc2(self.act(self.bn(self.fc1(x_se))))
+        return x * self.gate(x_se)
 
 
 @register_attention("eca")
@@ -163,6 +170,7 @@ class EfficientChannelAttention(_TimmAdapter, EcaModule):
     """
 
     layer_name = "eca"
+    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -184,6 +192,17 @@ class EfficientChannelAttention(_TimmAdapter, EcaModule):
         timm_channels = channels if kernel_size is None else None
         super().__init__(timm_channels, kernel_size=kernel_size or 3, gamma=gamma, beta=beta, **kwargs)
         self._adapt(channels, dims, device, dtype)
+
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's ``EcaModule.forward``, except the views name C instead of -1: timm's ``view(N, 1, -1)``
+        has no answer for a batch of 0 (any size fits an empty tensor) and raises."""
+        n, c = x.shape[0], x.shape[1]
+        y = self.conv(x.mean((2, 3)).view(n, 1, c))  # the 1-D conv slides over the channels
+        if self.conv2 is not None:
+            y = self.act(y)
+            y = self.conv2(y)
+        y = self.gate(y).view(n, c, 1, 1)
+        return x * y.expand_as(x)
 
     @property
     def kernel_size(self) -> int:
@@ -214,6 +233,7 @@ class GlobalContextBlock(_TimmAdapter, GlobalContext):
     """
 
     layer_name = "gc"
+    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -230,6 +250,22 @@ class GlobalContextBlock(_TimmAdapter, GlobalContext):
         channels = check_channels(channels, self.layer_name)
         super().__init__(channels, rd_ratio=rd_ratio, rd_channels=rd_channels, **kwargs)
         self._adapt(channels, dims, device, dtype)
+
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's ``GlobalContext.forward``."""
+        n, c, h, w = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+        if self.conv_attn is not None:
+            attn = self.conv_attn(x).reshape(n, 1, h * w)  # (N, 1, HW)
+            attn = F.softmax(attn, dim=-1).unsqueeze(3)  # (N, 1, HW, 1)
+            context = x.reshape(n, c, h * w).unsqueeze(1) @ attn
+            context = context.view(n, c, 1, 1)
+        else:
+            context = x.mean(dim=(2, 3), keepdim=True)
+        if self.mlp_scale is not None:
+            x = x * self.gate(self.mlp_scale(context))
+        if self.mlp_add is not None:
+            x = x + self.mlp_add(context)
+        return x
 
 
 @register_attention("ge")
@@ -260,6 +296,7 @@ class GatherExciteBlock(_TimmAdapter, GatherExcite):
     """
 
     layer_name = "ge"
+    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -311,6 +348,29 @@ class GatherExciteBlock(_TimmAdapter, GatherExcite):
             self.mlp = ConvMlp(channels, rd_channels, act_layer=get_act_layer(act_layer))
         self._adapt(channels, dims, device, dtype)
 
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's ``GatherExcite.forward`` (timm's itself does not script: ``keepdims=``), upsampling
+        when ``extent > 0`` rather than when the pooled map is not 1 x 1 (a branch on a traced shape):
+        nearest upsampling of a 1 x 1 map is the broadcast timm relies on, so the values agree."""
+        if self.gather is not None:
+            x_ge = self.gather(x)
+        elif self.extent == 0:
+            x_ge = x.mean(dim=(2, 3), keepdim=True)  # global extent
+            if self.add_maxpool:
+                x_ge = 0.5 * x_ge + 0.5 * x.amax((2, 3), keepdim=True)
+        else:
+            x_ge = F.avg_pool2d(
+                x, kernel_size=self.gk, stride=self.gs, padding=self.gk // 2, count_include_pad=False
+            )
+            if self.add_maxpool:
+                x_ge = 0.5 * x_ge + 0.5 * F.max_pool2d(
+                    x, kernel_size=self.gk, stride=self.gs, padding=self.gk // 2
+                )
+        x_ge = self.mlp(x_ge)
+        if self.extent != 0:
+            x_ge = F.interpolate(x_ge, size=[x.shape[2], x.shape[3]])
+        return x * self.gate(x_ge)
+
 
 def _conv_bn(dims: int, in_chs: int, kernel_size: int) -> nn.Sequential:
     """k^dims conv (no bias, zero 'same' padding) to one channel + BatchNorm, named like timm's ConvNormAct."""
@@ -343,6 +403,7 @@ class CBAM(CbamModule):
     """
 
     layer_name = "cbam"
+    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -377,8 +438,12 @@ class CBAM(CbamModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dims, self.layer_name)
+        if self.dims == 2:
+            x = self.channel(x)
+        else:  # the channel half pools over all positions: exact on (N, C, P, 1)
+            x = self.channel(x.reshape(x.shape[0], x.shape[1], -1, 1)).reshape(x.shape)
         # timm's SpatialAttn only pools over dim 1, so it runs unchanged on any rank.
-        return self.spatial(_on_flattened_space(self.channel, x))
+        return self.spatial(x)
 
 
 @register_attention("coordatt")
@@ -412,6 +477,7 @@ class CoordAttention(nn.Module):
     """
 
     layer_name = "coordatt"
+    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -495,6 +561,7 @@ class TripletAttention(nn.Module):
     """
 
     layer_name = "triplet"
+    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -548,6 +615,7 @@ class SimAM(nn.Module):
     """
 
     layer_name = "simam"
+    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -564,16 +632,20 @@ class SimAM(nn.Module):
         if not e_lambda > 0:
             raise ValueError(f"simam: e_lambda must be > 0, got {e_lambda!r}")
         self.e_lambda = float(e_lambda)
-        self._axes: tuple[int, ...] = spatial_axes(dims)
+        self._axes = list(spatial_axes(dims))  # a list: TorchScript's reductions take List[int]
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, dims={self.dims}, e_lambda={self.e_lambda}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dims, self.layer_name)
-        n = math.prod(x.shape[2:]) - 1
-        if n < 1:
-            raise ValueError(f"simam needs at least 2 spatial positions, got input of shape {tuple(x.shape)}")
+        positions = 1
+        for axis in self._axes:  # not math.prod: TorchScript and torch.fx proxies need plain products
+            positions = positions * x.shape[axis]
+        n = positions - 1
+        if not is_symbolic_tracing() and n < 1:
+            shape = ", ".join([str(s) for s in x.shape])
+            raise ValueError(f"simam needs at least 2 spatial positions, got input of shape ({shape})")
         d = (x - x.mean(self._axes, keepdim=True)).pow(2)
         y = d / (4 * (d.sum(self._axes, keepdim=True) / n + self.e_lambda)) + 0.5
         return x * torch.sigmoid(y)

@@ -77,6 +77,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ._shapes import is_symbolic_tracing
+
 __all__ = [
     "BroadcastMean",
     "ChannelSpatialGate",
@@ -106,7 +108,8 @@ def _fill_gate(out: torch.Tensor, c: _Opt, s: torch.Tensor, b: _Opt) -> torch.Te
 
 def _autocast_off(device_type: str):
     """A context without autocast for ``device_type`` (a no-op where autocast is not on)."""
-    if torch.is_autocast_enabled(device_type):
+    # Meta (and other) devices have no autocast at all; asking about it would raise.
+    if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
         return torch.autocast(device_type=device_type, enabled=False)
     return contextlib.nullcontext()
 
@@ -159,19 +162,21 @@ class ChannelSpatialGate(torch.autograd.Function):
             else:  # T = G * X, the one full-size temporary, laid out like x (reused for dL/dX below)
                 prod = torch.empty_like(x, dtype=torch.promote_types(x.dtype, grad.dtype))
                 torch.mul(x, grad, out=prod)
-            t3 = prod.flatten(2)  # (N, C, P): a view for contiguous and channels_last tensors
+            # (N, C, P): a view for contiguous and channels_last tensors; sizes spelled out below,
+            # not -1, so that N = 0 works
+            t3 = prod.flatten(2)
             # A backward run inside an autocast region would otherwise cast these matmuls to bf16/fp16.
             with _autocast_off(x.device.type):
                 if need_c:
                     # s^T @ T^T rather than T @ s: the same numbers, but CPU BLAS runs this orientation
                     # several times faster for contiguous T (measured: 1.1 ms vs 4.8 ms at 64x64x1024).
-                    gc = torch.matmul(s.reshape(n, 1, -1).to(prod.dtype), t3.transpose(1, 2))
+                    gc = torch.matmul(s.reshape(n, 1, t3.shape[2]).to(prod.dtype), t3.transpose(1, 2))
                     gc = gc.reshape(c.shape).to(c.dtype)
                 if need_s:
                     if c is None:
                         gs = t3.sum(1)
                     else:
-                        gs = torch.matmul(c.reshape(n, 1, -1).to(prod.dtype), t3)
+                        gs = torch.matmul(c.reshape(n, 1, t3.shape[1]).to(prod.dtype), t3)
                     gs = gs.reshape(s.shape).to(s.dtype)
                 if need_b:
                     gb = t3.sum(-1).reshape(b.shape).to(b.dtype)
@@ -221,15 +226,12 @@ def matmul_mean(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     (a second rounding; exact when the count is a power of two).
     Runs without autocast, so a float32 X stays float32, as with ``mean``.
     """
+    # Tracers first: under torch.fx the shape checks below would be proxies (no truth value).
+    if _exporting() or torch.compiler.is_compiling():
+        return x.mean(dims, keepdim=True)
     n, ch, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
     spatial_dims = tuple(range(2, x.dim()))
-    if (
-        x.dim() < 3
-        or dims not in ((1,), spatial_dims)
-        or not x.dtype.is_floating_point
-        or _exporting()
-        or torch.compiler.is_compiling()
-    ):
+    if x.dim() < 3 or dims not in ((1,), spatial_dims) or not x.dtype.is_floating_point or x.numel() == 0:
         return x.mean(dims, keepdim=True)
     p = 1
     for d in spatial:
@@ -269,17 +271,17 @@ def single_channel_conv(conv: torch.nn.Module, m: torch.Tensor) -> torch.Tensor:
     Why: oneDNN has no fast path for a convolution with one input and one output channel; its
     depthwise kernels are fast. 2-D maps of at least 16 x 16 go channels_last (at 8 x 8 and
     below the plain depthwise layout is faster). Exporters, ``torch.compile`` and N = 1 get the
-    plain ``conv(m)``.
+    plain ``conv(m)``; so does N = 0 (a convolution with 0 groups does not exist).
     """
+    if _exporting() or torch.compiler.is_compiling():
+        return conv(m)
     n = m.shape[0]
     if (
-        n == 1
+        n <= 1
         or m.shape[1] != 1
         or conv.weight.shape[:2] != (1, 1)
         or conv.groups != 1
         or conv.padding_mode != "zeros"
-        or _exporting()
-        or torch.compiler.is_compiling()
     ):
         return conv(m)
     dims = m.dim() - 2
@@ -332,8 +334,10 @@ def fused_gate(
         spatial_gate: (N, 1, *spatial).
         channel_shift: (N, C, 1, ...), or None for 0.
     """
-    _check_shapes(x, channel_scale, spatial_gate, channel_shift)
     args = (x, channel_scale, spatial_gate, channel_shift)
+    if is_symbolic_tracing():
+        return reference_gate(*args)  # shapes are proxies here: nothing to check, plain ops to record
+    _check_shapes(*args)
     if use_fused(*(t for t in args if t is not None)):
         return ChannelSpatialGate.apply(*args)
     if _exporting() or torch.compiler.is_compiling():
@@ -352,10 +356,12 @@ def reference_gate(
 
 
 def _exporting() -> bool:
-    """An exporter or TorchScript is tracing: it wants plain ops (no Python autograd.Function)."""
+    """An exporter, TorchScript or ``torch.fx`` is tracing: it wants plain ops (no Python autograd.Function,
+    no Python decisions on shapes)."""
     return (
         torch.jit.is_scripting()
         or torch.jit.is_tracing()
+        or is_symbolic_tracing()
         or torch.compiler.is_exporting()
         or torch.onnx.is_in_onnx_export()
     )
@@ -368,6 +374,6 @@ def use_fused(*tensors: torch.Tensor) -> bool:
     requires grad) and no exporter / tracer is running (:func:`_exporting`): without a graph
     nothing is saved, so there is nothing to gain.
     """
-    if not torch.is_grad_enabled() or not any(t.requires_grad for t in tensors):
+    if _exporting() or not torch.is_grad_enabled():
         return False
-    return not _exporting()
+    return any(t.requires_grad for t in tensors)

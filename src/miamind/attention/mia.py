@@ -23,7 +23,12 @@ mia_adaptive   MIAMindAdaptive   A = g * w_c * w_s + (1 - g) * (w_c + w_s) / 2, 
 All share one constructor, timm's convention for attention layers::
 
     cls(channels, *, rd_ratio=1/16, rd_channels=None, kernel_size=7, dims=2, fused=True,
-        device=None, dtype=None)
+        act_layer="relu", gate_layer="sigmoid", gate_init="paper", device=None, dtype=None)
+
+The activation and the two gates are modules, as in timm (``act``: the MLP's activation; ``gate_c``
+and ``gate_s``: the sigmoids that give w_c and w_s), so a forward hook on ``layer.gate_c`` /
+``layer.gate_s`` receives exactly the gates the layer multiplied by (``miamind.viz.attention_maps``
+draws them that way). They have no parameters: the state dict is the same as before.
 
 The channel MLP is two 1x1 convolutions (``fc1``, ``fc2``) on the pooled (N, C, 1, ...) tensor rather
 than ``nn.Linear`` on a flattened (N, C) vector: no reshape is needed, the pooled tensor keeps the
@@ -35,8 +40,9 @@ only X and the two small gates for the backward pass instead of the full-size ma
 pooled means use a backward that does not materialise full-size gradients; in eager inference
 ``mia`` / ``mia_add`` write ``A`` straight into the output buffer (bitwise the plain result) and
 ``mia_adaptive`` uses its plain expression. Same values and gradients (see ``fused.py``). Under
-ONNX export / ``torch.export`` / TorchScript, and ``torch.compile`` without a graph, it is the plain
-expression. ``fused=False`` always uses the plain expressions below. ``mia_seq`` and ``mia_code``
+ONNX export / ``torch.export`` / TorchScript (tracing and scripting) / ``torch.fx`` symbolic tracing,
+and ``torch.compile`` without a graph, it is the plain expression. ``fused=False`` always uses the
+plain expressions below. ``mia_seq`` and ``mia_code``
 gate sequentially and have no fused path (their ``fused`` is False).
 """
 
@@ -44,13 +50,24 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+from timm.layers import create_act_layer
 
 from ._shapes import check_channels, check_dims, check_input, conv_nd, spatial_axes
 from .fused import broadcast_mean, fused_gate, matmul_mean, single_channel_conv, use_fused
 from .registry import register_attention
 
-__all__ = ["MIAMind", "MIAMindAdd", "MIAMindSeq", "MIAMindCode", "MIAMindAdaptive", "mia_hidden_channels"]
+__all__ = [
+    "MIAMind",
+    "MIAMindAdd",
+    "MIAMindSeq",
+    "MIAMindCode",
+    "MIAMindAdaptive",
+    "mia_hidden_channels",
+    "GATE_INITS",
+]
+
+#: ``gate_init`` values: ``"paper"`` (PyTorch's default init, as the paper) and ``"identity"``.
+GATE_INITS = ("paper", "identity")
 
 
 def mia_hidden_channels(channels: int, rd_ratio: float = 1.0 / 16, rd_channels: int | None = None) -> int:
@@ -70,10 +87,15 @@ def mia_hidden_channels(channels: int, rd_ratio: float = 1.0 / 16, rd_channels: 
 
 
 class _MIABase(nn.Module):
-    """Shared pieces: the channel MLP (``fc1``, ``fc2``), the spatial conv (``spatial``), the gates.
+    """Shared pieces: the channel MLP (``fc1``, ``act``, ``fc2``), the spatial conv (``spatial``), the gate
+    modules (``gate_c``, ``gate_s``).
 
     Subclasses implement :meth:`forward_gated` (``x`` already validated) and may change the spatial
     conv's input channels / bias via the class attributes below.
+
+    The fused (memory-saving) routes are Python-only (:mod:`.fused`); they sit behind
+    ``torch.jit.is_scripting()`` checks and ``@torch.jit.unused`` methods, so TorchScript compiles the
+    plain expressions, and :mod:`.fused` itself falls back to plain ops under every other tracer.
     """
 
     #: channels fed to the spatial conv (1: channel mean; 2: channel mean and max).
@@ -82,6 +104,10 @@ class _MIABase(nn.Module):
     spatial_bias: bool = True
     #: whether the variant has a fused (memory-saving) gating path, see ``fused.py``.
     has_fused_path: bool = False
+    #: bias of ``fc2`` and ``spatial`` for ``gate_init="identity"``: sigmoid(4) ~= 0.982 per gate, so a
+    #: product of the two gates starts at ~0.96 instead of ~0.25, while the sigmoid's slope
+    #: (~0.018) is not yet saturated (the same trade-off as ``MIAMindAdaptive.theta_init``).
+    identity_gate_logit: float = 4.0
 
     def __init__(
         self,
@@ -92,21 +118,28 @@ class _MIABase(nn.Module):
         kernel_size: int = 7,
         dims: int = 2,
         fused: bool = True,
+        act_layer: str | type[nn.Module] = "relu",
+        gate_layer: str | type[nn.Module] = "sigmoid",
+        gate_init: str = "paper",
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
+        self._name = name  # for error messages; TorchScript cannot call type() in forward
         self.dims = check_dims(dims, name)
         if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
             # An even kernel with padding k//2 would change the spatial size of the gate.
             raise ValueError(f"{name}: kernel_size must be a positive odd integer, got {kernel_size!r}")
+        if gate_init not in GATE_INITS:
+            raise ValueError(f"{name}: gate_init must be one of {GATE_INITS}, got {gate_init!r}")
         self.channels = check_channels(channels, name)
         self.kernel_size = int(kernel_size)
         self.hidden_channels = mia_hidden_channels(self.channels, rd_ratio, rd_channels)
         conv = conv_nd(dims)
         factory = dict(device=device, dtype=dtype)
         self.fc1 = conv(self.channels, self.hidden_channels, 1, bias=True, **factory)
+        self.act = create_act_layer(act_layer)
         self.fc2 = conv(self.hidden_channels, self.channels, 1, bias=True, **factory)
         self.spatial = conv(
             self.spatial_in_chs,
@@ -116,8 +149,24 @@ class _MIABase(nn.Module):
             bias=self.spatial_bias,
             **factory,
         )
-        self._spatial_axes = spatial_axes(dims)
+        self.gate_c = create_act_layer(gate_layer)
+        self.gate_s = create_act_layer(gate_layer)
+        # A list, not a tuple: TorchScript's mean/amax take List[int].
+        self._spatial_axes = list(spatial_axes(dims))
         self.fused = bool(fused) and self.has_fused_path
+        self.gate_init = gate_init
+        if gate_init == "identity":
+            self._init_identity_gates()
+
+    def _init_identity_gates(self) -> None:
+        """Biases so the attention map starts near 1 (the layer starts near the identity)."""
+        if self.spatial.bias is None:
+            raise ValueError(
+                f"{self._name}: gate_init='identity' needs a spatial conv bias; this variant has none"
+            )
+        with torch.no_grad():
+            self.fc2.bias.fill_(self.identity_gate_logit)
+            self.spatial.bias.fill_(self.identity_gate_logit)
 
     def extra_repr(self) -> str:
         return (
@@ -126,27 +175,48 @@ class _MIABase(nn.Module):
         )
 
     def _mlp(self, z: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.relu(self.fc1(z)))
+        return self.fc2(self.act(self.fc1(z)))
 
     def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
         """w_c = sigmoid(MLP(mean over space)), shape (N, C, 1, ...)."""
-        return torch.sigmoid(self._mlp(self._mean(x, self._spatial_axes)))
+        return self.gate_c(self._mlp(self._mean(x, self._spatial_axes)))
 
     def spatial_gate(self, x: torch.Tensor) -> torch.Tensor:
         """w_s = sigmoid(conv(mean over channels)), shape (N, 1, *spatial)."""
-        m = self._mean(x, (1,))
-        # the fused layers also take the fast route for the 1 -> 1 channel conv (same values)
-        return torch.sigmoid(single_channel_conv(self.spatial, m) if self.fused else self.spatial(m))
+        m = self._mean(x, [1])
+        if self.fused and not torch.jit.is_scripting():
+            # the fused layers also take the fast route for the 1 -> 1 channel conv (same values)
+            return self.gate_s(self._fast_spatial_conv(m))
+        return self.gate_s(self.spatial(m))
 
-    def _mean(self, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-        # Same value as x.mean(dims, keepdim=True); on the fused path its backward is a cheap view.
-        # (and both paths of a fused layer take the faster matmul mean, fused.matmul_mean)
-        if not self.fused:
-            return x.mean(dims, keepdim=True)
-        return broadcast_mean(x, dims) if use_fused(x) else matmul_mean(x, dims)
+    def _mean(self, x: torch.Tensor, dims: list[int]) -> torch.Tensor:
+        # Same value as x.mean(dims, keepdim=True); on the fused path its backward is a cheap view
+        # (and both paths of a fused layer take the faster matmul mean, fused.matmul_mean).
+        if self.fused and not torch.jit.is_scripting():
+            return self._fast_mean(x, dims)
+        return x.mean(dims, keepdim=True)
+
+    @torch.jit.unused
+    def _fast_mean(self, x: torch.Tensor, dims: list[int]) -> torch.Tensor:
+        axes = tuple(dims)
+        return broadcast_mean(x, axes) if use_fused(x) else matmul_mean(x, axes)
+
+    @torch.jit.unused
+    def _fast_spatial_conv(self, m: torch.Tensor) -> torch.Tensor:
+        return single_channel_conv(self.spatial, m)
+
+    @torch.jit.unused
+    def _fused_gate(
+        self, x: torch.Tensor, scale: torch.Tensor | None, gate: torch.Tensor, shift: torch.Tensor | None
+    ) -> torch.Tensor:
+        return fused_gate(x, scale, gate, shift)
+
+    @torch.jit.unused
+    def _building_graph(self, x: torch.Tensor, w_c: torch.Tensor, w_s: torch.Tensor, g: torch.Tensor) -> bool:
+        return use_fused(x, w_c, w_s, g)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.channels, self.dims, type(self).__name__)
+        check_input(x, self.channels, self.dims, self._name)
         return self.forward_gated(x)
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -165,6 +235,12 @@ class MIAMind(_MIABase):
         kernel_size: odd size k of the spatial conv (default 7), zero padding k // 2.
         dims: spatial dims of the input: 1, 2 or 3.
         fused: use the memory-saving gating path while training (module docstring); same results.
+        act_layer: activation of the channel MLP (timm name or class; default ReLU, the paper's).
+        gate_layer: the gate non-linearity for w_c and w_s (default sigmoid, the paper's).
+        gate_init: ``"paper"`` (default): PyTorch's default init, as the paper, so at init
+            w_c ~= w_s ~= 0.5 and the map w_c * w_s ~= 0.25 -- each layer scales its input down by ~4.
+            ``"identity"``: the biases of ``fc2`` and ``spatial`` start at 4 (sigmoid ~= 0.982), so the
+            map starts near 1 and a deep stack of layers starts near the identity.
         device: device of the parameters (factory kwarg).
         dtype: dtype of the parameters (factory kwarg).
 
@@ -176,8 +252,8 @@ class MIAMind(_MIABase):
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
-        if self.fused:
-            return fused_gate(x, w_c, w_s)
+        if self.fused and not torch.jit.is_scripting():
+            return self._fused_gate(x, w_c, w_s, None)
         # x first: the product then follows x's memory format (channels_last in -> channels_last out).
         return x * (w_c * w_s)
 
@@ -186,15 +262,17 @@ class MIAMind(_MIABase):
 class MIAMindAdd(_MIABase):
     """Additive fusion ablation: ``out = X * (w_c + w_s)``; the attention map lies in (0, 2).
 
-    Same parameters and constructor as :class:`MIAMind`.
+    Same parameters and constructor as :class:`MIAMind`; ``gate_init="identity"`` sets the biases to 0
+    here (w_c ~= w_s ~= 0.5, so w_c + w_s ~= 1).
     """
 
     has_fused_path = True
+    identity_gate_logit = 0.0
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
-        if self.fused:
-            return fused_gate(x, None, w_s, w_c)
+        if self.fused and not torch.jit.is_scripting():
+            return self._fused_gate(x, None, w_s, w_c)
         return x * (w_c + w_s)
 
 
@@ -236,6 +314,7 @@ class MIAMindCode(_MIABase):
     Also: the original is 2-D only and uses ``C // 16`` hidden units, which is 0 for C < 16; here the
     same ``dims`` and hidden-width rule as every variant apply (hidden width at least 1).
     Parameters: ``fc1.*``, ``fc2.*`` (with biases, as MindSpore ``nn.Dense``), ``spatial.weight``.
+    ``gate_init="identity"`` is refused (no spatial bias to set).
     """
 
     spatial_in_chs = 2
@@ -244,11 +323,11 @@ class MIAMindCode(_MIABase):
     def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
         avg = x.mean(self._spatial_axes, keepdim=True)
         mx = x.amax(self._spatial_axes, keepdim=True)
-        return torch.sigmoid(self._mlp(avg) + self._mlp(mx))
+        return self.gate_c(self._mlp(avg) + self._mlp(mx))
 
     def spatial_gate(self, x: torch.Tensor) -> torch.Tensor:
         desc = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
-        return torch.sigmoid(self.spatial(desc))
+        return self.gate_s(self.spatial(desc))
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         x1 = x * self.channel_gate(x)
@@ -284,10 +363,11 @@ class MIAMindAdaptive(_MIABase):
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
         g = torch.sigmoid(self.theta)
-        if self.fused and use_fused(x, w_c, w_s, g):
-            # Training: the same map regrouped as c * w_s + b = (g w_c + (1-g)/2) w_s + (1-g)/2 w_c,
-            # equal up to rounding. Without a graph the published expression below is kept, so the
-            # output stays bitwise what viz.attention_maps rebuilds from the captured gates.
-            half = (1 - g) * 0.5
-            return fused_gate(x, g * w_c + half, w_s, half * w_c)
+        if self.fused and not torch.jit.is_scripting():
+            if self._building_graph(x, w_c, w_s, g):
+                # Training: the same map regrouped as c * w_s + b = (g w_c + (1-g)/2) w_s + (1-g)/2 w_c,
+                # equal up to rounding. Without a graph the published expression below is kept, so the
+                # output stays bitwise what viz.attention_maps rebuilds from the captured gates.
+                half = (1 - g) * 0.5
+                return self._fused_gate(x, g * w_c + half, w_s, half * w_c)
         return x * (g * (w_c * w_s) + (1 - g) * (w_c + w_s) * 0.5)

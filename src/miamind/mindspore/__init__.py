@@ -6,6 +6,11 @@ package) never imports MindSpore, and neither does ``import miamind.mindspore`` 
 :func:`require_mindspore`, which raises an ``ImportError`` with the install command when the backend
 is missing; call ``miamind.mindspore.require_mindspore()`` to check up front.
 
+The layers and the model factory are also at the top, as in the PyTorch package
+(``miamind.MIAMind``, ``miamind.models.create_model``): ``miamind.mindspore.MIAMind``,
+``miamind.mindspore.create_attention``, ``miamind.mindspore.create_model``, ... (imported on first
+access, like the submodules).
+
 Submodules:
 
 - :mod:`miamind.mindspore.attention`: ``MIAMind``, ``MIAMindAdd``, ``MIAMindSeq``, ``MIAMindCode``,
@@ -21,8 +26,25 @@ from typing import Any
 from ._require import INSTALL_HINT, require_mindspore
 
 _SUBMODULES = ("attention", "convert", "models", "train", "export")
+#: top-level names -> the submodule that defines them (imported on first access).
+_EXPORTS = {
+    **dict.fromkeys(
+        (
+            "MIAMind",
+            "MIAMindAdd",
+            "MIAMindSeq",
+            "MIAMindCode",
+            "MIAMindAdaptive",
+            "create_attention",
+            "get_attention",
+            "list_attention",
+        ),
+        "attention",
+    ),
+    **dict.fromkeys(("create_model", "list_models"), "models"),
+}
 
-__all__ = ["require_mindspore", "INSTALL_HINT", *_SUBMODULES]
+__all__ = ["require_mindspore", "INSTALL_HINT", *_SUBMODULES, *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,6 +52,10 @@ def __getattr__(name: str) -> Any:
         module = import_module(f".{name}", __name__)
         globals()[name] = module
         return module
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -4,7 +4,11 @@ Same names, constructors, parameter names and maths as the PyTorch classes, so w
 the two with :mod:`miamind.mindspore.convert` and the outputs agree to float32 rounding (the tests
 check 1e-5 in PYNATIVE and GRAPH mode, gradients included)::
 
-    cls(channels, *, rd_ratio=1/16, rd_channels=None, kernel_size=7, dims=2, fused=True, dtype=None)
+    cls(channels, *, rd_ratio=1/16, rd_channels=None, kernel_size=7, dims=2, fused=True,
+        act_layer="relu", gate_layer="sigmoid", gate_init="paper", dtype=None)
+
+``act_layer`` / ``gate_layer`` take only ReLU / sigmoid here (the paper's; the PyTorch layers take any
+timm activation); ``gate_init="identity"`` sets the same biases as in PyTorch.
 
 ============== ================= ==========================================================
 name           class             fusion
@@ -45,7 +49,7 @@ from mindspore import nn, ops  # noqa: E402  (after the friendly ImportError abo
 
 # Validation and the hidden-width rule are shared with the PyTorch layers so the two can never drift.
 from ..attention._shapes import check_channels, check_dims  # noqa: E402
-from ..attention.mia import mia_hidden_channels  # noqa: E402
+from ..attention.mia import GATE_INITS, mia_hidden_channels  # noqa: E402
 
 __all__ = [
     "MIAMind",
@@ -71,6 +75,8 @@ class _MIABase(nn.Cell):
     spatial_in_chs: int = 1
     #: whether the spatial conv has a bias (the paper's conv does).
     spatial_bias: bool = True
+    #: ``gate_init="identity"`` bias of ``fc2`` and ``spatial`` (as the PyTorch layers).
+    identity_gate_logit: float = 4.0
 
     def __init__(
         self,
@@ -81,11 +87,19 @@ class _MIABase(nn.Cell):
         kernel_size: int = 7,
         dims: int = 2,
         fused: bool = True,
+        act_layer: Any = "relu",
+        gate_layer: Any = "sigmoid",
+        gate_init: str = "paper",
         dtype: Any = None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
         self.dims = check_dims(dims, name)
+        for arg, value, only in (("act_layer", act_layer, "relu"), ("gate_layer", gate_layer, "sigmoid")):
+            if value != only:
+                raise ValueError(f"{name}: the MindSpore backend supports {arg}={only!r} only, got {value!r}")
+        if gate_init not in GATE_INITS:
+            raise ValueError(f"{name}: gate_init must be one of {GATE_INITS}, got {gate_init!r}")
         if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
             # An even kernel with padding k//2 would change the spatial size of the gate.
             raise ValueError(f"{name}: kernel_size must be a positive odd integer, got {kernel_size!r}")
@@ -109,6 +123,13 @@ class _MIABase(nn.Cell):
         )
         self._spatial_axes = tuple(range(2, 2 + self.dims))
         self._layer_name = name
+        if gate_init == "identity":
+            if self.spatial.bias is None:
+                raise ValueError(
+                    f"{name}: gate_init='identity' needs a spatial conv bias; this variant has none"
+                )
+            for bias in (self.fc2.bias, self.spatial.bias):
+                bias.set_data(ops.full(bias.shape, self.identity_gate_logit, dtype=bias.dtype))
         # Built here because GRAPH mode compiles construct() and only accepts a plain f-string there.
         self._expected_shape = f"(N, {self.channels}, {', '.join(['*'] * self.dims)}) ({self.dims + 2}-D)"
 
@@ -160,6 +181,8 @@ class MIAMind(_MIABase):
 
 class MIAMindAdd(_MIABase):
     """Additive fusion ablation: ``out = X * (w_c + w_s)``. Same constructor as :class:`MIAMind`."""
+
+    identity_gate_logit = 0.0
 
     def forward_gated(self, x):
         return x * (self.channel_gate(x) + self.spatial_gate(x))

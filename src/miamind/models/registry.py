@@ -73,7 +73,7 @@ def create_model(
     name: str,
     *,
     num_classes: int,
-    in_chans: int,
+    in_chans: int = 3,
     attention: AttentionSpec | _ModelDefault = MODEL_DEFAULT,
     attention_kwargs: Mapping[str, Any] | None = None,
     **model_kwargs: Any,
@@ -84,7 +84,7 @@ def create_model(
         name: one of :func:`list_models` (case-insensitive).
         num_classes: output classes (>= 1): logits ``(N, num_classes)``, or ``(N, num_classes, H, W)``
             for ``unet``.
-        in_chans: input channels (>= 1).
+        in_chans: input channels (>= 1); default 3 (RGB), as timm's ``create_model``.
         attention: a registered attention name (see ``miamind.attention.list_attention()``), a class or
             callable ``fn(channels, *, dims, **attention_kwargs)``, or ``None`` / ``"none"`` for no
             attention (``nn.Identity``). Omitted: the model's default, which is no attention for every

@@ -2,14 +2,15 @@
 
 :func:`capture_attention` runs a model once and records, for every MIA-family layer
 (:class:`miamind.attention.mia._MIABase` subclasses), the channel gate ``w_c`` and the spatial gate
-``w_s`` that layer multiplied its input by in that pass; :func:`plot_attention_maps` draws ``w_s`` as a
-heat map over the input images and ``w_c`` as a bar chart per layer.
+``w_s`` that layer multiplied its input by in that pass -- by forward hooks on the layer's gate
+modules ``gate_c`` and ``gate_s``, so nothing is recomputed; :func:`plot_attention_maps` draws ``w_s``
+as a heat map over the input images and ``w_c`` as a bar chart per layer.
 
 Other attention layers (se, eca, cbam, gc, ge, coordatt, triplet, simam) are skipped: they have no
 (channel gate, spatial gate) pair of this form -- SE/ECA/GC/GE have no spatial gate, CBAM applies its
 gates one after the other through private sub-modules, coordinate and triplet attention have
-per-axis gates, SimAM has one energy-based gate per element -- so capturing them would mean
-re-implementing each one, and a picture that is not what the layer computed is worse than none.
+per-axis gates, SimAM has one energy-based gate per element -- so there is no (w_c, w_s) picture of
+them to draw, and a picture that is not what the layer computed is worse than none.
 """
 
 from __future__ import annotations
@@ -89,16 +90,6 @@ def _fusion_of(module: _MIABase) -> str | None:
     return None
 
 
-def _gates(
-    module: _MIABase, fusion: str, x: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    # The same calls as the variant's forward_gated, so the gates are those it multiplied by.
-    w_c = module.channel_gate(x)
-    w_s = module.spatial_gate(x * w_c if fusion == "sequential" else x)
-    mix = torch.sigmoid(module.theta) if fusion == "adaptive" else None
-    return w_c, w_s, mix
-
-
 def _reproduces(rebuilt: torch.Tensor, output: torch.Tensor) -> bool:
     if torch.equal(rebuilt, output):
         return True
@@ -113,12 +104,11 @@ def capture_attention(
 ) -> list[AttentionCapture] | tuple[list[AttentionCapture], Any]:
     """Run ``model(x)`` once (eval mode, no grad) and capture the gates of every MIA-family layer.
 
-    A forward hook on each MIA layer takes the layer's input and output; the gates are recomputed from
-    the input with the layer's own ``channel_gate`` / ``spatial_gate`` calls in the order its
-    ``forward_gated`` uses (for ``mia_seq`` / ``mia_code`` the spatial gate comes from ``x * w_c``),
-    and :meth:`AttentionCapture.apply` must reproduce the layer's output from them -- bitwise on
-    deterministic kernels -- or a RuntimeError names the layer. So what is returned is what the layer
-    really multiplied by.
+    Forward hooks on each MIA layer's gate modules (``gate_c``, ``gate_s``) receive the gates as the
+    layer computed them (for ``mia_seq`` / ``mia_code`` the spatial gate of ``x * w_c``); a forward
+    hook on the layer itself then takes its input and output, and :meth:`AttentionCapture.apply` must
+    reproduce that output from the captured gates -- bitwise on deterministic kernels -- or a
+    RuntimeError names the layer. So what is returned is what the layer really multiplied by.
 
     Non-MIA attention layers are skipped (see the module docstring), as is an ``_MIABase`` subclass
     that overrides ``forward_gated`` (unknown fusion; a warning names it). A model without MIA layers
@@ -134,28 +124,48 @@ def capture_attention(
     captures: list[AttentionCapture] = []
     calls: dict[str, int] = {}
 
-    def make_hook(name: str, fusion: str):
-        def hook(module: _MIABase, args: tuple, output: torch.Tensor) -> None:
+    def hooks_for(name: str, fusion: str, module: _MIABase) -> list:
+        gates: dict[str, torch.Tensor] = {}
+
+        def start(_module: nn.Module, _args: tuple) -> None:
+            gates.clear()  # a new call of the layer: gates of an earlier call must not leak in
+
+        def keep(key: str):
+            def hook(_gate: nn.Module, _args: tuple, output: torch.Tensor) -> None:
+                gates[key] = output.detach()
+
+            return hook
+
+        def finish(_module: nn.Module, args: tuple, output: torch.Tensor) -> None:
             (inp,) = args
-            w_c, w_s, mix = _gates(module, fusion, inp)
             count = calls.get(name, 0)
             calls[name] = count + 1
-            capture = AttentionCapture(
-                name=name if count == 0 else f"{name}#{count}",
-                w_c=w_c.detach().flatten(1),
-                w_s=w_s.detach()[:, 0],
-                fusion=fusion,
-                mix=None if mix is None else mix.detach(),
-            )
-            if not _reproduces(capture.apply(inp), output):
+            label = name if count == 0 else f"{name}#{count}"
+            missing = [key for key in ("w_c", "w_s") if key not in gates]
+            capture = None
+            if not missing:
+                capture = AttentionCapture(
+                    name=label,
+                    w_c=gates["w_c"].flatten(1),
+                    w_s=gates["w_s"][:, 0],
+                    fusion=fusion,
+                    mix=torch.sigmoid(module.theta).detach() if fusion == "adaptive" else None,
+                )
+            if capture is None or not _reproduces(capture.apply(inp), output):
+                why = f" ({' and '.join(missing)} never computed)" if missing else ""
                 raise RuntimeError(
-                    f"capture_attention: the gates captured for layer {capture.name!r} "
-                    f"({type(module).__name__}, fusion {fusion!r}) do not reproduce its output; "
+                    f"capture_attention: the gates captured for layer {label!r} "
+                    f"({type(module).__name__}, fusion {fusion!r}) do not reproduce its output{why}; "
                     "has its forward been changed?"
                 )
             captures.append(capture)
 
-        return hook
+        return [
+            module.register_forward_pre_hook(start),
+            module.gate_c.register_forward_hook(keep("w_c")),
+            module.gate_s.register_forward_hook(keep("w_s")),
+            module.register_forward_hook(finish),
+        ]
 
     modes = {module: module.training for module in model.modules()}
     handles = []
@@ -171,7 +181,7 @@ def capture_attention(
                     stacklevel=2,
                 )
                 continue
-            handles.append(module.register_forward_hook(make_hook(name or type(module).__name__, fusion)))
+            handles.extend(hooks_for(name or type(module).__name__, fusion, module))
         model.eval()
         with torch.no_grad():
             output = model(x)

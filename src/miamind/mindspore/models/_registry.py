@@ -68,7 +68,7 @@ def create_model(
     name: str,
     *,
     num_classes: int,
-    in_chans: int,
+    in_chans: int = 3,
     attention: AttentionSpec = None,
     attention_kwargs: Mapping[str, Any] | None = None,
     **model_kwargs: Any,
@@ -78,7 +78,7 @@ def create_model(
     Args:
         name: one of :func:`list_models` (case-insensitive).
         num_classes: output classes (>= 1).
-        in_chans: input channels (>= 1).
+        in_chans: input channels (>= 1); default 3, as the PyTorch ``create_model`` and timm.
         attention: a name from :func:`miamind.mindspore.attention.list_attention`, a class or callable
             ``fn(channels, *, dims, **attention_kwargs)`` returning a Cell, or ``None`` / ``"none"``
             (no attention, ``nn.Identity``, no parameters). Default ``None``, as every PyTorch model here.
