@@ -85,14 +85,14 @@ class _TimmAdapter:
     def _adapt(self, channels: int, dims: int, device, dtype) -> None:
         self.channels = channels
         self.dims = dims
-        _move(self, device, dtype)
+        _move(self, device, dtype)  # type: ignore[arg-type]  # a mixin of nn.Module subclasses
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dims, self.layer_name)
         if self.dims == 2:
-            return self.forward_2d(x)
+            return self.forward_2d(x)  # type: ignore[attr-defined]  # each subclass defines it
         # (N, C, *spatial) -> (N, C, P, 1) and back: global pooling and 1x1 maps see the same numbers.
-        return self.forward_2d(x.reshape(x.shape[0], x.shape[1], -1, 1)).reshape(x.shape)
+        return self.forward_2d(x.reshape(x.shape[0], x.shape[1], -1, 1)).reshape(x.shape)  # type: ignore[attr-defined]
 
 
 @register_attention("se")
@@ -431,7 +431,7 @@ class CBAM(CbamModule):
             **kwargs,
         )
         if dims != 2:
-            self.spatial.conv = _conv_bn(dims, 2, spatial_kernel_size)
+            self.spatial.conv = _conv_bn(dims, 2, spatial_kernel_size)  # type: ignore[assignment]
         self.channels = channels
         self.dims = dims
         _move(self, device, dtype)

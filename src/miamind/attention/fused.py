@@ -98,6 +98,7 @@ def _fill_gate(out: torch.Tensor, c: _Opt, s: torch.Tensor, b: _Opt) -> torch.Te
     if c is None and b is None:
         out.copy_(s)
     elif c is None:
+        assert b is not None
         torch.add(b, s, out=out)
     elif b is None:
         torch.mul(c, s, out=out)
@@ -262,7 +263,7 @@ def broadcast_mean(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     return BroadcastMean.apply(x, tuple(dims))
 
 
-def single_channel_conv(conv: torch.nn.Module, m: torch.Tensor) -> torch.Tensor:
+def single_channel_conv(conv: torch.nn.modules.conv._ConvNd, m: torch.Tensor) -> torch.Tensor:
     """``conv(m)`` for a 1 -> 1 channel convolution (the spatial gate's), computed as a depthwise
     convolution over the batch: ``m`` (N, 1, *spatial) is read as (1, N, *spatial) with the kernel
     repeated N times (an expanded view, so the weight gradient is the sum over the batch, as for

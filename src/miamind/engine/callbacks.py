@@ -35,9 +35,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
+from .._atomic import PathLike
 from .checkpoint_io import SafetensorsCheckpointIO
-
-PathLike = str | Path
 
 
 class NonFiniteLossError(RuntimeError):
@@ -196,7 +195,7 @@ class SafetensorsModelCheckpoint(ModelCheckpoint):
         if "{" in filename:
             raise ValueError(f"filename {filename!r}: a fixed name is required (no '{{metric}}' templates)")
         super().__init__(
-            dirpath=dirpath,
+            dirpath=None if dirpath is None else Path(dirpath),
             filename=filename,
             monitor=monitor,
             mode=mode,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path, PurePath
@@ -35,9 +34,10 @@ from lightning.fabric.plugins import CheckpointIO
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .._atomic import atomic_path
-
-PathLike = str | os.PathLike
+from .._atomic import (
+    PathLike,
+    atomic_path,
+)
 
 SUFFIX = ".safetensors"
 FORMAT = "miamind.lightning-checkpoint"

@@ -10,10 +10,11 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._atomic import atomic_open
+from .._atomic import (
+    PathLike,
+    atomic_open,
+)
 from .run import RunError, build_datamodule_for, load_preprocess, load_trained_model
-
-PathLike = str | Path
 
 
 def _batches(n: int, size: int):
@@ -117,6 +118,7 @@ def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None
     dm.setup("test")
     x, y = dm.example_batch(n, split="val")
     captures = capture_attention(model, x)
+    assert isinstance(captures, list)  # without return_output
     if not captures:
         raise RunError(
             f"{run_dir}: the model has no MIA-family attention layer "

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_open
+from .._atomic import (
+    PathLike,
+    atomic_open,
+)
 from .config import Config, load_config, save_config
 from .run_lock import run_folder_lock
-
-PathLike = str | Path
 
 #: task name -> DatasetInfo.task kind (the task module's behaviour)
 KIND = {"cifar10": "image-classification", "isbi2012": "segmentation", "cicids2017": "flow-classification"}
