@@ -176,9 +176,13 @@ def _cmd_visualize(args) -> int:
 def _print_report(name: str, rep: dict) -> None:
     print(f"[{rep['status']}] {name}: {rep.get('path', rep.get('error', ''))}")
     if rep["status"] != "ok":
+        if "fetch" in rep:
+            print(f"    fetch: {rep['fetch']}")
         return
+    if "copy" in rep:
+        print(f"    copy: {rep['copy']}")
     for key, value in rep.items():
-        if key in ("status", "path", "dataset"):
+        if key in ("status", "path", "dataset", "copy"):
             continue
         print(f"    {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
 
@@ -198,6 +202,15 @@ def _cmd_data_check(args) -> int:
         for name, rep in reports.items():
             _print_report(name, rep)
     return 1 if any(r["status"] == "invalid" for r in reports.values()) else 0
+
+
+def _cmd_data_fetch(args) -> int:
+    from .data import DATASETS
+    from .data.fetch import FetchError, fetch_all
+
+    names = list(DATASETS) if "all" in args.datasets else list(dict.fromkeys(args.datasets))
+    results = fetch_all(names, args.data_dir)
+    return 1 if any(isinstance(r, FetchError) for r in results.values()) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,6 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--path", default=None, help="with --dataset: check this file or folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(func=_cmd_data_check)
+    fetch = data_sub.add_parser(
+        "fetch",
+        help="download datasets from their public sources (checksum-verified, resumable); "
+        "one line per source that cannot be fetched",
+    )
+    fetch.add_argument(
+        "datasets", nargs="+", choices=["cifar10", "isbi2012", "cicids2017", "cicids2017_improved", "all"]
+    )
+    fetch.add_argument(
+        "--data-dir", default=None, help="data root (default: $MIAMIND_DATA, then ~/.cache/miamind/data)"
+    )
+    fetch.set_defaults(func=_cmd_data_fetch)
     return p
 
 
