@@ -279,8 +279,8 @@ def safe_extract(archive: PathLike, dest: PathLike) -> None:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
             for info in infos:
-                mode = info.external_attr >> 16  # Unix mode, when the zip was made on Unix
-                if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                kind = stat.S_IFMT(info.external_attr >> 16)  # Unix file type, when the zip has one
+                if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                     raise DataError(
                         archive, "refusing to extract a link or special file", where=info.filename
                     )
