@@ -2,7 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# Tests and the demo find real data through MIAMIND_DATA; default to ../shared/data when it exists.
+# Tests and the demo find real data through MIAMIND_DATA; default to ../shared/data when it exists,
+# else miamind's own default (~/.cache/miamind/data), where `make demo` fetches what it can.
 SHARED_DATA := $(wildcard $(abspath ../shared/data))
 ifneq ($(SHARED_DATA),)
 export MIAMIND_DATA ?= $(SHARED_DATA)
