@@ -383,3 +383,60 @@ def test_source_checksums_match_the_shipped_copies(real_data_dir):
     for remote in dataset_module("cicids2017_improved").FETCH.files:
         data = gzip.decompress((sample / (remote.path + ".gz")).read_bytes())
         assert sha256(data) == remote.checksum, remote.path
+
+
+# ----------------------------------------------------------------------------- progress and check
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal_only(server, tmp_path, monkeypatch):
+    import miamind.data.fetch as fetch_mod
+
+    body = os.urandom(fetch_mod.BAR_MIN_BYTES + 1)
+    server.files["/big.bin"] = body
+    term = Terminal()
+    monkeypatch.setattr(fetch_mod.sys, "stderr", term)
+    fetch_file(Remote("big.bin", (server.url("/big.bin"),), sha256(body)), tmp_path, label="cifar10 1/1")
+    assert term.getvalue().rstrip().endswith("] 100% 1.0/1.0 MB") and "cifar10 1/1 [" in term.getvalue()
+    piped = io.StringIO()  # not a terminal: nothing written (logs stay clean)
+    monkeypatch.setattr(fetch_mod.sys, "stderr", piped)
+    fetch_file(Remote("big2.bin", (server.url("/big.bin"),), sha256(body)), tmp_path)
+    assert piped.getvalue() == ""
+
+
+def test_data_check_says_how_to_get_each_missing_dataset(tmp_path, capsys):
+    import json
+
+    from miamind.cli import main
+
+    assert main(["data", "check", "--data-dir", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for name in ("cifar10", "isbi2012", "cicids2017_improved"):
+        assert report[name]["fetch"].startswith(f"miamind data fetch {name}  ("), report[name]
+    assert (
+        report["cicids2017"]["fetch"].startswith("by hand: ")
+        and "registration" in report["cicids2017"]["fetch"]
+    )
+
+
+@pytest.mark.parametrize(
+    "name,report,copy",
+    [
+        ("cifar10", {"layout": "python"}, "official python batches"),
+        ("cifar10", {"layout": "image-folder", "lossy": True}, "image folder of lossy JPEGs"),
+        ("isbi2012", {"layout": "png"}, "PNG slices"),
+        (
+            "cicids2017",
+            {"files": [1, 2], "rows_read": 12671, "label_counts_read": {"a": 1}},
+            "2 CSV file(s), 12,671 rows, 1 labels",
+        ),
+    ],
+)
+def test_describe_copy(name, report, copy):
+    from miamind.data import describe_copy
+
+    assert describe_copy(name, report).startswith(copy)
