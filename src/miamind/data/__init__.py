@@ -1,6 +1,8 @@
 """Dataset loaders. Each dataset module exposes the same small contract:
 
 - ``NAME`` and ``HOW_TO_OBTAIN`` (text for the not-found error);
+- ``FETCH``: a :class:`miamind.data.fetch.Source`, what ``miamind data fetch NAME`` downloads (URLs
+  and checksums) or, when that cannot be automated, what to do by hand;
 - ``locate(data_dir=None) -> Path``: the dataset's folder under the data root, or
   ``DatasetNotFoundError`` naming the paths searched;
 - ``check(path) -> dict``: validate one file or folder and return a JSON-able summary (counts
