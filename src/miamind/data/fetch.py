@@ -38,6 +38,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import DataError, DatasetNotFoundError
 from .root import data_root
@@ -299,7 +300,7 @@ def safe_extract(archive: PathLike, dest: PathLike) -> None:
             _check_member_path(archive, m.name, dest)
         # filter="data" (Python 3.12+, backported to 3.10.12/3.11.4) re-checks paths and drops
         # permissions that a data file should not carry.
-        kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
         tf.extractall(dest, members=members, **kwargs)
 
 
