@@ -4,7 +4,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DOCS_STAMP := $(VENV)/.docs-stamp
 DEV_STAMP := $(VENV)/.dev-stamp
-# Tests and the demo find real data through MIAMIND_DATA; default to ../shared/data when it exists.
+# Tests and the demo find real data through MIAMIND_DATA; default to ../shared/data when it exists,
+# else miamind's own default (~/.cache/miamind/data), where `make demo` fetches what it can.
 SHARED_DATA := $(wildcard $(abspath ../shared/data))
 ifneq ($(SHARED_DATA),)
 export MIAMIND_DATA ?= $(SHARED_DATA)

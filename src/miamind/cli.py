@@ -27,7 +27,14 @@ def _cmd_info(args) -> int:
 def _cmd_demo(args) -> int:
     from .demo import run_demo
 
-    return run_demo(out=args.out, tasks=args.tasks, attention=args.attention, preset=args.preset)
+    return run_demo(
+        out=args.out,
+        tasks=args.tasks,
+        attention=args.attention,
+        preset=args.preset,
+        fetch=not args.no_fetch,
+        assignments=args.set or [],
+    )
 
 
 def _cmd_layers(args) -> int:
@@ -177,9 +184,13 @@ def _cmd_visualize(args) -> int:
 def _print_report(name: str, rep: dict) -> None:
     print(f"[{rep['status']}] {name}: {rep.get('path', rep.get('error', ''))}")
     if rep["status"] != "ok":
+        if "fetch" in rep:
+            print(f"    fetch: {rep['fetch']}")
         return
+    if "copy" in rep:
+        print(f"    copy: {rep['copy']}")
     for key, value in rep.items():
-        if key in ("status", "path", "dataset"):
+        if key in ("status", "path", "dataset", "copy"):
             continue
         print(f"    {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
 
@@ -201,6 +212,15 @@ def _cmd_data_check(args) -> int:
     return 1 if any(r["status"] == "invalid" for r in reports.values()) else 0
 
 
+def _cmd_data_fetch(args) -> int:
+    from .data import DATASETS
+    from .data.fetch import FetchError, fetch_all
+
+    names = list(DATASETS) if "all" in args.datasets else list(dict.fromkeys(args.datasets))
+    results = fetch_all(names, args.data_dir)
+    return 1 if any(isinstance(r, FetchError) for r in results.values()) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="miamind", description="MIA-Mind attention: library and experiments")
     sub = p.add_subparsers(dest="command", required=True)
@@ -210,12 +230,23 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
 
     demo = sub.add_parser(
-        "demo", help="train MIA-Mind on every task with data (fast preset) and print one table"
+        "demo",
+        help="train MIA-Mind on the three tasks (fast preset) and print one table: real data when found "
+        "or fetched, else generated data under a banner",
     )
     demo.add_argument("--out", default="runs/demo", help="parent folder of the demo's run folders")
     demo.add_argument("--tasks", nargs="+", default=None, choices=["cifar10", "isbi2012", "cicids2017"])
     demo.add_argument("--attention", default="mia")
     demo.add_argument("--preset", default="fast", choices=["paper", "fast", "full"])
+    demo.add_argument(
+        "--no-fetch", action="store_true", help="do not download missing data (train on generated data)"
+    )
+    demo.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key in every task's run, e.g. trainer.epochs=1",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     layers = sub.add_parser("layers", help="tour of the attention layers: parameters, cost, equation check")
@@ -307,6 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--path", default=None, help="with --dataset: check this file or folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(func=_cmd_data_check)
+    fetch = data_sub.add_parser(
+        "fetch",
+        help="download datasets from their public sources (checksum-verified, resumable); "
+        "one line per source that cannot be fetched",
+    )
+    fetch.add_argument(
+        "datasets", nargs="+", choices=["cifar10", "isbi2012", "cicids2017", "cicids2017_improved", "all"]
+    )
+    fetch.add_argument(
+        "--data-dir", default=None, help="data root (default: $MIAMIND_DATA, then ~/.cache/miamind/data)"
+    )
+    fetch.set_defaults(func=_cmd_data_fetch)
     return p
 
 

@@ -1,6 +1,8 @@
 """Dataset loaders. Each dataset module exposes the same small contract:
 
 - ``NAME`` and ``HOW_TO_OBTAIN`` (text for the not-found error);
+- ``FETCH``: a :class:`miamind.data.fetch.Source`, what ``miamind data fetch NAME`` downloads (URLs
+  and checksums) or, when that cannot be automated, what to do by hand;
 - ``locate(data_dir=None) -> Path``: the dataset's folder under the data root, or
   ``DatasetNotFoundError`` naming the paths searched;
 - ``check(path) -> dict``: validate one file or folder and return a JSON-able summary (counts
@@ -42,16 +44,54 @@ def check_dataset(name: str, path: Path | None = None, data_dir: Path | None = N
     return report
 
 
+def describe_copy(name: str, report: dict) -> str:
+    """Which copy of the dataset a ``check`` report describes, in a few words."""
+    if name == "cifar10":
+        layout = report.get("layout")
+        if layout == "python":
+            return "official python batches"
+        if layout == "binary":
+            return "official binary batches"
+        if report.get("lossy"):
+            return "image folder of lossy JPEGs (not the original batches; labels and split exact)"
+        return "image folder (lossless images)"
+    if name == "isbi2012":
+        if report.get("layout") == "tif":
+            return "TIFF stacks (train-volume.tif, train-labels.tif, test-volume.tif)"
+        return "PNG slices (train/image, train/label, test/image)"
+    rows, labels = report.get("rows_read", 0), len(report.get("label_counts_read", {}))
+    files = len(report.get("files", []))
+    return f"{files} CSV file(s), {rows:,} rows, {labels} labels"
+
+
+def fetch_hint(name: str) -> str:
+    """The command that fetches ``name``, or why it has to be fetched by hand."""
+    source = dataset_module(name).FETCH
+    if source.fetchable:
+        return f"miamind data fetch {name}  ({source.copy})"
+    return f"by hand: {source.manual}"
+
+
 def check_all(data_dir: Path | None = None) -> dict[str, dict]:
-    """Check every dataset found under the data root. Missing ones are reported, not errors."""
+    """Check every dataset found under the data root. Missing ones are reported, not errors.
+
+    A found dataset's report says which copy it is (``copy``); a missing one says how to get it
+    (``fetch``).
+    """
     out: dict[str, dict] = {}
     for name in DATASETS:
         try:
-            out[name] = {"status": "ok", **check_dataset(name, data_dir=data_dir)}
+            report = check_dataset(name, data_dir=data_dir)
+            out[name] = {"status": "ok", "copy": describe_copy(name, report), **report}
         except DatasetNotFoundError as e:
-            out[name] = {"status": "missing", "error": str(e)}
+            where = ", ".join(e.searched)
+            out[name] = {
+                "status": "missing",
+                "error": f"not found; searched: {where}",
+                "fetch": fetch_hint(name),
+            }
         except DataError as e:
-            out[name] = {"status": "invalid", "error": str(e)}
+            out[name] = {"status": "invalid", "error": str(e), "fetch": fetch_hint(name)}
     return out
 
 
@@ -65,4 +105,6 @@ __all__ = [
     "data_root",
     "data_roots",
     "dataset_module",
+    "describe_copy",
+    "fetch_hint",
 ]

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .fetch import Source
 from .flows import (
     DEFAULT_CHUNKSIZE,
     FlowLayout,
@@ -51,6 +52,20 @@ HOW_TO_OBTAIN = (
     "https://www.unb.ca/cic/datasets/ids-2017.html, unzip it and put the CSV files directly in "
     "<data root>/cicids2017/ (gzipped copies *.csv.gz also work). The data root is the data_dir "
     "argument, else $MIAMIND_DATA, else ~/.cache/miamind/data."
+)
+
+# `miamind data fetch cicids2017` cannot download the original release: the CSV archive is handed out
+# after a registration form and no checksum is published to check it against.
+FETCH = Source(
+    dataset=NAME,
+    folder=NAME,
+    copy="the MachineLearningCVE CSVs",
+    manual=(
+        "the official MachineLearningCSV.zip comes after a registration form at "
+        "https://www.unb.ca/cic/datasets/ids-2017.html and has no published checksum; download it by "
+        "hand, unzip it and put the CSV files in <data root>/cicids2017/. "
+        "`miamind data fetch cicids2017_improved` gets a public sample of the improved re-extraction"
+    ),
 )
 
 # Canonical labels: BENIGN first (class 0 in binary mode), then the 14 attacks.

@@ -36,8 +36,6 @@ import io
 import os
 import re
 import tarfile
-import tempfile
-import urllib.request
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ import numpy as np
 
 from .cache import cached_arrays, fingerprint, md5_file, sha256_file
 from .errors import DataError, DatasetNotFoundError
+from .fetch import Remote, Source, fetch_dataset
 from .info import DatasetInfo
 from .root import data_root
 from .safe_pickle import safe_load
@@ -98,11 +97,19 @@ CACHE_VERSION = "cifar10-v1"  # bump when decoding changes, so stale caches are 
 
 HOW_TO_OBTAIN = (
     f"Get the official CIFAR-10 python version {PYTHON_URL} (md5 {PYTHON_TAR_MD5}), e.g. with "
-    "`python -c 'import miamind.data.cifar10 as c; c.download()'`, or the binary version "
+    "`miamind data fetch cifar10`, or the binary version "
     f"{BINARY_URL} (md5 {BINARY_TAR_MD5}), and put the .tar.gz or its extracted "
     f"{PYTHON_FOLDER}/ / {BINARY_FOLDER}/ folder into <data root>/cifar10/. An image folder "
     "train/<class>/<index>.png|jpg + test/<class>/... (directory or .tar.gz) works too. "
     "The data root is --data-dir / data_dir=, else $MIAMIND_DATA, else ~/.cache/miamind/data."
+)
+
+#: What `miamind data fetch cifar10` downloads: the official python archive, md5 as published.
+FETCH = Source(
+    dataset=NAME,
+    folder=NAME,
+    copy="the official python batches (cifar-10-python.tar.gz, md5-checked)",
+    files=(Remote("cifar-10-python.tar.gz", (PYTHON_URL,), f"md5:{PYTHON_TAR_MD5}", unpack=True),),
 )
 
 
@@ -765,31 +772,12 @@ def check(path: PathLike, *, cache_dir: PathLike | None = None) -> dict:
 # Download (needs internet; tests run it against a local file:// archive)
 
 
-def _safe_extract(archive: Path, dest: Path) -> None:
-    """Extract regular files and folders only, all inside ``dest``; check everything first."""
-    dest = dest.resolve()
-    with _open_tar(archive) as tf:
-        members = tf.getmembers()
-        for m in members:
-            if not (m.isfile() or m.isdir()):
-                raise DataError(archive, "refusing to extract a link or special file", where=m.name)
-            parts = PurePosixPath(m.name).parts
-            target = (dest / m.name).resolve()
-            if (
-                m.name.startswith(("/", "\\"))
-                or ".." in parts
-                or (target != dest and dest not in target.parents)
-            ):
-                raise DataError(archive, "refusing to extract a path outside the target folder", where=m.name)
-        kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-        tf.extractall(dest, members=members, **kwargs)
-
-
 def download(data_dir: PathLike | None = None, *, version: str = "python") -> Path:
     """Download the official archive into ``<data root>/cifar10/``, check its md5, extract it.
 
     ``version`` is "python" (``cifar-10-batches-py/``) or "binary" (``cifar-10-batches-bin/``).
-    The archive is kept next to the extracted folder. Returns the ``cifar10`` folder.
+    The same path as ``miamind data fetch cifar10`` (:mod:`miamind.data.fetch`): resumable,
+    md5 checked before unpacking, safe unpacking, atomic move. Returns the ``cifar10`` folder.
     """
     if version == "python":
         url, md5 = PYTHON_URL, PYTHON_TAR_MD5
@@ -797,25 +785,14 @@ def download(data_dir: PathLike | None = None, *, version: str = "python") -> Pa
         url, md5 = BINARY_URL, BINARY_TAR_MD5
     else:
         raise ValueError(f"version must be 'python' or 'binary', got {version!r}")
-    dest = data_root(data_dir) / NAME
-    dest.mkdir(parents=True, exist_ok=True)
-    archive = dest / PurePosixPath(url).name
-    if not (archive.is_file() and md5_file(archive) == md5):
-        fd, tmp = tempfile.mkstemp(dir=dest, suffix=".part")
-        h = hashlib.md5()
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-                for block in iter(lambda: resp.read(1 << 20), b""):
-                    h.update(block)
-                    out.write(block)
-            if h.hexdigest() != md5:
-                raise DataError(url, f"downloaded file has md5 {h.hexdigest()}, expected the published {md5}")
-            os.replace(tmp, archive)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    _safe_extract(archive, dest)
-    return dest
+    source = Source(
+        dataset=NAME,
+        folder=NAME,
+        copy=f"the official {version} batches",
+        files=(Remote(PurePosixPath(url).name, (url,), f"md5:{md5}", unpack=True),),
+    )
+    fetch_dataset(NAME, data_dir, source=source, log=None)
+    return data_root(data_dir) / NAME
 
 
 __all__ = [
