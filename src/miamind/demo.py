@@ -58,6 +58,9 @@ def choose_data(task: str, fetch: bool = True, unreachable: set[str] | None = No
     return GENERATED
 
 
+GENERATED_EPOCHS = 2
+
+
 def _say(line: str) -> None:
     print(line, flush=True)
 
@@ -103,6 +106,9 @@ def run_demo(
         if data == GENERATED:
             generated.append(task)
             overrides["data.synthetic"] = True
+            # Generated numbers mean nothing, so the run only shows the pipeline end to end: a
+            # couple of epochs, not the real-data budget.
+            overrides["trainer.epochs"] = GENERATED_EPOCHS
             print(generated_banner([task]), flush=True)
         elif data != task:
             overrides["data.dataset"] = data
