@@ -87,12 +87,16 @@ class _TimmAdapter:
         self.dims = dims
         _move(self, device, dtype)  # type: ignore[arg-type]  # a mixin of nn.Module subclasses
 
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # each adapter writes out its timm layer's forward here
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # No mypy ignore comments in here: TorchScript parses those as type annotations.
         check_input(x, self.channels, self.dims, self.layer_name)
         if self.dims == 2:
-            return self.forward_2d(x)  # type: ignore[attr-defined]  # each subclass defines it
+            return self.forward_2d(x)
         # (N, C, *spatial) -> (N, C, P, 1) and back: global pooling and 1x1 maps see the same numbers.
-        return self.forward_2d(x.reshape(x.shape[0], x.shape[1], -1, 1)).reshape(x.shape)  # type: ignore[attr-defined]
+        return self.forward_2d(x.reshape(x.shape[0], x.shape[1], -1, 1)).reshape(x.shape)
 
 
 @register_attention("se")
