@@ -11,7 +11,7 @@ ifneq ($(SHARED_DATA),)
 export MIAMIND_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: demo test docs lint typecheck package-check check install clean
+.PHONY: demo test test-slow docs lint typecheck package-check check install clean
 
 install: $(STAMP)
 
@@ -24,8 +24,13 @@ $(STAMP): pyproject.toml constraints/ci.txt
 demo: $(STAMP)
 	$(VENV)/bin/miamind demo
 
+# `make test` skips the tests marked slow (over ~10 s each: inductor compiles, long gradchecks);
+# CI runs them too (`make test-slow`).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
 
 # API reference and guides into site/; every mkdocs warning is an error (mkdocs.yml: strict).
 docs: $(DOCS_STAMP)
