@@ -155,7 +155,7 @@ def scratch_name():
     name = "test_scratch_attention"
     assert name not in registry_module._REGISTRY
     yield name
-    registry_module._REGISTRY.pop(name, None)
+    registry_module._REGISTRY.unregister(name)
 
 
 def test_register_makes_a_custom_class_creatable(scratch_name):

@@ -157,7 +157,7 @@ def test_register_model_rejects_duplicates_and_bad_builders():
         with pytest.raises(ValueError, match="already registered"):
             register_model("_test_linear")(lambda **kw: None)
     finally:
-        model_registry._MODELS.pop("_test_linear", None)
+        model_registry._MODELS.unregister("_test_linear")
 
     def no_attention(*, num_classes, in_chans):
         return nn.Identity()

@@ -11,45 +11,26 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+from .._registry import Registry, resolve_spec
+
+_REGISTRY = Registry("attention", also_valid=("none",))
 
 AttentionSpec = None | str | Callable[..., nn.Module] | type
 
 
 def register_attention(name: str) -> Callable:
     """Class decorator: ``@register_attention("se")`` makes ``create_attention("se", C)`` work."""
-    key = name.lower()
-
-    def decorator(cls):
-        if key in _REGISTRY and _REGISTRY[key] is not cls:
-            raise ValueError(f"attention name {key!r} is already registered to {_REGISTRY[key]!r}")
-        _REGISTRY[key] = cls
-        return cls
-
-    return decorator
+    return _REGISTRY.register(name)
 
 
 def list_attention() -> list[str]:
     """Registered names, sorted ("none" is always accepted and not listed)."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_attention(spec: AttentionSpec) -> Callable[..., nn.Module] | None:
     """Resolve a name / class / callable to a constructor; ``None`` and ``"none"`` give ``None``."""
-    if spec is None:
-        return None
-    if isinstance(spec, str):
-        key = spec.lower()
-        if key in ("none", ""):
-            return None
-        if key not in _REGISTRY:
-            raise ValueError(
-                f"unknown attention {spec!r}; valid names: {', '.join(['none'] + list_attention())}"
-            )
-        return _REGISTRY[key]
-    if callable(spec):
-        return spec
-    raise TypeError(f"attention must be None, a name, a class or a callable, got {type(spec).__name__}")
+    return resolve_spec(_REGISTRY, spec)
 
 
 def create_attention(spec: AttentionSpec, channels: int, **kwargs) -> nn.Module:

@@ -47,6 +47,8 @@ from ._require import require_mindspore
 ms = require_mindspore()
 from mindspore import nn, ops  # noqa: E402  (after the friendly ImportError above)
 
+from .._registry import Registry, resolve_spec  # noqa: E402
+
 # Validation and the hidden-width rule are shared with the PyTorch layers so the two can never drift.
 from ..attention._shapes import check_channels, check_dims  # noqa: E402
 from ..attention.mia import GATE_INITS, mia_hidden_channels  # noqa: E402
@@ -242,38 +244,27 @@ class MIAMindAdaptive(_MIABase):
         return x * (g * (w_c * w_s) + (1 - g) * (w_c + w_s) * 0.5)
 
 
-_REGISTRY: dict[str, type] = {
+_REGISTRY = Registry("MindSpore attention", also_valid=("none",))
+for _name, _cls in {
     "mia": MIAMind,
     "mia_add": MIAMindAdd,
     "mia_seq": MIAMindSeq,
     "mia_code": MIAMindCode,
     "mia_adaptive": MIAMindAdaptive,
-}
+}.items():
+    _REGISTRY.register(_name)(_cls)
 
 AttentionSpec = None | str | Callable[..., Any] | type
 
 
 def list_attention() -> list[str]:
     """Names ``create_attention`` accepts, sorted ("none" is always accepted and not listed)."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_attention(spec: AttentionSpec) -> Callable[..., Any] | None:
     """Resolve a name / class / callable to a constructor; ``None``, ``""`` and ``"none"`` give ``None``."""
-    if spec is None:
-        return None
-    if isinstance(spec, str):
-        key = spec.lower()
-        if key in ("none", ""):
-            return None
-        if key not in _REGISTRY:
-            raise ValueError(
-                f"unknown MindSpore attention {spec!r}; valid names: {', '.join(['none'] + list_attention())}"
-            )
-        return _REGISTRY[key]
-    if callable(spec):
-        return spec
-    raise TypeError(f"attention must be None, a name, a class or a callable, got {type(spec).__name__}")
+    return resolve_spec(_REGISTRY, spec)
 
 
 def create_attention(spec: AttentionSpec, channels: int, **kwargs: Any) -> nn.Cell:

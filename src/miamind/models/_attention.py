@@ -18,6 +18,7 @@ from typing import Any
 
 import torch.nn as nn
 
+from .._registry import attention_name, build_in_slot
 from ..attention import create_attention
 from ..attention.registry import AttentionSpec
 
@@ -25,19 +26,6 @@ __all__ = ["build_attention", "attention_layers", "attention_name"]
 
 # Instance attribute set on every inserted attention layer; its value is the slot description.
 _SLOT_ATTR = "_miamind_attention_slot"
-
-
-def attention_name(spec: AttentionSpec) -> str:
-    """A printable name for an attention spec (name, class or callable)."""
-    if spec is None:
-        return "none"
-    if isinstance(spec, str):
-        return spec
-    return (
-        getattr(spec, "__name__", None)
-        or getattr(getattr(spec, "func", None), "__name__", None)
-        or repr(spec)
-    )
 
 
 def build_attention(
@@ -56,20 +44,17 @@ def build_attention(
     ``device`` / ``dtype`` are accepted because timm's blocks call ``attn_layer(channels, device=...,
     dtype=...)``; they are forwarded only when set, so attention layers see the same call either way.
     """
-    kwargs = dict(attention_kwargs or {})
-    if "dims" in kwargs:
-        raise ValueError(f"{model}: attention_kwargs must not set 'dims' (the model sets dims={dims})")
-    if device is not None:
-        kwargs["device"] = device
-    if dtype is not None:
-        kwargs["dtype"] = dtype
-    try:
-        module = create_attention(spec, channels, dims=dims, **kwargs)
-    except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"{model}: cannot build attention {attention_name(spec)!r} at {slot} "
-            f"({channels} channels, dims={dims}): {err}"
-        ) from err
+    factory = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    module = build_in_slot(
+        create_attention,
+        spec,
+        channels,
+        model=model,
+        slot=slot,
+        dims=dims,
+        attention_kwargs=attention_kwargs,
+        **factory,
+    )
     if not isinstance(module, nn.Identity):
         setattr(module, _SLOT_ATTR, slot)
     return module

@@ -8,17 +8,15 @@ returning an ``nn.Module``; ``@register_model("name")`` makes ``create_model("na
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch.nn as nn
 
+from .._registry import Registry, check_model_call
 from ..attention.registry import AttentionSpec
 
 __all__ = ["create_model", "list_models", "register_model", "get_model_builder"]
-
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
 class _ModelDefault:
@@ -32,41 +30,22 @@ MODEL_DEFAULT = _ModelDefault()
 
 # Arguments every builder takes; the rest of its keyword arguments are model-specific.
 _COMMON = ("num_classes", "in_chans", "attention", "attention_kwargs")
+_MODELS = Registry("model", required_kwargs=_COMMON)
 
 
 def register_model(name: str) -> Callable:
     """Function decorator: ``@register_model("resnet18")`` makes ``create_model("resnet18", ...)`` work."""
-    key = name.lower()
-
-    def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if key in _MODELS and _MODELS[key] is not fn:
-            raise ValueError(f"model name {key!r} is already registered to {_MODELS[key]!r}")
-        missing = [a for a in _COMMON if a not in inspect.signature(fn).parameters]
-        if missing:
-            raise TypeError(f"model builder {fn.__name__} must accept keyword arguments {missing}")
-        _MODELS[key] = fn
-        return fn
-
-    return decorator
+    return _MODELS.register(name)
 
 
 def list_models() -> list[str]:
     """Registered model names, sorted."""
-    return sorted(_MODELS)
+    return _MODELS.names()
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Module]:
     """The builder registered as ``name``; ValueError listing the valid names otherwise."""
-    key = name.lower() if isinstance(name, str) else name
-    if key not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}")
-    return _MODELS[key]
-
-
-def _check_count(value: Any, what: str, model: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{model}: {what} must be an integer >= 1, got {value!r}")
-    return value
+    return _MODELS.get(name)
 
 
 def create_model(
@@ -98,20 +77,15 @@ def create_model(
             be built in that model (the message names the model and the insertion point).
     """
     builder = get_model_builder(name)
-    key = name.lower()
-    num_classes = _check_count(num_classes, "num_classes", key)
-    in_chans = _check_count(in_chans, "in_chans", key)
-    if attention_kwargs is not None and not isinstance(attention_kwargs, Mapping):
-        raise ValueError(
-            f"{key}: attention_kwargs must be a mapping or None, got {type(attention_kwargs).__name__}"
-        )
-    params = inspect.signature(builder).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    if not takes_any:
-        unknown = sorted(set(model_kwargs) - set(params))
-        if unknown:
-            valid = sorted(set(params) - set(_COMMON))
-            raise ValueError(f"{key}: unknown keyword argument(s) {unknown}; accepted: {valid}")
+    num_classes, in_chans = check_model_call(
+        builder,
+        name,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention_kwargs=attention_kwargs,
+        model_kwargs=model_kwargs,
+        common=_COMMON,
+    )
     kwargs = dict(
         num_classes=num_classes, in_chans=in_chans, attention_kwargs=attention_kwargs, **model_kwargs
     )

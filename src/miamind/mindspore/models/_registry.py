@@ -7,7 +7,6 @@ The MindSpore twin of :mod:`miamind.models.registry` and :mod:`miamind.models._a
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ from .._require import require_mindspore
 require_mindspore()
 from mindspore import nn  # noqa: E402  (after the friendly ImportError above)
 
+from ..._registry import Registry, build_in_slot, check_model_call  # noqa: E402
 from ..attention import create_attention  # noqa: E402
 
 #: A registered attention name, a class / callable returning a Cell, or ``None`` (no attention).
@@ -23,45 +23,24 @@ AttentionSpec = None | str | Callable[..., Any]
 
 __all__ = ["create_model", "list_models", "register_model", "get_model_builder", "build_attention"]
 
-_MODELS: dict[str, Callable[..., nn.Cell]] = {}
-
 # Arguments every builder takes; the rest of its keyword arguments are model-specific.
 _COMMON = ("num_classes", "in_chans", "attention", "attention_kwargs")
+_MODELS = Registry("MindSpore model", required_kwargs=_COMMON)
 
 
 def register_model(name: str) -> Callable:
     """Function decorator: ``@register_model("fastnet")`` makes ``create_model("fastnet", ...)`` work."""
-    key = name.lower()
-
-    def decorator(fn: Callable[..., nn.Cell]) -> Callable[..., nn.Cell]:
-        if key in _MODELS and _MODELS[key] is not fn:
-            raise ValueError(f"model name {key!r} is already registered to {_MODELS[key]!r}")
-        missing = [a for a in _COMMON if a not in inspect.signature(fn).parameters]
-        if missing:
-            raise TypeError(f"model builder {fn.__name__} must accept keyword arguments {missing}")
-        _MODELS[key] = fn
-        return fn
-
-    return decorator
+    return _MODELS.register(name)
 
 
 def list_models() -> list[str]:
     """Registered MindSpore model names, sorted."""
-    return sorted(_MODELS)
+    return _MODELS.names()
 
 
 def get_model_builder(name: str) -> Callable[..., nn.Cell]:
     """The builder registered as ``name``; ValueError listing the valid names otherwise."""
-    key = name.lower() if isinstance(name, str) else name
-    if key not in _MODELS:
-        raise ValueError(f"unknown MindSpore model {name!r}; valid names: {', '.join(list_models())}")
-    return _MODELS[key]
-
-
-def _check_count(value: Any, what: str, model: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{model}: {what} must be an integer >= 1, got {value!r}")
-    return value
+    return _MODELS.get(name)
 
 
 def create_model(
@@ -91,18 +70,15 @@ def create_model(
             that model (the message names the model and the insertion point).
     """
     builder = get_model_builder(name)
-    key = name.lower()
-    num_classes = _check_count(num_classes, "num_classes", key)
-    in_chans = _check_count(in_chans, "in_chans", key)
-    if attention_kwargs is not None and not isinstance(attention_kwargs, Mapping):
-        raise ValueError(
-            f"{key}: attention_kwargs must be a mapping or None, got {type(attention_kwargs).__name__}"
-        )
-    params = inspect.signature(builder).parameters
-    unknown = sorted(set(model_kwargs) - set(params))
-    if unknown:
-        valid = sorted(set(params) - set(_COMMON))
-        raise ValueError(f"{key}: unknown keyword argument(s) {unknown}; accepted: {valid}")
+    num_classes, in_chans = check_model_call(
+        builder,
+        name,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention_kwargs=attention_kwargs,
+        model_kwargs=model_kwargs,
+        common=_COMMON,
+    )
     return builder(
         num_classes=num_classes,
         in_chans=in_chans,
@@ -126,13 +102,6 @@ def build_attention(
     Any error building it (unknown name, bad ``attention_kwargs``) becomes one ``ValueError`` naming
     the model, the slot, the channels and ``dims``, as :func:`miamind.models.build_attention` does.
     """
-    kwargs = dict(attention_kwargs or {})
-    if "dims" in kwargs:
-        raise ValueError(f"{model}: attention_kwargs must not set 'dims' (the model sets dims={dims})")
-    try:
-        return create_attention(spec, channels, dims=dims, **kwargs)
-    except (ValueError, TypeError) as err:
-        name = spec if isinstance(spec, str) or spec is None else getattr(spec, "__name__", repr(spec))
-        raise ValueError(
-            f"{model}: cannot build attention {name!r} at {slot} ({channels} channels, dims={dims}): {err}"
-        ) from err
+    return build_in_slot(
+        create_attention, spec, channels, model=model, slot=slot, dims=dims, attention_kwargs=attention_kwargs
+    )
