@@ -19,13 +19,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-TASKS = ("cifar10", "isbi2012", "cicids2017")
-#: the datasets a task can train on, in order of preference
-TASK_DATASETS = {
-    "cifar10": ("cifar10",),
-    "isbi2012": ("isbi2012",),
-    "cicids2017": ("cicids2017", "cicids2017_improved"),
-}
+from .tasks.registry import get_task, task_names
+
+TASKS = task_names()
 GENERATED = "generated"
 
 
@@ -44,7 +40,7 @@ def choose_data(task: str, fetch: bool = True, unreachable: set[str] | None = No
     """The dataset ``task`` trains on (fetching it when allowed and possible), or ``GENERATED``."""
     from .data.fetch import FetchError, fetch_dataset
 
-    candidates = TASK_DATASETS[task]
+    candidates = get_task(task).datasets
     for dataset in candidates:
         if _found(dataset):
             return dataset

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TASKS = ("image-classification", "segmentation", "flow-classification")
+from ..tasks.registry import KINDS as TASKS  # the kinds of task a dataset serves
 
 
 @dataclass(frozen=True)

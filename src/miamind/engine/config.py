@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from .._atomic import atomic_open
+from ..tasks.registry import task_names
 
-TASKS = ("cifar10", "isbi2012", "cicids2017")
+TASKS = task_names()
 PRESETS = ("paper", "fast", "full")
 PRECISIONS = ("32", "64", "bf16-mixed", "16-mixed", "bf16-true")
 OPTIMIZERS = ("sgd", "adam", "adamw")

@@ -26,11 +26,11 @@ from .._atomic import (
     PathLike,
     atomic_open,
 )
+from ..tasks.registry import get_task
 from .config import Config, load_config, save_config
 from .run_lock import run_folder_lock
 
 #: task name -> DatasetInfo.task kind (the task module's behaviour)
-KIND = {"cifar10": "image-classification", "isbi2012": "segmentation", "cicids2017": "flow-classification"}
 
 
 class RunError(ValueError):
@@ -97,7 +97,7 @@ def build_task_module(cfg: Config, model, info, class_weights=None):
         model = model.to(memory_format=torch.channels_last)
     return TaskModule(
         model,
-        kind=KIND[cfg["task"]],
+        kind=get_task(cfg["task"]).kind,
         class_names=info.class_names,
         optim=cfg["optim"],
         schedule=cfg["schedule"],
@@ -353,7 +353,7 @@ def _train_in_folder(
         "monitor": cfg["checkpoint"]["monitor"],
         "best_score": None if ck.best_model_score is None else float(ck.best_model_score),
         "evaluated_checkpoint": "best" if use_best else "last",
-        "test_split": _test_split_name(cfg["task"]),
+        "test_split": get_task(cfg["task"]).test_split,
         "val_last_epoch": val_final.get("metrics", {}),
         "test": test.get("metrics", {}),
         "test_confmat": test.get("confmat"),
@@ -367,14 +367,6 @@ def _train_in_folder(
         if not quiet:
             print(format_table([summary_row(metrics)]))
     return TrainResult(run_dir, metrics)
-
-
-def _test_split_name(task: str) -> str:
-    return {
-        "cifar10": "official test split (10,000 images)",
-        "isbi2012": "held-out fold of whole labelled slices (the challenge's test slices are unlabelled)",
-        "cicids2017": "stratified held-out test split",
-    }[task]
 
 
 def _save_preprocess(dm, path: Path) -> None:
@@ -520,15 +512,10 @@ def evaluate(
 
 
 # ------------------------------------------------------------------------------------------ summaries
-HEADLINE = {
-    "cifar10": ("acc",),
-    "isbi2012": ("dice_cell", "dice_membrane", "iou_cell", "pixel_acc", "adapted_rand_error", "vi"),
-    "cicids2017": ("acc", "precision", "recall", "f1", "auroc"),
-}
 
 
 def _headline(task: str, metrics: Mapping[str, float]) -> dict[str, str]:
-    return {k: f"{metrics[k]:.4f}" for k in HEADLINE[task] if k in metrics}
+    return {k: f"{metrics[k]:.4f}" for k in get_task(task).headline if k in metrics}
 
 
 def summary_row(m: Mapping[str, Any]) -> dict[str, str]:

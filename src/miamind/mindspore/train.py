@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_open
+from ..tasks.registry import TASKS, get_task
 from ._require import require_mindspore
 
 ms = require_mindspore()
@@ -62,8 +63,8 @@ from mindspore import ops  # noqa: E402  (after the check that says how to insta
 
 PathLike = str | Path
 
-#: tasks this backend trains (classification); isbi2012 (segmentation) is PyTorch-only
-SUPPORTED_TASKS = ("cifar10", "cicids2017")
+#: tasks this backend trains (the registry's ``mindspore`` flag; isbi2012 is PyTorch-only)
+SUPPORTED_TASKS = tuple(t.name for t in TASKS.values() if t.mindspore)
 
 __all__ = [
     "SUPPORTED_TASKS",
@@ -333,9 +334,7 @@ def train_mindspore(
     from ..engine.callbacks import NonFiniteLossError
     from ..engine.config import save_config
     from ..engine.run import (
-        KIND,
         RunError,
-        _test_split_name,
         build_datamodule_for,
         build_model,
         format_table,
@@ -394,7 +393,7 @@ def train_mindspore(
     )
     step = make_train_step(net, optimizer, loss_fn, jit=jit, gradient_clip_val=tr["gradient_clip_val"])
     make_metrics = {"image-classification": image_metrics, "flow-classification": flow_metrics}[
-        KIND[cfg["task"]]
+        get_task(cfg["task"]).kind
     ]
     val_metrics = make_metrics(class_names)
 
@@ -530,7 +529,7 @@ def train_mindspore(
         "monitor": monitor,
         "best_score": best_score,
         "evaluated_checkpoint": "best" if use_best else "last",
-        "test_split": _test_split_name(cfg["task"]),
+        "test_split": get_task(cfg["task"]).test_split,
         "val_last_epoch": val_final.get("metrics", {}),
         "test": test["metrics"],
         "test_confmat": test["confmat"],

@@ -1,0 +1,142 @@
+"""The task registry: everything the rest of the package knows about a task, in one entry.
+
+A task is one of the paper's three experiments. Its entry says what kind of problem it is, which
+Lightning data module reads it (imported on use: Lightning is heavy and the CLI must start fast),
+which data config keys that module needs, which metrics head its summaries and reports, and what
+its test split is. The config schema and defaults of a task live in ``presets/defaults.yaml``
+under the task's name. Adding a task: an entry here, a section there, a data module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["KINDS", "LOWER_IS_BETTER", "Task", "TASKS", "get_task", "task_names"]
+
+KINDS = ("image-classification", "segmentation", "flow-classification")
+
+#: metrics where lower is better (the sign of an improvement in reports)
+LOWER_IS_BETTER = frozenset({"adapted_rand_error", "vi", "vi_split", "vi_merge", "false_alarm_rate"})
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of the registry.
+
+    Args:
+        name: the ``--task`` name and the config section in ``presets/defaults.yaml``.
+        kind: one of :data:`KINDS`; selects the loss, metrics and TTA support of the task module.
+        datamodule: ``"module:Class"`` of its :class:`~miamind.tasks.datamodules.TaskDataModule`.
+        data_keys: data config keys the data module requires.
+        optional_data: data config keys it accepts, with their value when absent.
+        headline: the metrics of the one-line run summary, in order.
+        report_metrics: the metrics a study summarises; the first is the primary one.
+        test_split: what the reported test split is, in words (written to ``metrics.json``).
+        datasets: the datasets (``miamind.data``) it can train on, in order of preference.
+        mindspore: whether ``miamind train --backend mindspore`` trains it.
+    """
+
+    name: str
+    kind: str
+    datamodule: str
+    data_keys: tuple[str, ...]
+    headline: tuple[str, ...]
+    report_metrics: tuple[str, ...]
+    test_split: str
+    datasets: tuple[str, ...] = ()
+    optional_data: Mapping[str, Any] = field(default_factory=dict)
+    mindspore: bool = False
+
+    def datamodule_class(self) -> type:
+        module, _, cls = self.datamodule.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            name="cifar10",
+            kind="image-classification",
+            datamodule="miamind.tasks.datamodules:Cifar10DataModule",
+            data_keys=("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "limit_train"),
+            optional_data={"limit_eval": None},
+            headline=("acc",),
+            report_metrics=("acc",),
+            test_split="official test split (10,000 images)",
+            datasets=("cifar10",),
+            mindspore=True,
+        ),
+        Task(
+            name="isbi2012",
+            kind="segmentation",
+            datamodule="miamind.tasks.datamodules:Isbi2012DataModule",
+            data_keys=(
+                "data_dir",
+                "fold",
+                "n_folds",
+                "crop",
+                "crops_per_epoch",
+                "batch_size",
+                "eval_batch_size",
+                "pad_multiple",
+            ),
+            headline=("dice_cell", "dice_membrane", "iou_cell", "pixel_acc", "adapted_rand_error", "vi"),
+            report_metrics=(
+                "dice_mean",
+                "dice_cell",
+                "dice_membrane",
+                "iou_cell",
+                "pixel_acc",
+                "adapted_rand_error",
+                "vi",
+            ),
+            test_split="held-out fold of whole labelled slices (the challenge's test slices are unlabelled)",
+            datasets=("isbi2012",),
+        ),
+        Task(
+            name="cicids2017",
+            kind="flow-classification",
+            datamodule="miamind.tasks.datamodules:CicIds2017DataModule",
+            data_keys=(
+                "data_dir",
+                "dataset",
+                "label_mode",
+                "split",
+                "nonfinite",
+                "scale",
+                "batch_size",
+                "eval_batch_size",
+                "class_weights",
+            ),
+            optional_data={"limit_eval": None},
+            headline=("acc", "precision", "recall", "f1", "auroc"),
+            report_metrics=(
+                "f1_macro",
+                "acc",
+                "false_alarm_rate",
+                "precision_macro",
+                "recall_macro",
+                "auroc",
+            ),
+            test_split="stratified held-out test split",
+            datasets=("cicids2017", "cicids2017_improved"),
+            mindspore=True,
+        ),
+    )
+}
+
+
+def task_names() -> tuple[str, ...]:
+    """The registered task names, in registry order."""
+    return tuple(TASKS)
+
+
+def get_task(name: str) -> Task:
+    """The registry entry of ``name``; a ValueError listing the valid names otherwise."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
+    return TASKS[name]
