@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from .tasks.registry import task_names
+
 
 def _cmd_info(args) -> int:
     from . import __version__
@@ -235,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or fetched, else generated data under a banner",
     )
     demo.add_argument("--out", default="runs/demo", help="parent folder of the demo's run folders")
-    demo.add_argument("--tasks", nargs="+", default=None, choices=["cifar10", "isbi2012", "cicids2017"])
+    demo.add_argument("--tasks", nargs="+", default=None, choices=task_names())
     demo.add_argument("--attention", default="mia")
     demo.add_argument("--preset", default="fast", choices=["paper", "fast", "full"])
     demo.add_argument(
@@ -253,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers.set_defaults(func=_cmd_layers)
 
     tr = sub.add_parser("train", help="train a model on a task; writes a run folder")
-    tr.add_argument("--task", choices=["cifar10", "isbi2012", "cicids2017"])
+    tr.add_argument("--task", choices=task_names())
     tr.add_argument("--preset", default="fast", choices=["paper", "fast", "full"])
     tr.add_argument("--model", help="default: the preset's (resnet50 / unet / flowcnn for paper)")
     tr.add_argument("--attention", help="registered attention name or none (default: mia)")
