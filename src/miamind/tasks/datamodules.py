@@ -43,7 +43,8 @@ an unknown or missing key is a ``ValueError`` naming it and listing the valid on
   ``label_mode`` ("binary" | "multiclass"), ``split`` (train/val/test fractions), ``nonfinite``
   ("drop" | "clip"), ``scale`` ("standard" | "minmax" | None), ``batch_size``,
   ``eval_batch_size``, ``class_weights`` (bool: ``FlowSplits.class_weights`` as a tensor, else
-  None). Optional: ``limit_eval`` as for cifar10. Split and fitting: ``flows.make_splits`` with
+  None). Optional: ``limit_eval`` as for cifar10; ``drop_duplicates`` (default true: exact copies
+  of a row are removed before the split, see ``flows.make_splits``). Split and fitting: ``flows.make_splits`` with
   ``seed``. x is (N, 1, F). ``preprocess_state``: ``scaler_offset``, ``scaler_scale`` (F,)
   float64; ``clip_posinf``, ``clip_neginf``, ``clip_nan`` (F,) float32 only with
   ``nonfinite="clip"``; ``feature_names`` (F,) numpy str array (the CSV columns to read, in
@@ -102,7 +103,7 @@ DATA_CFG_KEYS: dict[str, tuple[str, ...]] = {
 OPTIONAL_DATA_CFG: dict[str, dict[str, Any]] = {
     "cifar10": {"limit_eval": None},
     "isbi2012": {},
-    "cicids2017": {"limit_eval": None},
+    "cicids2017": {"limit_eval": None, "drop_duplicates": True},
 }
 AUGMENT_KEYS = ("crop_pad", "flip", "cutout")
 FLOW_DATASETS = ("cicids2017", "cicids2017_improved")
@@ -515,6 +516,7 @@ class CicIds2017DataModule(TaskDataModule):
             seed=self.seed,
             nonfinite=cfg["nonfinite"],
             scale=self.scale,
+            drop_duplicates=_bool(cfg, "drop_duplicates"),
         )
         if isinstance(arrays, FlowSplits):
             splits = arrays
@@ -563,6 +565,18 @@ class CicIds2017DataModule(TaskDataModule):
 
     def _preprocess_state(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._state.items()}
+
+    def split_arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(x (N, F) float32, y (N,) int64)`` of "train", "val" or "test": the rows, scaling and
+        ``limit_eval`` subset the neural model sees (classical baselines train on the same arrays)."""
+        self._ensure()
+        if split == "train":
+            x, y = self._train
+        elif split in self._eval:
+            x, y = self._eval[split]
+        else:
+            raise ValueError(f"split must be train, val or test, got {split!r}")
+        return x.reshape(len(x), -1).numpy(), y.numpy()
 
     def _train_size(self) -> int:
         return len(self._train[1])
