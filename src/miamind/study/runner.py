@@ -250,7 +250,11 @@ def run_study(
     for s in statuses:
         if s.state in ("na", "needs_gpu", "running"):
             log(f"[study {study.name}] skip {s.cell.id}: {s.state} ({s.reason})")
-    todo = [s for s in statuses if s.state in ("pending", "resume")]
+    # Seed (fold) by seed: a study stopped half-way has every configuration at the same n.
+    todo = sorted(
+        (s for s in statuses if s.state in ("pending", "resume")),
+        key=lambda s: (s.cell.seed, -1 if s.cell.fold is None else s.cell.fold),
+    )
     runnable = len([s for s in statuses if s.state in ("done", "pending", "resume")])
     log(
         f"[study {study.name}] {len(cells)} cells: {counts.get('done', 0)} finished, "

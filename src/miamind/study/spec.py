@@ -146,8 +146,9 @@ class Cell:
         ident["attention"] = ref_attention
         ident["attention_kwargs"] = {}
         if self.reference_ignores:
+            # e.g. the U-Net insertion point: without attention it changes nothing, so every
+            # insertion point is compared with the one network without attention
             ident["set"] = {k: v for k, v in self.sets.items() if k not in self.reference_ignores}
-            ident["ignores"] = sorted(self.reference_ignores)
         return _canonical(ident)
 
     def label(self) -> str:
@@ -232,9 +233,10 @@ def _slug(text: str) -> str:
 
 
 def cell_id(cell: Cell) -> str:
-    """``<task>-<model>-<attention>[-kw]-s<seed>[-f<fold>]-<hash>``: readable, stable, unique."""
+    """``<task or data.dataset>-<model>-<attention>[-kw]-s<seed>[-f<fold>]-<hash>``: readable, stable, unique."""
     digest = hashlib.sha256(_canonical(cell.identity()).encode()).hexdigest()[:8]
-    parts = [cell.task, cell.model]
+    dataset = cell.sets.get("data.dataset")
+    parts = [dataset if isinstance(dataset, str) and dataset else cell.task, cell.model]
     if not is_baseline(cell.model):
         parts.append(cell.attention)
     if cell.attention_kwargs:
