@@ -247,17 +247,25 @@ def _verdict(c: dict[str, Any]) -> str:
     return "better" if better else "worse"
 
 
-def write_summary_md(study: Study, summary: dict[str, Any], rows: list[dict[str, Any]], path: Path) -> None:
+def write_summary_md(
+    study: Study,
+    summary: dict[str, Any],
+    rows: list[dict[str, Any]],
+    path: Path,
+    runs_dir: Path | str | None = None,
+) -> None:
     states: dict[str, int] = defaultdict(int)
     for r in rows:
         states[r["state"]] += 1
+    runs_arg = f" --runs-dir {runs_dir}" if runs_dir is not None else ""
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         f"# Study `{study.name}`",
         "",
-        f"Written by `miamind study report {study.path}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"Written by `miamind study report {study.path}{runs_arg}` on {stamp}.",
         f"Cells: {len(rows)} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))}). "
         "Rerun one cell with the `command` column of `cells.csv`; finish the study with "
-        f"`miamind study run {study.path}` (finished cells are skipped).",
+        f"`miamind study run {study.path}{runs_arg}` (finished cells are skipped).",
         "",
     ]
     if study.description:
@@ -395,7 +403,7 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
     }
     with atomic_open(out_dir / "summary.json", "w") as f:
         f.write(json.dumps(_jsonable(summary_out), indent=2) + "\n")
-    write_summary_md(study, summary, rows, out_dir / "summary.md")
+    write_summary_md(study, summary, rows, out_dir / "summary.md", runs_dir)
     (out_dir / "forest.png").unlink(missing_ok=True)
     plot_forest(summary, out_dir / "forest.png")
     return out_dir
