@@ -35,7 +35,7 @@ else:
     if run.name in os.environ.get("FAKE_FAIL", "").split(","):
         sys.exit(1)
 attention = argv[argv.index("--attention") + 1] if "--attention" in argv else "none"
-score = 0.80 + 0.01 * seed + (0.05 if attention == "se" else 0.0)
+score = 0.80 + 0.01 * seed + {"se": 0.05, "mia": -0.02 - 0.001 * seed}.get(attention, 0.0)
 (run / "metrics.json").write_text(json.dumps({"test": {"f1_macro": score, "acc": score}, "parameters": 7}))
 """
 
@@ -45,7 +45,7 @@ groups:
   - name: g
     task: cicids2017
     models: [flowcnn]
-    attentions: [none, se, coordatt]
+    attentions: [none, se, mia, coordatt]
     seeds: [0, 1, 2]
     metrics: [f1_macro, acc]
 """
@@ -77,17 +77,17 @@ def run(study, runs, env, **kw):
 def test_runs_all_then_skips_finished(fake):
     study, runs, env, calls = fake
     out, lines = run(study, runs, env)
-    assert out == {"ran": 6, "failed": 0, "skipped_done": 0}  # 3 coordatt cells are N/A in flowcnn
-    assert len(calls()) == 6
+    assert out == {"ran": 9, "failed": 0, "skipped_done": 0}  # 3 coordatt cells are N/A in flowcnn
+    assert len(calls()) == 9
     assert sum("skip" in line and ": na (" in line for line in lines) == 3
     progress = [line for line in lines if " done, " in line]
-    assert progress[-1].endswith("6/6 done, 0 failed, 0 left, ETA 0m00s")
-    assert "ETA" in progress[0] and "5 left" in progress[0]
+    assert progress[-1].endswith("9/9 done, 0 failed, 0 left, ETA 0m00s")
+    assert "ETA" in progress[0] and "8 left" in progress[0]
     record = json.loads((study.run_dir(study.cells[0], runs) / "study_cell.json").read_text())
     assert record["status"] == "done" and record["attempts"][0]["rc"] == 0 and record["wall_s"] > 0
     assert record["command"].startswith("miamind train --task cicids2017")
     out, _ = run(study, runs, env)
-    assert out == {"ran": 0, "failed": 0, "skipped_done": 6} and len(calls()) == 6
+    assert out == {"ran": 0, "failed": 0, "skipped_done": 9} and len(calls()) == 9
 
 
 def test_interrupted_cell_is_resumed_and_failed_cell_retried(fake):
@@ -96,12 +96,12 @@ def test_interrupted_cell_is_resumed_and_failed_cell_retried(fake):
     interrupted, failed = cells[1], cells[2]
     env = {**env, "FAKE_INTERRUPT": interrupted.id, "FAKE_FAIL": failed.id}
     out, lines = run(study, runs, env, jobs=2)
-    assert out["ran"] == 4 and out["failed"] == 2
+    assert out["ran"] == 7 and out["failed"] == 2
     assert cell_status(study, interrupted, runs).state == "resume"
     assert any(f"see {runs / interrupted.id / 'study.log'}" in line for line in lines)
     n = len(calls())
     out, _ = run(study, runs, {k: v for k, v in env.items() if not k.startswith("FAKE_") or k == "FAKE_LOG"})
-    assert out == {"ran": 2, "failed": 0, "skipped_done": 4}
+    assert out == {"ran": 2, "failed": 0, "skipped_done": 7}
     again = calls()[n:]
     assert ["train", "--resume", str(runs / interrupted.id)] in again
     record = json.loads((runs / interrupted.id / "study_cell.json").read_text())
@@ -128,15 +128,22 @@ def test_report_of_a_partial_study(fake, tmp_path):
     run(study, runs, {**env, "FAKE_FAIL": fail.id})
     out = write_report(study, runs_dir=runs, out=tmp_path / "res")
     csv_text = (out / "cells.csv").read_text()
-    assert csv_text.count("\n") == 1 + 9
+    assert csv_text.count("\n") == 1 + 12
     assert "N/A: flowcnn: cannot build attention 'coordatt'" in csv_text and ",failed," in csv_text
     summary = json.loads((out / "summary.json").read_text())
-    (cmp,) = [c for c in summary["comparisons"] if c["primary"]]
-    # se = none + 0.05 on the two seeds both finished: constant shift, CI of width 0
-    assert cmp["label"] == "flowcnn/se" and cmp["n"] == 2 and cmp["mean_diff"] == pytest.approx(0.05)
-    assert cmp["units"] == [[0, None], [1, None]]
+    cmps = {c["label"]: c for c in summary["comparisons"] if c["primary"]}
+    assert set(cmps) == {"flowcnn/se", "flowcnn/mia"} and summary["family_size"] == 1
+    # se = none + 0.05 on the two seeds both finished: constant shift, CI of width 0, no t-test
+    se = cmps["flowcnn/se"]
+    assert se["n"] == 2 and se["mean_diff"] == pytest.approx(0.05) and se["p_ttest"] is None
+    assert se["units"] == [[0, None], [1, None]]
+    # mia = none - 0.02, -0.021, -0.022: mean -0.021, sd 0.001, t = -36.37 (df 2), p = 0.000755
+    mia = cmps["flowcnn/mia"]
+    assert mia["n"] == 3 and mia["mean_diff"] == pytest.approx(-0.021)
+    assert mia["p_ttest"] == pytest.approx(0.000755, abs=2e-6) and mia["significant"]
     md = (out / "summary.md").read_text()
     assert "| flowcnn/se | 2 | +0.0500" in md and "failed 1" in md
+    assert "flowcnn/mia ranks 3 of 3" in md and "-> worse" in md
     assert (out / "forest.png").stat().st_size > 1000
 
 

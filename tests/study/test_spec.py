@@ -127,3 +127,18 @@ def test_committed_study_files_load(tmp_path):
     for path in studies:
         study = load_study(path)
         assert study.cells and study.protocol, path
+
+
+def test_isbi_fold_cells_resolve_to_a_config_per_fold(tmp_path):
+    from miamind.engine.config import resolve_config
+
+    study = load_study(write(tmp_path, TINY))
+    folds = []
+    for cell in (c for c in study.cells if c.task == "isbi2012"):
+        args = build_parser().parse_args(shlex.split(cell.command(tmp_path / cell.id))[1:])
+        cfg = resolve_config(args.task, args.preset, overrides={"seed": args.seed}, assignments=args.set)
+        folds.append(cfg["data"]["fold"])
+        # the test fold is never used to choose weights: the last ones are evaluated
+        assert cfg["checkpoint"]["monitor"] is None and cfg["checkpoint"]["evaluate"] == "last"
+        assert cfg["model"]["kwargs"]["attention_at"] == cell.sweep["model.kwargs.attention_at"]
+    assert sorted(folds) == [0, 0, 1, 1]

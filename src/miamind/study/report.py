@@ -192,6 +192,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "attention_kwargs": entry["attention_kwargs"],
             "sweep": entry["sweep"],
             "set": entry["set"],
+            "metrics": entry["metrics"],
             "states": dict(entry["states"]),
             "na_reason": entry["na_reason"],
             "requires": entry["requires"],
@@ -275,6 +276,7 @@ def write_summary_md(
         for task, text in study.protocol.items():
             lines += [f"- **{task}**: {' '.join(str(text).split())}"]
         lines.append("")
+    lines += _mia_headline(summary)
     fam = summary["family_size"]
     lines += [
         "## Differences to the reference, paired by seed/fold",
@@ -340,6 +342,50 @@ def write_summary_md(
     lines += ["Forest plot of the primary-metric differences: `forest.png`.", ""]
     with atomic_open(path, "w") as f:
         f.write("\n".join(lines))
+
+
+def _mia_headline(summary: dict[str, Any]) -> list[str]:
+    """Per group: where MIA-Mind (every ``mia*`` configuration) ranks and whether it beats ``none``."""
+    out: list[str] = []
+    for group in dict.fromkeys(c["group"] for c in summary["configs"]):
+        confs = [c for c in summary["configs"] if c["group"] == group and c["stats"]]
+        if not confs:
+            continue
+        metric = confs[0]["metrics"][0] if confs[0].get("metrics") else next(iter(confs[0]["stats"]))
+        ranked = [c for c in confs if metric in c["stats"]]
+        higher = metric not in LOWER_IS_BETTER
+        ranked.sort(key=lambda c: -c["stats"][metric]["mean"] if higher else c["stats"][metric]["mean"])
+        mias = [c for c in ranked if str(c["attention"]).startswith("mia")]
+        if not mias:
+            continue
+        best = ranked[0]
+        lines = [
+            f"- **{group}** ({metric}, {'higher' if higher else 'lower'} is better; best: {best['label']} "
+            f"{best['stats'][metric]['mean']:.4f}, n={best['stats'][metric]['n']}):"
+        ]
+        for m in mias:
+            cmp = next(
+                (
+                    c
+                    for c in summary["comparisons"]
+                    if c["group"] == group and c["label"] == m["label"] and c["metric"] == metric
+                ),
+                None,
+            )
+            text = f"{m['label']} ranks {ranked.index(m) + 1} of {len(ranked)} (mean {m['stats'][metric]['mean']:.4f})"
+            if cmp is not None:
+                ci = (
+                    "" if cmp["ci_low"] is None else f", 95% CI [{cmp['ci_low']:+.4f}, {cmp['ci_high']:+.4f}]"
+                )
+                text += (
+                    f"; vs {cmp['reference']}: {cmp['mean_diff']:+.4f}{ci}, n={cmp['n']}, "
+                    f"Holm p {_fmt(cmp.get('p_holm'))} -> {_verdict(cmp)}"
+                )
+            lines.append(f"  - {text}")
+        out += lines
+    if out:
+        out = ["## MIA-Mind in one line per group", "", *out, ""]
+    return out
 
 
 def plot_forest(summary: dict[str, Any], path: Path) -> bool:
