@@ -242,6 +242,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _verdict(c: dict[str, Any]) -> str:
+    if c.get("p_holm") is None:
+        return "not tested (fewer than 2 pairs, or the same difference on every pair)"
     if not c.get("significant"):
         return "no significant difference"
     better = (c["mean_diff"] > 0) == c["higher_is_better"]
@@ -379,7 +381,7 @@ def _mia_headline(summary: dict[str, Any]) -> list[str]:
                 )
                 text += (
                     f"; vs {cmp['reference']}: {cmp['mean_diff']:+.4f}{ci}, n={cmp['n']}, "
-                    f"Holm p {_fmt(cmp.get('p_holm'))} -> {_verdict(cmp)}"
+                    f"Holm p {_fmt(cmp.get('p_holm')) or 'n/a'} -> {_verdict(cmp)}"
                 )
             lines.append(f"  - {text}")
         out += lines
