@@ -142,3 +142,17 @@ def test_isbi_fold_cells_resolve_to_a_config_per_fold(tmp_path):
         assert cfg["checkpoint"]["monitor"] is None and cfg["checkpoint"]["evaluate"] == "last"
         assert cfg["model"]["kwargs"]["attention_at"] == cell.sweep["model.kwargs.attention_at"]
     assert sorted(folds) == [0, 0, 1, 1]
+
+
+def test_study_cli_lists_cells_and_fails_in_one_line(tmp_path, capsys):
+    from miamind.cli import main
+
+    spec = write(tmp_path, TINY)
+    assert main(["study", "list", str(spec), "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(load_study(spec).cells)
+    assert sum(line.startswith("na ") for line in out) == 4 and all("miamind " in line for line in out)
+    bad = write(tmp_path, TINY.replace("task: isbi2012", "task: mnist"), "bad.yaml")
+    assert main(["study", "run", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"miamind: error: study file {bad}: group 'unet-points'.task")
