@@ -102,6 +102,47 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_baseline(args) -> int:
+    from .engine.baselines import train_baseline
+    from .engine.config import resolve_config
+
+    cfg = resolve_config(
+        args.task,
+        args.preset,
+        config_file=args.config,
+        overrides={"seed": args.seed, "data.data_dir": args.data_dir, "model.attention": "none"},
+        assignments=args.set or [],
+    )
+    train_baseline(cfg, args.model, args.out)
+    return 0
+
+
+def _cmd_study(args) -> int:
+    from .study import load_study
+
+    study = load_study(args.study_file)
+    if args.study_command == "run":
+        from .study.runner import run_study
+
+        outcome = run_study(study, jobs=args.jobs, runs_dir=args.runs_dir, only=args.only)
+        return 1 if outcome["failed"] else 0
+    if args.study_command == "list":
+        from .study.runner import cell_status, gpu_available
+
+        gpu = gpu_available()
+        for cell in study.cells:
+            st = cell_status(study, cell, args.runs_dir, gpu=gpu)
+            print(
+                f"{st.state:9s} {cell.id}  {cell.command(st.run_dir)}"
+                + (f"  # {st.reason}" if st.reason else "")
+            )
+        return 0
+    from .study.report import write_report
+
+    print(write_report(study, runs_dir=args.runs_dir, out=args.out))
+    return 0
+
+
 def _cmd_export(args) -> int:
     if args.format == "onnx":
         from .engine.export import export_onnx
@@ -289,6 +330,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--pynative", action="store_true", help="mindspore: run op by op instead of a compiled train step"
     )
     tr.set_defaults(func=_cmd_train)
+
+    from .engine.baselines import BASELINES
+
+    bl = sub.add_parser("baseline", help="a classical scikit-learn classifier on a task's flows (same split)")
+    bl.add_argument("--task", required=True, choices=["cicids2017"])
+    bl.add_argument("--model", required=True, choices=list(BASELINES))
+    bl.add_argument("--preset", default="fast", choices=["paper", "fast", "full"])
+    bl.add_argument("--seed", type=int)
+    bl.add_argument("--out", required=True, help="run folder to create")
+    bl.add_argument("--config", help="YAML file with config overrides")
+    bl.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (data.*)")
+    bl.add_argument("--data-dir", help="data root (default: $MIAMIND_DATA)")
+    bl.set_defaults(func=_cmd_baseline)
+
+    st = sub.add_parser("study", help="grids of runs from a study file: run, list, report")
+    st_sub = st.add_subparsers(dest="study_command", required=True)
+    for name, help_text in (
+        ("run", "train every unfinished cell (finished ones are skipped, interrupted ones resumed)"),
+        ("list", "every cell with its state and the command that runs it"),
+        ("report", "results/study/NAME/: cells.csv, summary.md, summary.json, forest.png"),
+    ):
+        sp = st_sub.add_parser(name, help=help_text)
+        sp.add_argument("study_file", help="studies/NAME.yaml")
+        sp.add_argument("--runs-dir", help="parent of the cells' run folders (default: runs/study/NAME)")
+        if name == "run":
+            sp.add_argument("--jobs", type=int, default=1, help="cells trained at the same time")
+            sp.add_argument("--only", nargs="+", help="only these cell ids, groups or tasks")
+        if name == "report":
+            sp.add_argument("--out", help="output folder (default: results/study/NAME)")
+        sp.set_defaults(func=_cmd_study)
 
     ev = sub.add_parser("evaluate", help="evaluate a run's checkpoint on the test (or val) split")
     ev.add_argument("run_dir")

@@ -676,7 +676,11 @@ def test_real_subset_counts(real_data_dir, shared_cache_dir):
 
     d = cic.load_cicids2017(real_data_dir, label_mode="multiclass", cache_dir=shared_cache_dir)
     assert d.report["rows_dropped_nonfinite"] == {"BENIGN": 7}
-    assert sum(d.report["split"]["rows"].values()) == 12671 - 7
+    # 104 exact copies removed before the split (with them, 17 of 1,900 test rows had a copy in train)
+    assert d.report["duplicates_dropped"] == {"BENIGN": 73, "PortScan": 31}
+    assert sum(d.report["split"]["rows"].values()) == 12671 - 7 - 104
+    train = {row.tobytes() for row in d.x_train}
+    assert not any(row.tobytes() in train for row in d.x_test)
     assert d.class_names == ("BENIGN", "DDoS", "PortScan", "Web Attack - Sql Injection", "Web Attack - XSS")
     assert d.input_shape == (1, 77)
     assert all(
@@ -698,3 +702,33 @@ def test_benchmark_generator_writes_readable_rows(tmp_path):
     assert t.label_counts() == {"BENIGN": 5, "DDoS": 3, "Web Attack - XSS": 2}
     # every column but Destination Port is copied from the source rows
     np.testing.assert_array_equal(t.features[:, 1:], np.concatenate([x, x, x[:2]])[:, 1:].astype(np.float32))
+
+
+def test_exact_duplicates_are_removed_before_the_split_and_counted():
+    from miamind.data.flows import FlowTable, first_of_duplicates, make_splits
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    codes = np.array([0] * 40 + [1] * 20)
+    # rows 50..59 copy rows 40..49 (label 1); row 0 is copied with another label (not a duplicate);
+    # row 1 is copied twice; NaN equals NaN byte-wise
+    x[50:60] = x[40:50]
+    x[5] = x[0]
+    codes[5] = 1
+    x[6] = x[7] = x[1]
+    x[2, 0] = x[3, 0] = np.nan
+    x[3, 1:] = x[2, 1:]
+    table = FlowTable(x, codes, ("BENIGN", "DDoS"), ("a", "b", "c", "d"), {})
+    first = first_of_duplicates(table.features, codes, np.arange(60))
+    assert (~first).sum() == 10 + 2 + 1
+    assert first[0] and first[5] and not first[6] and not first[7] and not first[3] and not first[55]
+
+    d = make_splits(table, label_mode="multiclass", nonfinite="clip", seed=0)
+    assert d.report["duplicate_rows_dropped"] == 13
+    assert d.report["duplicates_dropped"] == {"BENIGN": 3, "DDoS": 10}
+    assert sum(d.report["split"]["rows"].values()) == 60 - 13
+    kept = np.concatenate(list(d.indices.values()))
+    assert len(np.unique(x[kept].view(np.uint32), axis=0)) == len(kept) - 1  # rows 0 and 5: labels differ
+    kept_all = make_splits(table, label_mode="multiclass", nonfinite="clip", seed=0, drop_duplicates=False)
+    assert sum(kept_all.report["split"]["rows"].values()) == 60
+    assert "duplicates_dropped" not in kept_all.report

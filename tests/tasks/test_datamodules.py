@@ -460,7 +460,7 @@ def test_real_data_one_batch_each(real_data_dir, shared_cache_dir, monkeypatch):
         assert flows.class_weights.shape == (2,) and bool((flows.class_weights > 0).all())
     # predict on the released CSV: its test rows come back exactly as the model was scored on them
     csv = real_data_dir / "cicids2017" / "MachineLearningCVE_subset.csv.gz"
-    flows = build_datamodule("cicids2017", flow_cfg(data_dir=d, nonfinite="clip"), 0)
+    flows = build_datamodule("cicids2017", flow_cfg(data_dir=d, nonfinite="clip", drop_duplicates=False), 0)
     x_all, names = load_inputs("cicids2017", [csv], flows.preprocess_state())
     assert len(x_all) == sum(len(v) for v in flows.split_indices.values())  # every row read, nothing dropped
     test_x = next(iter(flows.test_dataloader()))[0]

@@ -71,6 +71,10 @@ def test_flow_metrics_binary_scores_use_positive_class_one():
         "f1_macro",
         "auroc",
         "acc_per_class",
+        "precision_per_class",
+        "recall_per_class",
+        "f1_per_class",
+        "false_alarm_rate",
         "confmat",
     }
     assert_close(out["acc"], 7 / 10)
@@ -86,6 +90,11 @@ def test_flow_metrics_binary_scores_use_positive_class_one():
     # Pairs (attack, benign) ranked right: 2.0 and 1.0 beat all 6, -0.1 beats 5, -4.0 none.
     assert_close(out["auroc"], 17 / 24)
     assert_close(out["acc_per_class"], [5 / 6, 2 / 4])
+    assert_close(out["precision_per_class"], [5 / 7, 2 / 3])
+    assert_close(out["recall_per_class"], [5 / 6, 2 / 4])
+    assert_close(out["f1_per_class"], [10 / 13, 4 / 7])
+    # one of the 6 benign flows raised an alarm
+    assert_close(out["false_alarm_rate"], 1 / 6)
     assert out["confmat"].tolist() == [[5, 1], [2, 2]]
 
 
@@ -113,6 +122,18 @@ def test_flow_metrics_multiclass_are_macro_and_auroc_uses_softmax():
         assert_close(out[key], out[f"{key}_macro"])
     assert_close(out["recall"], (0 + 1 + 0) / 3)
     assert_close(out["precision"], (0 + 2 / 6 + 0) / 3)
+    # every benign row is predicted dos: all of them are false alarms
+    assert_close(out["false_alarm_rate"], 1.0)
+    assert_close(out["f1_per_class"], [0.0, 2 * (2 / 6) / (2 / 6 + 1), 0.0])
+
+
+def test_false_alarm_rate_counts_benign_rows_called_any_attack_and_is_absent_without_benign():
+    metrics = flow_metrics(("dos", "BENIGN", "portscan"))
+    target = torch.tensor([1, 1, 1, 1, 0, 2])
+    pred = torch.tensor([1, 0, 2, 1, 0, 1])  # benign rows: 2 of 4 flagged (as dos, as portscan)
+    metrics.update(torch.nn.functional.one_hot(pred, 3).float(), target)
+    assert_close(metrics.compute()["false_alarm_rate"], 2 / 4)
+    assert "false_alarm_rate" not in flow_metrics(("dos", "portscan"))
 
 
 # ------------------------------------------------------------------------------ segmentation
@@ -272,6 +293,13 @@ def test_scalar_metrics_names_and_drops_confmat():
         "auroc",
         "acc_per_class_benign",
         "acc_per_class_attack",
+        "precision_per_class_benign",
+        "precision_per_class_attack",
+        "recall_per_class_benign",
+        "recall_per_class_attack",
+        "f1_per_class_benign",
+        "f1_per_class_attack",
+        "false_alarm_rate",
         "adapted_rand_error",
     }
     assert all(type(v) is float for v in scalars.values())

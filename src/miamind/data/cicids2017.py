@@ -241,6 +241,7 @@ def load_cicids2017(
     nonfinite: str = "drop",
     scale: str | None = "standard",
     all_classes: bool = False,
+    drop_duplicates: bool = True,
     layout: str = "auto",
     cache_dir: Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
@@ -252,6 +253,8 @@ def load_cicids2017(
     ``seed``) comes next, then everything fitted is fitted on train (see ``flows.make_splits``).
     ``nonfinite``: "drop" rows with Infinity/NaN, or "clip" (+/-inf -> train max/min of the
     column, NaN -> 0). A class with < 3 rows goes to train only (reported, with a warning).
+    ``drop_duplicates`` (default): exact copies of a row (features and label) are removed before
+    the split, counted in ``report["duplicates_dropped"]``.
     """
     table = load_table(data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize)
     return make_splits(
@@ -262,6 +265,7 @@ def load_cicids2017(
         nonfinite=nonfinite,
         scale=scale,
         all_classes=all_classes,
+        drop_duplicates=drop_duplicates,
         dataset=NAME,
     )
 

@@ -287,6 +287,7 @@ def load_cicids2017_improved(
     nonfinite: str = "drop",
     scale: str | None = "standard",
     all_classes: bool = False,
+    drop_duplicates: bool = True,
     cache_dir: Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
 ) -> FlowSplits:
@@ -301,6 +302,7 @@ def load_cicids2017_improved(
         nonfinite=nonfinite,
         scale=scale,
         all_classes=all_classes,
+        drop_duplicates=drop_duplicates,
         relabel=attempted_relabel(attempted),
         dataset=NAME,
     )

@@ -677,6 +677,19 @@ def stratified_split(
     return out, train_only  # type: ignore[return-value]
 
 
+def first_of_duplicates(features: np.ndarray, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For ``rows`` of the table: True where the row is the first (in row order) with its exact
+    features and label code. Rows compare by their float32 bytes, so NaN equals NaN and -0.0
+    differs from 0.0, as an exact copy in the file would."""
+    x = np.ascontiguousarray(features[rows], dtype=np.float32)
+    key = np.concatenate([x.view(np.uint32), codes[rows].astype(np.uint32)[:, None]], axis=1)
+    key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1] * 4))).ravel()
+    _, first_index = np.unique(key, return_index=True)
+    first = np.zeros(len(rows), bool)
+    first[first_index] = True
+    return first
+
+
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """n / (K * n_c) over the given labels (the training split); 0 for a class with no rows."""
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -825,6 +838,7 @@ def make_splits(
     all_classes: bool = False,
     relabel: Mapping[str, str | None] | None = None,
     dataset: str = "cicids2017",
+    drop_duplicates: bool = True,
 ) -> FlowSplits:
     """Split first (stratified, seeded), then fit clip bounds, scaler and class weights on train.
 
@@ -836,6 +850,10 @@ def make_splits(
       (weight 0); default is the labels present, in vocabulary order.
     - ``relabel``: label -> new label (or None to drop the rows); used for dataset policies such
       as the improved re-extraction's '... - Attempted' rows. Counted in the report.
+    - ``drop_duplicates``: keep only the first of rows that are exact copies (every feature and the
+      label, after relabelling and the non-finite policy), *before* splitting; otherwise a copy in
+      train and another in test makes the test score partly a memory test. Counted per label in
+      ``report["duplicates_dropped"]``.
     """
     if label_mode not in ("binary", "multiclass"):
         raise ValueError(f"label_mode must be 'binary' or 'multiclass', got {label_mode!r}")
@@ -868,6 +886,11 @@ def make_splits(
         report["rows_dropped_nonfinite"] = _counts(codes[keep & ~finite], names)
         keep &= finite
     rows = np.flatnonzero(keep)
+    if drop_duplicates:
+        first = first_of_duplicates(table.features, codes, rows)
+        report["duplicates_dropped"] = _counts(codes[rows[~first]], names)
+        report["duplicate_rows_dropped"] = int((~first).sum())
+        rows = rows[first]
     if not len(rows):
         raise ValueError("no rows left to split")
     codes = codes[rows]

@@ -359,6 +359,9 @@ def _train_in_folder(
         "test_confmat": test.get("confmat"),
         "class_names": list(info.class_names),
     }
+    data_report = data_summary(dm)
+    if data_report:
+        metrics["data"] = data_report
     if trainer.is_global_zero:
         _join_logs(run_dir, {int(k): v for k, v in state["resumed_after"].items()})
         write_json(run_dir / "metrics.json", metrics)
@@ -367,6 +370,16 @@ def _train_in_folder(
         if not quiet:
             print(format_table([summary_row(metrics)]))
     return TrainResult(run_dir, metrics)
+
+
+def data_summary(dm) -> dict[str, Any]:
+    """What the data module removed and how it split (flows: duplicates, non-finite rows, split sizes)."""
+    report = getattr(dm, "splits_report", None) or {}
+    keys = ("duplicate_rows_dropped", "duplicates_dropped", "rows_dropped_nonfinite", "relabelled")
+    out = {k: report[k] for k in keys if k in report}
+    if "split" in report:
+        out["split_rows"] = report["split"]["rows"]
+    return out
 
 
 def _save_preprocess(dm, path: Path) -> None:

@@ -43,7 +43,8 @@ an unknown or missing key is a ``ValueError`` naming it and listing the valid on
   ``label_mode`` ("binary" | "multiclass"), ``split`` (train/val/test fractions), ``nonfinite``
   ("drop" | "clip"), ``scale`` ("standard" | "minmax" | None), ``batch_size``,
   ``eval_batch_size``, ``class_weights`` (bool: ``FlowSplits.class_weights`` as a tensor, else
-  None). Optional: ``limit_eval`` as for cifar10. Split and fitting: ``flows.make_splits`` with
+  None). Optional: ``limit_eval`` as for cifar10; ``drop_duplicates`` (default true: exact copies
+  of a row are removed before the split, see ``flows.make_splits``). Split and fitting: ``flows.make_splits`` with
   ``seed``. x is (N, 1, F). ``preprocess_state``: ``scaler_offset``, ``scaler_scale`` (F,)
   float64; ``clip_posinf``, ``clip_neginf``, ``clip_nan`` (F,) float32 only with
   ``nonfinite="clip"``; ``feature_names`` (F,) numpy str array (the CSV columns to read, in
@@ -69,6 +70,8 @@ from ..data.augment import alternating_flips, channel_stats, cutout, normalize, 
 from ..data.flows import FlowSplits, FlowTable, make_splits
 from ..data.info import DatasetInfo
 from ..data.isbi2012 import pad_to_multiple, random_crops, unpad
+from .registry import TASKS as TASK_REGISTRY
+from .registry import get_task, task_names
 from .sampling import (
     BatchDataset,
     BatchKey,
@@ -79,39 +82,10 @@ from .sampling import (
     stratified_indices,
 )
 
-TASKS = ("cifar10", "isbi2012", "cicids2017")
-
-# Required keys per task (defaults are the run configuration's job, not this module's).
-DATA_CFG_KEYS: dict[str, tuple[str, ...]] = {
-    "cifar10": ("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "limit_train"),
-    "isbi2012": (
-        "data_dir",
-        "fold",
-        "n_folds",
-        "crop",
-        "crops_per_epoch",
-        "batch_size",
-        "eval_batch_size",
-        "pad_multiple",
-    ),
-    "cicids2017": (
-        "data_dir",
-        "dataset",
-        "label_mode",
-        "split",
-        "nonfinite",
-        "scale",
-        "batch_size",
-        "eval_batch_size",
-        "class_weights",
-    ),
-}
-# Optional keys and their value when absent.
-OPTIONAL_DATA_CFG: dict[str, dict[str, Any]] = {
-    "cifar10": {"limit_eval": None},
-    "isbi2012": {},
-    "cicids2017": {"limit_eval": None},
-}
+TASKS = task_names()
+# Required and optional data keys per task: the task registry's (one table per fact).
+DATA_CFG_KEYS: dict[str, tuple[str, ...]] = {t.name: t.data_keys for t in TASK_REGISTRY.values()}
+OPTIONAL_DATA_CFG: dict[str, dict[str, Any]] = {t.name: dict(t.optional_data) for t in TASK_REGISTRY.values()}
 AUGMENT_KEYS = ("crop_pad", "flip", "cutout")
 OPTIONAL_AUGMENT = {"alternate_flip": False}
 FLOW_DATASETS = ("cicids2017", "cicids2017_improved")
@@ -546,6 +520,7 @@ class CicIds2017DataModule(TaskDataModule):
             seed=self.seed,
             nonfinite=cfg["nonfinite"],
             scale=self.scale,
+            drop_duplicates=_bool(cfg, "drop_duplicates"),
         )
         if isinstance(arrays, FlowSplits):
             splits = arrays
@@ -595,6 +570,18 @@ class CicIds2017DataModule(TaskDataModule):
     def _preprocess_state(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._state.items()}
 
+    def split_arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(x (N, F) float32, y (N,) int64)`` of "train", "val" or "test": the rows, scaling and
+        ``limit_eval`` subset the neural model sees (classical baselines train on the same arrays)."""
+        self._ensure()
+        if split == "train":
+            x, y = self._train
+        elif split in self._eval:
+            x, y = self._eval[split]
+        else:
+            raise ValueError(f"split must be train, val or test, got {split!r}")
+        return x.reshape(len(x), -1).numpy(), y.numpy()
+
     def _train_size(self) -> int:
         return len(self._train[1])
 
@@ -612,25 +599,16 @@ class CicIds2017DataModule(TaskDataModule):
 
 # ------------------------------------------------------------------------------ factory
 
-DATAMODULES = {
-    "cifar10": Cifar10DataModule,
-    "isbi2012": Isbi2012DataModule,
-    "cicids2017": CicIds2017DataModule,
-}
-
 
 def build_datamodule(task: str, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None) -> TaskDataModule:
-    """The data module for ``task`` ("cifar10", "isbi2012", "cicids2017"); see the module docstring."""
-    if task not in DATAMODULES:
-        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
-    return DATAMODULES[task](data_cfg, seed, arrays)
+    """The data module the task registry names for ``task``; see the module docstring."""
+    return get_task(task).datamodule_class()(data_cfg, seed, arrays)
 
 
 __all__ = [
     "AUGMENT_KEYS",
     "Cifar10DataModule",
     "CicIds2017DataModule",
-    "DATAMODULES",
     "DATA_CFG_KEYS",
     "FLOW_DATASETS",
     "Isbi2012DataModule",

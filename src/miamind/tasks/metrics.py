@@ -58,6 +58,7 @@ __all__ = [
     "flow_metrics",
     "segmentation_metrics",
     "SliceRandVI",
+    "FalseAlarmRate",
     "scalar_metrics",
     "sanitize_class_name",
 ]
@@ -100,11 +101,41 @@ def image_metrics(class_names: Sequence[str]) -> MetricCollection:
     )
 
 
+class FalseAlarmRate(Metric):
+    """Share of the rows of the benign class predicted as anything else (argmax decisions).
+
+    The false-alarm (false-positive) rate an intrusion detector is judged by: every benign flow
+    flagged raises an alarm somebody has to look at. ``compute()`` is NaN when no benign row was seen.
+    """
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+
+    def __init__(self, benign_index: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.benign_index = int(benign_index)
+        self.add_state("benign", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("flagged", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
+        is_benign = target == self.benign_index
+        self.benign += is_benign.sum()
+        self.flagged += (is_benign & (_argmax_classes(logits) != self.benign_index)).sum()
+
+    def compute(self) -> torch.Tensor:
+        if int(self.benign) == 0:
+            return torch.tensor(float("nan"), dtype=torch.float64, device=self.device)
+        return self.flagged.double() / self.benign.double()
+
+
 def flow_metrics(class_names: Sequence[str]) -> MetricCollection:
     """Network-flow classification (CIC-IDS2017).
 
     Keys: ``acc``, ``precision``, ``recall``, ``f1``, ``precision_macro``, ``recall_macro``,
-    ``f1_macro``, ``auroc``, ``acc_per_class``, ``confmat``.
+    ``f1_macro``, ``auroc``, ``acc_per_class``, ``precision_per_class``, ``recall_per_class``,
+    ``f1_per_class`` (one value per class), ``confmat``, and ``false_alarm_rate`` (share of BENIGN
+    rows predicted as any attack; only when a class is named BENIGN, in any case).
 
     With 2 classes, ``precision``/``recall``/``f1`` are binary scores of the positive class 1
     (attack), the numbers intrusion-detection papers report, and ``auroc`` ranks by
@@ -119,8 +150,14 @@ def flow_metrics(class_names: Sequence[str]) -> MetricCollection:
         "recall_macro": MulticlassRecall(num_classes=k, average="macro"),
         "f1_macro": MulticlassF1Score(num_classes=k, average="macro"),
         "acc_per_class": MulticlassAccuracy(num_classes=k, average=None),
+        "precision_per_class": MulticlassPrecision(num_classes=k, average=None),
+        "recall_per_class": MulticlassRecall(num_classes=k, average=None),
+        "f1_per_class": MulticlassF1Score(num_classes=k, average=None),
         "confmat": MulticlassConfusionMatrix(num_classes=k),
     }
+    benign = [i for i, name in enumerate(class_names) if str(name).upper() == "BENIGN"]
+    if benign:
+        metrics["false_alarm_rate"] = FalseAlarmRate(benign[0])
     if k == 2:
         # Binary metrics read hard argmax decisions (0/1 integers), so they agree exactly with
         # acc and confmat; thresholding softmax at 0.5 could differ on near-ties.

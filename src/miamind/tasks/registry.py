@@ -112,7 +112,7 @@ TASKS: dict[str, Task] = {
                 "eval_batch_size",
                 "class_weights",
             ),
-            optional_data={"limit_eval": None},
+            optional_data={"limit_eval": None, "drop_duplicates": True},
             headline=("acc", "precision", "recall", "f1", "auroc"),
             report_metrics=(
                 "f1_macro",

@@ -1,0 +1,172 @@
+"""The study runner: skips finished cells, resumes interrupted ones, records failures, locks.
+
+The runner's own logic is tested against a stand-in ``miamind`` package (a few lines that write
+the files a run folder has) so these tests take seconds; ``test_tiny_real_study`` (slow) runs real
+1-epoch cells on synthetic flows end to end.
+"""
+
+import json
+import os
+import textwrap
+
+import pytest
+
+from miamind.study import load_study
+from miamind.study.report import write_report
+from miamind.study.runner import LOCK, cell_status, run_study
+
+FAKE_MAIN = """
+import json, os, sys
+from pathlib import Path
+
+argv = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(json.dumps(argv) + "\\n")
+if "--resume" in argv:
+    run = Path(argv[argv.index("--resume") + 1])
+    seed = json.loads((run / "config.yaml").read_text())["seed"]
+else:
+    run = Path(argv[argv.index("--out") + 1])
+    seed = int(argv[argv.index("--seed") + 1])
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.yaml").write_text(json.dumps({"seed": seed}))
+    if run.name in os.environ.get("FAKE_INTERRUPT", "").split(","):
+        sys.exit(137)  # killed after its first checkpoint
+    if run.name in os.environ.get("FAKE_FAIL", "").split(","):
+        sys.exit(1)
+attention = argv[argv.index("--attention") + 1] if "--attention" in argv else "none"
+score = 0.80 + 0.01 * seed + {"se": 0.05, "mia": -0.02 - 0.001 * seed}.get(attention, 0.0)
+(run / "metrics.json").write_text(json.dumps({"test": {"f1_macro": score, "acc": score}, "parameters": 7}))
+"""
+
+SPEC = """
+name: fake
+groups:
+  - name: g
+    task: cicids2017
+    models: [flowcnn]
+    attentions: [none, se, mia, coordatt]
+    seeds: [0, 1, 2]
+    metrics: [f1_macro, acc]
+"""
+
+
+@pytest.fixture
+def fake(tmp_path):
+    pkg = tmp_path / "fake" / "miamind"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(FAKE_MAIN)
+    spec = tmp_path / "fake.yaml"
+    spec.write_text(textwrap.dedent(SPEC))
+    log = tmp_path / "calls.jsonl"
+    env = {"PYTHONPATH": str(tmp_path / "fake"), "FAKE_LOG": str(log)}
+
+    def calls():
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    return load_study(spec), tmp_path / "runs", env, calls
+
+
+def run(study, runs, env, **kw):
+    lines = []
+    out = run_study(study, runs_dir=runs, env=env, log=lines.append, gpu=False, **kw)
+    return out, lines
+
+
+def test_runs_all_then_skips_finished(fake):
+    study, runs, env, calls = fake
+    out, lines = run(study, runs, env)
+    assert out == {"ran": 9, "failed": 0, "skipped_done": 0}  # 3 coordatt cells are N/A in flowcnn
+    assert len(calls()) == 9
+    assert sum("skip" in line and ": na (" in line for line in lines) == 3
+    progress = [line for line in lines if " done, " in line]
+    assert progress[-1].endswith("9/9 done, 0 failed, 0 left, ETA 0m00s")
+    assert "ETA" in progress[0] and "8 left" in progress[0]
+    record = json.loads((study.run_dir(study.cells[0], runs) / "study_cell.json").read_text())
+    assert record["status"] == "done" and record["attempts"][0]["rc"] == 0 and record["wall_s"] > 0
+    assert record["command"].startswith("miamind train --task cicids2017")
+    out, _ = run(study, runs, env)
+    assert out == {"ran": 0, "failed": 0, "skipped_done": 9} and len(calls()) == 9
+
+
+def test_interrupted_cell_is_resumed_and_failed_cell_retried(fake):
+    study, runs, env, calls = fake
+    cells = [c for c in study.cells if not c.na_reason]
+    interrupted, failed = cells[1], cells[2]
+    env = {**env, "FAKE_INTERRUPT": interrupted.id, "FAKE_FAIL": failed.id}
+    out, lines = run(study, runs, env, jobs=2)
+    assert out["ran"] == 7 and out["failed"] == 2
+    assert cell_status(study, interrupted, runs).state == "resume"
+    assert any(f"see {runs / interrupted.id / 'study.log'}" in line for line in lines)
+    n = len(calls())
+    out, _ = run(study, runs, {k: v for k, v in env.items() if not k.startswith("FAKE_") or k == "FAKE_LOG"})
+    assert out == {"ran": 2, "failed": 0, "skipped_done": 7}
+    again = calls()[n:]
+    assert ["train", "--resume", str(runs / interrupted.id)] in again
+    record = json.loads((runs / interrupted.id / "study_cell.json").read_text())
+    assert [a["rc"] for a in record["attempts"]] == [137, 0] and record["attempts"][1]["resumed"]
+
+
+def test_a_cell_locked_by_a_live_process_is_left_alone(fake):
+    study, runs, env, calls = fake
+    cell = next(c for c in study.cells if not c.na_reason)
+    (runs / cell.id).mkdir(parents=True)
+    (runs / cell.id / LOCK).write_text(json.dumps({"runner": os.getpid(), "child": None}))
+    out, lines = run(study, runs, env, only=[cell.id])
+    assert out["ran"] == 0 and not calls() and any("running" in line for line in lines)
+    # a lock whose runner and child are gone is stale
+    (runs / cell.id / LOCK).write_text(json.dumps({"runner": 2**22 + 12345, "child": None}))
+    out, _ = run(study, runs, env, only=[cell.id])
+    assert out["ran"] == 1 and not (runs / cell.id / LOCK).exists()
+
+
+def test_report_of_a_partial_study(fake, tmp_path):
+    study, runs, env, calls = fake
+    cells = [c for c in study.cells if not c.na_reason]
+    fail = next(c for c in cells if c.attention == "se" and c.seed == 2)
+    run(study, runs, {**env, "FAKE_FAIL": fail.id})
+    out = write_report(study, runs_dir=runs, out=tmp_path / "res")
+    csv_text = (out / "cells.csv").read_text()
+    assert csv_text.count("\n") == 1 + 12
+    assert "N/A: flowcnn: cannot build attention 'coordatt'" in csv_text and ",failed," in csv_text
+    summary = json.loads((out / "summary.json").read_text())
+    cmps = {c["label"]: c for c in summary["comparisons"] if c["primary"]}
+    assert set(cmps) == {"flowcnn/se", "flowcnn/mia"} and summary["family_size"] == 1
+    # se = none + 0.05 on the two seeds both finished: constant shift, CI of width 0, no t-test
+    se = cmps["flowcnn/se"]
+    assert se["n"] == 2 and se["mean_diff"] == pytest.approx(0.05) and se["p_ttest"] is None
+    assert se["units"] == [[0, None], [1, None]]
+    # mia = none - 0.02, -0.021, -0.022: mean -0.021, sd 0.001, t = -36.37 (df 2), p = 0.000755
+    mia = cmps["flowcnn/mia"]
+    assert mia["n"] == 3 and mia["mean_diff"] == pytest.approx(-0.021)
+    assert mia["p_ttest"] == pytest.approx(0.000755, abs=2e-6) and mia["significant"]
+    md = (out / "summary.md").read_text()
+    assert "| flowcnn/se | 2 | +0.0500" in md and "failed 1" in md
+    assert "flowcnn/mia ranks 3 of 3" in md and "-> worse" in md
+    assert (out / "forest.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_tiny_real_study(tmp_path):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            """
+            name: tiny
+            groups:
+              - name: flows
+                task: cicids2017
+                models: [flowcnn, sklearn_logreg]
+                attentions: [none, se]
+                seeds: [0, 1]
+                set: {data.synthetic: true, trainer.epochs: 1, trainer.progress_bar: false, plots: false}
+            """
+        )
+    )
+    study = load_study(spec)
+    out = run_study(study, runs_dir=tmp_path / "runs", jobs=2, log=print, gpu=False)
+    assert out == {"ran": 6, "failed": 0, "skipped_done": 0}
+    res = write_report(study, runs_dir=tmp_path / "runs", out=tmp_path / "res")
+    summary = json.loads((res / "summary.json").read_text())
+    assert {c["label"] for c in summary["comparisons"] if c["primary"]} == {"flowcnn/se", "sklearn_logreg"}
