@@ -12,7 +12,9 @@ def test_report_parts_on_real_data(real_data_dir):
     assert isbi["train_slices"] == 30 and isbi["membrane_fraction"] == pytest.approx(0.2196, abs=1e-3)
     assert len(isbi["membrane_fraction_per_validation_fold"]) == 5
     cic = _flows(load_cicids2017, real_data_dir)
-    assert sum(cic["split_rows_seed0"].values()) == sum(cic["rows_read_per_label"].values()) - 7
+    kept = sum(cic["rows_read_per_label"].values()) - 7 - cic["duplicate_rows_dropped"]
+    assert cic["duplicate_rows_dropped"] == 104  # exact duplicates, removed before the split
+    assert sum(cic["split_rows_seed0"].values()) == kept
     assert cic["rows_dropped_nonfinite_per_label"] == {"BENIGN": 7}
     timings = {
         k: {"cold_s": 1.0, "cached_s": [0.1, 0.1]}

@@ -78,6 +78,7 @@ def _flows(load: Callable[..., object], data_dir: Path | None) -> dict:
         "class_names": list(splits.class_names),
         "rows_read_per_label": splits.report["read"]["label_counts_read"],
         "rows_dropped_nonfinite_per_label": splits.report["rows_dropped_nonfinite"],
+        "duplicate_rows_dropped": int(splits.report.get("duplicate_rows_dropped", 0)),
         "split_rows_seed0": {
             p: int(len(y))
             for p, y in (("train", splits.y_train), ("val", splits.y_val), ("test", splits.y_test))
