@@ -277,11 +277,14 @@ def test_predict_segmentation_writes_masks_matching_evaluation(tmp_path):
 REAL_SHORT = {
     "cifar10": [
         "data.limit_train=2000",
+        # no attention: 40 steps of this small net with mia's gates (x0.25 at init) stay within
+        # 0.07 of chance; the path from disk to metrics is the same for every attention
+        "model.attention=none",
         "data.val_size=200",
         "data.limit_eval=500",
         "data.batch_size=50",
         "model.kwargs.widths=[16, 32, 32]",
-        "optim.lr=0.05",
+        "optim.lr=0.1",
         "schedule.warmup_epochs=0",
     ],
     "isbi2012": ["data.crops_per_epoch=32", "data.crop=64", "model.kwargs.width=4"],

@@ -1,4 +1,4 @@
-"""Comparator attention layers: SE, ECA, CBAM, GC, GE (timm) and CoordAtt, Triplet, SimAM (from their papers).
+"""Comparator attention layers: SE, ECA, CBAM, GC, GE, CoordAtt (timm) and Triplet, SimAM (from their papers).
 
 Every layer is registered by name and shares one constructor shape::
 
@@ -13,7 +13,7 @@ cbam         CBAM                         1, 2, 3  timm ``CbamModule`` (Woo et a
 gc           GlobalContextBlock           1, 2, 3  timm ``GlobalContext`` (Cao et al., ICCVW 2019)
 ge           GatherExciteBlock            1, 2, 3  timm ``GatherExcite`` (Hu et al., NeurIPS 2018);
                                                    2-D only with ``extent > 0`` / ``extra_params``
-coordatt     CoordAttention               2        Hou, Zhou, Feng, CVPR 2021 (written here)
+coordatt     CoordAttention               2        timm ``CoordAttn`` (Hou, Zhou, Feng, CVPR 2021)
 triplet      TripletAttention             2        Misra et al., WACV 2021 (written here)
 simam        SimAM                        1, 2, 3  Yang et al., ICML 2021 (written here)
 ============ ============================ ======== ===================================================
@@ -42,6 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import ConvMlp, get_act_layer, make_divisible
 from timm.layers.cbam import CbamModule
+from timm.layers.coord_attn import CoordAttn
 from timm.layers.eca import EcaModule
 from timm.layers.gather_excite import GatherExcite
 from timm.layers.global_context import GlobalContext
@@ -451,22 +452,20 @@ class CBAM(CbamModule):
 
 
 @register_attention("coordatt")
-class CoordAttention(nn.Module):
-    """Coordinate Attention (Hou, Zhou, Feng, CVPR 2021), 2-D only.
+class CoordAttention(_TimmAdapter, CoordAttn):
+    """Coordinate Attention (Hou, Zhou, Feng, CVPR 2021) -- timm's ``CoordAttn``, 2-D only.
 
-    Following the paper and its official code (github.com/houqb/CoordAttention)::
+    As in the paper and its official code (github.com/houqb/CoordAttention)::
 
         z_h = mean over W  (N, C, H, 1);   z_w = mean over H, transposed  (N, C, W, 1)
         f   = h_swish(BN(conv1x1_{C->mip}([z_h; z_w])))      concatenated along the H+W axis
         f_h, f_w = split(f, [H, W])
         a_h = sigmoid(conv1x1_{mip->C}(f_h));  a_w = sigmoid(conv1x1_{mip->C}(f_w^T))
-        out = x * a_h * a_w
+        out = x * a_w * a_h
 
-    ``mip = max(8, C // reduction)`` with reduction 32, i.e. ``rd_ratio = 1/32``; all 1x1 convs have
-    biases as in the official code. Recent timm (1.0.31 here) has ``timm.layers.coord_attn.CoordAttn``,
-    but its defaults differ (width ``C/16 * 2/3`` rounded to 8, no conv bias) and older timm lacks it,
-    so the layer is written out here; the tests check it equals timm's ``CoordAttn(C,
-    rd_channels=mip, bias=True)`` when the installed timm has it.
+    timm's defaults differ from the paper's (width ``C/16 * 2/3`` rounded to 8, no conv bias), so
+    this class passes the paper's: ``mip = max(8, C // reduction)`` with reduction 32, i.e.
+    ``rd_ratio = 1/32``, and biases on all 1x1 convs as in the official code.
 
     Args:
         channels: C of the (N, C, H, W) input.
@@ -476,6 +475,7 @@ class CoordAttention(nn.Module):
         min_rd_channels: lower bound on mip (paper: 8).
         device: where the parameters live.
         dtype: the parameters' dtype.
+        **kwargs: passed to timm's ``CoordAttn`` (``act_layer``, ``gate_layer``, ...).
 
     Parameters at C = 64, defaults (mip = 8): 520 + 16 (BN) + 2 * 576 = 1688.
     """
@@ -493,34 +493,35 @@ class CoordAttention(nn.Module):
         min_rd_channels: int = 8,
         device=None,
         dtype=None,
+        **kwargs,
     ) -> None:
-        super().__init__()
-        self.dims = check_dims(dims, self.layer_name, (2,))
-        self.channels = check_channels(channels, self.layer_name)
+        check_dims(dims, self.layer_name, (2,))
+        channels = check_channels(channels, self.layer_name)
         if rd_channels is None:
             # int(C * (1/r)) == C // r; the 1e-9 guards against 1/r not being exact in binary.
-            rd_channels = max(min_rd_channels, int(self.channels * rd_ratio + 1e-9))
-        self.rd_channels = check_channels(rd_channels, "coordatt rd_channels")
-        dd = dict(device=device, dtype=dtype)
-        self.conv1 = nn.Conv2d(self.channels, self.rd_channels, 1, **dd)
-        self.bn1 = nn.BatchNorm2d(self.rd_channels, **dd)
-        self.act = nn.Hardswish()  # h_swish(x) = x * relu6(x + 3) / 6
-        self.conv_h = nn.Conv2d(self.rd_channels, self.channels, 1, **dd)
-        self.conv_w = nn.Conv2d(self.rd_channels, self.channels, 1, **dd)
+            rd_channels = max(min_rd_channels, int(channels * rd_ratio + 1e-9))
+        rd_channels = check_channels(rd_channels, "coordatt rd_channels")
+        kwargs.setdefault("bias", True)
+        super().__init__(channels, rd_channels=rd_channels, **kwargs)
+        self.rd_channels = rd_channels
+        self._adapt(channels, dims, device, dtype)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, rd_channels={self.rd_channels}"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.channels, self.dims, self.layer_name)
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's ``CoordAttn.forward`` (``has_skip`` included)."""
         h, w = x.shape[2], x.shape[3]
-        z_h = x.mean(3, keepdim=True)  # (N, C, H, 1)
-        z_w = x.mean(2, keepdim=True).transpose(2, 3)  # (N, C, W, 1)
-        f = self.act(self.bn1(self.conv1(torch.cat([z_h, z_w], dim=2))))
-        f_h, f_w = torch.split(f, [h, w], dim=2)
-        a_h = torch.sigmoid(self.conv_h(f_h))  # (N, C, H, 1)
-        a_w = torch.sigmoid(self.conv_w(f_w.transpose(2, 3)))  # (N, C, 1, W)
-        return x * a_h * a_w
+        x_h = x.mean(3, keepdim=True)  # (N, C, H, 1)
+        x_w = x.mean(2, keepdim=True).transpose(-1, -2)  # (N, C, W, 1)
+        y = self.act(self.bn1(self.conv1(torch.cat([x_h, x_w], dim=2))))
+        y_h, y_w = torch.split(y, [h, w], dim=2)
+        a_h = self.gate(self.conv_h(y_h))  # (N, C, H, 1)
+        a_w = self.gate(self.conv_w(y_w.transpose(-1, -2)))  # (N, C, 1, W)
+        out = x * a_w * a_h
+        if self.has_skip:
+            out = out + x
+        return out
 
 
 class _ZPoolGate(nn.Module):

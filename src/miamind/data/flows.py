@@ -41,6 +41,7 @@ from .cache import cached_arrays, fingerprint, sha256_file
 from .errors import DataError, DatasetNotFoundError
 from .info import DatasetInfo
 from .root import data_root
+from .splits import apply_scaler, balanced_class_weights, fit_scaler, stratified_split
 
 PathLike = str | Path
 PathsArg = PathLike | Sequence[PathLike]
@@ -638,45 +639,6 @@ def cached_table(
 # Splitting, fitting, scaling
 
 
-def stratified_split(
-    strata: np.ndarray, fractions: Sequence[float], seed: int
-) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], dict[int, int]]:
-    """Row indices (train, val, test), stratified by ``strata``, deterministic for a seed.
-
-    Each stratum with >= 3 rows gets at least one row in every split with a non-zero fraction.
-    A stratum with fewer rows cannot be stratified three ways: all its rows go to train, and it
-    is returned in the second value (stratum -> rows) so the caller can report it.
-    """
-    f = np.asarray(fractions, np.float64)
-    if f.shape != (3,) or (f < 0).any() or abs(f.sum() - 1.0) > 1e-6 or f[0] <= 0:
-        raise ValueError(
-            f"split must be three non-negative fractions (train > 0) summing to 1, got {fractions}"
-        )
-    rng = np.random.default_rng(seed)
-    parts: list[list[np.ndarray]] = [[], [], []]
-    train_only: dict[int, int] = {}
-    for s in np.unique(strata):
-        idx = np.flatnonzero(strata == s)
-        idx = idx[rng.permutation(len(idx))]
-        n = len(idx)
-        if n < 3:
-            train_only[int(s)] = n
-            parts[0].append(idx)
-            continue
-        n_val = max(1, int(round(n * f[1]))) if f[1] > 0 else 0
-        n_test = max(1, int(round(n * f[2]))) if f[2] > 0 else 0
-        while n - n_val - n_test < 1:  # tiny classes with large val/test fractions
-            if n_val >= n_test and n_val > 1:
-                n_val -= 1
-            else:
-                n_test -= 1
-        parts[1].append(idx[:n_val])
-        parts[2].append(idx[n_val : n_val + n_test])
-        parts[0].append(idx[n_val + n_test :])
-    out = tuple(np.sort(np.concatenate(p)) if p else np.empty(0, np.int64) for p in parts)
-    return out, train_only  # type: ignore[return-value]
-
-
 def first_of_duplicates(features: np.ndarray, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """For ``rows`` of the table: True where the row is the first (in row order) with its exact
     features and label code. Rows compare by their float32 bytes, so NaN equals NaN and -0.0
@@ -688,21 +650,6 @@ def first_of_duplicates(features: np.ndarray, codes: np.ndarray, rows: np.ndarra
     first = np.zeros(len(rows), bool)
     first[first_index] = True
     return first
-
-
-def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """n / (K * n_c) over the given labels (the training split); 0 for a class with no rows."""
-    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
-    w = np.zeros(n_classes, np.float64)
-    present = counts > 0
-    w[present] = len(y) / (present.sum() * counts[present])
-    return w.astype(np.float32)
-
-
-def _column_stat(x: np.ndarray, fn: Callable, block: int = 65_536) -> np.ndarray:
-    """Column-wise reduction in float64, in row blocks so no float64 copy of x is made."""
-    parts = [fn(x[i : i + block].astype(np.float64), axis=0) for i in range(0, len(x), block)]
-    return np.stack(parts) if parts else np.zeros((0, x.shape[1]))
 
 
 def fit_clip(x_train: np.ndarray, block: int = 262_144) -> dict[str, np.ndarray]:
@@ -738,42 +685,6 @@ def apply_clip(x: np.ndarray, clip: Mapping[str, np.ndarray]) -> dict[str, int]:
         x[rows, cols] = clip[kind][cols]
         counts[kind] = int(len(rows))
     return counts
-
-
-def fit_scaler(x_train: np.ndarray, kind: str | None) -> dict[str, np.ndarray]:
-    """``x' = (x - offset) / scale`` with offset/scale from the training rows.
-
-    standard: offset = mean, scale = std (ddof 0); minmax: offset = min, scale = max - min.
-    A constant column gets scale 1 (CIC-IDS2017 has several all-zero columns).
-    """
-    f = x_train.shape[1]
-    if kind is None:
-        return {"offset": np.zeros(f, np.float64), "scale": np.ones(f, np.float64)}
-    if len(x_train) == 0:
-        raise ValueError("cannot fit a scaler on an empty training split")
-    if not np.isfinite(x_train).all():
-        raise ValueError("cannot fit a scaler on non-finite values; use nonfinite='drop' or 'clip'")
-    if kind == "standard":
-        s1 = _column_stat(x_train, np.sum).sum(0)
-        mean = s1 / len(x_train)
-        ss = _column_stat(x_train, lambda a, axis: np.sum((a - mean) ** 2, axis=axis)).sum(0)
-        offset, scale = mean, np.sqrt(ss / len(x_train))
-    elif kind == "minmax":
-        offset = _column_stat(x_train, np.min).min(0)
-        scale = _column_stat(x_train, np.max).max(0) - offset
-    else:
-        raise ValueError(f"scale must be 'standard', 'minmax' or None, got {kind!r}")
-    scale = np.where(scale > 0, scale, 1.0)
-    return {"offset": offset, "scale": scale}
-
-
-def apply_scaler(x: np.ndarray, scaler: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Scale float32 ``x`` in place (statistics in float64, result float32)."""
-    off = scaler["offset"].astype(np.float32)
-    inv = (1.0 / scaler["scale"]).astype(np.float32)
-    x -= off
-    x *= inv
-    return x
 
 
 @dataclass

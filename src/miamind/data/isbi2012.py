@@ -45,6 +45,7 @@ from .errors import DataError, DatasetNotFoundError
 from .fetch import Remote, Source
 from .info import DatasetInfo
 from .root import data_root
+from .splits import kfold_blocks
 
 PathLike = str | Path
 
@@ -720,14 +721,13 @@ def kfold_slices(
         raise ValueError(f"fold must be in 0..{n_folds - 1} for n_folds={n_folds}, got {fold}")
     if gap < 0:
         raise ValueError(f"gap must be >= 0, got {gap}")
-    blocks = np.array_split(np.arange(n_slices, dtype=np.int64), n_folds)
-    val_idx = blocks[fold]
+    _, val_idx = kfold_blocks(n_slices, n_folds, fold)
     lo, hi = int(val_idx[0]) - gap, int(val_idx[-1]) + gap
     all_idx = np.arange(n_slices, dtype=np.int64)
     train_idx = all_idx[(all_idx < lo) | (all_idx > hi)]
     if len(train_idx) == 0:
         raise ValueError(f"gap={gap} leaves no training slices for fold {fold}")
-    return train_idx, val_idx.copy()
+    return train_idx, val_idx
 
 
 # --------------------------------------------------------------------------- tensors, crops, padding

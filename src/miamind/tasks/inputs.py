@@ -187,7 +187,8 @@ def _read_feature_csv(path: Path, feature_names: Sequence[str]) -> tuple[np.ndar
 
 
 def _load_cicids2017(paths, state) -> Inputs:
-    from ..data.flows import apply_clip, apply_scaler
+    from ..data.flows import apply_clip
+    from ..data.splits import apply_scaler
 
     st = _state(state, ("scaler_offset", "scaler_scale", "feature_names"), "cicids2017")
     names_f = [str(n) for n in st["feature_names"].reshape(-1)]

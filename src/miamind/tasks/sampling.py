@@ -43,6 +43,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..data.splits import stratified_indices  # re-exported: the samplers' users pick subsets with it
+
 # Domain separation: the permutation stream and the augmentation stream never share a seed.
 _PERMUTATION, _AUGMENTATION = 0, 1
 
@@ -211,35 +213,6 @@ def batch_loader(dataset: BatchDataset, sampler: EpochBatchSampler) -> DataLoade
     ``num_workers=0`` because the batch is one vectorised gather, cheaper than worker IPC.
     """
     return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=0)
-
-
-def stratified_indices(labels: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pick exactly ``n`` rows, stratified by ``labels``: ``(chosen, rest)``, both sorted int64.
-
-    Each class contributes in proportion to its count (largest-remainder rounding, ties broken
-    by class index), the rows within a class drawn with ``numpy.random.default_rng(seed)``.
-    Used to hold out a validation set and to take a training subset.
-    """
-    labels = np.asarray(labels)
-    total = len(labels)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= total:
-        raise ValueError(f"cannot pick {n!r} of {total} rows")
-    classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * (n / total) if total else counts.astype(float)
-    quota = np.floor(exact).astype(np.int64)
-    short = n - int(quota.sum())
-    if short:
-        order = np.lexsort((np.arange(len(classes)), -(exact - quota)))  # largest remainder first
-        quota[order[:short]] += 1
-    rng = np.random.default_rng(seed)
-    chosen = [
-        np.flatnonzero(labels == c)[rng.permutation(k)[:q]]
-        for c, k, q in zip(classes, counts, quota, strict=True)
-    ]
-    picked = np.sort(np.concatenate(chosen)) if chosen else np.empty(0, np.int64)
-    mask = np.zeros(total, bool)
-    mask[picked] = True
-    return picked.astype(np.int64), np.flatnonzero(~mask).astype(np.int64)
 
 
 __all__ = [
