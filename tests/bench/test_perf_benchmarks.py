@@ -58,6 +58,17 @@ def test_models_quick_reports_ratios_against_none_of_the_same_round(tmp_path):
     assert by[("flowcnn", "mia")]["parameters"] > by[("flowcnn", "none")]["parameters"]
 
 
+@pytest.mark.slow  # ~1-2 min: inductor compiles two small models
+def test_models_compile_measures_compiled_models(tmp_path):
+    out = tmp_path / "models.json"
+    argv = ["--quick", "--compile", "--threads", "1", "--model", "flowcnn", "--attention", "mia"]
+    assert bench_models.main([*argv, "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["settings"]["compile"] is True
+    assert [(r["attention"], r["compiled"]) for r in result["results"]] == [("none", True), ("mia", True)]
+    assert "torch.compile" in out.with_suffix(".md").read_text()
+
+
 def test_models_rejects_an_unknown_model(tmp_path):
     with pytest.raises(SystemExit, match="resnet99"):
         bench_models.main(["--out", str(tmp_path / "m.json"), "--model", "resnet99"])

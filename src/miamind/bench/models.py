@@ -124,7 +124,7 @@ def _autocast(precision: str):
 
 
 def measure_workload(
-    w: dict[str, Any], attentions: Sequence[str], rounds: int, steps: int
+    w: dict[str, Any], attentions: Sequence[str], rounds: int, steps: int, compile_models: bool = False
 ) -> list[dict[str, Any]]:
     names = ["none", *[a for a in attentions if a != "none"]]
     torch.manual_seed(0)
@@ -145,6 +145,9 @@ def measure_workload(
                 out = m.eval()(x)
             # class targets of the output's shape: (N,) for classifiers, (N, *spatial) for U-Net
             target = torch.randint(0, w["classes"], (out.shape[0], *out.shape[2:]))
+        if compile_models:
+            # In place: forward becomes inductor's; parameters and state_dict keys stay as they are.
+            m.compile()
 
     def train_steps(n):
         m, opt = models[n].train(), opts[n]
@@ -161,9 +164,10 @@ def measure_workload(
             for _ in range(steps):
                 m(x)
 
-    for n in names:  # warm-up: first-call allocations, oneDNN primitive creation
-        train_steps(n)
-        infer_steps(n)
+    for n in names:  # warm-up: first-call allocations, oneDNN primitive creation, compilation
+        for _ in range(2 if compile_models else 1):  # compiled: the 2nd call may recompile (dynamic)
+            train_steps(n)
+            infer_steps(n)
     ips: dict[str, dict[str, list[float]]] = {mode: {n: [] for n in names} for mode in ("train", "infer")}
     for _ in range(rounds):
         for mode, fn in (("train", train_steps), ("infer", infer_steps)):
@@ -180,6 +184,7 @@ def measure_workload(
             "input": list(w["input"]),
             "precision": w["precision"],
             "channels_last": w["channels_last"],
+            "compiled": compile_models,
             "attention": n,
             "parameters": sum(p.numel() for p in models[n].parameters()),
         }
@@ -202,6 +207,11 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"Python {m['python']}, torch {m['torch']}. {s['rounds']} interleaved rounds of {s['steps']} steps per "
         "model; img/s = median over rounds; ratio = median over rounds of img/s / img/s of the no-attention "
         "model in the same round. bf16 = CPU bf16 autocast."
+        + (
+            " Every model `torch.compile`d (inductor), compilation in the warm-up."
+            if s.get("compile")
+            else ""
+        )
         + (" QUICK: measures nothing." if s["quick"] else ""),
         "",
         "| model | batch x input | precision | attention | params "
@@ -233,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=2, help="steps per model per round")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--quick", action="store_true", help="tiny models and inputs: checks the script only")
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile every model (inductor) before measuring"
+    )
     args = p.parse_args(argv)
     command = "python -m miamind.bench.models " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.threads:
@@ -247,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rounds, steps = (2, 1) if args.quick else (args.rounds, args.steps)
     rows: list[dict[str, Any]] = []
     for w in workloads:
-        rows += measure_workload(w, attentions, rounds, steps)
+        rows += measure_workload(w, attentions, rounds, steps, compile_models=args.compile)
         print(f"measured {w['model']} {w['precision']}", file=sys.stderr, flush=True)
     result = {
         "command": command,
@@ -258,6 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "rounds": rounds,
             "steps": steps,
             "threads": torch.get_num_threads(),
+            "compile": args.compile,
         },
         "results": rows,
     }
