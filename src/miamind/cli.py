@@ -66,7 +66,7 @@ def _flag_overrides(args) -> dict:
 
 def _cmd_train(args) -> int:
     from .engine.config import resolve_config
-    from .engine.run import train
+    from .engine.train import train
 
     if args.resume is not None:
         given = [k for k, v in _flag_overrides(args).items() if v is not None] + (
@@ -149,7 +149,7 @@ def _cmd_export(args) -> int:
 
         path = export_onnx(args.run_dir, args.out)
     else:
-        from .engine.export import run_input_shape
+        from .engine.run_folder import run_input_shape
         from .mindspore.export import export_mindir
 
         path = export_mindir(args.run_dir, args.out, run_input_shape(args.run_dir, args.batch))
@@ -203,7 +203,7 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .engine.run import evaluate
+    from .engine.evaluate import evaluate
 
     evaluate(args.run_dir, which=args.checkpoint, split=args.split)
     return 0

@@ -90,7 +90,8 @@ def run_demo(
     shrink the budget; the demo itself keeps the preset's).
     """
     from .engine.config import resolve_config
-    from .engine.run import format_table, summary_row, train
+    from .engine.summary import format_table, summary_row
+    from .engine.train import train
 
     rows: list[dict] = []
     generated: list[str] = []

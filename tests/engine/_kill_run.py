@@ -12,7 +12,7 @@ import sys
 import lightning.pytorch as pl
 
 from miamind.engine.config import load_config
-from miamind.engine.run import train
+from miamind.engine.train import train
 
 
 class KillAt(pl.Callback):

@@ -8,8 +8,9 @@ import torch
 
 from miamind.cli import main
 from miamind.engine.baselines import BASELINES, train_baseline
+from miamind.engine.build import build_datamodule_for
 from miamind.engine.config import resolve_config
-from miamind.engine.run import RunError, build_datamodule_for
+from miamind.engine.run_folder import RunError
 
 
 def cfg(seed=0):

@@ -5,8 +5,10 @@ import pytest
 import torch
 
 from miamind.engine.config import resolve_config
-from miamind.engine.export import export_onnx, run_input_shape
-from miamind.engine.run import load_trained_model, train
+from miamind.engine.export import export_onnx
+from miamind.engine.load import load_trained_model
+from miamind.engine.run_folder import run_input_shape
+from miamind.engine.train import train
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

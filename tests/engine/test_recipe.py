@@ -6,8 +6,10 @@ import torch
 import torch.nn as nn
 
 from miamind.data.augment import alternating_flips, random_crop_flip
+from miamind.engine.build import build_datamodule_for, build_model
 from miamind.engine.config import ConfigError, resolve_config
-from miamind.engine.run import build_datamodule_for, build_model, evaluate, train
+from miamind.engine.evaluate import evaluate
+from miamind.engine.train import train
 from miamind.tasks import synthetic
 from miamind.tasks.modules import TaskModule
 
@@ -131,7 +133,7 @@ def test_whitening_init_uses_training_images_and_freezes_the_stem(tmp_path):
         arrays=arrays,
         quiet=True,
     )
-    from miamind.engine.run import load_trained_model
+    from miamind.engine.load import load_trained_model
 
     _, _, model, _ = load_trained_model(run.run_dir, "last")
     torch.testing.assert_close(model.stem.conv.weight, expected.stem.conv.weight)  # frozen: not trained

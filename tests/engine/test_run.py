@@ -14,8 +14,10 @@ import yaml
 
 from miamind.engine.checkpoint_io import SafetensorsCheckpointIO
 from miamind.engine.config import resolve_config, save_config
+from miamind.engine.evaluate import evaluate
 from miamind.engine.predict import predict, visualize
-from miamind.engine.run import RunError, evaluate, train
+from miamind.engine.run_folder import RunError
+from miamind.engine.train import train
 from miamind.tasks import synthetic
 
 HERE = Path(__file__).parent
@@ -180,6 +182,30 @@ def test_evaluate_reproduces_the_runs_test_metrics(cifar_run):
     assert (cifar_run / "eval-best-test.json").is_file()
 
 
+def test_checkpoints_carry_the_hyper_parameters_and_load_run_rebuilds_the_module(cifar_run):
+    """TaskModule.save_hyperparameters: the config (not the network) in every checkpoint and in the
+    attempt's hparams.yaml; miamind.engine.load_run gives the trained module back in one call."""
+    import miamind.engine
+    from miamind.engine.config import load_config
+
+    cfg = load_config(cifar_run / "config.yaml")
+    ckpt = SafetensorsCheckpointIO().load_checkpoint(cifar_run / "checkpoints" / "last.safetensors")
+    hparams = ckpt["hyper_parameters"]
+    assert set(hparams) == {"kind", "class_names", "optim", "schedule", "loss", "channels_last", "tta"}
+    assert hparams["optim"] == cfg["optim"] and hparams["channels_last"] is cfg["trainer"]["channels_last"]
+    logged = yaml.safe_load((cifar_run / "logs" / "attempt-0" / "hparams.yaml").read_text())
+    assert logged["schedule"] == cfg["schedule"] and len(logged["class_names"]) == 10
+
+    module, loaded_cfg = miamind.engine.load_run(cifar_run, checkpoint="last")
+    assert loaded_cfg == cfg and not module.training and module.optim_cfg == cfg["optim"]
+    state = module.state_dict()
+    assert state.keys() == ckpt["state_dict"].keys()
+    for key, value in state.items():
+        assert torch.equal(value, ckpt["state_dict"][key]), key
+    with pytest.raises(RunError, match="checkpoint must be 'best' or 'last'"):
+        miamind.engine.load_run(cifar_run, checkpoint="final")
+
+
 def test_predict_images_with_the_training_statistics(cifar_run, tmp_path):
     from PIL import Image
 
@@ -190,7 +216,8 @@ def test_predict_images_with_the_training_statistics(cifar_run, tmp_path):
     assert [Path(r["input"]).name for r in rows] == ["img0.png", "img1.png", "img2.png"]
     assert all(abs(sum(v for k, v in r.items() if k.startswith("p_")) - 1) < 1e-4 for r in rows)
     # The same images through the evaluation pipeline give the same prediction.
-    from miamind.engine.run import build_datamodule_for, load_trained_model
+    from miamind.engine.build import build_datamodule_for
+    from miamind.engine.load import load_trained_model
 
     cfg, info, model, _ = load_trained_model(cifar_run)
     dm = build_datamodule_for(cfg)
@@ -253,7 +280,8 @@ def test_predict_segmentation_writes_masks_matching_evaluation(tmp_path):
     import tifffile
     from PIL import Image
 
-    from miamind.engine.run import build_datamodule_for, load_trained_model
+    from miamind.engine.build import build_datamodule_for
+    from miamind.engine.load import load_trained_model
 
     arrays = tiny_arrays("isbi2012")
     run = tmp_path / "run"

@@ -56,7 +56,7 @@ def test_a_second_writer_is_refused_and_nothing_is_written(tmp_path, capsys):
 
 
 def test_resume_of_a_folder_in_use_is_refused(finished_run):
-    from miamind.engine.run import train
+    from miamind.engine.train import train
 
     with run_folder_lock(finished_run):
         with pytest.raises(RunFolderInUseError, match=str(finished_run)):

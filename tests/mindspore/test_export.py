@@ -11,10 +11,11 @@ ms = pytest.importorskip(
     "mindspore", reason="MindSpore backend not installed: pip install miamind[mindspore]"
 )
 
+from miamind.engine.build import build_model  # noqa: E402
 from miamind.engine.checkpoint_io import load_weights  # noqa: E402
 from miamind.engine.config import load_config, resolve_config  # noqa: E402
-from miamind.engine.export import export_onnx, run_input_shape  # noqa: E402
-from miamind.engine.run import RunError, build_model  # noqa: E402
+from miamind.engine.export import export_onnx  # noqa: E402
+from miamind.engine.run_folder import RunError, run_input_shape  # noqa: E402
 from miamind.mindspore.attention import create_attention  # noqa: E402
 from miamind.mindspore.export import export_mindir, load_mindir  # noqa: E402
 from miamind.mindspore.train import train_mindspore  # noqa: E402

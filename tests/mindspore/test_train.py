@@ -2,6 +2,7 @@
 that PyTorch evaluates to the same metrics (trained in one framework, evaluated in the other)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -12,9 +13,11 @@ ms = pytest.importorskip(
     "mindspore", reason="MindSpore backend not installed: pip install miamind[mindspore]"
 )
 
+from miamind.engine.build import build_datamodule_for, build_model  # noqa: E402
 from miamind.engine.checkpoint_io import load_weights  # noqa: E402
 from miamind.engine.config import load_config, resolve_config  # noqa: E402
-from miamind.engine.run import RunError, build_datamodule_for, build_model  # noqa: E402
+from miamind.engine.run_folder import RunError  # noqa: E402
+from miamind.engine.run_lock import RunFolderInUseError, run_folder_lock  # noqa: E402
 from miamind.mindspore.convert import load_into_cell, torch_to_mindspore  # noqa: E402
 from miamind.mindspore.train import (  # noqa: E402
     build_mindspore_model,
@@ -28,7 +31,7 @@ from miamind.tasks.modules import lr_lambda  # noqa: E402
 from miamind.tasks.synthetic import synthetic_cifar10, synthetic_flows  # noqa: E402
 
 QUIET = ["trainer.threads=1", "trainer.progress_bar=false"]
-# The keys of the PyTorch engine's metrics.json (engine/run.py train()); the MindSpore one has them all.
+# The keys of the PyTorch engine's metrics.json (engine/train.py train()); the MindSpore one has them all.
 TORCH_METRICS_KEYS = {
     "task",
     "model",
@@ -244,6 +247,22 @@ def test_existing_run_folder_is_refused(flow_run):
     cfg = load_config(run / "config.yaml")
     with pytest.raises(RunError, match="already holds a run"):
         train_mindspore(cfg, run, arrays=flows(), quiet=True)
+
+
+def test_a_run_folder_in_use_is_refused_in_one_line(tmp_path, capsys):
+    """As for PyTorch: a second run on a folder another process trains into is refused, nothing written."""
+    from miamind.cli import main
+
+    run = tmp_path / "run"
+    cfg = resolve_config("cicids2017", "fast", assignments=QUIET)
+    with run_folder_lock(run):
+        with pytest.raises(RunFolderInUseError, match=re.escape(f"{run}: run folder in use by process")):
+            train_mindspore(cfg, run, arrays=flows(), quiet=True)
+        argv = ["train", "--backend", "mindspore", "--task", "cicids2017", "--out", str(run)]
+        assert main([*argv, "--set", "data.synthetic=true"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith(f"miamind: error: {run}: run folder in use"), err
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]
 
 
 def test_unsupported_task_raises(tmp_path):

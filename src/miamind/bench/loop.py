@@ -20,8 +20,8 @@ def measure(attention: str = "none", batches: int = 12) -> dict[str, float]:
     import lightning.pytorch as pl
     import torch
 
+    from ..engine.build import build_datamodule_for, build_model, build_task_module, build_trainer
     from ..engine.config import resolve_config
-    from ..engine.run import _trainer, build_datamodule_for, build_model, build_task_module
     from ..tasks import synthetic
 
     cfg = resolve_config(
@@ -54,7 +54,7 @@ def measure(attention: str = "none", batches: int = 12) -> dict[str, float]:
             self.ends.append(time.perf_counter())
 
     times = StepTimes()
-    _trainer(cfg, Path(tempfile.mkdtemp()), callbacks=[times]).fit(module, datamodule=dm)
+    build_trainer(cfg, Path(tempfile.mkdtemp()), callbacks=[times]).fit(module, datamodule=dm)
     steps = [e - s for s, e in zip(times.starts, times.ends, strict=True)][2:]
     gaps = [s - e for e, s in zip(times.ends[:-1], times.starts[1:], strict=True)][2:]
 

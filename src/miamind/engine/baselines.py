@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from ..tasks.registry import get_task
+from .build import build_datamodule_for
 from .config import Config
-from .run import RunError, _save_preprocess, build_datamodule_for, data_summary, write_json
+from .run_folder import RunError, data_summary, write_dataset_files, write_metrics
 from .run_lock import run_folder_lock
 
 
@@ -139,17 +140,8 @@ def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: b
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(run_dir / "baseline.yaml", "w") as f:
         yaml.safe_dump({"baseline": name, "estimator": repr(clf), "config": cfg}, f, sort_keys=False)
-    write_json(
-        run_dir / "dataset.json",
-        {
-            "name": info.name,
-            "task": info.task,
-            "class_names": list(info.class_names),
-            "input_shape": list(info.input_shape),
-        },
-    )
-    _save_preprocess(dm, run_dir / "preprocess.json")
-    write_json(run_dir / "metrics.json", metrics)
+    write_dataset_files(run_dir, dm)
+    write_metrics(run_dir, metrics)
     if not quiet:
         shown = {
             k: round(v, 4) for k, v in test["metrics"].items() if k in ("acc", "f1_macro", "false_alarm_rate")

@@ -14,48 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import PathLike
+from .load import load_trained_model
+from .run_folder import run_input_shape
 
-__all__ = ["export_onnx", "run_config_and_info", "run_input_shape"]
-
-
-def run_input_shape(run_dir: PathLike, batch: int = 1) -> tuple[int, ...]:
-    """``(batch, *input_shape)`` of a run folder's model, from its ``dataset.json``."""
-    from .run import open_run
-
-    _, dataset = open_run(run_dir)
-    return (int(batch), *(int(d) for d in dataset["input_shape"]))
-
-
-def run_config_and_info(run_dir: Path):
-    """A run folder's config and DatasetInfo (what builds its model)."""
-    from ..data.info import DatasetInfo
-    from .run import open_run
-
-    cfg, d = open_run(run_dir)
-    return cfg, DatasetInfo(d["name"], d["task"], tuple(d["class_names"]), tuple(d["input_shape"]))
-
-
-def _torch_model(run_dir: Path):
-    """A run folder's PyTorch model in eval mode: a PyTorch run's checkpoint or a MindSpore run's converted weights."""
-    from .checkpoint_io import load_weights
-    from .run import RunError, build_model, load_trained_model
-
-    ckpts = run_dir / "checkpoints"
-    if (ckpts / "best.safetensors").is_file() or (ckpts / "last.safetensors").is_file():
-        _, _, model, path = load_trained_model(run_dir, "best")
-        return model, path
-    path = next(
-        (p for p in (ckpts / "best_torch.safetensors", ckpts / "last_torch.safetensors") if p.is_file()), None
-    )
-    if path is None:
-        raise RunError(
-            f"{run_dir}: no PyTorch weights to export (checkpoints/best.safetensors, last.safetensors, "
-            "best_torch.safetensors or last_torch.safetensors)"
-        )
-    model = build_model(*run_config_and_info(run_dir))
-    state, _ = load_weights(path)
-    model.load_state_dict(state, strict=True)
-    return model.eval(), path
+__all__ = ["export_onnx"]
 
 
 def export_onnx(run_dir: PathLike, out_path: PathLike, *, check_batch: int = 4, atol: float = 1e-4) -> Path:
@@ -73,7 +35,7 @@ def export_onnx(run_dir: PathLike, out_path: PathLike, *, check_batch: int = 4, 
     run_dir, out_path = Path(run_dir), Path(out_path)
     if out_path.suffix != ".onnx":
         raise ValueError(f"{out_path}: an ONNX path must end in .onnx")
-    model, source = _torch_model(run_dir)
+    _, _, model, source = load_trained_model(run_dir, "best")
     shape = run_input_shape(run_dir, batch=check_batch)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
     batch = torch.export.Dim("batch", min=1)

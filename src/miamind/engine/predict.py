@@ -14,7 +14,10 @@ from .._atomic import (
     PathLike,
     atomic_open,
 )
-from .run import RunError, build_datamodule_for, load_preprocess, load_trained_model
+from .build import build_datamodule_for
+from .load import load_trained_model
+from .run_folder import RunError, load_preprocess
+from .summary import format_table
 
 
 def _batches(n: int, size: int):
@@ -90,8 +93,6 @@ def predict(
         if out:
             _write_csv(Path(out), rows)
     if not quiet:
-        from .run import format_table
-
         shown = [{k: str(v) for k, v in r.items() if not k.startswith("p_")} for r in rows[:20]]
         print(format_table(shown))
         if len(rows) > 20:

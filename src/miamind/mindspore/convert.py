@@ -304,7 +304,7 @@ def _safetensors_metadata(path: Path) -> dict[str, str]:
 def _resolve_torch_file(path: PathLike) -> Path:
     path = Path(path)
     if path.is_dir():  # a miamind run folder
-        from ..engine.run import checkpoint_path
+        from ..engine.run_folder import checkpoint_path
 
         path = checkpoint_path(path, "best")
     if path.suffix != ".safetensors":

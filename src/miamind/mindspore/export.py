@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.export import run_config_and_info, run_input_shape
+from ..engine.run_folder import run_config_and_info, run_input_shape
 from ._require import require_mindspore
 
 PathLike = str | os.PathLike
@@ -30,7 +30,7 @@ __all__ = ["export_mindir", "load_mindir"]
 
 def _run_cell(run_dir: Path):
     """The MindSpore twin of a run's model with the run's weights (eval mode) and the file they came from."""
-    from ..engine.run import RunError, checkpoint_path
+    from ..engine.run_folder import RunError, checkpoint_path
     from .convert import load_into_cell
     from .train import build_mindspore_model
 

@@ -1,9 +1,9 @@
 """Train a miamind run config with the MindSpore backend (``miamind train --backend mindspore``).
 
-Same config, same data, same metrics as the PyTorch engine (``miamind.engine.run.train``); only the
+Same config, same data, same metrics as the PyTorch engine (``miamind.engine.train.train``); only the
 model, the loss, the optimiser and the update run in MindSpore:
 
-- **data**: the data module the PyTorch engine builds (``engine.run.build_datamodule_for``); its
+- **data**: the data module the PyTorch engine builds (``engine.build.build_datamodule_for``); its
   deterministic ``(x, y)`` torch batches become ``mindspore.Tensor`` s batch by batch, so both
   backends see the same samples in the same order for a seed.
 - **model**: ``miamind.mindspore.models.create_model`` with the config's arguments. Its initial
@@ -30,7 +30,9 @@ PyTorch-only settings are not emulated: ``trainer.precision`` other than 32 and
 ``trainer.channels_last`` train in float32 / the default layout, and metrics.json says so.
 One device only (no DDP), no resume.
 
-Run folder (as PyTorch's, checkpoints in both formats)::
+Run folder: written through the PyTorch engine's run-folder API (:mod:`miamind.engine.run_folder`),
+locked while training (:mod:`miamind.engine.run_lock`) as a PyTorch run is; checkpoints in both
+formats::
 
     RUN_DIR/config.yaml, dataset.json, preprocess.json     as the PyTorch engine writes them
     RUN_DIR/metrics.csv                                    one row per epoch (train/val curves)
@@ -44,7 +46,6 @@ Run folder (as PyTorch's, checkpoints in both formats)::
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import time
@@ -54,7 +55,6 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_open
 from ..tasks.registry import TASKS, get_task
 from ._require import require_mindspore
 
@@ -183,19 +183,12 @@ def make_train_step(
 
 
 def build_mindspore_model(cfg: Mapping[str, Any], info):
-    """The MindSpore twin of ``engine.run.build_model(cfg, info)`` (same constructor arguments)."""
+    """The MindSpore twin of ``engine.build.build_model(cfg, info)`` (same constructor arguments)."""
+    from ..engine.build import model_arguments
     from .models import create_model
 
-    m = cfg["model"]
-    attention = None if m["attention"] in (None, "none") else m["attention"]
-    return create_model(
-        m["name"],
-        num_classes=info.num_classes,
-        in_chans=info.channels,
-        attention=attention,
-        attention_kwargs=dict(m["attention_kwargs"] or {}),
-        **dict(m["kwargs"] or {}),
-    )
+    name, kwargs = model_arguments(dict(cfg), info)
+    return create_model(name, **kwargs)
 
 
 def to_mindspore(batch) -> tuple[Any, Any]:
@@ -308,16 +301,6 @@ def _improved(current: float, best: float | None, mode: str) -> bool:
     return current > best if mode == "max" else current < best
 
 
-def _write_epoch_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    fields: list[str] = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
-    with atomic_open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 # ------------------------------------------------------------------------------------------ train
 def train_mindspore(
     cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet: bool = False, jit: bool = False
@@ -326,42 +309,47 @@ def train_mindspore(
 
     ``arrays`` injects a dataset (``tasks.synthetic``) as for the PyTorch engine; ``jit`` compiles
     the train step. Raises ValueError for a task or trainer setting this backend does not support,
-    ``engine.run.RunError`` when ``out`` already holds a run.
+    ``engine.run_folder.RunError`` when ``out`` already holds a run, and
+    ``engine.run_lock.RunFolderInUseError`` when another process trains into ``out``: the folder
+    is locked while training, as for the PyTorch engine.
     """
-    import lightning.pytorch as pl
+    from ..engine.run_lock import run_folder_lock
+
+    _check_supported(cfg)
+    with run_folder_lock(out):
+        return _train_in_folder(cfg, Path(out), arrays=arrays, quiet=quiet, jit=jit)
+
+
+def _train_in_folder(
+    cfg: Mapping[str, Any], run_dir: Path, *, arrays, quiet: bool, jit: bool
+) -> dict[str, Any]:
     import mindspore.experimental.optim as optim
 
+    from ..engine.build import build_data_and_model
     from ..engine.callbacks import NonFiniteLossError
-    from ..engine.config import save_config
-    from ..engine.run import (
-        RunError,
-        build_datamodule_for,
-        build_model,
-        format_table,
-        summary_row,
-        write_json,
+    from ..engine.plots import save_run_plots
+    from ..engine.run_folder import (
+        check_new_run,
+        checkpoint_file,
+        run_identity,
+        write_metrics,
+        write_metrics_csv,
+        write_run_inputs,
     )
-    from ..tasks.inputs import preprocess_state_to_json
+    from ..engine.summary import format_table, summary_row
     from ..tasks.metrics import flow_metrics, image_metrics
     from ..tasks.modules import lr_lambda
     from .convert import ckpt_to_safetensors, load_into_cell, torch_to_mindspore
 
-    _check_supported(cfg)
-    run_dir = Path(out)
-    if (run_dir / "config.yaml").exists():
-        raise RunError(f"{run_dir} already holds a run; choose another --out")
+    check_new_run(run_dir)
     tr, ck = cfg["trainer"], cfg["checkpoint"]
     set_threads(tr["threads"])
     ms.set_context(mode=ms.PYNATIVE_MODE)
 
-    pl.seed_everything(cfg["seed"], workers=True, verbose=False)
-    dm = build_datamodule_for(cfg, arrays)
-    dm.setup("fit")
+    # As the PyTorch engine: the data module, and the PyTorch model for the seed, whose initial
+    # weights MindSpore starts from, so both backends start from the same point.
+    dm, torch_model = build_data_and_model(dict(cfg), arrays)
     info = dm.info
-    # As the PyTorch engine: initial weights depend on the seed only. Build the PyTorch model and
-    # start MindSpore from its weights, so both backends start from the same point.
-    pl.seed_everything(cfg["seed"], workers=True, verbose=False)
-    torch_model = build_model(cfg, info)
     reference = {k: v.detach().clone() for k, v in torch_model.state_dict().items()}
     ms.set_seed(int(cfg["seed"]))  # dropout masks
     net = build_mindspore_model(cfg, info)
@@ -397,20 +385,11 @@ def train_mindspore(
     ]
     val_metrics = make_metrics(class_names)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(dict(cfg), run_dir / "config.yaml")
-    write_json(
-        run_dir / "dataset.json",
-        {
-            "name": info.name,
-            "task": info.task,
-            "class_names": class_names,
-            "input_shape": list(info.input_shape),
-        },
+    write_run_inputs(run_dir, dict(cfg), dm)
+    last_path, best_path = (
+        checkpoint_file(run_dir, "last", "mindspore"),
+        checkpoint_file(run_dir, "best", "mindspore"),
     )
-    write_json(run_dir / "preprocess.json", preprocess_state_to_json(dm.preprocess_state()))
-    ckpt_dir = run_dir / "checkpoints"
-    last_path, best_path = ckpt_dir / "last.ckpt", ckpt_dir / "best.ckpt"
 
     monitor, mode = ck["monitor"], ck["mode"]
     best_score: float | None = None
@@ -477,13 +456,13 @@ def train_mindspore(
             shown = f", {monitor} {scores[monitor]:.4f}" if monitor else ""
             print(f"[mindspore] epoch {epoch + 1}/{epochs}: train/loss {row['train/loss']:.4f}{shown}")
     fit_seconds = time.perf_counter() - t_fit
-    _write_epoch_csv(run_dir / "metrics.csv", rows)
+    write_metrics_csv(run_dir, rows)
 
     # PyTorch copies of the weights, so `miamind evaluate` / predict can use a MindSpore-trained run.
-    ckpt_to_safetensors(last_path, ckpt_dir / "last_torch.safetensors", reference)
+    ckpt_to_safetensors(last_path, checkpoint_file(run_dir, "last", "torch-weights"), reference)
     eval_net, use_best = net, False
     if best_path.exists():
-        ckpt_to_safetensors(best_path, ckpt_dir / "best_torch.safetensors", reference)
+        ckpt_to_safetensors(best_path, checkpoint_file(run_dir, "best", "torch-weights"), reference)
         if ck["evaluate"] == "best":
             eval_net, use_best = build_mindspore_model(cfg, info), True
             load_into_cell(eval_net, best_path)
@@ -505,7 +484,7 @@ def train_mindspore(
             **{f"test/{k}": v for k, v in test["metrics"].items()},
         }
     )
-    _write_epoch_csv(run_dir / "metrics.csv", rows)
+    write_metrics_csv(run_dir, rows)
 
     ignored = {}
     if str(tr["precision"]) != "32":
@@ -515,11 +494,7 @@ def train_mindspore(
             "a PyTorch memory-format setting; MindSpore used its default layout"
         )
     metrics = {
-        "task": cfg["task"],
-        "model": cfg["model"]["name"],
-        "attention": cfg["model"]["attention"],
-        "preset": cfg["preset"],
-        "seed": cfg["seed"],
+        **run_identity(dict(cfg)),
         "epochs": epochs,
         "world_size": 1,
         # the same architecture as the PyTorch model (load_into_cell checked every tensor)
@@ -542,13 +517,9 @@ def train_mindspore(
         "initial_weights": "the PyTorch model's initial weights for this seed, converted",
         "best_epoch": best_epoch,
     }
-    write_json(run_dir / "metrics.json", metrics)
+    write_metrics(run_dir, metrics)
     if cfg["plots"]:
-        from ..viz import plot_confusion, plot_learning_curves
-
-        plot_learning_curves(run_dir / "metrics.csv", run_dir / "plots" / "learning_curves.png")
-        if test["confmat"] is not None:
-            plot_confusion(test["confmat"], class_names, run_dir / "plots" / "confusion_matrix.png")
+        save_run_plots(run_dir, metrics)
     if not quiet:
         print(format_table([summary_row(metrics)]))
     return metrics

@@ -2,7 +2,7 @@
 
 Each cell runs as its own ``miamind train`` (or ``miamind baseline``) *subprocess*, the exact
 command ``cells.csv`` gives for rerunning it. A subprocess rather than a call of
-``engine.run.train`` in this process because
+``engine.train.train`` in this process because
 
 - a cell that crashes (out of memory, a segfault in a kernel, a bug) ends its own process and is
   recorded as failed; the runner and the other cells go on;

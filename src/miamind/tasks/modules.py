@@ -47,7 +47,10 @@ def lr_lambda(schedule: Mapping[str, Any], total_steps: int, steps_per_epoch: fl
 
 
 class TaskModule(pl.LightningModule):
-    """Trains ``model`` on a task of kind ``kind`` with the given optimiser, schedule and loss config."""
+    """Trains ``model`` on a task of kind ``kind`` with the given optimiser, schedule and loss config.
+
+    ``channels_last``: the model's weights and 4-D inputs in the channels-last memory format.
+    """
 
     def __init__(
         self,
@@ -70,7 +73,13 @@ class TaskModule(pl.LightningModule):
                 f"tta must be one of {TTA_MODES}, and 'none' unless the task is image classification; "
                 f"got {tta!r} for {kind}"
             )
+        # The Lightning convention: the arguments (the config, not the network, whose weights are
+        # in the state dict, nor the class weights, a buffer there) travel in every checkpoint as
+        # "hyper_parameters"; miamind.engine.load.load_run rebuilds the module from them.
+        self.save_hyperparameters(ignore=["model", "class_weights"])
         self.tta = tta
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.kind = kind
         self.class_names = tuple(class_names)
