@@ -157,3 +157,25 @@ def test_ema_weights_are_what_is_validated_tested_and_saved(tmp_path):
     assert not torch.equal(ckpt["state_dict"][key], ckpt["current_model_state"][key])  # averaged != raw
     again = evaluate(tmp_path / "run", which="best", split="test", arrays=arrays, quiet=True)
     assert again["metrics"] == pytest.approx(run.metrics["test"], abs=1e-6)
+
+
+@pytest.mark.slow  # inductor compiles the network (~1-2 min on 2 cores)
+def test_compiled_training_keeps_the_plain_networks_checkpoint(tmp_path):
+    arrays = synthetic.synthetic_cifar10(n_train=600, n_test=200)
+    cfg = resolve_config(
+        "cifar10", "fast", overrides={"trainer.epochs": 1}, assignments=[*TINY, "trainer.compile=true"]
+    )
+    run = train(cfg, tmp_path / "run", arrays=arrays, quiet=True)
+    from miamind.engine.checkpoint_io import SafetensorsCheckpointIO
+
+    saved = SafetensorsCheckpointIO().load_checkpoint(tmp_path / "run" / "checkpoints" / "last.safetensors")
+    plain = build_model(cfg, build_datamodule_for(cfg, arrays).info).state_dict()
+    # no "_orig_mod." prefix: evaluate, predict and export load it as any other run
+    assert set(saved["state_dict"]) == {f"model.{k}" for k in plain}
+    again = evaluate(tmp_path / "run", which="last", split="test", arrays=arrays, quiet=True)
+    assert again["metrics"]["acc"] == pytest.approx(run.metrics["test"]["acc"], abs=0.02)
+
+
+def test_compile_must_be_a_bool():
+    with pytest.raises(ConfigError, match="trainer.compile"):
+        resolve_config("cifar10", "fast", assignments=["trainer.compile=3"])

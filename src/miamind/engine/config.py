@@ -273,6 +273,9 @@ def validate_config(cfg: Config) -> None:
         "trainer.threads",
         f"must be null or a positive integer, got {tr['threads']!r}",
     )
+    _require(
+        isinstance(tr["compile"], bool), "trainer.compile", f"must be true or false, got {tr['compile']!r}"
+    )
     for key in ("limit_train_batches", "limit_eval_batches"):
         v = tr[key]
         _require(v is None or (_number(v) and v > 0), f"trainer.{key}", f"must be null or > 0, got {v!r}")

@@ -113,6 +113,9 @@ def _train_in_folder(
         # airbench's 5,000 training images; a resumed run overwrites this with its checkpoint.
         init_whitening(model, dm.normalized_train_sample(5000))
     module = build_task_module(cfg, model, info, dm.class_weights)
+    if cfg["trainer"]["compile"]:
+        # In place, so parameter names, checkpoints and the EMA copy stay those of the plain network.
+        module.model.compile()
 
     if rank0:
         write_run_inputs(run_dir, cfg, dm)
