@@ -82,7 +82,7 @@ def _state(state: Mapping[str, Any], keys: Sequence[str], task: str) -> dict[str
 
 
 def _load_cifar10(paths, state) -> Inputs:
-    from ..data.cifar10 import _decode_image as decode_image
+    from ..data.cifar10 import decode_image
 
     st = _state(state, ("mean", "std"), "cifar10")
     files = _files(paths, IMAGE_SUFFIXES, "image files")
