@@ -115,8 +115,7 @@ def _read_tif_slices(path: Path) -> np.ndarray:
 
 
 def _load_isbi2012(paths, state) -> Inputs:
-    from ..data.isbi2012 import _read_png as read_png
-    from ..data.isbi2012 import images_to_tensor
+    from ..data.isbi2012 import images_to_tensor, read_png
 
     st = _state(state, ("mean", "std"), "isbi2012")
     mean, std = float(st["mean"].reshape(-1)[0]), float(st["std"].reshape(-1)[0])
