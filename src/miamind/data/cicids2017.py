@@ -30,17 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cicflowmeter import (
-    ACTIVE_IDLE,
-    FLAG_COUNTS,
-    FLOW_RATES,
-    HEADER_LENGTHS_AND_PACKET_RATES,
-    IAT_STATS,
-    PACKET_LENGTH_MOMENTS,
-    PACKET_LENGTH_STATS,
-    PSH_URG_FLAGS,
-    SUBFLOWS,
-)
+from . import cicflowmeter
 from .fetch import Source
 from .flows import (
     DEFAULT_CHUNKSIZE,
@@ -51,6 +41,7 @@ from .flows import (
     PathLike,
     PathsArg,
     SplitOptions,
+    make_splits,
 )
 
 if TYPE_CHECKING:
@@ -104,15 +95,15 @@ _FEATURES_AND_LABEL = (
     "Total Backward Packets",
     "Total Length of Fwd Packets",
     "Total Length of Bwd Packets",
-    *PACKET_LENGTH_STATS,
-    *FLOW_RATES,
-    *IAT_STATS,
-    *PSH_URG_FLAGS,
-    *HEADER_LENGTHS_AND_PACKET_RATES,
+    *cicflowmeter.PACKET_LENGTH_STATS,
+    *cicflowmeter.FLOW_RATES,
+    *cicflowmeter.IAT_STATS,
+    *cicflowmeter.PSH_URG_FLAGS,
+    *cicflowmeter.HEADER_LENGTHS_AND_PACKET_RATES,
     "Min Packet Length",
     "Max Packet Length",
-    *PACKET_LENGTH_MOMENTS,
-    *FLAG_COUNTS,
+    *cicflowmeter.PACKET_LENGTH_MOMENTS,
+    *cicflowmeter.FLAG_COUNTS,
     "CWE Flag Count",
     "ECE Flag Count",
     "Down/Up Ratio",
@@ -126,12 +117,12 @@ _FEATURES_AND_LABEL = (
     "Bwd Avg Bytes/Bulk",
     "Bwd Avg Packets/Bulk",
     "Bwd Avg Bulk Rate",
-    *SUBFLOWS,
+    *cicflowmeter.SUBFLOWS,
     "Init_Win_bytes_forward",
     "Init_Win_bytes_backward",
     "act_data_pkt_fwd",
     "min_seg_size_forward",
-    *ACTIVE_IDLE,
+    *cicflowmeter.ACTIVE_IDLE,
     "Label",
 )
 _DUPLICATE = {"Fwd Header Length.1": "Fwd Header Length"}
@@ -210,9 +201,8 @@ def load_cicids2017(
     label, are removed before the split, counted in ``report["duplicates_dropped"]``).
     A class with < 3 rows goes to train only (reported, with a warning).
     """
-    return CICIDS2017.load(
-        data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize, **options
-    )
+    table = load_table(data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize)
+    return make_splits(table, dataset=NAME, **options)
 
 
 def check(path: PathsArg) -> dict:

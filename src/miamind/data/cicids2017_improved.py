@@ -21,17 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cicflowmeter import (
-    ACTIVE_IDLE,
-    FLAG_COUNTS,
-    FLOW_RATES,
-    HEADER_LENGTHS_AND_PACKET_RATES,
-    IAT_STATS,
-    PACKET_LENGTH_MOMENTS,
-    PACKET_LENGTH_STATS,
-    PSH_URG_FLAGS,
-    SUBFLOWS,
-)
+from . import cicflowmeter
 from .fetch import Remote, Source
 from .flows import (
     DEFAULT_CHUNKSIZE,
@@ -42,6 +32,7 @@ from .flows import (
     PathLike,
     PathsArg,
     SplitOptions,
+    make_splits,
 )
 
 if TYPE_CHECKING:
@@ -157,17 +148,17 @@ IMPROVED = FlowLayout(
         "Total Bwd packets",
         "Total Length of Fwd Packet",
         "Total Length of Bwd Packet",
-        *PACKET_LENGTH_STATS,
-        *FLOW_RATES,
-        *IAT_STATS,
-        *PSH_URG_FLAGS,
+        *cicflowmeter.PACKET_LENGTH_STATS,
+        *cicflowmeter.FLOW_RATES,
+        *cicflowmeter.IAT_STATS,
+        *cicflowmeter.PSH_URG_FLAGS,
         "Fwd RST Flags",
         "Bwd RST Flags",
-        *HEADER_LENGTHS_AND_PACKET_RATES,
+        *cicflowmeter.HEADER_LENGTHS_AND_PACKET_RATES,
         "Packet Length Min",
         "Packet Length Max",
-        *PACKET_LENGTH_MOMENTS,
-        *FLAG_COUNTS,
+        *cicflowmeter.PACKET_LENGTH_MOMENTS,
+        *cicflowmeter.FLAG_COUNTS,
         "CWR Flag Count",
         "ECE Flag Count",
         "Down/Up Ratio",
@@ -180,12 +171,12 @@ IMPROVED = FlowLayout(
         "Bwd Bytes/Bulk Avg",
         "Bwd Packet/Bulk Avg",
         "Bwd Bulk Rate Avg",
-        *SUBFLOWS,
+        *cicflowmeter.SUBFLOWS,
         "FWD Init Win Bytes",
         "Bwd Init Win Bytes",
         "Fwd Act Data Pkts",
         "Fwd Seg Size Min",
-        *ACTIVE_IDLE,
+        *cicflowmeter.ACTIVE_IDLE,
         "ICMP Code",
         "ICMP Type",
         "Total TCP Flow Time",
@@ -247,10 +238,8 @@ def load_cicids2017_improved(
 ) -> FlowSplits:
     """Train/val/test arrays for the improved re-extraction; same options as ``load_cicids2017``
     plus ``attempted`` (see the module docstring)."""
-    relabel = attempted_relabel(attempted)
-    return CICIDS2017_IMPROVED.load(
-        data_dir, path=path, cache_dir=cache_dir, chunksize=chunksize, relabel=relabel, **options
-    )
+    table = load_table(data_dir, path=path, cache_dir=cache_dir, chunksize=chunksize)
+    return make_splits(table, relabel=attempted_relabel(attempted), dataset=NAME, **options)
 
 
 def check(path: PathsArg) -> dict:

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .check import summarise_for_check
 from .files import PathLike, PathsArg, locate_csv_folder, resolve_files
 from .layout import FlowLayout
 from .read import DEFAULT_CHUNKSIZE, read_flow_files
-from .splits import FlowSplits, SplitOptions, make_splits
 from .table import FlowTable, cached_table
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
 class CsvFlowDataset:
     """Where a dataset's CSV copies sit, which layouts and labels they may hold, and the steps
-    every such dataset takes: locate, read, cache the parsed table, split, check.
+    every such dataset takes: locate, read, cache the parsed table, check.
 
-    The dataset modules' public functions (``locate``, ``read_flows``, ``load_table``, the
-    loader, ``check``) call these with the module's own instance.
+    The dataset modules' public functions (``locate``, ``read_flows``, ``load_table``, ``check``)
+    call these with the module's own instance; their loaders split ``load_table``'s table with
+    ``make_splits``.
     """
 
     name: str
@@ -80,21 +75,6 @@ class CsvFlowDataset:
             options,
             cache_dir,
         )
-
-    def load(
-        self,
-        data_dir: PathLike | None = None,
-        *,
-        path: PathsArg | None = None,
-        layout: str | None = None,
-        cache_dir: Path | None = None,
-        chunksize: int = DEFAULT_CHUNKSIZE,
-        relabel: Mapping[str, str | None] | None = None,
-        **options: Unpack[SplitOptions],
-    ) -> FlowSplits:
-        """Train/val/test arrays: the cached table, then ``make_splits`` with ``options``."""
-        table = self.load_table(data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize)
-        return make_splits(table, relabel=relabel, dataset=self.name, **options)
 
     def check(self, path: PathsArg) -> dict:
         """Validate file(s) or a folder; DataError (file, line, what) on bad input."""
