@@ -14,7 +14,8 @@ import pytest
 
 from miamind.data import cicids2017 as cic
 from miamind.data.errors import DataError, DatasetNotFoundError
-from miamind.data.flows import _RepeatedHeaderFilter, normalise_label
+from miamind.data.flows import RepeatedHeaderFilter, normalise_label
+from miamind.data.flows import dataset as flows_dataset
 from miamind.data.splits import stratified_split
 
 FEATURES = cic.FEATURE_NAMES
@@ -193,7 +194,7 @@ def test_header_filter_blanks_whole_header_lines_only(block):
     lines = [header, b"1,BENIGN", header, header + b"x,1", b"2,DDoS", header, b"", header]
     for newline in (b"\n", b"\r\n"):
         data = newline.join(lines)
-        f = _RepeatedHeaderFilter(io.BytesIO(data), header, block=block)
+        f = RepeatedHeaderFilter(io.BytesIO(data), header, block=block)
         out = io.BufferedReader(f, buffer_size=5).read()
         expected = newline.join([header, b"1,BENIGN", b"", header + b"x,1", b"2,DDoS", b"", b"", b""]) + b"\n"
         assert out == expected and f.count == 3
@@ -646,7 +647,7 @@ def test_parsed_table_is_cached_by_content(tmp_path, monkeypatch):
     def fail(*a, **k):
         raise AssertionError("parsed again although cached")
 
-    monkeypatch.setattr(cic, "read_flows", fail)
+    monkeypatch.setattr(flows_dataset, "read_flow_files", fail)
     again = load(path, cache_dir=cache, label_mode="multiclass", nonfinite="clip")  # options after the cache
     np.testing.assert_array_equal(again.indices["train"], first.indices["train"])
     x[0, 0] += 1  # new content -> new key -> parsed again

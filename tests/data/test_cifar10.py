@@ -138,9 +138,9 @@ def cache(tmp_path):
 @pytest.fixture
 def small_counts(monkeypatch):
     """Make the "full dataset" checks of verify=True apply to the small synthetic sets."""
-    monkeypatch.setattr(cifar10, "RECORDS_PER_BATCH", 30)
-    monkeypatch.setattr(cifar10, "TRAIN_PER_CLASS", 15)
-    monkeypatch.setattr(cifar10, "TEST_PER_CLASS", 3)
+    monkeypatch.setattr(cifar10.release, "RECORDS_PER_BATCH", 30)
+    monkeypatch.setattr(cifar10.release, "TRAIN_PER_CLASS", 15)
+    monkeypatch.setattr(cifar10.release, "TEST_PER_CLASS", 3)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_meta():
 def test_python_md5_verified_path(tmp_path, arrs, cache, monkeypatch, small_counts):
     d = write_python(tmp_path, arrs)
     published = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in d.iterdir()}
-    monkeypatch.setattr(cifar10, "PYTHON_MD5", published)
+    monkeypatch.setattr(cifar10.release, "PYTHON_MD5", published)
     a = load_cifar10(path=tmp_path, cache_dir=cache)
     assert a.md5_verified and a.layout == "python"
     assert dict(a.files) == published
@@ -264,7 +264,7 @@ def test_second_load_comes_from_the_cache(tmp_path, arrs, cache, monkeypatch):
     def no_decode(*a, **k):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(cifar10, "_decode_batches", no_decode)
+    monkeypatch.setattr(cifar10.load, "decode_batches", no_decode)
     second = load_cifar10(path=tmp_path, cache_dir=cache, verify=False)
     np.testing.assert_array_equal(second.train_images, first.train_images)
     assert second.source_sha256 == first.source_sha256
@@ -453,8 +453,10 @@ def test_locate_roots_and_priority(tmp_path, arrs, monkeypatch):
 
 
 def _serve(tmp_path, monkeypatch, tar_path, md5=None):
-    monkeypatch.setattr(cifar10, "PYTHON_URL", tar_path.as_uri())
-    monkeypatch.setattr(cifar10, "PYTHON_TAR_MD5", md5 or hashlib.md5(tar_path.read_bytes()).hexdigest())
+    monkeypatch.setattr(cifar10.release, "PYTHON_URL", tar_path.as_uri())
+    monkeypatch.setattr(
+        cifar10.release, "PYTHON_TAR_MD5", md5 or hashlib.md5(tar_path.read_bytes()).hexdigest()
+    )
 
 
 def test_download_verifies_and_extracts(tmp_path, arrs, monkeypatch):

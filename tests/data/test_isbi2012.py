@@ -142,7 +142,7 @@ def test_cache_is_used_and_keyed_by_content(tif_root, arrays, tmp_path, monkeypa
     def no_decode(layout):
         raise AssertionError("decoded again although cached")
 
-    monkeypatch.setattr(isbi, "_read_layout", no_decode)
+    monkeypatch.setattr(isbi.load, "read_layout", no_decode)
     again = isbi.load_isbi2012(path=tif_root, cache_dir=cache)
     np.testing.assert_array_equal(again.train_labels, first.train_labels)
     monkeypatch.undo()

@@ -27,24 +27,25 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import cicflowmeter
 from .fetch import Source
 from .flows import (
     DEFAULT_CHUNKSIZE,
+    CsvFlowDataset,
     FlowLayout,
     FlowSplits,
     FlowTable,
     PathLike,
     PathsArg,
-    cached_table,
-    locate_csv_folder,
+    SplitOptions,
     make_splits,
-    read_flow_files,
-    resolve_files,
-    summarise_for_check,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 NAME = "cicids2017"
 HOW_TO_OBTAIN = (
@@ -94,49 +95,15 @@ _FEATURES_AND_LABEL = (
     "Total Backward Packets",
     "Total Length of Fwd Packets",
     "Total Length of Bwd Packets",
-    "Fwd Packet Length Max",
-    "Fwd Packet Length Min",
-    "Fwd Packet Length Mean",
-    "Fwd Packet Length Std",
-    "Bwd Packet Length Max",
-    "Bwd Packet Length Min",
-    "Bwd Packet Length Mean",
-    "Bwd Packet Length Std",
-    "Flow Bytes/s",
-    "Flow Packets/s",
-    "Flow IAT Mean",
-    "Flow IAT Std",
-    "Flow IAT Max",
-    "Flow IAT Min",
-    "Fwd IAT Total",
-    "Fwd IAT Mean",
-    "Fwd IAT Std",
-    "Fwd IAT Max",
-    "Fwd IAT Min",
-    "Bwd IAT Total",
-    "Bwd IAT Mean",
-    "Bwd IAT Std",
-    "Bwd IAT Max",
-    "Bwd IAT Min",
-    "Fwd PSH Flags",
-    "Bwd PSH Flags",
-    "Fwd URG Flags",
-    "Bwd URG Flags",
-    "Fwd Header Length",
-    "Bwd Header Length",
-    "Fwd Packets/s",
-    "Bwd Packets/s",
+    *cicflowmeter.PACKET_LENGTH_STATS,
+    *cicflowmeter.FLOW_RATES,
+    *cicflowmeter.IAT_STATS,
+    *cicflowmeter.PSH_URG_FLAGS,
+    *cicflowmeter.HEADER_LENGTHS_AND_PACKET_RATES,
     "Min Packet Length",
     "Max Packet Length",
-    "Packet Length Mean",
-    "Packet Length Std",
-    "Packet Length Variance",
-    "FIN Flag Count",
-    "SYN Flag Count",
-    "RST Flag Count",
-    "PSH Flag Count",
-    "ACK Flag Count",
-    "URG Flag Count",
+    *cicflowmeter.PACKET_LENGTH_MOMENTS,
+    *cicflowmeter.FLAG_COUNTS,
     "CWE Flag Count",
     "ECE Flag Count",
     "Down/Up Ratio",
@@ -150,22 +117,12 @@ _FEATURES_AND_LABEL = (
     "Bwd Avg Bytes/Bulk",
     "Bwd Avg Packets/Bulk",
     "Bwd Avg Bulk Rate",
-    "Subflow Fwd Packets",
-    "Subflow Fwd Bytes",
-    "Subflow Bwd Packets",
-    "Subflow Bwd Bytes",
+    *cicflowmeter.SUBFLOWS,
     "Init_Win_bytes_forward",
     "Init_Win_bytes_backward",
     "act_data_pkt_fwd",
     "min_seg_size_forward",
-    "Active Mean",
-    "Active Std",
-    "Active Max",
-    "Active Min",
-    "Idle Mean",
-    "Idle Std",
-    "Idle Max",
-    "Idle Min",
+    *cicflowmeter.ACTIVE_IDLE,
     "Label",
 )
 _DUPLICATE = {"Fwd Header Length.1": "Fwd Header Length"}
@@ -188,11 +145,12 @@ TRAFFIC_LABELLING = FlowLayout(
 )
 LAYOUTS = (MACHINE_LEARNING_CVE, TRAFFIC_LABELLING)
 FEATURE_NAMES = MACHINE_LEARNING_CVE.feature_names
+CICIDS2017 = CsvFlowDataset(NAME, (NAME,), HOW_TO_OBTAIN, LAYOUTS, LABELS)
 
 
 def locate(data_dir: PathLike | None = None) -> Path:
     """``<data root>/cicids2017`` if it holds CSV files directly (subfolders are not data files)."""
-    return locate_csv_folder(NAME, [NAME], data_dir, HOW_TO_OBTAIN)
+    return CICIDS2017.locate(data_dir)
 
 
 def read_flows(
@@ -207,9 +165,7 @@ def read_flows(
     ``layout``: "auto", "MachineLearningCVE" or "TrafficLabelling". ``nonfinite``: "drop" rows
     with Infinity/NaN or "keep" them; either way they are counted per label in ``report``.
     """
-    return read_flow_files(
-        paths_or_folder, LAYOUTS, LABELS, layout=layout, nonfinite=nonfinite, chunksize=chunksize
-    )
+    return CICIDS2017.read(paths_or_folder, layout=layout, nonfinite=nonfinite, chunksize=chunksize)
 
 
 def load_table(
@@ -221,56 +177,34 @@ def load_table(
     chunksize: int = DEFAULT_CHUNKSIZE,
 ) -> FlowTable:
     """The parsed table, non-finite rows kept (the policy is applied after the split); cached."""
-    files = resolve_files(path if path is not None else locate(data_dir))
-    return cached_table(
-        NAME,
-        files,
-        lambda: read_flows(files, layout=layout, nonfinite="keep", chunksize=chunksize),
-        {"layout": layout, "nonfinite": "keep"},
-        cache_dir,
-    )
+    return CICIDS2017.load_table(data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize)
 
 
 def load_cicids2017(
     data_dir: PathLike | None = None,
     *,
     path: PathsArg | None = None,
-    label_mode: str = "binary",
-    split: Sequence[float] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    nonfinite: str = "drop",
-    scale: str | None = "standard",
-    all_classes: bool = False,
-    drop_duplicates: bool = True,
     layout: str = "auto",
     cache_dir: Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
+    **options: Unpack[SplitOptions],
 ) -> FlowSplits:
     """Train/val/test arrays for CIC-IDS2017.
 
     ``path`` (files or a folder) overrides the dataset folder found by ``locate(data_dir)``.
     The parsed, unscaled table is cached by file content; the split (stratified by label,
     ``seed``) comes next, then everything fitted is fitted on train (see ``flows.make_splits``).
-    ``nonfinite``: "drop" rows with Infinity/NaN, or "clip" (+/-inf -> train max/min of the
-    column, NaN -> 0). A class with < 3 rows goes to train only (reported, with a warning).
-    ``drop_duplicates`` (default): exact copies of a row (features and label) are removed before
-    the split, counted in ``report["duplicates_dropped"]``.
+    ``options`` are those of ``make_splits``, with its defaults: ``label_mode`` ("binary"),
+    ``split`` ((0.7, 0.15, 0.15)), ``seed`` (0), ``nonfinite`` ("drop" rows with Infinity/NaN,
+    or "clip": +/-inf -> train max/min of the column, NaN -> 0), ``scale`` ("standard"),
+    ``all_classes`` (False), ``drop_duplicates`` (True: exact copies of a row, features and
+    label, are removed before the split, counted in ``report["duplicates_dropped"]``).
+    A class with < 3 rows goes to train only (reported, with a warning).
     """
     table = load_table(data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize)
-    return make_splits(
-        table,
-        label_mode=label_mode,
-        split=split,
-        seed=seed,
-        nonfinite=nonfinite,
-        scale=scale,
-        all_classes=all_classes,
-        drop_duplicates=drop_duplicates,
-        dataset=NAME,
-    )
+    return make_splits(table, dataset=NAME, **options)
 
 
 def check(path: PathsArg) -> dict:
     """Validate file(s) or a folder; DataError (file, line, what) on bad input."""
-    files = resolve_files(path)
-    return {"dataset": NAME, **summarise_for_check(read_flows(files, nonfinite="keep"), files)}
+    return CICIDS2017.check(path)

@@ -18,24 +18,25 @@ touched are in ``report["relabelled"]``. (The shared 25,127-row sample has no at
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import cicflowmeter
 from .fetch import Remote, Source
 from .flows import (
     DEFAULT_CHUNKSIZE,
+    CsvFlowDataset,
     FlowLayout,
     FlowSplits,
     FlowTable,
     PathLike,
     PathsArg,
-    cached_table,
-    locate_csv_folder,
+    SplitOptions,
     make_splits,
-    read_flow_files,
-    resolve_files,
-    summarise_for_check,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 NAME = "cicids2017_improved"
 # Where a copy may sit under the data root: its own folder, or the sample shipped beside CIC-IDS2017.
@@ -147,51 +148,17 @@ IMPROVED = FlowLayout(
         "Total Bwd packets",
         "Total Length of Fwd Packet",
         "Total Length of Bwd Packet",
-        "Fwd Packet Length Max",
-        "Fwd Packet Length Min",
-        "Fwd Packet Length Mean",
-        "Fwd Packet Length Std",
-        "Bwd Packet Length Max",
-        "Bwd Packet Length Min",
-        "Bwd Packet Length Mean",
-        "Bwd Packet Length Std",
-        "Flow Bytes/s",
-        "Flow Packets/s",
-        "Flow IAT Mean",
-        "Flow IAT Std",
-        "Flow IAT Max",
-        "Flow IAT Min",
-        "Fwd IAT Total",
-        "Fwd IAT Mean",
-        "Fwd IAT Std",
-        "Fwd IAT Max",
-        "Fwd IAT Min",
-        "Bwd IAT Total",
-        "Bwd IAT Mean",
-        "Bwd IAT Std",
-        "Bwd IAT Max",
-        "Bwd IAT Min",
-        "Fwd PSH Flags",
-        "Bwd PSH Flags",
-        "Fwd URG Flags",
-        "Bwd URG Flags",
+        *cicflowmeter.PACKET_LENGTH_STATS,
+        *cicflowmeter.FLOW_RATES,
+        *cicflowmeter.IAT_STATS,
+        *cicflowmeter.PSH_URG_FLAGS,
         "Fwd RST Flags",
         "Bwd RST Flags",
-        "Fwd Header Length",
-        "Bwd Header Length",
-        "Fwd Packets/s",
-        "Bwd Packets/s",
+        *cicflowmeter.HEADER_LENGTHS_AND_PACKET_RATES,
         "Packet Length Min",
         "Packet Length Max",
-        "Packet Length Mean",
-        "Packet Length Std",
-        "Packet Length Variance",
-        "FIN Flag Count",
-        "SYN Flag Count",
-        "RST Flag Count",
-        "PSH Flag Count",
-        "ACK Flag Count",
-        "URG Flag Count",
+        *cicflowmeter.PACKET_LENGTH_MOMENTS,
+        *cicflowmeter.FLAG_COUNTS,
         "CWR Flag Count",
         "ECE Flag Count",
         "Down/Up Ratio",
@@ -204,22 +171,12 @@ IMPROVED = FlowLayout(
         "Bwd Bytes/Bulk Avg",
         "Bwd Packet/Bulk Avg",
         "Bwd Bulk Rate Avg",
-        "Subflow Fwd Packets",
-        "Subflow Fwd Bytes",
-        "Subflow Bwd Packets",
-        "Subflow Bwd Bytes",
+        *cicflowmeter.SUBFLOWS,
         "FWD Init Win Bytes",
         "Bwd Init Win Bytes",
         "Fwd Act Data Pkts",
         "Fwd Seg Size Min",
-        "Active Mean",
-        "Active Std",
-        "Active Max",
-        "Active Min",
-        "Idle Mean",
-        "Idle Std",
-        "Idle Max",
-        "Idle Min",
+        *cicflowmeter.ACTIVE_IDLE,
         "ICMP Code",
         "ICMP Type",
         "Total TCP Flow Time",
@@ -230,11 +187,12 @@ IMPROVED = FlowLayout(
 )
 LAYOUTS = (IMPROVED,)
 FEATURE_NAMES = IMPROVED.feature_names
+CICIDS2017_IMPROVED = CsvFlowDataset(NAME, FOLDERS, HOW_TO_OBTAIN, LAYOUTS, LABELS)
 
 
 def locate(data_dir: PathLike | None = None) -> Path:
     """The first of ``FOLDERS`` under the data root that holds CSV files directly."""
-    return locate_csv_folder(NAME, FOLDERS, data_dir, HOW_TO_OBTAIN)
+    return CICIDS2017_IMPROVED.locate(data_dir)
 
 
 def read_flows(
@@ -244,7 +202,7 @@ def read_flows(
     chunksize: int = DEFAULT_CHUNKSIZE,
 ) -> FlowTable:
     """Read improved-CIC-IDS2017 CSV file(s) or a folder; labels keep their '- Attempted' form."""
-    return read_flow_files(paths_or_folder, LAYOUTS, LABELS, nonfinite=nonfinite, chunksize=chunksize)
+    return CICIDS2017_IMPROVED.read(paths_or_folder, nonfinite=nonfinite, chunksize=chunksize)
 
 
 def attempted_relabel(policy: str) -> dict[str, str | None]:
@@ -266,49 +224,24 @@ def load_table(
     chunksize: int = DEFAULT_CHUNKSIZE,
 ) -> FlowTable:
     """The parsed table, non-finite rows kept (the policy is applied after the split); cached."""
-    files = resolve_files(path if path is not None else locate(data_dir))
-    return cached_table(
-        NAME,
-        files,
-        lambda: read_flows(files, nonfinite="keep", chunksize=chunksize),
-        {"nonfinite": "keep"},
-        cache_dir,
-    )
+    return CICIDS2017_IMPROVED.load_table(data_dir, path=path, cache_dir=cache_dir, chunksize=chunksize)
 
 
 def load_cicids2017_improved(
     data_dir: PathLike | None = None,
     *,
     path: PathsArg | None = None,
-    label_mode: str = "binary",
     attempted: str = "benign",
-    split: Sequence[float] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    nonfinite: str = "drop",
-    scale: str | None = "standard",
-    all_classes: bool = False,
-    drop_duplicates: bool = True,
     cache_dir: Path | None = None,
     chunksize: int = DEFAULT_CHUNKSIZE,
+    **options: Unpack[SplitOptions],
 ) -> FlowSplits:
     """Train/val/test arrays for the improved re-extraction; same options as ``load_cicids2017``
     plus ``attempted`` (see the module docstring)."""
     table = load_table(data_dir, path=path, cache_dir=cache_dir, chunksize=chunksize)
-    return make_splits(
-        table,
-        label_mode=label_mode,
-        split=split,
-        seed=seed,
-        nonfinite=nonfinite,
-        scale=scale,
-        all_classes=all_classes,
-        drop_duplicates=drop_duplicates,
-        relabel=attempted_relabel(attempted),
-        dataset=NAME,
-    )
+    return make_splits(table, relabel=attempted_relabel(attempted), dataset=NAME, **options)
 
 
 def check(path: PathsArg) -> dict:
     """Validate file(s) or a folder; DataError (file, line, what) on bad input."""
-    files = resolve_files(path)
-    return {"dataset": NAME, **summarise_for_check(read_flows(files, nonfinite="keep"), files)}
+    return CICIDS2017_IMPROVED.check(path)

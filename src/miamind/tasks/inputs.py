@@ -82,12 +82,12 @@ def _state(state: Mapping[str, Any], keys: Sequence[str], task: str) -> dict[str
 
 
 def _load_cifar10(paths, state) -> Inputs:
-    from ..data.cifar10 import _decode_image
+    from ..data.cifar10 import decode_image
 
     st = _state(state, ("mean", "std"), "cifar10")
     files = _files(paths, IMAGE_SUFFIXES, "image files")
-    # _decode_image insists on 32x32 RGB and names the file, its mode and size otherwise.
-    images = np.stack([_decode_image(f.read_bytes(), f, None) for f in files])
+    # decode_image insists on 32x32 RGB and names the file, its mode and size otherwise.
+    images = np.stack([decode_image(f.read_bytes(), f, None) for f in files])
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     return normalize(x, st["mean"].tolist(), st["std"].tolist()), [str(f) for f in files]
 
@@ -115,7 +115,7 @@ def _read_tif_slices(path: Path) -> np.ndarray:
 
 
 def _load_isbi2012(paths, state) -> Inputs:
-    from ..data.isbi2012 import _read_png, images_to_tensor
+    from ..data.isbi2012 import images_to_tensor, read_png
 
     st = _state(state, ("mean", "std"), "isbi2012")
     mean, std = float(st["mean"].reshape(-1)[0]), float(st["std"].reshape(-1)[0])
@@ -123,7 +123,7 @@ def _load_isbi2012(paths, state) -> Inputs:
     names: list[str] = []
     for f in _files(paths, SLICE_SUFFIXES, "TIFF stacks or PNG slices"):
         if f.suffix.lower() == ".png":
-            got, labels = _read_png(f)[None], [str(f)]  # _read_png: 8-bit grayscale or DataError
+            got, labels = read_png(f)[None], [str(f)]  # read_png: 8-bit grayscale or DataError
         else:
             got = _read_tif_slices(f)
             labels = [f"{f}:page {k}" for k in range(len(got))]
@@ -143,51 +143,8 @@ def _load_isbi2012(paths, state) -> Inputs:
 # ------------------------------------------------------------------------------ CIC-IDS2017
 
 
-def _read_feature_csv(path: Path, feature_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(float32 raw features (N, F) in ``feature_names`` order, file line numbers (N,))."""
-    import pandas as pd
-
-    from ..data.flows import _csv_chunks, _numeric_column, read_header
-
-    header = read_header(path)
-    missing = [n for n in feature_names if n not in header]
-    if missing:
-        raise DataError(
-            path,
-            f"missing feature column(s) {missing[:8]}{' ...' if len(missing) > 8 else ''} "
-            f"({len(missing)} of {len(feature_names)})",
-            where="line 1",
-        )
-    pos = [header.index(n) for n in feature_names]
-    xs: list[np.ndarray] = []
-    lines: list[np.ndarray] = []
-    try:
-        with _csv_chunks(path, sorted(set(pos)), pos[0], 100_000) as (chunks, _):
-            for chunk in chunks:
-                line = chunk.index.to_numpy() + 2  # line 1 is the header
-                # Blank lines (and repeated header lines, blanked by the reader) are all-missing rows.
-                cells = chunk[pos]
-                keep = ~cells.isna().all(axis=1).to_numpy()
-                # A repeated header spelled differently: its first feature cell is a column name.
-                keep &= ~(cells[pos[0]].astype(str).str.strip() == feature_names[0]).to_numpy()
-                cells, line = cells[keep], line[keep]
-                x = np.empty((len(cells), len(pos)), np.float32)
-                with np.errstate(over="ignore"):  # beyond float32 range becomes inf, as in training
-                    for j, (p, name) in enumerate(zip(pos, feature_names, strict=True)):
-                        x[:, j] = _numeric_column(path, cells[p], name, line).to_numpy(np.float64)
-                xs.append(x)
-                lines.append(line)
-    except pd.errors.ParserError as e:
-        raise DataError(path, f"malformed CSV: {e}") from None
-    except (OSError, EOFError) as e:
-        raise DataError(path, f"cannot read file: {e}") from None
-    if not xs or not sum(len(x) for x in xs):
-        raise DataError(path, "no data rows")
-    return np.concatenate(xs), np.concatenate(lines)
-
-
 def _load_cicids2017(paths, state) -> Inputs:
-    from ..data.flows import apply_clip
+    from ..data.flows import apply_clip, read_feature_csv
     from ..data.splits import apply_scaler
 
     st = _state(state, ("scaler_offset", "scaler_scale", "feature_names"), "cicids2017")
@@ -196,7 +153,7 @@ def _load_cicids2017(paths, state) -> Inputs:
     xs: list[np.ndarray] = []
     names: list[str] = []
     for f in _files(paths, CSV_SUFFIXES, "CSV files"):
-        x, lines = _read_feature_csv(f, names_f)
+        x, lines = read_feature_csv(f, names_f)
         bad = ~np.isfinite(x)
         if bad.any() and clip is None:
             r, c = np.argwhere(bad)[0]
