@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from miamind.data.augment import channel_stats, cutout, normalize, random_crop_flip
 from miamind.data.flows import make_splits
-from miamind.data.splits import balanced_class_weights
 from miamind.data.isbi2012 import IsbiArrays
+from miamind.data.splits import balanced_class_weights
 from miamind.tasks import sampling
 from miamind.tasks.datamodules import DATA_CFG_KEYS, build_datamodule, crop_to_target, validate_data_cfg
 from miamind.tasks.inputs import load_inputs
