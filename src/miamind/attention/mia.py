@@ -81,7 +81,8 @@ class _MIABase(nn.Module):
     plain expressions, and :mod:`.fused` itself falls back to plain ops under every other tracer.
     """
 
-    #: spatial conv input channels and bias, ``gate_init="identity"`` logit (shared with MindSpore).
+    #: spatial conv input channels and bias, ``gate_init="identity"`` logit (shared with MindSpore);
+    #: the paper form's unless a subclass names its own.
     variant: MIAVariant = MIA_VARIANTS["mia"]
     #: whether the variant has a fused (memory-saving) gating path, see ``fused.py``.
     has_fused_path: bool = False
@@ -226,7 +227,6 @@ class MIAMind(_MIABase):
     ``spatial.weight``, ``spatial.bias`` -- ``2*C*h + h + C + k**dims + 1`` numbers for hidden width h.
     """
 
-    variant = MIA_VARIANTS["mia"]
     has_fused_path = True
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:

@@ -169,8 +169,6 @@ class MIAMind(_MIABase):
         dtype: MindSpore dtype of the parameters (default float32).
     """
 
-    variant = MIA_VARIANTS["mia"]
-
     def forward_gated(self, x):
         return x * (self.channel_gate(x) * self.spatial_gate(x))
 
