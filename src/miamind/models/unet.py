@@ -45,7 +45,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .._arch.plan import AttentionSite, takes_spec
+from .._arch.plan import takes_spec
 from .._arch.unet import ATTENTION_POINTS, UNetSpec
 from ._attention import build_attention
 from .registry import register_model
@@ -115,17 +115,14 @@ class UNet(nn.Module):
         self.attention_at = spec.attention_at
         self.depth = spec.depth
 
-        def attn(site: AttentionSite) -> nn.Module:
-            return site.build(build_attention)
-
         self.encoder = nn.ModuleList(
-            DoubleConv(in_chs, out_chs, attn(site), pool=pool)
+            DoubleConv(in_chs, out_chs, site.build(build_attention), pool=pool)
             for in_chs, out_chs, site, pool in spec.encoder()
         )
         in_chs, out_chs, site = spec.bottleneck()
-        self.bottleneck = DoubleConv(in_chs, out_chs, attn(site), pool=True)
+        self.bottleneck = DoubleConv(in_chs, out_chs, site.build(build_attention), pool=True)
         self.decoder = nn.ModuleList(
-            _Up(in_chs, out_chs, spec.upsample, attn(skip), attn(site))
+            _Up(in_chs, out_chs, spec.upsample, skip.build(build_attention), site.build(build_attention))
             for in_chs, out_chs, skip, site in spec.decoder()
         )
         self.head = nn.Conv2d(spec.widths[0], spec.num_classes, 1)

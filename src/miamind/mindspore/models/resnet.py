@@ -65,7 +65,27 @@ def _downsample(in_chs: int, out_chs: int, stride: int) -> nn.SequentialCell | N
     return nn.SequentialCell([_backbone_conv(in_chs, out_chs, 1, stride), batch_norm(out_chs)])
 
 
-class BasicBlock(nn.Cell):
+class _ResidualBlock(nn.Cell):
+    """What timm's two blocks share after their convs: attention ``se``, stochastic depth, the
+    shortcut (``downsample`` when the shape changes) and the add; subclasses build the convs first,
+    so the parameters keep timm's order."""
+
+    def _init_residual(self, in_chs: int, out_chs: int, stride: int, attn: nn.Cell, drop_path: float) -> None:
+        self.se = attn
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
+        self.downsample = _downsample(in_chs, out_chs, stride)
+
+    def _residual(self, x, shortcut):
+        """``se(x)`` (after drop path) + the shortcut; the block's last activation follows."""
+        x = self.se(x)
+        if self.drop_path is not None:
+            x = self.drop_path(x)
+        if self.downsample is not None:
+            shortcut = self.downsample(shortcut)
+        return x + shortcut
+
+
+class BasicBlock(_ResidualBlock):
     """timm ``BasicBlock``: two 3x3 convs, attention ``se`` after ``bn2``, before the residual add."""
 
     expansion = BLOCK_EXPANSION["basic"]
@@ -78,27 +98,19 @@ class BasicBlock(nn.Cell):
         self.act1 = nn.ReLU()
         self.conv2 = _backbone_conv(planes, out_chs, 3)
         self.bn2 = batch_norm(out_chs)
-        self.se = attn
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
+        self._init_residual(in_chs, out_chs, stride, attn, drop_path)
         self.act2 = nn.ReLU()
-        self.downsample = _downsample(in_chs, out_chs, stride)
 
     @property
     def last_bn(self) -> nn.Cell:
         return self.bn2
 
     def construct(self, x):
-        shortcut = x
-        x = self.act1(self.bn1(self.conv1(x)))
-        x = self.se(self.bn2(self.conv2(x)))
-        if self.drop_path is not None:
-            x = self.drop_path(x)
-        if self.downsample is not None:
-            shortcut = self.downsample(shortcut)
-        return self.act2(x + shortcut)
+        out = self.act1(self.bn1(self.conv1(x)))
+        return self.act2(self._residual(self.bn2(self.conv2(out)), x))
 
 
-class Bottleneck(nn.Cell):
+class Bottleneck(_ResidualBlock):
     """timm ``Bottleneck``: 1x1 -> 3x3 (stride) -> 1x1 (4x), attention ``se`` after ``bn3``, before the add."""
 
     expansion = BLOCK_EXPANSION["bottleneck"]
@@ -114,25 +126,17 @@ class Bottleneck(nn.Cell):
         self.act2 = nn.ReLU()
         self.conv3 = _backbone_conv(planes, out_chs, 1)
         self.bn3 = batch_norm(out_chs)
-        self.se = attn
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
+        self._init_residual(in_chs, out_chs, stride, attn, drop_path)
         self.act3 = nn.ReLU()
-        self.downsample = _downsample(in_chs, out_chs, stride)
 
     @property
     def last_bn(self) -> nn.Cell:
         return self.bn3
 
     def construct(self, x):
-        shortcut = x
-        x = self.act1(self.bn1(self.conv1(x)))
-        x = self.act2(self.bn2(self.conv2(x)))
-        x = self.se(self.bn3(self.conv3(x)))
-        if self.drop_path is not None:
-            x = self.drop_path(x)
-        if self.downsample is not None:
-            shortcut = self.downsample(shortcut)
-        return self.act3(x + shortcut)
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.act2(self.bn2(self.conv2(out)))
+        return self.act3(self._residual(self.bn3(self.conv3(out)), x))
 
 
 @takes_spec(ResNetSpec, "block", "layers")

@@ -19,7 +19,7 @@ from .._require import require_mindspore
 ms = require_mindspore()
 from mindspore import nn, ops  # noqa: E402
 
-from ..._arch.plan import AttentionSite, takes_spec  # noqa: E402
+from ..._arch.plan import takes_spec  # noqa: E402
 from ..._arch.unet import ATTENTION_POINTS, UNetSpec  # noqa: E402
 from ._layers import batch_norm, conv2d  # noqa: E402
 from ._registry import build_attention, register_model  # noqa: E402
@@ -92,20 +92,17 @@ class UNet(nn.Cell):
         self.multiple = spec.multiple
         self.in_chans = spec.in_chans
 
-        def attn(site: AttentionSite) -> nn.Cell:
-            return site.build(build_attention)
-
         self.encoder = nn.CellList(
             [
-                DoubleConv(in_chs, out_chs, attn(site), pool=pool)
+                DoubleConv(in_chs, out_chs, site.build(build_attention), pool=pool)
                 for in_chs, out_chs, site, pool in spec.encoder()
             ]
         )
         in_chs, out_chs, site = spec.bottleneck()
-        self.bottleneck = DoubleConv(in_chs, out_chs, attn(site), pool=True)
+        self.bottleneck = DoubleConv(in_chs, out_chs, site.build(build_attention), pool=True)
         self.decoder = nn.CellList(
             [
-                _Up(in_chs, out_chs, spec.upsample, attn(skip), attn(site))
+                _Up(in_chs, out_chs, spec.upsample, skip.build(build_attention), site.build(build_attention))
                 for in_chs, out_chs, skip, site in spec.decoder()
             ]
         )
