@@ -12,9 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["AttentionSite", "ModelSpec", "spec_signature", "takes_spec"]
+__all__ = ["AttentionSite", "AttentionSpec", "ModelSpec", "spec_signature", "takes_spec"]
 
 T = TypeVar("T")
+
+#: What ``attention=`` takes: a registered name, a class or callable building the layer, or ``None``.
+AttentionSpec = None | str | Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class AttentionSite:
     in ``attention_at``), so every slot exists in both backends with the same name.
     """
 
-    spec: Any
+    spec: AttentionSpec
     channels: int
     model: str
     slot: str
@@ -58,7 +61,7 @@ class ModelSpec:
 
     num_classes: int
     in_chans: int
-    attention: Any = None
+    attention: AttentionSpec = None
     attention_kwargs: Mapping[str, Any] | None = None
 
     def site(
@@ -70,19 +73,18 @@ class ModelSpec:
 
 
 def spec_signature(
-    spec: type, positional: Sequence[str] = (), exclude: Sequence[str] = ()
+    spec: type, leading: Sequence[inspect.Parameter] = (), exclude: Sequence[str] = (), returns: Any = None
 ) -> inspect.Signature:
-    """The signature ``(*positional, *, <spec's fields but exclude, with their defaults>)``."""
-    lead = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in positional]
+    """The signature ``(*leading, *, <spec's fields but exclude, with their defaults>) -> returns``."""
     fields = [p for p in inspect.signature(spec).parameters.values() if p.name not in exclude]
-    return inspect.Signature([*lead, *fields])
+    return inspect.Signature([*leading, *fields], return_annotation=returns)
 
 
-def takes_spec(spec: type, *positional: str) -> Callable[[type[T]], type[T]]:
-    """Class decorator for a model whose constructor is ``__init__(self, *positional, **kwargs)`` with
-    ``kwargs`` the fields of the dataclass ``spec``: ``inspect.signature(cls)`` (``help()``, and
+def takes_spec(spec: type) -> Callable[[type[T]], type[T]]:
+    """Class decorator for a model whose constructor is ``__init__(self, [positional, ...] **kwargs)``
+    with ``kwargs`` the fields of the dataclass ``spec``: ``inspect.signature(cls)`` (``help()``, and
     ``create_model``'s check for unknown arguments) then shows ``spec``'s keyword-only arguments and
-    defaults, the one place they are written.
+    defaults, the one place they are written, after the constructor's own positional parameters.
 
     The signature is set on ``__init__``, not on the class: on the class, ``inspect.signature`` of an
     *instance* (a module's call, which torch.export and Lightning inspect) would return it too.
@@ -91,7 +93,9 @@ def takes_spec(spec: type, *positional: str) -> Callable[[type[T]], type[T]]:
     def decorate(cls: type[T]) -> type[T]:
         if "__init__" not in vars(cls):  # else the parent's constructor would get the signature
             raise TypeError(f"takes_spec: {cls.__name__} must define __init__")
-        sig = spec_signature(spec, ("self", *positional))
+        own = inspect.signature(cls.__init__)
+        leading = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        sig = spec_signature(spec, leading, returns=own.return_annotation)
         cls.__init__.__signature__ = sig  # type: ignore[attr-defined]
         return cls
 

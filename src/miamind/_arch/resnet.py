@@ -140,7 +140,9 @@ def resnet_builder(variant: ResNetVariant, model: Callable[..., M], block: Any) 
     def build(**kwargs: Any) -> M:
         return model(block, variant.layers, model_name=variant.name, **kwargs)
 
-    build.__signature__ = spec_signature(ResNetSpec, exclude=("model_name",))  # type: ignore[attr-defined]
+    build.__signature__ = spec_signature(  # type: ignore[attr-defined]
+        ResNetSpec, exclude=("model_name",), returns=getattr(model, "__name__", "")
+    )
     build.__name__ = build.__qualname__ = variant.name
     build.__doc__ = variant.doc
     return build

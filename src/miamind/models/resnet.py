@@ -46,7 +46,7 @@ from .registry import register_model
 __all__ = ["CifarResNet", "resnet18", "resnet34", "resnet50", "ATTENTION_SLOT"]
 
 
-@takes_spec(ResNetSpec, "block", "layers")
+@takes_spec(ResNetSpec)
 class CifarResNet(ResNet):
     """timm ``ResNet`` with a CIFAR stem and ``attention`` after the last BN of every block.
 

@@ -139,7 +139,7 @@ class Bottleneck(_ResidualBlock):
         return self.act3(self._residual(self.bn3(self.conv3(out)), x))
 
 
-@takes_spec(ResNetSpec, "block", "layers")
+@takes_spec(ResNetSpec)
 class CifarResNet(nn.Cell):
     """ResNet with a CIFAR stem and attention in every block; see the module docstring.
 
