@@ -260,6 +260,16 @@ def test_core_package_never_imports_mindspore():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def test_mindspore_layers_and_models_never_import_torch():
+    """The twins share pure-Python plans (miamind._arch) with the PyTorch side, not its modules."""
+    code = (
+        "import sys, miamind.mindspore.attention, miamind.mindspore.models; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_top_level_exports_like_the_torch_package():
     import miamind
     import miamind.mindspore as msp
