@@ -17,12 +17,13 @@ __all__ = ["create_model", "list_models", "register_model", "get_model_builder"]
 
 _MODELS: ModelRegistry[nn.Module] = ModelRegistry("model")
 
-#: ``@register_model("resnet18")`` makes ``create_model("resnet18", ...)`` call the decorated builder.
 register_model = _MODELS.register
-#: Registered model names, sorted.
+"""Decorator: ``@register_model("resnet18")`` makes ``create_model("resnet18", ...)`` call the builder."""
 list_models = _MODELS.names
-#: The builder registered as a name; ValueError listing the valid names otherwise.
+"""Registered model names, sorted."""
 get_model_builder = _MODELS.get
-#: ``create_model(name, *, num_classes, in_chans=3, attention=<the model's default>,
-#: attention_kwargs=None, **model_kwargs)``: see :meth:`miamind._registry.ModelRegistry.create`.
+"""The builder registered as a name; ValueError listing the valid names otherwise."""
 create_model = _MODELS.create
+"""``create_model(name, *, num_classes, in_chans=3, attention=<the model's default>,
+attention_kwargs=None, **model_kwargs)``: :meth:`miamind._registry.ModelRegistry.create`, the same
+in both backends."""

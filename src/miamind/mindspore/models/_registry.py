@@ -25,16 +25,16 @@ __all__ = ["create_model", "list_models", "register_model", "get_model_builder",
 
 _MODELS: ModelRegistry[nn.Cell] = ModelRegistry("MindSpore model")
 
-#: ``@register_model("fastnet")`` makes ``create_model("fastnet", ...)`` call the decorated builder.
 register_model = _MODELS.register
-#: Registered MindSpore model names, sorted.
+"""Decorator: ``@register_model("fastnet")`` makes ``create_model("fastnet", ...)`` call the builder."""
 list_models = _MODELS.names
-#: The builder registered as a name; ValueError listing the valid names otherwise.
+"""Registered MindSpore model names, sorted."""
 get_model_builder = _MODELS.get
-#: Same arguments and defaults as :func:`miamind.models.create_model`
-#: (:meth:`miamind._registry.ModelRegistry.create`); ``attention`` names are those of
-#: :func:`miamind.mindspore.attention.list_attention`.
+"""The builder registered as a name; ValueError listing the valid names otherwise."""
 create_model = _MODELS.create
+"""Same arguments and defaults as :func:`miamind.models.create_model`
+(:meth:`miamind._registry.ModelRegistry.create`); ``attention`` names are those of
+:func:`miamind.mindspore.attention.list_attention`."""
 
 
 def build_attention(spec: AttentionSpec, channels: int, **where: Any) -> nn.Cell:
