@@ -1,7 +1,8 @@
 """Name -> constructor tables and the checks every ``create_*`` call shares, for both backends.
 
 The attention and model registries of the PyTorch package and of the MindSpore package are four
-instances of :class:`Registry`; :func:`check_model_call` and :func:`build_in_slot` hold what the two
+instances of :class:`Registry` (the model ones :class:`ModelRegistry`, which also checks and makes
+the ``create_model`` call); :func:`check_model_call` and :func:`build_in_slot` hold what the two
 ``create_model`` / ``build_attention`` pairs validate, so both report bad input in the same words.
 Pure Python: importing it imports neither torch nor MindSpore.
 """
@@ -10,9 +11,23 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Registry", "attention_name", "build_in_slot", "check_model_call", "resolve_spec"]
+__all__ = [
+    "BUILDER_DEFAULT",
+    "COMMON_MODEL_KWARGS",
+    "ModelRegistry",
+    "Registry",
+    "attention_name",
+    "build_in_slot",
+    "check_model_call",
+    "resolve_spec",
+]
+
+M = TypeVar("M")
+
+#: Arguments every model builder takes; the rest of its keyword arguments are model-specific.
+COMMON_MODEL_KWARGS = ("num_classes", "in_chans", "attention", "attention_kwargs")
 
 
 class Registry:
@@ -65,6 +80,76 @@ class Registry:
             valid = [*self.also_valid, *self.names()]
             raise ValueError(f"unknown {self.what} {name!r}; valid names: {', '.join(valid)}")
         return self._items[key]
+
+
+class _BuilderDefault:
+    """Sentinel: ``attention`` not given to ``create_model``, use the builder's own default."""
+
+    def __repr__(self) -> str:
+        return "<model default>"
+
+
+#: ``create_model(..., attention=BUILDER_DEFAULT)`` (the default): the builder's own default attention.
+BUILDER_DEFAULT: Any = _BuilderDefault()
+
+
+class ModelRegistry(Registry, Generic[M]):
+    """A :class:`Registry` of model builders ``fn(*, num_classes, in_chans, attention, attention_kwargs,
+    **model_kwargs)`` returning an ``M`` (``torch.nn.Module``, ``mindspore.nn.Cell``); its
+    :meth:`create` is the backend's ``create_model``."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what, required_kwargs=COMMON_MODEL_KWARGS)
+
+    def create(
+        self,
+        name: str,
+        *,
+        num_classes: int,
+        in_chans: int = 3,
+        attention: Any = BUILDER_DEFAULT,
+        attention_kwargs: Mapping[str, Any] | None = None,
+        **model_kwargs: Any,
+    ) -> M:
+        """Build model ``name`` with ``attention`` inserted at the model's documented points.
+
+        Args:
+            name: one of ``list_models()`` (case-insensitive).
+            num_classes: output classes (>= 1): logits ``(N, num_classes)``, or ``(N, num_classes, H,
+                W)`` for ``unet``.
+            in_chans: input channels (>= 1); default 3 (RGB), as timm's ``create_model``.
+            attention: a name from the backend's ``list_attention()``, a class or callable
+                ``fn(channels, *, dims, **attention_kwargs)``, or ``None`` / ``"none"`` for no attention
+                (``nn.Identity``, no parameters). Omitted: the model's default, which is no attention
+                for every model except the PyTorch ``reference_resnet`` (``"mia_code"``, as the public
+                MindSpore code).
+            attention_kwargs: keyword arguments for every attention layer (e.g. ``{"rd_ratio": 1/8}``).
+            **model_kwargs: model-specific options (see each builder's docstring; the same in both
+                backends).
+
+        Raises:
+            ValueError: unknown model name, ``num_classes`` / ``in_chans`` not an integer >= 1, an unknown
+                model keyword argument (the message lists the accepted ones), or an attention that
+                cannot be built in that model (the message names the model and the insertion point).
+        """
+        builder = self.get(name)
+        num_classes, in_chans = check_model_call(
+            builder,
+            name,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            attention_kwargs=attention_kwargs,
+            model_kwargs=model_kwargs,
+            common=COMMON_MODEL_KWARGS,
+        )
+        chosen = {} if attention is BUILDER_DEFAULT else {"attention": attention}
+        return builder(
+            num_classes=num_classes,
+            in_chans=in_chans,
+            attention_kwargs=attention_kwargs,
+            **chosen,
+            **model_kwargs,
+        )
 
 
 def resolve_spec(registry: Registry, spec: Any) -> Callable[..., Any] | None:

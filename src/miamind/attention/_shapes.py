@@ -5,6 +5,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+# The constructor checks are backend-neutral (the MindSpore layers use them too); re-exported here
+# for the PyTorch layers.
+from .._arch.mia import check_channels, check_dims, expected_input_shape
+
+__all__ = ["check_channels", "check_dims", "check_input", "conv_nd", "is_symbolic_tracing", "spatial_axes"]
+
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 # torch >= 2.9 names symbolic tracing apart from torch.export (whose is_fx_tracing() is True too, with
@@ -12,23 +18,6 @@ _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _fx_symbolic_tracing = getattr(
     torch.fx._symbolic_trace, "is_fx_symbolic_tracing", torch.fx._symbolic_trace.is_fx_tracing
 )
-
-
-def check_dims(dims: int, layer: str, supported: tuple[int, ...] = (1, 2, 3)) -> int:
-    """Validate the ``dims`` constructor argument; a layer that cannot work in ``dims`` says so here."""
-    if dims not in supported:
-        raise ValueError(
-            f"{layer} supports dims in {supported} (inputs (N, C, *spatial) with that many spatial dims), "
-            f"got dims={dims}"
-        )
-    return dims
-
-
-def check_channels(channels: int, layer: str) -> int:
-    """Validate a channel-count constructor argument (also used for hidden widths)."""
-    if int(channels) != channels or channels < 1:
-        raise ValueError(f"{layer}: channels must be a positive integer, got {channels!r}")
-    return int(channels)
 
 
 def conv_nd(dims: int) -> type:
@@ -60,8 +49,7 @@ def check_input(x: torch.Tensor, channels: int, dims: int, layer: str) -> None:
     if is_symbolic_tracing():
         return
     if x.dim() != dims + 2 or x.shape[1] != channels:
-        spatial = ", ".join(["*"] * dims)
         got = ", ".join([str(s) for s in x.shape])
         raise ValueError(
-            f"{layer} expects input of shape (N, {channels}, {spatial}) ({dims + 2}-D), got ({got})"
+            f"{layer} expects input of shape {expected_input_shape(channels, dims)}, got ({got})"
         )

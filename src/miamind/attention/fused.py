@@ -49,15 +49,14 @@ excluded): plain layer X + 17 335 296 bytes (1.033 x the input: the map A, plus 
 descriptors and gates); fused X + 558 080 bytes (0.033 x). ``mia_adaptive``: plain X + 3.033 x,
 fused X + 0.035 x. ``tests/attention/test_fused.py`` checks this (at N = 8).
 
-Time (``python -m miamind.bench.layer_memory --threads 1 --repeats 20``, one run on a shared 2-core
-CPU with other jobs running; compare within a run only): forward + backward 30 ms fused vs 54 ms
-plain (channels_last: 33 vs 113 ms); forward 5.8 vs 6.2 ms (channels_last 5.8 vs 17.7 ms), against
-0.96 ms for a same-size copy. So the forward is ~4 x the two-reads-one-write bound (1.5 copies), not
-the 1.3 x target: eager PyTorch cannot compute both pooled means in one read of X (the channel mean
-alone is a slow strided reduction on CPU, ~2.5 ms here), the 7 x 7 single-channel spatial conv costs
-about a copy, and the gating is two passes over the output. Reaching the bound needs a generated or
-hand-written kernel. Most of the remaining backward time is the spatial conv's backward (oneDNN,
-~15-20 ms here for a 64 x 1 x 32 x 32 input), which this module does not touch.
+Time: ``python -m miamind.bench.layer_memory`` times plain and fused layers against a same-size copy
+in one run; ``results/attention/layer_memory.md`` has the committed numbers and the machine. There,
+forward + backward of the fused layer takes well under the plain layer's time, but the forward stays
+several times the two-reads-one-write bound (1.5 copies), not the 1.3 x target: eager PyTorch cannot
+compute both pooled means in one read of X (the channel mean alone is a slow strided reduction on
+CPU), the 7 x 7 single-channel spatial conv costs about a copy, and the gating is two passes over the
+output. Reaching the bound needs a generated or hand-written kernel. Most of the remaining backward
+time is the spatial conv's backward (oneDNN), which this module does not touch.
 
 Where the plain expression is used instead (:func:`fused_gate`): under ONNX export, ``torch.export``
 and TorchScript tracing / scripting, which want plain ops in their graph, and under
@@ -170,7 +169,7 @@ class ChannelSpatialGate(torch.autograd.Function):
             with _autocast_off(x.device.type):
                 if need_c:
                     # s^T @ T^T rather than T @ s: the same numbers, but CPU BLAS runs this orientation
-                    # several times faster for contiguous T (measured: 1.1 ms vs 4.8 ms at 64x64x1024).
+                    # several times faster for contiguous T (a batched row-vector times a matrix).
                     gc = torch.matmul(s.reshape(n, 1, t3.shape[2]).to(prod.dtype), t3.transpose(1, 2))
                     gc = gc.reshape(c.shape).to(c.dtype)
                 if need_s:
@@ -196,9 +195,9 @@ class BroadcastMean(torch.autograd.Function):
     """``x.mean(dims, keepdim=True)`` whose backward returns ``grad / n`` as an *expanded view*.
 
     PyTorch's own mean backward materialises ``grad.expand(x.shape) / n`` as a full-size tensor,
-    which autograd then adds to X's other gradient (measured on this CPU, 64 x 64 x 32 x 32 float32:
-    ~2.3 ms per mean for the division plus the addition). A zero-stride view costs nothing to
-    create, and autograd adds it in place into X's (dense) gradient buffer in one pass (~0.5 ms).
+    which autograd then adds to X's other gradient: a full-size write, then a read, per mean. A
+    zero-stride view costs nothing to create, and autograd adds it in place into X's (dense) gradient
+    buffer in one pass.
     Saves nothing for the backward pass but X's shape.
     """
 

@@ -52,62 +52,40 @@ import torch
 import torch.nn as nn
 from timm.layers import create_act_layer
 
-from ._shapes import check_channels, check_dims, check_input, conv_nd, spatial_axes
+from .._arch.mia import (
+    ADAPTIVE_THETA_INIT,
+    GATE_INITS,
+    MIA_CLASS_NAMES,
+    MIA_VARIANTS,
+    MIAVariant,
+    mia_hidden_channels,
+    resolve_mia_args,
+)
+from ._shapes import check_input, conv_nd, spatial_axes
 from .fused import broadcast_mean, fused_gate, matmul_mean, single_channel_conv, use_fused
 from .registry import register_attention
 
-__all__ = [
-    "MIAMind",
-    "MIAMindAdd",
-    "MIAMindSeq",
-    "MIAMindCode",
-    "MIAMindAdaptive",
-    "mia_hidden_channels",
-    "GATE_INITS",
-]
-
-#: ``gate_init`` values: ``"paper"`` (PyTorch's default init, as the paper) and ``"identity"``.
-GATE_INITS = ("paper", "identity")
-
-
-def mia_hidden_channels(channels: int, rd_ratio: float = 1.0 / 16, rd_channels: int | None = None) -> int:
-    """Width of the channel MLP's hidden layer.
-
-    ``rd_channels`` when given, else ``max(1, int(channels * rd_ratio))`` -- the paper's ``C // r`` for
-    ``rd_ratio = 1/r`` (exact for power-of-two r), clamped to 1 so tiny ``C`` still gets a gate.
-    Unlike timm's SE we do not round to a multiple of 8 (``make_divisible``): the paper uses ``C // r``.
-    """
-    if rd_channels is not None:
-        if int(rd_channels) != rd_channels or rd_channels < 1:
-            raise ValueError(f"rd_channels must be a positive integer, got {rd_channels!r}")
-        return int(rd_channels)
-    if not rd_ratio > 0:
-        raise ValueError(f"rd_ratio must be > 0, got {rd_ratio!r}")
-    return max(1, int(channels * rd_ratio))
+__all__ = [*MIA_CLASS_NAMES, "mia_hidden_channels", "GATE_INITS"]
 
 
 class _MIABase(nn.Module):
     """Shared pieces: the channel MLP (``fc1``, ``act``, ``fc2``), the spatial conv (``spatial``), the gate
     modules (``gate_c``, ``gate_s``).
 
-    Subclasses implement :meth:`forward_gated` (``x`` already validated) and may change the spatial
-    conv's input channels / bias via the class attributes below.
+    Subclasses implement :meth:`forward_gated` (``x`` already validated) and name their ``variant``
+    (:data:`miamind._arch.mia.MIA_VARIANTS`: the spatial conv's input channels / bias, the
+    ``gate_init="identity"`` logit), the facts the MindSpore twins read from the same table.
 
     The fused (memory-saving) routes are Python-only (:mod:`.fused`); they sit behind
     ``torch.jit.is_scripting()`` checks and ``@torch.jit.unused`` methods, so TorchScript compiles the
     plain expressions, and :mod:`.fused` itself falls back to plain ops under every other tracer.
     """
 
-    #: channels fed to the spatial conv (1: channel mean; 2: channel mean and max).
-    spatial_in_chs: int = 1
-    #: whether the spatial conv has a bias (the paper's conv does).
-    spatial_bias: bool = True
+    #: spatial conv input channels and bias, ``gate_init="identity"`` logit (shared with MindSpore);
+    #: the paper form's unless a subclass names its own.
+    variant: MIAVariant = MIA_VARIANTS["mia"]
     #: whether the variant has a fused (memory-saving) gating path, see ``fused.py``.
     has_fused_path: bool = False
-    #: bias of ``fc2`` and ``spatial`` for ``gate_init="identity"``: sigmoid(4) ~= 0.982 per gate, so a
-    #: product of the two gates starts at ~0.96 instead of ~0.25, while the sigmoid's slope
-    #: (~0.018) is not yet saturated (the same trade-off as ``MIAMindAdaptive.theta_init``).
-    identity_gate_logit: float = 4.0
 
     def __init__(
         self,
@@ -127,26 +105,29 @@ class _MIABase(nn.Module):
         super().__init__()
         name = type(self).__name__
         self._name = name  # for error messages; TorchScript cannot call type() in forward
-        self.dims = check_dims(dims, name)
-        if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
-            # An even kernel with padding k//2 would change the spatial size of the gate.
-            raise ValueError(f"{name}: kernel_size must be a positive odd integer, got {kernel_size!r}")
-        if gate_init not in GATE_INITS:
-            raise ValueError(f"{name}: gate_init must be one of {GATE_INITS}, got {gate_init!r}")
-        self.channels = check_channels(channels, name)
-        self.kernel_size = int(kernel_size)
-        self.hidden_channels = mia_hidden_channels(self.channels, rd_ratio, rd_channels)
+        args = resolve_mia_args(
+            name,
+            self.variant,
+            channels,
+            rd_ratio=rd_ratio,
+            rd_channels=rd_channels,
+            kernel_size=kernel_size,
+            dims=dims,
+            gate_init=gate_init,
+        )
+        self.dims, self.channels = args.dims, args.channels
+        self.kernel_size, self.hidden_channels = args.kernel_size, args.hidden_channels
         conv = conv_nd(dims)
         factory = dict(device=device, dtype=dtype)
         self.fc1 = conv(self.channels, self.hidden_channels, 1, bias=True, **factory)
         self.act = create_act_layer(act_layer)
         self.fc2 = conv(self.hidden_channels, self.channels, 1, bias=True, **factory)
         self.spatial = conv(
-            self.spatial_in_chs,
+            self.variant.spatial_in_chs,
             1,
             self.kernel_size,
             padding=self.kernel_size // 2,
-            bias=self.spatial_bias,
+            bias=self.variant.spatial_bias,
             **factory,
         )
         self.gate_c = create_act_layer(gate_layer)
@@ -160,13 +141,11 @@ class _MIABase(nn.Module):
 
     def _init_identity_gates(self) -> None:
         """Biases so the attention map starts near 1 (the layer starts near the identity)."""
-        if self.spatial.bias is None:
-            raise ValueError(
-                f"{self._name}: gate_init='identity' needs a spatial conv bias; this variant has none"
-            )
+        # resolve_mia_args refused gate_init="identity" for a variant without a spatial bias.
+        assert self.spatial.bias is not None
         with torch.no_grad():
-            self.fc2.bias.fill_(self.identity_gate_logit)
-            self.spatial.bias.fill_(self.identity_gate_logit)
+            self.fc2.bias.fill_(self.variant.identity_gate_logit)
+            self.spatial.bias.fill_(self.variant.identity_gate_logit)
 
     def extra_repr(self) -> str:
         return (
@@ -266,8 +245,8 @@ class MIAMindAdd(_MIABase):
     here (w_c ~= w_s ~= 0.5, so w_c + w_s ~= 1).
     """
 
+    variant = MIA_VARIANTS["mia_add"]
     has_fused_path = True
-    identity_gate_logit = 0.0
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
@@ -283,6 +262,8 @@ class MIAMindSeq(_MIABase):
     The spatial descriptor is the channel mean of the channel-refined X1 (CBAM's order), not of X.
     Same parameters and constructor as :class:`MIAMind`.
     """
+
+    variant = MIA_VARIANTS["mia_seq"]
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         x1 = x * self.channel_gate(x)
@@ -317,8 +298,7 @@ class MIAMindCode(_MIABase):
     ``gate_init="identity"`` is refused (no spatial bias to set).
     """
 
-    spatial_in_chs = 2
-    spatial_bias = False
+    variant = MIA_VARIANTS["mia_code"]
 
     def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
         avg = x.mean(self._spatial_axes, keepdim=True)
@@ -351,7 +331,8 @@ class MIAMindAdaptive(_MIABase):
     saturated and the layer can still move towards additive fusion if that helps.
     """
 
-    theta_init: float = 4.0
+    variant = MIA_VARIANTS["mia_adaptive"]
+    theta_init: float = ADAPTIVE_THETA_INIT
     has_fused_path = True
 
     def __init__(self, channels: int, **kwargs) -> None:

@@ -8,8 +8,9 @@ a long one cut off):
   accuracy in <= 180 s; attentions none, se, cbam, eca, mia; seeds 0, 1, 2;
 - ``12min``: 9 epochs; goal >= 93% in <= 720 s; attentions none and mia; seed 0.
 
-The epoch counts were sized from ``miamind bench models`` (fastnet + mia, bf16, batch 512: ~850
-training img/s on 2 cores) so that a run fits its wall-time goal with ~20 s for start-up and evaluation.
+The epoch counts were sized from the training throughput ``miamind bench models`` measured for
+fastnet + mia (bf16, batch 512; ``results/bench/models.md``), so that a run fits its wall-time goal
+with time left for start-up and evaluation.
 
 Each run is ``miamind train`` in a fresh process (so one run's compiled kernels or memory do not help
 or hurt the next), timed from process start to exit: data loading, training, per-epoch validation on

@@ -20,44 +20,17 @@ Submodules:
   interchange), ``.safetensors`` <-> MindSpore ``.ckpt`` files, ``load_into_cell`` with strict checks.
 """
 
-from importlib import import_module
-from typing import Any
-
+from .._arch.mia import MIA_CLASS_NAMES
+from .._lazy import lazy_attributes
 from ._require import INSTALL_HINT, require_mindspore
 
 _SUBMODULES = ("attention", "convert", "models", "train", "export")
 #: top-level names -> the submodule that defines them (imported on first access).
 _EXPORTS = {
-    **dict.fromkeys(
-        (
-            "MIAMind",
-            "MIAMindAdd",
-            "MIAMindSeq",
-            "MIAMindCode",
-            "MIAMindAdaptive",
-            "create_attention",
-            "get_attention",
-            "list_attention",
-        ),
-        "attention",
-    ),
-    **dict.fromkeys(("create_model", "list_models"), "models"),
+    **dict.fromkeys((*MIA_CLASS_NAMES, "create_attention", "get_attention", "list_attention"), ".attention"),
+    **dict.fromkeys(("create_model", "list_models"), ".models"),
 }
 
 __all__ = ["require_mindspore", "INSTALL_HINT", *_SUBMODULES, *_EXPORTS]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        module = import_module(f".{name}", __name__)
-        globals()[name] = module
-        return module
-    if name in _EXPORTS:
-        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(globals(), _EXPORTS, _SUBMODULES)

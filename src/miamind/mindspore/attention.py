@@ -47,22 +47,19 @@ from ._require import require_mindspore
 ms = require_mindspore()
 from mindspore import nn, ops  # noqa: E402  (after the friendly ImportError above)
 
+# Validation, sizes and the variants' facts are shared with the PyTorch layers so the two can never
+# drift (a pure-Python module: importing it imports no torch).
+from .._arch.mia import (  # noqa: E402
+    ADAPTIVE_THETA_INIT,
+    MIA_CLASS_NAMES,
+    MIA_VARIANTS,
+    MIAVariant,
+    expected_input_shape,
+    resolve_mia_args,
+)
 from .._registry import Registry, resolve_spec  # noqa: E402
 
-# Validation and the hidden-width rule are shared with the PyTorch layers so the two can never drift.
-from ..attention._shapes import check_channels, check_dims  # noqa: E402
-from ..attention.mia import GATE_INITS, mia_hidden_channels  # noqa: E402
-
-__all__ = [
-    "MIAMind",
-    "MIAMindAdd",
-    "MIAMindSeq",
-    "MIAMindCode",
-    "MIAMindAdaptive",
-    "create_attention",
-    "get_attention",
-    "list_attention",
-]
+__all__ = [*MIA_CLASS_NAMES, "create_attention", "get_attention", "list_attention"]
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
@@ -73,12 +70,8 @@ class _MIABase(nn.Cell):
     Mirrors :class:`miamind.attention.mia._MIABase`; subclasses implement :meth:`forward_gated`.
     """
 
-    #: channels fed to the spatial conv (1: channel mean; 2: channel mean and max).
-    spatial_in_chs: int = 1
-    #: whether the spatial conv has a bias (the paper's conv does).
-    spatial_bias: bool = True
-    #: ``gate_init="identity"`` bias of ``fc2`` and ``spatial`` (as the PyTorch layers).
-    identity_gate_logit: float = 4.0
+    #: spatial conv input channels and bias, ``gate_init="identity"`` logit (as the PyTorch layers).
+    variant: MIAVariant = MIA_VARIANTS["mia"]
 
     def __init__(
         self,
@@ -96,18 +89,21 @@ class _MIABase(nn.Cell):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        self.dims = check_dims(dims, name)
+        args = resolve_mia_args(
+            name,
+            self.variant,
+            channels,
+            rd_ratio=rd_ratio,
+            rd_channels=rd_channels,
+            kernel_size=kernel_size,
+            dims=dims,
+            gate_init=gate_init,
+        )
         for arg, value, only in (("act_layer", act_layer, "relu"), ("gate_layer", gate_layer, "sigmoid")):
             if value != only:
                 raise ValueError(f"{name}: the MindSpore backend supports {arg}={only!r} only, got {value!r}")
-        if gate_init not in GATE_INITS:
-            raise ValueError(f"{name}: gate_init must be one of {GATE_INITS}, got {gate_init!r}")
-        if int(kernel_size) != kernel_size or kernel_size < 1 or kernel_size % 2 == 0:
-            # An even kernel with padding k//2 would change the spatial size of the gate.
-            raise ValueError(f"{name}: kernel_size must be a positive odd integer, got {kernel_size!r}")
-        self.channels = check_channels(channels, name)
-        self.kernel_size = int(kernel_size)
-        self.hidden_channels = mia_hidden_channels(self.channels, rd_ratio, rd_channels)
+        self.dims, self.channels = args.dims, args.channels
+        self.kernel_size, self.hidden_channels = args.kernel_size, args.hidden_channels
         conv = _CONV[self.dims]
         factory = dict(dtype=ms.float32 if dtype is None else dtype)
         self.fc1 = conv(self.channels, self.hidden_channels, 1, pad_mode="valid", has_bias=True, **factory)
@@ -115,25 +111,21 @@ class _MIABase(nn.Cell):
         # pad_mode="pad", padding=k//2: PyTorch's symmetric zero padding, stated explicitly instead
         # of relying on how MindSpore's default pad_mode="same" splits the padding.
         self.spatial = conv(
-            self.spatial_in_chs,
+            self.variant.spatial_in_chs,
             1,
             self.kernel_size,
             pad_mode="pad",
             padding=self.kernel_size // 2,
-            has_bias=self.spatial_bias,
+            has_bias=self.variant.spatial_bias,
             **factory,
         )
         self._spatial_axes = tuple(range(2, 2 + self.dims))
         self._layer_name = name
-        if gate_init == "identity":
-            if self.spatial.bias is None:
-                raise ValueError(
-                    f"{name}: gate_init='identity' needs a spatial conv bias; this variant has none"
-                )
+        if gate_init == "identity":  # resolve_mia_args refused it for a variant without spatial bias
             for bias in (self.fc2.bias, self.spatial.bias):
-                bias.set_data(ops.full(bias.shape, self.identity_gate_logit, dtype=bias.dtype))
+                bias.set_data(ops.full(bias.shape, self.variant.identity_gate_logit, dtype=bias.dtype))
         # Built here because GRAPH mode compiles construct() and only accepts a plain f-string there.
-        self._expected_shape = f"(N, {self.channels}, {', '.join(['*'] * self.dims)}) ({self.dims + 2}-D)"
+        self._expected_shape = expected_input_shape(self.channels, self.dims)
 
     def extend_repr(self) -> str:
         return (
@@ -184,7 +176,7 @@ class MIAMind(_MIABase):
 class MIAMindAdd(_MIABase):
     """Additive fusion ablation: ``out = X * (w_c + w_s)``. Same constructor as :class:`MIAMind`."""
 
-    identity_gate_logit = 0.0
+    variant = MIA_VARIANTS["mia_add"]
 
     def forward_gated(self, x):
         return x * (self.channel_gate(x) + self.spatial_gate(x))
@@ -192,6 +184,8 @@ class MIAMindAdd(_MIABase):
 
 class MIAMindSeq(_MIABase):
     """Sequential gating: ``X1 = X * w_c(X)``, ``out = X1 * w_s(X1)``. Same constructor as :class:`MIAMind`."""
+
+    variant = MIA_VARIANTS["mia_seq"]
 
     def forward_gated(self, x):
         x1 = x * self.channel_gate(x)
@@ -209,8 +203,7 @@ class MIAMindCode(_MIABase):
     Parameters: ``fc1.*``, ``fc2.*``, ``spatial.weight`` (no ``spatial.bias``).
     """
 
-    spatial_in_chs = 2
-    spatial_bias = False
+    variant = MIA_VARIANTS["mia_code"]
 
     def channel_gate(self, x):
         avg = ops.mean(x, self._spatial_axes, keep_dims=True)
@@ -232,7 +225,8 @@ class MIAMindAdaptive(_MIABase):
     See :class:`miamind.attention.MIAMindAdaptive`; ``theta`` is a scalar parameter initialised to 4.
     """
 
-    theta_init: float = 4.0
+    variant = MIA_VARIANTS["mia_adaptive"]
+    theta_init: float = ADAPTIVE_THETA_INIT
 
     def __init__(self, channels: int, **kwargs: Any) -> None:
         super().__init__(channels, **kwargs)
@@ -245,14 +239,8 @@ class MIAMindAdaptive(_MIABase):
 
 
 _REGISTRY = Registry("MindSpore attention", also_valid=("none",))
-for _name, _cls in {
-    "mia": MIAMind,
-    "mia_add": MIAMindAdd,
-    "mia_seq": MIAMindSeq,
-    "mia_code": MIAMindCode,
-    "mia_adaptive": MIAMindAdaptive,
-}.items():
-    _REGISTRY.register(_name)(_cls)
+for _cls in (MIAMind, MIAMindAdd, MIAMindSeq, MIAMindCode, MIAMindAdaptive):
+    _REGISTRY.register(_cls.variant.name)(_cls)
 
 AttentionSpec = None | str | Callable[..., Any] | type
 

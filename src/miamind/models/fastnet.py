@@ -31,19 +31,17 @@ Parameter names (stable, for the 1:1 MindSpore mapping): ``stem.conv.{weight,bia
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from ..attention.registry import AttentionSpec
+from .._arch.fastnet import ATTENTION_SLOT, FastNetSpec
+from .._arch.plan import takes_spec
 from ._attention import build_attention
 from .registry import register_model
 
 __all__ = ["FastNet", "ConvGroup", "fastnet", "init_whitening", "ATTENTION_SLOT"]
-
-ATTENTION_SLOT = "after each conv group (after its second GELU)"
 
 
 def _dirac_conv(in_chs: int, out_chs: int) -> nn.Conv2d:
@@ -89,73 +87,41 @@ class ConvGroup(nn.Module):
         return self.attn(x)
 
 
+@takes_spec(FastNetSpec)
 class FastNet(nn.Module):
     """airbench94-style CIFAR network (see the module docstring).
 
-    Args:
-        num_classes: logits per image.
-        in_chans: input channels.
-        attention: attention spec (name, class, callable or ``None``).
-        attention_kwargs: keyword arguments for every attention layer.
-        widths: output channels of the conv groups (airbench94: 64, 256, 256).
-        whiten_kernel_size: kernel of the stem conv (airbench: 2).
-        whiten_width: stem channels; default ``2 * in_chans * whiten_kernel_size ** 2`` (24), the
-            width :func:`init_whitening` needs.
-        logit_scale: multiplies the logits (airbench: 1/9).
-        bn_momentum: PyTorch-convention BN momentum (airbench: 0.4).
-        bn_eps: BN epsilon (airbench: 1e-12).
-        bn_train_gamma: learn the BN scale (airbench: False, gamma frozen at 1).
+    Keyword arguments, defaults and their checks: :class:`miamind._arch.fastnet.FastNetSpec`
+    (``num_classes``, ``in_chans``, ``attention``, ``attention_kwargs``, ``widths``,
+    ``whiten_kernel_size``, ``whiten_width``, ``logit_scale``, ``bn_momentum``, ``bn_eps``,
+    ``bn_train_gamma``), shared with the MindSpore twin.
     """
 
-    def __init__(
-        self,
-        *,
-        num_classes: int = 10,
-        in_chans: int = 3,
-        attention: AttentionSpec = None,
-        attention_kwargs: Mapping[str, Any] | None = None,
-        widths: Sequence[int] = (64, 256, 256),
-        whiten_kernel_size: int = 2,
-        whiten_width: int | None = None,
-        logit_scale: float = 1.0 / 9,
-        bn_momentum: float = 0.4,
-        bn_eps: float = 1e-12,
-        bn_train_gamma: bool = False,
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__()
-        self.in_chans = in_chans
-        if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
-            raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
-        if whiten_width is None:
-            whiten_width = 2 * in_chans * whiten_kernel_size**2
+        spec = FastNetSpec(**kwargs)
+        self.in_chans = spec.in_chans
         self.stem = nn.Sequential()
         self.stem.add_module(
-            "conv", nn.Conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True)
+            "conv", nn.Conv2d(spec.in_chans, spec.stem_width, spec.whiten_kernel_size, padding=0, bias=True)
         )
         self.stem.add_module("act", nn.GELU())
-        groups = []
-        in_chs = whiten_width
-        for width in widths:
-            attn = build_attention(
-                attention,
-                width,
-                model="fastnet",
-                slot=ATTENTION_SLOT,
-                dims=2,
-                attention_kwargs=attention_kwargs,
+        groups = [
+            ConvGroup(
+                in_chs,
+                out_chs,
+                site.build(build_attention),
+                bn_momentum=spec.bn_momentum,
+                bn_eps=spec.bn_eps,
+                bn_train_gamma=spec.bn_train_gamma,
             )
-            groups.append(
-                ConvGroup(
-                    in_chs, width, attn, bn_momentum=bn_momentum, bn_eps=bn_eps, bn_train_gamma=bn_train_gamma
-                )
-            )
-            in_chs = width
+            for in_chs, out_chs, site in spec.groups()
+        ]
         self.groups = nn.Sequential(*groups)
-        self.head = nn.Linear(in_chs, num_classes, bias=False)
-        self.logit_scale = float(logit_scale)
-        self.num_features = in_chs
-        # Smallest input: stem (k - 1 lost) then one 2x pooling per group must leave >= 1 pixel.
-        self.min_input_size = (whiten_kernel_size - 1) + 2 ** len(widths)
+        self.num_features = spec.num_features
+        self.head = nn.Linear(self.num_features, spec.num_classes, bias=False)
+        self.logit_scale = float(spec.logit_scale)
+        self.min_input_size = spec.min_input_size
 
     def extra_repr(self) -> str:
         return f"logit_scale={self.logit_scale:.6g}"

@@ -29,85 +29,48 @@ not reproduced here).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from ..attention.registry import AttentionSpec
+from .._arch.flowcnn import ATTENTION_SLOT, FlowCNNSpec
+from .._arch.plan import takes_spec
 from ._attention import build_attention
 from .registry import register_model
 
 __all__ = ["FlowCNN", "flowcnn", "ATTENTION_SLOT"]
 
-ATTENTION_SLOT = "after each conv stage's ReLU, before its pooling"
 
-
+@takes_spec(FlowCNNSpec)
 class FlowCNN(nn.Module):
     """1-D CNN over flow features, see the module docstring.
 
-    Args:
-        num_classes: logits per flow.
-        in_chans: input channels (1 for a plain feature vector).
-        attention: attention spec (name, class, callable or ``None``); built with ``dims=1``.
-        attention_kwargs: keyword arguments for every attention layer.
-        stages: output channels of the conv stages.
-        kernel_size: odd kernel size of the convs ("same" padding).
-        dropout: dropout probability before the classifier.
+    Keyword arguments, defaults and their checks: :class:`miamind._arch.flowcnn.FlowCNNSpec`
+    (``num_classes``, ``in_chans``, ``attention``, ``attention_kwargs``, ``stages``, ``kernel_size``,
+    ``dropout``), shared with the MindSpore twin.
     """
 
-    def __init__(
-        self,
-        *,
-        num_classes: int = 2,
-        in_chans: int = 1,
-        attention: AttentionSpec = None,
-        attention_kwargs: Mapping[str, Any] | None = None,
-        stages: Sequence[int] = (32, 64, 128),
-        kernel_size: int = 3,
-        dropout: float = 0.2,
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__()
-        if len(stages) < 1 or any(isinstance(c, bool) or int(c) != c or c < 1 for c in stages):
-            raise ValueError(f"flowcnn: stages must be positive integers, got {tuple(stages)!r}")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"flowcnn: kernel_size must be a positive odd integer, got {kernel_size!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"flowcnn: dropout must be in [0, 1), got {dropout!r}")
+        spec = FlowCNNSpec(**kwargs)
+        k = spec.kernel_size
         blocks = []
-        in_chs = in_chans
-        for out_chs in stages:
-            attn = build_attention(
-                attention,
-                out_chs,
-                model="flowcnn",
-                slot=ATTENTION_SLOT,
-                dims=1,
-                attention_kwargs=attention_kwargs,
-            )
-            blocks.append(
-                nn.Sequential(
-                    OrderedDict(
-                        [
-                            (
-                                "conv",
-                                nn.Conv1d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False),
-                            ),
-                            ("bn", nn.BatchNorm1d(out_chs)),
-                            ("act", nn.ReLU(inplace=True)),
-                            ("attn", attn),
-                            ("pool", nn.MaxPool1d(2, ceil_mode=True)),
-                        ]
-                    )
-                )
-            )
-            in_chs = out_chs
-        self.in_chans = in_chans
+        for in_chs, out_chs, site in spec.stage_plan():
+            attn = site.build(build_attention)
+            layers = [
+                ("conv", nn.Conv1d(in_chs, out_chs, k, padding=k // 2, bias=False)),
+                ("bn", nn.BatchNorm1d(out_chs)),
+                ("act", nn.ReLU(inplace=True)),
+                ("attn", attn),
+                ("pool", nn.MaxPool1d(2, ceil_mode=True)),
+            ]
+            blocks.append(nn.Sequential(OrderedDict(layers)))
+        self.in_chans = spec.in_chans
         self.stages = nn.Sequential(*blocks)
-        self.num_features = in_chs
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(in_chs, num_classes)
+        self.num_features = spec.num_features
+        self.drop = nn.Dropout(spec.dropout)
+        self.head = nn.Linear(self.num_features, spec.num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != self.in_chans or x.shape[2] < 1:

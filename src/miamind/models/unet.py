@@ -40,25 +40,17 @@ no BN, and MIA on the upsampled features before the concatenation; it is not rep
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from ..attention.registry import AttentionSpec
+from .._arch.plan import takes_spec
+from .._arch.unet import ATTENTION_POINTS, UNetSpec
 from ._attention import build_attention
 from .registry import register_model
 
 __all__ = ["UNet", "DoubleConv", "unet", "ATTENTION_POINTS"]
-
-#: Valid values of ``attention_at`` and what they mean (used in the ``slot`` of each layer).
-ATTENTION_POINTS = {
-    "encoder": "after each encoder double conv (before pooling)",
-    "bottleneck": "after the bottleneck double conv",
-    "decoder": "after each decoder double conv",
-    "skip": "on each skip connection before concatenation",
-}
 
 
 class DoubleConv(nn.Sequential):
@@ -108,72 +100,32 @@ class _Up(nn.Module):
         return self.conv(torch.cat([self.skip_attn(skip), self.up(x)], dim=1))
 
 
+@takes_spec(UNetSpec)
 class UNet(nn.Module):
     """Classic U-Net, see the module docstring.
 
-    Args:
-        num_classes: output channels (logits per pixel).
-        in_chans: input channels.
-        attention: attention spec (name, class, callable or ``None``).
-        attention_kwargs: keyword arguments for every attention layer.
-        attention_at: insertion points, a subset of ``{"encoder", "bottleneck", "decoder", "skip"}``.
-        width: channels of the first level (paper: 64); level i has ``width * 2**i``.
-        depth: number of poolings (paper: 4).
-        upsample: ``"transpose"`` (paper) or ``"bilinear"``.
+    Keyword arguments, defaults and their checks: :class:`miamind._arch.unet.UNetSpec`
+    (``num_classes``, ``in_chans``, ``attention``, ``attention_kwargs``, ``attention_at``, ``width``,
+    ``depth``, ``upsample``), shared with the MindSpore twin.
     """
 
-    def __init__(
-        self,
-        *,
-        num_classes: int = 2,
-        in_chans: int = 1,
-        attention: AttentionSpec = None,
-        attention_kwargs: Mapping[str, Any] | None = None,
-        attention_at: Iterable[str] = ("decoder",),
-        width: int = 64,
-        depth: int = 4,
-        upsample: str = "transpose",
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__()
-        if isinstance(attention_at, str):
-            attention_at = (attention_at,)
-        points = tuple(attention_at)
-        unknown = sorted(set(points) - set(ATTENTION_POINTS))
-        if unknown:
-            raise ValueError(f"unet: unknown attention_at {unknown}; valid: {sorted(ATTENTION_POINTS)}")
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"unet: width must be an integer >= 1, got {width!r}")
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"unet: depth must be an integer >= 1, got {depth!r}")
-        if upsample not in ("transpose", "bilinear"):
-            raise ValueError(f"unet: upsample must be 'transpose' or 'bilinear', got {upsample!r}")
-        self.attention_at = points
-        self.depth = depth
+        spec = UNetSpec(**kwargs)
+        self.attention_at = spec.attention_at
+        self.depth = spec.depth
 
-        def attn(point: str, channels: int) -> nn.Module:
-            spec = attention if point in points else None
-            return build_attention(
-                spec,
-                channels,
-                model="unet",
-                slot=ATTENTION_POINTS[point],
-                dims=2,
-                attention_kwargs=attention_kwargs,
-            )
-
-        widths = [width * 2**i for i in range(depth + 1)]
         self.encoder = nn.ModuleList(
-            DoubleConv(widths[i - 1] if i else in_chans, widths[i], attn("encoder", widths[i]), pool=i > 0)
-            for i in range(depth)
+            DoubleConv(in_chs, out_chs, site.build(build_attention), pool=pool)
+            for in_chs, out_chs, site, pool in spec.encoder()
         )
-        self.bottleneck = DoubleConv(
-            widths[depth - 1], widths[depth], attn("bottleneck", widths[depth]), pool=True
-        )
+        in_chs, out_chs, site = spec.bottleneck()
+        self.bottleneck = DoubleConv(in_chs, out_chs, site.build(build_attention), pool=True)
         self.decoder = nn.ModuleList(
-            _Up(widths[i + 1], widths[i], upsample, attn("skip", widths[i]), attn("decoder", widths[i]))
-            for i in reversed(range(depth))
+            _Up(in_chs, out_chs, spec.upsample, skip.build(build_attention), site.build(build_attention))
+            for in_chs, out_chs, skip, site in spec.decoder()
         )
-        self.head = nn.Conv2d(widths[0], num_classes, 1)
+        self.head = nn.Conv2d(spec.widths[0], spec.num_classes, 1)
 
     @property
     def multiple(self) -> int:

@@ -18,7 +18,6 @@ convert its weights.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,12 +27,12 @@ from .._require import require_mindspore
 ms = require_mindspore()
 from mindspore import nn  # noqa: E402
 
+from ..._arch.fastnet import ATTENTION_SLOT, FastNetSpec  # noqa: E402
+from ..._arch.plan import takes_spec  # noqa: E402
 from ._layers import batch_norm, conv2d  # noqa: E402
-from ._registry import AttentionSpec, build_attention, register_model  # noqa: E402
+from ._registry import build_attention, register_model  # noqa: E402
 
 __all__ = ["FastNet", "ConvGroup", "fastnet", "ATTENTION_SLOT"]
-
-ATTENTION_SLOT = "after each conv group (after its second GELU)"
 
 
 def _dirac_conv(in_chs: int, out_chs: int) -> nn.Conv2d:
@@ -82,61 +81,33 @@ class ConvGroup(nn.Cell):
         return self.attn(x)
 
 
+@takes_spec(FastNetSpec)
 class FastNet(nn.Cell):
-    """airbench94-style CIFAR network; arguments as :class:`miamind.models.FastNet`."""
+    """airbench94-style CIFAR network; arguments as :class:`miamind.models.FastNet` (both backends
+    take :class:`miamind._arch.fastnet.FastNetSpec`'s)."""
 
-    def __init__(
-        self,
-        *,
-        num_classes: int = 10,
-        in_chans: int = 3,
-        attention: AttentionSpec = None,
-        attention_kwargs: Mapping[str, Any] | None = None,
-        widths: Sequence[int] = (64, 256, 256),
-        whiten_kernel_size: int = 2,
-        whiten_width: int | None = None,
-        logit_scale: float = 1.0 / 9,
-        bn_momentum: float = 0.4,
-        bn_eps: float = 1e-12,
-        bn_train_gamma: bool = False,
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__()
-        if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
-            raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
-        if whiten_width is None:
-            whiten_width = 2 * in_chans * whiten_kernel_size**2
-        self.in_chans = in_chans
-        self.stem = nn.SequentialCell(
-            OrderedDict(
-                [
-                    ("conv", conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True)),
-                    ("act", nn.GELU(approximate=False)),
-                ]
+        spec = FastNetSpec(**kwargs)
+        self.in_chans = spec.in_chans
+        stem_conv = conv2d(spec.in_chans, spec.stem_width, spec.whiten_kernel_size, padding=0, bias=True)
+        self.stem = nn.SequentialCell(OrderedDict([("conv", stem_conv), ("act", nn.GELU(approximate=False))]))
+        groups = [
+            ConvGroup(
+                in_chs,
+                out_chs,
+                site.build(build_attention),
+                bn_momentum=spec.bn_momentum,
+                bn_eps=spec.bn_eps,
+                bn_train_gamma=spec.bn_train_gamma,
             )
-        )
-        groups = []
-        in_chs = whiten_width
-        for width in widths:
-            attn = build_attention(
-                attention,
-                width,
-                model="fastnet",
-                slot=ATTENTION_SLOT,
-                dims=2,
-                attention_kwargs=attention_kwargs,
-            )
-            groups.append(
-                ConvGroup(
-                    in_chs, width, attn, bn_momentum=bn_momentum, bn_eps=bn_eps, bn_train_gamma=bn_train_gamma
-                )
-            )
-            in_chs = width
+            for in_chs, out_chs, site in spec.groups()
+        ]
         self.groups = nn.SequentialCell(groups)
-        self.head = nn.Dense(in_chs, num_classes, has_bias=False)
-        self.logit_scale = float(logit_scale)
-        self.num_features = in_chs
-        # Smallest input: stem (k - 1 lost) then one 2x pooling per group must leave >= 1 pixel.
-        self.min_input_size = (whiten_kernel_size - 1) + 2 ** len(widths)
+        self.num_features = spec.num_features
+        self.head = nn.Dense(self.num_features, spec.num_classes, has_bias=False)
+        self.logit_scale = float(spec.logit_scale)
+        self.min_input_size = spec.min_input_size
 
     def extend_repr(self) -> str:
         return f"logit_scale={self.logit_scale:.6g}"
@@ -154,32 +125,5 @@ class FastNet(nn.Cell):
         return self.head(x) * self.logit_scale
 
 
-@register_model("fastnet")
-def fastnet(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    attention: AttentionSpec = None,
-    attention_kwargs: Mapping[str, Any] | None = None,
-    widths: Sequence[int] = (64, 256, 256),
-    whiten_kernel_size: int = 2,
-    whiten_width: int | None = None,
-    logit_scale: float = 1.0 / 9,
-    bn_momentum: float = 0.4,
-    bn_eps: float = 1e-12,
-    bn_train_gamma: bool = False,
-) -> FastNet:
-    """airbench94-style CIFAR network with attention after each of its 3 conv groups."""
-    return FastNet(
-        num_classes=num_classes,
-        in_chans=in_chans,
-        attention=attention,
-        attention_kwargs=attention_kwargs,
-        widths=widths,
-        whiten_kernel_size=whiten_kernel_size,
-        whiten_width=whiten_width,
-        logit_scale=logit_scale,
-        bn_momentum=bn_momentum,
-        bn_eps=bn_eps,
-        bn_train_gamma=bn_train_gamma,
-    )
+# The class is its own builder: its constructor is the keyword-only signature create_model checks.
+fastnet = register_model("fastnet")(FastNet)

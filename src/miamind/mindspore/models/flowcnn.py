@@ -14,7 +14,6 @@ Parameter names as in PyTorch (``stages.{i}.conv.weight``, ``stages.{i}.bn.*``, 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._require import require_mindspore
@@ -22,71 +21,40 @@ from .._require import require_mindspore
 ms = require_mindspore()
 from mindspore import nn  # noqa: E402
 
+from ..._arch.flowcnn import ATTENTION_SLOT, FlowCNNSpec  # noqa: E402
+from ..._arch.plan import takes_spec  # noqa: E402
 from ._layers import batch_norm, conv1d  # noqa: E402
-from ._registry import AttentionSpec, build_attention, register_model  # noqa: E402
+from ._registry import build_attention, register_model  # noqa: E402
 
 __all__ = ["FlowCNN", "flowcnn", "ATTENTION_SLOT"]
 
-ATTENTION_SLOT = "after each conv stage's ReLU, before its pooling"
 
-
+@takes_spec(FlowCNNSpec)
 class FlowCNN(nn.Cell):
-    """1-D CNN over flow features; arguments as :class:`miamind.models.FlowCNN`."""
+    """1-D CNN over flow features; arguments as :class:`miamind.models.FlowCNN` (both backends take
+    :class:`miamind._arch.flowcnn.FlowCNNSpec`'s)."""
 
-    def __init__(
-        self,
-        *,
-        num_classes: int = 2,
-        in_chans: int = 1,
-        attention: AttentionSpec = None,
-        attention_kwargs: Mapping[str, Any] | None = None,
-        stages: Sequence[int] = (32, 64, 128),
-        kernel_size: int = 3,
-        dropout: float = 0.2,
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__()
-        if len(stages) < 1 or any(isinstance(c, bool) or int(c) != c or c < 1 for c in stages):
-            raise ValueError(f"flowcnn: stages must be positive integers, got {tuple(stages)!r}")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"flowcnn: kernel_size must be a positive odd integer, got {kernel_size!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"flowcnn: dropout must be in [0, 1), got {dropout!r}")
+        spec = FlowCNNSpec(**kwargs)
+        k = spec.kernel_size
         blocks = []
-        in_chs = in_chans
-        for out_chs in stages:
-            attn = build_attention(
-                attention,
-                int(out_chs),
-                model="flowcnn",
-                slot=ATTENTION_SLOT,
-                dims=1,
-                attention_kwargs=attention_kwargs,
-            )
-            blocks.append(
-                nn.SequentialCell(
-                    OrderedDict(
-                        [
-                            (
-                                "conv",
-                                conv1d(
-                                    in_chs, int(out_chs), kernel_size, padding=kernel_size // 2, bias=False
-                                ),
-                            ),
-                            ("bn", batch_norm(int(out_chs), dims=1)),
-                            ("act", nn.ReLU()),
-                            ("attn", attn),
-                            # ceil_mode needs pad_mode="pad" in MindSpore (padding 0: nothing is padded).
-                            ("pool", nn.MaxPool1d(2, 2, pad_mode="pad", padding=0, ceil_mode=True)),
-                        ]
-                    )
-                )
-            )
-            in_chs = int(out_chs)
-        self.in_chans = in_chans
+        for in_chs, out_chs, site in spec.stage_plan():
+            attn = site.build(build_attention)
+            layers = [
+                ("conv", conv1d(in_chs, out_chs, k, padding=k // 2, bias=False)),
+                ("bn", batch_norm(out_chs, dims=1)),
+                ("act", nn.ReLU()),
+                ("attn", attn),
+                # ceil_mode needs pad_mode="pad" in MindSpore (padding 0: nothing is padded).
+                ("pool", nn.MaxPool1d(2, 2, pad_mode="pad", padding=0, ceil_mode=True)),
+            ]
+            blocks.append(nn.SequentialCell(OrderedDict(layers)))
+        self.in_chans = spec.in_chans
         self.stages = nn.SequentialCell(blocks)
-        self.num_features = in_chs
-        self.drop = nn.Dropout(p=dropout)
-        self.head = nn.Dense(in_chs, num_classes)
+        self.num_features = spec.num_features
+        self.drop = nn.Dropout(p=spec.dropout)
+        self.head = nn.Dense(self.num_features, spec.num_classes)
 
     def construct(self, x):
         if x.ndim != 3 or x.shape[1] != self.in_chans or x.shape[2] < 1:
@@ -97,24 +65,5 @@ class FlowCNN(nn.Cell):
         return self.head(self.drop(x))
 
 
-@register_model("flowcnn")
-def flowcnn(
-    *,
-    num_classes: int = 2,
-    in_chans: int = 1,
-    attention: AttentionSpec = None,
-    attention_kwargs: Mapping[str, Any] | None = None,
-    stages: Sequence[int] = (32, 64, 128),
-    kernel_size: int = 3,
-    dropout: float = 0.2,
-) -> FlowCNN:
-    """Small 1-D CNN over flow features, 1-D attention after each stage."""
-    return FlowCNN(
-        num_classes=num_classes,
-        in_chans=in_chans,
-        attention=attention,
-        attention_kwargs=attention_kwargs,
-        stages=stages,
-        kernel_size=kernel_size,
-        dropout=dropout,
-    )
+# The class is its own builder: its constructor is the keyword-only signature create_model checks.
+flowcnn = register_model("flowcnn")(FlowCNN)

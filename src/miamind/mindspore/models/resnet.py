@@ -22,7 +22,7 @@ the attention cells keep the initialisation their constructor gives them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .._require import require_mindspore
@@ -32,13 +32,17 @@ from mindspore.common.initializer import HeNormal, Zero, initializer  # noqa: E4
 
 from mindspore import nn  # noqa: E402
 
+from ..._arch.plan import takes_spec  # noqa: E402
+from ..._arch.resnet import (  # noqa: E402
+    ATTENTION_SLOT,
+    BLOCK_EXPANSION,
+    ResNetSpec,
+    register_resnets,
+)
 from ._layers import DropPath, batch_norm, conv2d  # noqa: E402
-from ._registry import AttentionSpec, build_attention, register_model  # noqa: E402
+from ._registry import build_attention, register_model  # noqa: E402
 
 __all__ = ["CifarResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "ATTENTION_SLOT"]
-
-#: Where the attention layers sit (same text as the PyTorch model's, used in error messages).
-ATTENTION_SLOT = "after the last BN of each residual block, before the residual add"
 
 
 def _backbone_conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
@@ -61,10 +65,30 @@ def _downsample(in_chs: int, out_chs: int, stride: int) -> nn.SequentialCell | N
     return nn.SequentialCell([_backbone_conv(in_chs, out_chs, 1, stride), batch_norm(out_chs)])
 
 
-class BasicBlock(nn.Cell):
+class _ResidualBlock(nn.Cell):
+    """What timm's two blocks share after their convs: attention ``se``, stochastic depth, the
+    shortcut (``downsample`` when the shape changes) and the add; subclasses build the convs first,
+    so the parameters keep timm's order."""
+
+    def _init_residual(self, in_chs: int, out_chs: int, stride: int, attn: nn.Cell, drop_path: float) -> None:
+        self.se = attn
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
+        self.downsample = _downsample(in_chs, out_chs, stride)
+
+    def _residual(self, x, shortcut):
+        """``se(x)`` (after drop path) + the shortcut; the block's last activation follows."""
+        x = self.se(x)
+        if self.drop_path is not None:
+            x = self.drop_path(x)
+        if self.downsample is not None:
+            shortcut = self.downsample(shortcut)
+        return x + shortcut
+
+
+class BasicBlock(_ResidualBlock):
     """timm ``BasicBlock``: two 3x3 convs, attention ``se`` after ``bn2``, before the residual add."""
 
-    expansion = 1
+    expansion = BLOCK_EXPANSION["basic"]
 
     def __init__(self, in_chs: int, planes: int, stride: int, attn: nn.Cell, drop_path: float = 0.0) -> None:
         super().__init__()
@@ -74,30 +98,22 @@ class BasicBlock(nn.Cell):
         self.act1 = nn.ReLU()
         self.conv2 = _backbone_conv(planes, out_chs, 3)
         self.bn2 = batch_norm(out_chs)
-        self.se = attn
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
+        self._init_residual(in_chs, out_chs, stride, attn, drop_path)
         self.act2 = nn.ReLU()
-        self.downsample = _downsample(in_chs, out_chs, stride)
 
     @property
     def last_bn(self) -> nn.Cell:
         return self.bn2
 
     def construct(self, x):
-        shortcut = x
-        x = self.act1(self.bn1(self.conv1(x)))
-        x = self.se(self.bn2(self.conv2(x)))
-        if self.drop_path is not None:
-            x = self.drop_path(x)
-        if self.downsample is not None:
-            shortcut = self.downsample(shortcut)
-        return self.act2(x + shortcut)
+        out = self.act1(self.bn1(self.conv1(x)))
+        return self.act2(self._residual(self.bn2(self.conv2(out)), x))
 
 
-class Bottleneck(nn.Cell):
+class Bottleneck(_ResidualBlock):
     """timm ``Bottleneck``: 1x1 -> 3x3 (stride) -> 1x1 (4x), attention ``se`` after ``bn3``, before the add."""
 
-    expansion = 4
+    expansion = BLOCK_EXPANSION["bottleneck"]
 
     def __init__(self, in_chs: int, planes: int, stride: int, attn: nn.Cell, drop_path: float = 0.0) -> None:
         super().__init__()
@@ -110,85 +126,55 @@ class Bottleneck(nn.Cell):
         self.act2 = nn.ReLU()
         self.conv3 = _backbone_conv(planes, out_chs, 1)
         self.bn3 = batch_norm(out_chs)
-        self.se = attn
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
+        self._init_residual(in_chs, out_chs, stride, attn, drop_path)
         self.act3 = nn.ReLU()
-        self.downsample = _downsample(in_chs, out_chs, stride)
 
     @property
     def last_bn(self) -> nn.Cell:
         return self.bn3
 
     def construct(self, x):
-        shortcut = x
-        x = self.act1(self.bn1(self.conv1(x)))
-        x = self.act2(self.bn2(self.conv2(x)))
-        x = self.se(self.bn3(self.conv3(x)))
-        if self.drop_path is not None:
-            x = self.drop_path(x)
-        if self.downsample is not None:
-            shortcut = self.downsample(shortcut)
-        return self.act3(x + shortcut)
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.act2(self.bn2(self.conv2(out)))
+        return self.act3(self._residual(self.bn3(self.conv3(out)), x))
 
 
+@takes_spec(ResNetSpec)
 class CifarResNet(nn.Cell):
     """ResNet with a CIFAR stem and attention in every block; see the module docstring.
 
-    Args: as :class:`miamind.models.CifarResNet` (``block`` is :class:`BasicBlock` or :class:`Bottleneck`).
+    Args: as :class:`miamind.models.CifarResNet` (``block`` is :class:`BasicBlock` or :class:`Bottleneck`;
+    the keyword arguments are :class:`miamind._arch.resnet.ResNetSpec`'s).
     """
 
-    def __init__(
-        self,
-        block: type,
-        layers: Sequence[int],
-        *,
-        num_classes: int = 10,
-        in_chans: int = 3,
-        attention: AttentionSpec = None,
-        attention_kwargs: Mapping[str, Any] | None = None,
-        zero_init_last: bool = True,
-        drop_rate: float = 0.0,
-        drop_path_rate: float = 0.0,
-        model_name: str = "resnet",
-    ) -> None:
+    def __init__(self, block: type, layers: Sequence[int], **kwargs: Any) -> None:
         super().__init__()
-        if not 0.0 <= drop_rate < 1.0:
-            raise ValueError(f"{model_name}: drop_rate must be in [0, 1), got {drop_rate!r}")
-        if not 0.0 <= drop_path_rate < 1.0:
-            raise ValueError(f"{model_name}: drop_path_rate must be in [0, 1), got {drop_path_rate!r}")
-        self.in_chans = in_chans
+        spec = ResNetSpec(**kwargs)
+        model_name = spec.model_name
+        # MindSpore's Dropout refuses p = 1 (PyTorch's accepts it); say so before building anything.
+        if not 0.0 <= spec.drop_rate < 1.0:
+            raise ValueError(f"{model_name}: drop_rate must be in [0, 1), got {spec.drop_rate!r}")
+        if not 0.0 <= spec.drop_path_rate < 1.0:
+            raise ValueError(f"{model_name}: drop_path_rate must be in [0, 1), got {spec.drop_path_rate!r}")
+        self.in_chans = spec.in_chans
         self.model_name = model_name
-        self.conv1 = _backbone_conv(in_chans, 64, 3)
-        self.bn1 = batch_norm(64)
+        self.conv1 = _backbone_conv(spec.in_chans, spec.stem_width, 3)
+        self.bn1 = batch_norm(spec.stem_width)
         self.act1 = nn.ReLU()
-
-        total = sum(layers)
-        in_chs, index = 64, 0
-        for stage, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
-            blocks = []
-            for i in range(depth):
-                stride = 2 if stage > 0 and i == 0 else 1
-                out_chs = planes * block.expansion
-                attn = build_attention(
-                    attention,
-                    out_chs,
-                    model=model_name,
-                    slot=ATTENTION_SLOT,
-                    dims=2,
-                    attention_kwargs=attention_kwargs,
-                )
-                # timm's stochastic-depth rule: linear in the block index, 0 for the first block.
-                dpr = drop_path_rate * index / max(total - 1, 1)
-                blocks.append(block(in_chs, planes, stride, attn, dpr))
-                in_chs, index = out_chs, index + 1
+        stages = spec.blocks(layers, block.expansion)
+        for stage, plans in enumerate(stages):
+            blocks = [
+                block(p.in_chs, p.planes, p.stride, p.attention.build(build_attention), p.drop_path)
+                for p in plans
+            ]
             setattr(self, f"layer{stage + 1}", nn.SequentialCell(blocks))
-        self.num_features = in_chs
-        self.drop_rate = float(drop_rate)
-        self.drop = nn.Dropout(p=self.drop_rate) if drop_rate > 0 else None
-        self.fc = nn.Dense(in_chs, num_classes)
-        if zero_init_last:
-            for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
-                for blk in stage:
+        self.num_features = stages[-1][-1].out_chs
+        self.drop_rate = float(spec.drop_rate)
+        self.drop = nn.Dropout(p=self.drop_rate) if spec.drop_rate > 0 else None
+        self.fc = nn.Dense(self.num_features, spec.num_classes)
+        if spec.zero_init_last:
+            for stage_cell in (self.layer1, self.layer2, self.layer3, self.layer4):
+                for blk in stage_cell:
                     gamma = blk.last_bn.gamma
                     gamma.set_data(initializer(Zero(), gamma.shape, gamma.dtype))
 
@@ -208,83 +194,7 @@ class CifarResNet(nn.Cell):
         return self.fc(x)
 
 
-def _build(name: str, block: type, layers: Sequence[int], **kwargs: Any) -> CifarResNet:
-    return CifarResNet(block, layers, model_name=name, **kwargs)
-
-
-@register_model("resnet18")
-def resnet18(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    attention: AttentionSpec = None,
-    attention_kwargs: Mapping[str, Any] | None = None,
-    zero_init_last: bool = True,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-) -> CifarResNet:
-    """CIFAR ResNet-18: BasicBlocks [2, 2, 2, 2], widths 64-512, 8 attention layers."""
-    return _build(
-        "resnet18",
-        BasicBlock,
-        (2, 2, 2, 2),
-        num_classes=num_classes,
-        in_chans=in_chans,
-        attention=attention,
-        attention_kwargs=attention_kwargs,
-        zero_init_last=zero_init_last,
-        drop_rate=drop_rate,
-        drop_path_rate=drop_path_rate,
-    )
-
-
-@register_model("resnet34")
-def resnet34(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    attention: AttentionSpec = None,
-    attention_kwargs: Mapping[str, Any] | None = None,
-    zero_init_last: bool = True,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-) -> CifarResNet:
-    """CIFAR ResNet-34: BasicBlocks [3, 4, 6, 3], widths 64-512, 16 attention layers."""
-    return _build(
-        "resnet34",
-        BasicBlock,
-        (3, 4, 6, 3),
-        num_classes=num_classes,
-        in_chans=in_chans,
-        attention=attention,
-        attention_kwargs=attention_kwargs,
-        zero_init_last=zero_init_last,
-        drop_rate=drop_rate,
-        drop_path_rate=drop_path_rate,
-    )
-
-
-@register_model("resnet50")
-def resnet50(
-    *,
-    num_classes: int = 10,
-    in_chans: int = 3,
-    attention: AttentionSpec = None,
-    attention_kwargs: Mapping[str, Any] | None = None,
-    zero_init_last: bool = True,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-) -> CifarResNet:
-    """CIFAR ResNet-50: Bottleneck blocks [3, 4, 6, 3], output widths 256-2048, 16 attention layers."""
-    return _build(
-        "resnet50",
-        Bottleneck,
-        (3, 4, 6, 3),
-        num_classes=num_classes,
-        in_chans=in_chans,
-        attention=attention,
-        attention_kwargs=attention_kwargs,
-        zero_init_last=zero_init_last,
-        drop_rate=drop_rate,
-        drop_path_rate=drop_path_rate,
-    )
+# The three depths differ only in block type and stage depths (_arch.resnet.RESNET_VARIANTS).
+resnet18, resnet34, resnet50 = register_resnets(
+    register_model, CifarResNet, {"basic": BasicBlock, "bottleneck": Bottleneck}
+)

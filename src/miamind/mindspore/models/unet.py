@@ -12,7 +12,6 @@ MindSpore's ``nn.Conv2dTranspose`` stores its weight as (in, out, kH, kW), like 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._require import require_mindspore
@@ -20,18 +19,12 @@ from .._require import require_mindspore
 ms = require_mindspore()
 from mindspore import nn, ops  # noqa: E402
 
+from ..._arch.plan import takes_spec  # noqa: E402
+from ..._arch.unet import ATTENTION_POINTS, UNetSpec  # noqa: E402
 from ._layers import batch_norm, conv2d  # noqa: E402
-from ._registry import AttentionSpec, build_attention, register_model  # noqa: E402
+from ._registry import build_attention, register_model  # noqa: E402
 
 __all__ = ["UNet", "DoubleConv", "unet", "ATTENTION_POINTS"]
-
-#: Valid values of ``attention_at`` and what they mean (same as the PyTorch model's).
-ATTENTION_POINTS = {
-    "encoder": "after each encoder double conv (before pooling)",
-    "bottleneck": "after the bottleneck double conv",
-    "decoder": "after each decoder double conv",
-    "skip": "on each skip connection before concatenation",
-}
 
 
 class DoubleConv(nn.SequentialCell):
@@ -86,69 +79,34 @@ class _Up(nn.Cell):
         return self.conv(ops.cat((self.skip_attn(skip), self.up(x)), 1))
 
 
+@takes_spec(UNetSpec)
 class UNet(nn.Cell):
-    """Classic U-Net; arguments as :class:`miamind.models.UNet`."""
+    """Classic U-Net; arguments as :class:`miamind.models.UNet` (both backends take
+    :class:`miamind._arch.unet.UNetSpec`'s)."""
 
-    def __init__(
-        self,
-        *,
-        num_classes: int = 2,
-        in_chans: int = 1,
-        attention: AttentionSpec = None,
-        attention_kwargs: Mapping[str, Any] | None = None,
-        attention_at: Iterable[str] = ("decoder",),
-        width: int = 64,
-        depth: int = 4,
-        upsample: str = "transpose",
-    ) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__()
-        if isinstance(attention_at, str):
-            attention_at = (attention_at,)
-        points = tuple(attention_at)
-        unknown = sorted(set(points) - set(ATTENTION_POINTS))
-        if unknown:
-            raise ValueError(f"unet: unknown attention_at {unknown}; valid: {sorted(ATTENTION_POINTS)}")
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise ValueError(f"unet: width must be an integer >= 1, got {width!r}")
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"unet: depth must be an integer >= 1, got {depth!r}")
-        if upsample not in ("transpose", "bilinear"):
-            raise ValueError(f"unet: upsample must be 'transpose' or 'bilinear', got {upsample!r}")
-        self.attention_at = points
-        self.depth = depth
-        self.multiple = 2**depth
-        self.in_chans = in_chans
+        spec = UNetSpec(**kwargs)
+        self.attention_at = spec.attention_at
+        self.depth = spec.depth
+        self.multiple = spec.multiple
+        self.in_chans = spec.in_chans
 
-        def attn(point: str, channels: int) -> nn.Cell:
-            spec = attention if point in points else None
-            return build_attention(
-                spec,
-                channels,
-                model="unet",
-                slot=ATTENTION_POINTS[point],
-                dims=2,
-                attention_kwargs=attention_kwargs,
-            )
-
-        widths = [width * 2**i for i in range(depth + 1)]
         self.encoder = nn.CellList(
             [
-                DoubleConv(
-                    widths[i - 1] if i else in_chans, widths[i], attn("encoder", widths[i]), pool=i > 0
-                )
-                for i in range(depth)
+                DoubleConv(in_chs, out_chs, site.build(build_attention), pool=pool)
+                for in_chs, out_chs, site, pool in spec.encoder()
             ]
         )
-        self.bottleneck = DoubleConv(
-            widths[depth - 1], widths[depth], attn("bottleneck", widths[depth]), pool=True
-        )
+        in_chs, out_chs, site = spec.bottleneck()
+        self.bottleneck = DoubleConv(in_chs, out_chs, site.build(build_attention), pool=True)
         self.decoder = nn.CellList(
             [
-                _Up(widths[i + 1], widths[i], upsample, attn("skip", widths[i]), attn("decoder", widths[i]))
-                for i in reversed(range(depth))
+                _Up(in_chs, out_chs, spec.upsample, skip.build(build_attention), site.build(build_attention))
+                for in_chs, out_chs, skip, site in spec.decoder()
             ]
         )
-        self.head = conv2d(widths[0], num_classes, 1, bias=True)
+        self.head = conv2d(spec.widths[0], spec.num_classes, 1, bias=True)
 
     def construct(self, x):
         m = self.multiple
@@ -169,26 +127,5 @@ class UNet(nn.Cell):
         return self.head(x)
 
 
-@register_model("unet")
-def unet(
-    *,
-    num_classes: int = 2,
-    in_chans: int = 1,
-    attention: AttentionSpec = None,
-    attention_kwargs: Mapping[str, Any] | None = None,
-    attention_at: Iterable[str] = ("decoder",),
-    width: int = 64,
-    depth: int = 4,
-    upsample: str = "transpose",
-) -> UNet:
-    """Classic U-Net; attention at ``attention_at`` (default after each decoder block)."""
-    return UNet(
-        num_classes=num_classes,
-        in_chans=in_chans,
-        attention=attention,
-        attention_kwargs=attention_kwargs,
-        attention_at=attention_at,
-        width=width,
-        depth=depth,
-        upsample=upsample,
-    )
+# The class is its own builder: its constructor is the keyword-only signature create_model checks.
+unet = register_model("unet")(UNet)

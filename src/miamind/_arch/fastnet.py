@@ -1,0 +1,71 @@
+"""``fastnet`` (airbench94-style CIFAR net, :mod:`miamind.models.fastnet`) as a plan: the whitening
+stem's width, the conv groups' channels with an attention slot after each, the smallest input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .plan import AttentionSite, ModelSpec
+
+__all__ = ["ATTENTION_SLOT", "FastNetSpec"]
+
+ATTENTION_SLOT = "after each conv group (after its second GELU)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FastNetSpec(ModelSpec):
+    """``fastnet``'s constructor arguments (the common ones: :class:`ModelSpec`).
+
+    Args:
+        widths: output channels of the conv groups (airbench94: 64, 256, 256).
+        whiten_kernel_size: kernel of the stem conv (airbench: 2).
+        whiten_width: stem channels; default ``2 * in_chans * whiten_kernel_size ** 2`` (24), the
+            width ``init_whitening`` needs.
+        logit_scale: multiplies the logits (airbench: 1/9).
+        bn_momentum: PyTorch-convention BN momentum (airbench: 0.4).
+        bn_eps: BN epsilon (airbench: 1e-12).
+        bn_train_gamma: learn the BN scale (airbench: False, gamma frozen at 1).
+    """
+
+    num_classes: int = 10
+    in_chans: int = 3
+    widths: Sequence[int] = (64, 256, 256)
+    whiten_kernel_size: int = 2
+    whiten_width: int | None = None
+    logit_scale: float = 1.0 / 9
+    bn_momentum: float = 0.4
+    bn_eps: float = 1e-12
+    bn_train_gamma: bool = False
+
+    def __post_init__(self) -> None:
+        widths = self.widths
+        if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
+            raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
+
+    @property
+    def stem_width(self) -> int:
+        """Channels out of the whitening stem."""
+        if self.whiten_width is None:
+            return 2 * self.in_chans * self.whiten_kernel_size**2
+        return self.whiten_width
+
+    @property
+    def num_features(self) -> int:
+        """Channels into the classifier (the last group's)."""
+        return self.widths[-1]
+
+    @property
+    def min_input_size(self) -> int:
+        """Smallest H, W: the stem loses k - 1, then each group's 2x pooling must leave >= 1 pixel."""
+        return (self.whiten_kernel_size - 1) + 2 ** len(self.widths)
+
+    def groups(self) -> list[tuple[int, int, AttentionSite]]:
+        """``(in_chs, out_chs, attention)`` of each conv group, input to output."""
+        plan = []
+        in_chs = self.stem_width
+        for width in self.widths:
+            plan.append((in_chs, width, self.site("fastnet", ATTENTION_SLOT, width)))
+            in_chs = width
+        return plan
