@@ -255,7 +255,10 @@ def test_missing_mindspore_raises_install_hint(monkeypatch):
     "modules, absent",
     [
         # The core package never imports MindSpore ...
-        ("miamind, miamind.models, miamind.engine.train, miamind.engine.evaluate, miamind.mindspore", "mindspore"),
+        (
+            "miamind, miamind.models, miamind.engine.train, miamind.engine.evaluate, miamind.mindspore",
+            "mindspore",
+        ),
         # ... and the twins share pure-Python plans (miamind._arch) with it, not its torch modules.
         ("miamind.mindspore.attention, miamind.mindspore.models", "torch"),
     ],
