@@ -1,5 +1,6 @@
 """``flowcnn`` (1-D CNN over a flow's features, :mod:`miamind.models.flowcnn`) as a plan: each conv
-stage's channels and its 1-D attention slot (built with ``dims=1``), checked kernel and dropout.
+stage's channels and its 1-D attention slot (built with ``dims=1``), checked kernel and dropout, and
+the layers in construction order (:meth:`FlowCNNSpec.build_layers`).
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .plan import AttentionSite, ModelSpec
+from .plan import AttentionSite, LayerOps, ModelSpec, NamedLayers
 
 __all__ = ["ATTENTION_SLOT", "FlowCNNSpec"]
 
@@ -53,3 +54,23 @@ class FlowCNNSpec(ModelSpec):
             plan.append((in_chs, out_chs, self.site("flowcnn", ATTENTION_SLOT, out_chs, dims=1)))
             in_chs = out_chs
         return plan
+
+    def build_layers(self, ops: LayerOps) -> NamedLayers:
+        """``stages`` (each: conv -> BN -> ReLU -> ``attn`` -> max-pool 2 with ceil), ``drop``, ``head``."""
+        k = self.kernel_size
+        stages = []
+        for i, (in_chs, out_chs, site) in enumerate(self.stage_plan()):
+            attn = site.build(ops.build_attention)  # before the stage's conv: the order seeds reproduce
+            layers = [
+                ("conv", ops.conv1d(in_chs, out_chs, k, padding=k // 2, bias=False)),
+                ("bn", ops.batch_norm(out_chs, dims=1)),
+                ("act", ops.relu()),
+                ("attn", attn),
+                ("pool", ops.max_pool(2, dims=1, ceil_mode=True)),
+            ]
+            stages.append((str(i), ops.sequential(layers)))
+        return [
+            ("stages", ops.sequential(stages)),
+            ("drop", ops.dropout(self.dropout)),
+            ("head", ops.dense(self.num_features, self.num_classes, bias=True)),
+        ]

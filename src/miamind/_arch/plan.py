@@ -2,7 +2,9 @@
 
 A model's plan is a frozen dataclass (a :class:`ModelSpec`) holding its constructor's keyword
 arguments with their defaults, checked in ``__post_init__``; both backends' model classes take those
-arguments (:func:`takes_spec` gives them the dataclass's signature) and build their layers from it.
+arguments (:func:`takes_spec` gives them the dataclass's signature). The plan also builds the layers,
+in construction order, through a backend's :class:`LayerOps` (``build_layers(ops, ...)``), so a
+backend's class only attaches them (:meth:`ModelSpec.build_into`) and defines its forward pass.
 """
 
 from __future__ import annotations
@@ -10,14 +12,71 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["AttentionSite", "AttentionSpec", "ModelSpec", "spec_signature", "takes_spec"]
+__all__ = [
+    "AttentionSite",
+    "AttentionSpec",
+    "LayerOps",
+    "ModelSpec",
+    "NamedLayers",
+    "spec_signature",
+    "takes_spec",
+]
 
 T = TypeVar("T")
 
 #: What ``attention=`` takes: a registered name, a class or callable building the layer, or ``None``.
 AttentionSpec = None | str | Callable[..., Any]
+
+
+#: Layers in construction order, each with the attribute name it gets (its parameters' name prefix).
+NamedLayers = list[tuple[str, Any]]
+
+
+class LayerOps(Protocol):
+    """The layers a backend builds for the plans, taking PyTorch's conventions (explicit ``bias``,
+    zero ``padding``, BN ``momentum``); each backend implements it as a module
+    (:mod:`miamind.models._ops`, :mod:`miamind.mindspore.models._layers`).
+
+    PyTorch initialises parameters from the global RNG as each layer is built, so a plan calls these
+    in the order the layers are created: that order is part of what a seed reproduces.
+    """
+
+    def conv1d(self, in_chs: int, out_chs: int, kernel_size: int, *, padding: int = 0, bias: bool) -> Any: ...
+
+    def conv2d(
+        self, in_chs: int, out_chs: int, kernel_size: int, *, stride: int = 1, padding: int = 0, bias: bool
+    ) -> Any: ...
+
+    def batch_norm(
+        self, channels: int, *, dims: int = 2, momentum: float = 0.1, eps: float = 1e-5
+    ) -> Any: ...
+
+    def relu(self) -> Any: ...
+
+    def gelu(self) -> Any: ...
+
+    def max_pool(self, kernel_size: int, *, dims: int = 2, ceil_mode: bool = False) -> Any: ...
+
+    def dropout(self, p: float) -> Any: ...
+
+    def dense(self, in_features: int, out_features: int, *, bias: bool) -> Any: ...
+
+    def sequential(self, layers: NamedLayers) -> Any: ...
+
+    def layer_list(self, layers: Sequence[Any]) -> Any: ...
+
+    def build_attention(
+        self,
+        spec: AttentionSpec,
+        channels: int,
+        *,
+        model: str,
+        slot: str,
+        dims: int = 2,
+        attention_kwargs: Mapping[str, Any] | None = None,
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -70,6 +129,12 @@ class ModelSpec:
         """The slot ``slot`` of ``model`` on ``channels`` channels; empty unless ``attend``."""
         spec = self.attention if attend else None
         return AttentionSite(spec, channels, model, slot, dims, self.attention_kwargs)
+
+    def build_into(self, model: object, layers: NamedLayers) -> None:
+        """Attach ``layers`` (from the plan's ``build_layers``) to ``model`` under their names; both
+        frameworks register a layer set as an attribute (``nn.Module`` / ``nn.Cell.__setattr__``)."""
+        for name, layer in layers:
+            setattr(model, name, layer)
 
 
 def spec_signature(

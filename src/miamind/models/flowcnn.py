@@ -28,7 +28,6 @@ not reproduced here).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -36,7 +35,7 @@ import torch.nn as nn
 
 from .._arch.flowcnn import ATTENTION_SLOT, FlowCNNSpec
 from .._arch.plan import takes_spec
-from ._attention import build_attention
+from . import _ops
 from .registry import register_model
 
 __all__ = ["FlowCNN", "flowcnn", "ATTENTION_SLOT"]
@@ -51,26 +50,17 @@ class FlowCNN(nn.Module):
     ``dropout``), shared with the MindSpore twin.
     """
 
+    # Attached by spec.build_into, as FlowCNNSpec.build_layers names them.
+    stages: nn.Sequential
+    drop: nn.Dropout
+    head: nn.Linear
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = FlowCNNSpec(**kwargs)
-        k = spec.kernel_size
-        blocks = []
-        for in_chs, out_chs, site in spec.stage_plan():
-            attn = site.build(build_attention)
-            layers = [
-                ("conv", nn.Conv1d(in_chs, out_chs, k, padding=k // 2, bias=False)),
-                ("bn", nn.BatchNorm1d(out_chs)),
-                ("act", nn.ReLU(inplace=True)),
-                ("attn", attn),
-                ("pool", nn.MaxPool1d(2, ceil_mode=True)),
-            ]
-            blocks.append(nn.Sequential(OrderedDict(layers)))
         self.in_chans = spec.in_chans
-        self.stages = nn.Sequential(*blocks)
         self.num_features = spec.num_features
-        self.drop = nn.Dropout(spec.dropout)
-        self.head = nn.Linear(self.num_features, spec.num_classes)
+        spec.build_into(self, spec.build_layers(_ops))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != self.in_chans or x.shape[2] < 1:

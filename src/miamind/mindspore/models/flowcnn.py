@@ -13,7 +13,6 @@ Parameter names as in PyTorch (``stages.{i}.conv.weight``, ``stages.{i}.bn.*``, 
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from .._require import require_mindspore
@@ -23,8 +22,8 @@ from mindspore import nn  # noqa: E402
 
 from ..._arch.flowcnn import ATTENTION_SLOT, FlowCNNSpec  # noqa: E402
 from ..._arch.plan import takes_spec  # noqa: E402
-from ._layers import batch_norm, conv1d  # noqa: E402
-from ._registry import build_attention, register_model  # noqa: E402
+from . import _layers  # noqa: E402
+from ._registry import register_model  # noqa: E402
 
 __all__ = ["FlowCNN", "flowcnn", "ATTENTION_SLOT"]
 
@@ -37,24 +36,9 @@ class FlowCNN(nn.Cell):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = FlowCNNSpec(**kwargs)
-        k = spec.kernel_size
-        blocks = []
-        for in_chs, out_chs, site in spec.stage_plan():
-            attn = site.build(build_attention)
-            layers = [
-                ("conv", conv1d(in_chs, out_chs, k, padding=k // 2, bias=False)),
-                ("bn", batch_norm(out_chs, dims=1)),
-                ("act", nn.ReLU()),
-                ("attn", attn),
-                # ceil_mode needs pad_mode="pad" in MindSpore (padding 0: nothing is padded).
-                ("pool", nn.MaxPool1d(2, 2, pad_mode="pad", padding=0, ceil_mode=True)),
-            ]
-            blocks.append(nn.SequentialCell(OrderedDict(layers)))
         self.in_chans = spec.in_chans
-        self.stages = nn.SequentialCell(blocks)
         self.num_features = spec.num_features
-        self.drop = nn.Dropout(p=spec.dropout)
-        self.head = nn.Dense(self.num_features, spec.num_classes)
+        spec.build_into(self, spec.build_layers(_layers))
 
     def construct(self, x):
         if x.ndim != 3 or x.shape[1] != self.in_chans or x.shape[2] < 1:
