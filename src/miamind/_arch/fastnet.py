@@ -1,13 +1,15 @@
 """``fastnet`` (airbench94-style CIFAR net, :mod:`miamind.models.fastnet`) as a plan: the whitening
-stem's width, the conv groups' channels with an attention slot after each, the smallest input.
+stem's width, the conv groups' channels with an attention slot after each, the smallest input, and
+the layers in construction order (:meth:`FastNetSpec.build_layers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from .plan import AttentionSite, ModelSpec
+from .plan import AttentionSite, LayerOps, ModelSpec, NamedLayers
 
 __all__ = ["ATTENTION_SLOT", "FastNetSpec"]
 
@@ -69,3 +71,16 @@ class FastNetSpec(ModelSpec):
             plan.append((in_chs, width, self.site("fastnet", ATTENTION_SLOT, width)))
             in_chs = width
         return plan
+
+    def build_layers(self, ops: LayerOps, conv_group: Callable[..., Any]) -> NamedLayers:
+        """``stem`` (``conv``, ``act``), ``groups`` (the backend's ``conv_group`` class, each with its
+        attention), ``head`` (no bias)."""
+        conv = ops.conv2d(self.in_chans, self.stem_width, self.whiten_kernel_size, padding=0, bias=True)
+        stem = ops.sequential([("conv", conv), ("act", ops.gelu())])
+        bn = dict(bn_momentum=self.bn_momentum, bn_eps=self.bn_eps, bn_train_gamma=self.bn_train_gamma)
+        groups = [
+            (str(i), conv_group(in_chs, out_chs, site.build(ops.build_attention), **bn))
+            for i, (in_chs, out_chs, site) in enumerate(self.groups())
+        ]
+        head = ops.dense(self.num_features, self.num_classes, bias=False)
+        return [("stem", stem), ("groups", ops.sequential(groups)), ("head", head)]

@@ -38,7 +38,7 @@ import torch.nn as nn
 
 from .._arch.fastnet import ATTENTION_SLOT, FastNetSpec
 from .._arch.plan import takes_spec
-from ._attention import build_attention
+from . import _ops
 from .registry import register_model
 
 __all__ = ["FastNet", "ConvGroup", "fastnet", "init_whitening", "ATTENTION_SLOT"]
@@ -97,29 +97,17 @@ class FastNet(nn.Module):
     ``bn_train_gamma``), shared with the MindSpore twin.
     """
 
+    # Attached by spec.build_into, as FastNetSpec.build_layers names them.
+    stem: nn.Sequential
+    groups: nn.Sequential
+    head: nn.Linear
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = FastNetSpec(**kwargs)
         self.in_chans = spec.in_chans
-        self.stem = nn.Sequential()
-        self.stem.add_module(
-            "conv", nn.Conv2d(spec.in_chans, spec.stem_width, spec.whiten_kernel_size, padding=0, bias=True)
-        )
-        self.stem.add_module("act", nn.GELU())
-        groups = [
-            ConvGroup(
-                in_chs,
-                out_chs,
-                site.build(build_attention),
-                bn_momentum=spec.bn_momentum,
-                bn_eps=spec.bn_eps,
-                bn_train_gamma=spec.bn_train_gamma,
-            )
-            for in_chs, out_chs, site in spec.groups()
-        ]
-        self.groups = nn.Sequential(*groups)
         self.num_features = spec.num_features
-        self.head = nn.Linear(self.num_features, spec.num_classes, bias=False)
+        spec.build_into(self, spec.build_layers(_ops, ConvGroup))
         self.logit_scale = float(spec.logit_scale)
         self.min_input_size = spec.min_input_size
 

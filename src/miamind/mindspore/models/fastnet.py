@@ -17,7 +17,6 @@ convert its weights.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -29,8 +28,9 @@ from mindspore import nn  # noqa: E402
 
 from ..._arch.fastnet import ATTENTION_SLOT, FastNetSpec  # noqa: E402
 from ..._arch.plan import takes_spec  # noqa: E402
+from . import _layers  # noqa: E402
 from ._layers import batch_norm, conv2d  # noqa: E402
-from ._registry import build_attention, register_model  # noqa: E402
+from ._registry import register_model  # noqa: E402
 
 __all__ = ["FastNet", "ConvGroup", "fastnet", "ATTENTION_SLOT"]
 
@@ -90,22 +90,8 @@ class FastNet(nn.Cell):
         super().__init__()
         spec = FastNetSpec(**kwargs)
         self.in_chans = spec.in_chans
-        stem_conv = conv2d(spec.in_chans, spec.stem_width, spec.whiten_kernel_size, padding=0, bias=True)
-        self.stem = nn.SequentialCell(OrderedDict([("conv", stem_conv), ("act", nn.GELU(approximate=False))]))
-        groups = [
-            ConvGroup(
-                in_chs,
-                out_chs,
-                site.build(build_attention),
-                bn_momentum=spec.bn_momentum,
-                bn_eps=spec.bn_eps,
-                bn_train_gamma=spec.bn_train_gamma,
-            )
-            for in_chs, out_chs, site in spec.groups()
-        ]
-        self.groups = nn.SequentialCell(groups)
         self.num_features = spec.num_features
-        self.head = nn.Dense(self.num_features, spec.num_classes, has_bias=False)
+        spec.build_into(self, spec.build_layers(_layers, ConvGroup))
         self.logit_scale = float(spec.logit_scale)
         self.min_input_size = spec.min_input_size
 
