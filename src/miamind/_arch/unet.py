@@ -1,15 +1,17 @@
 """``unet`` (classic U-Net, :mod:`miamind.models.unet`) as a plan: the widths of each level and which
-of the named attention points (``attention_at``) get a layer; the others keep an empty slot.
+of the named attention points (``attention_at``) get a layer; the others keep an empty slot. Also the
+layers in construction order (:meth:`UNetSpec.build_layers`, :func:`double_conv_layers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from .plan import AttentionSite, ModelSpec
+from .plan import AttentionSite, LayerOps, ModelSpec, NamedLayers
 
-__all__ = ["ATTENTION_POINTS", "UNetSpec"]
+__all__ = ["ATTENTION_POINTS", "UNetSpec", "double_conv_layers"]
 
 #: Valid values of ``attention_at`` and what they mean (used in the ``slot`` of each layer).
 ATTENTION_POINTS = {
@@ -18,6 +20,21 @@ ATTENTION_POINTS = {
     "decoder": "after each decoder double conv",
     "skip": "on each skip connection before concatenation",
 }
+
+
+def double_conv_layers(ops: LayerOps, in_chs: int, out_chs: int, attn: Any, pool: bool) -> NamedLayers:
+    """A double conv's layers: [``pool`` (max-pool 2) ->] (3x3 conv, padding 1, no bias -> BN -> ReLU)
+    x 2 (``conv1``, ``bn1``, ``act1``, ``conv2``, ``bn2``, ``act2``) -> ``attn``."""
+    layers = [("pool", ops.max_pool(2))] if pool else []
+    return layers + [
+        ("conv1", ops.conv2d(in_chs, out_chs, 3, padding=1, bias=False)),
+        ("bn1", ops.batch_norm(out_chs)),
+        ("act1", ops.relu()),
+        ("conv2", ops.conv2d(out_chs, out_chs, 3, padding=1, bias=False)),
+        ("bn2", ops.batch_norm(out_chs)),
+        ("act2", ops.relu()),
+        ("attn", attn),
+    ]
 
 
 def _check_level_count(value: object, what: str) -> None:
@@ -87,4 +104,26 @@ class UNetSpec(ModelSpec):
         return [
             (w[i + 1], w[i], self._site("skip", w[i]), self._site("decoder", w[i]))
             for i in reversed(range(self.depth))
+        ]
+
+    def build_layers(
+        self, ops: LayerOps, double_conv: Callable[..., Any], up: Callable[..., Any]
+    ) -> NamedLayers:
+        """``encoder`` (``double_conv`` per level), ``bottleneck``, ``decoder`` (``up`` per level, deepest
+        first), ``head`` (1x1 conv); ``double_conv(in, out, attn, pool=...)`` and ``up(in, out,
+        upsample, skip_attn, attn)`` are the backend's blocks. Each slot's attention is built before its
+        block, the skip's before the decoder's."""
+        build = ops.build_attention
+        encoder = [double_conv(i, o, site.build(build), pool=pool) for i, o, site, pool in self.encoder()]
+        in_chs, out_chs, site = self.bottleneck()
+        bottleneck = double_conv(in_chs, out_chs, site.build(build), pool=True)
+        decoder = [
+            up(i, o, self.upsample, skip.build(build), site.build(build))
+            for i, o, skip, site in self.decoder()
+        ]
+        return [
+            ("encoder", ops.layer_list(encoder)),
+            ("bottleneck", bottleneck),
+            ("decoder", ops.layer_list(decoder)),
+            ("head", ops.conv2d(self.widths[0], self.num_classes, 1, bias=True)),
         ]

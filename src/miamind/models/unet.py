@@ -46,8 +46,8 @@ import torch
 import torch.nn as nn
 
 from .._arch.plan import takes_spec
-from .._arch.unet import ATTENTION_POINTS, UNetSpec
-from ._attention import build_attention
+from .._arch.unet import ATTENTION_POINTS, UNetSpec, double_conv_layers
+from . import _ops
 from .registry import register_model
 
 __all__ = ["UNet", "DoubleConv", "unet", "ATTENTION_POINTS"]
@@ -57,21 +57,7 @@ class DoubleConv(nn.Sequential):
     """[maxpool2 ->] (3x3 conv, padding 1, no bias -> BN -> ReLU) x 2 -> ``attn`` (``nn.Identity`` if none)."""
 
     def __init__(self, in_chs: int, out_chs: int, attn: nn.Module, pool: bool = False) -> None:
-        layers = [("pool", nn.MaxPool2d(2))] if pool else []
-        super().__init__(
-            OrderedDict(
-                layers
-                + [
-                    ("conv1", nn.Conv2d(in_chs, out_chs, 3, padding=1, bias=False)),
-                    ("bn1", nn.BatchNorm2d(out_chs)),
-                    ("act1", nn.ReLU(inplace=True)),
-                    ("conv2", nn.Conv2d(out_chs, out_chs, 3, padding=1, bias=False)),
-                    ("bn2", nn.BatchNorm2d(out_chs)),
-                    ("act2", nn.ReLU(inplace=True)),
-                    ("attn", attn),
-                ]
-            )
-        )
+        super().__init__(OrderedDict(double_conv_layers(_ops, in_chs, out_chs, attn, pool)))
 
 
 class _Up(nn.Module):
@@ -109,23 +95,18 @@ class UNet(nn.Module):
     ``depth``, ``upsample``), shared with the MindSpore twin.
     """
 
+    # Attached by spec.build_into, as UNetSpec.build_layers names them.
+    encoder: nn.ModuleList
+    bottleneck: DoubleConv
+    decoder: nn.ModuleList
+    head: nn.Conv2d
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = UNetSpec(**kwargs)
         self.attention_at = spec.attention_at
         self.depth = spec.depth
-
-        self.encoder = nn.ModuleList(
-            DoubleConv(in_chs, out_chs, site.build(build_attention), pool=pool)
-            for in_chs, out_chs, site, pool in spec.encoder()
-        )
-        in_chs, out_chs, site = spec.bottleneck()
-        self.bottleneck = DoubleConv(in_chs, out_chs, site.build(build_attention), pool=True)
-        self.decoder = nn.ModuleList(
-            _Up(in_chs, out_chs, spec.upsample, skip.build(build_attention), site.build(build_attention))
-            for in_chs, out_chs, skip, site in spec.decoder()
-        )
-        self.head = nn.Conv2d(spec.widths[0], spec.num_classes, 1)
+        spec.build_into(self, spec.build_layers(_ops, DoubleConv, _Up))
 
     @property
     def multiple(self) -> int:

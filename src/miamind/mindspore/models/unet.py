@@ -20,9 +20,10 @@ ms = require_mindspore()
 from mindspore import nn, ops  # noqa: E402
 
 from ..._arch.plan import takes_spec  # noqa: E402
-from ..._arch.unet import ATTENTION_POINTS, UNetSpec  # noqa: E402
-from ._layers import batch_norm, conv2d  # noqa: E402
-from ._registry import build_attention, register_model  # noqa: E402
+from ..._arch.unet import ATTENTION_POINTS, UNetSpec, double_conv_layers  # noqa: E402
+from . import _layers  # noqa: E402
+from ._layers import conv2d  # noqa: E402
+from ._registry import register_model  # noqa: E402
 
 __all__ = ["UNet", "DoubleConv", "unet", "ATTENTION_POINTS"]
 
@@ -31,21 +32,7 @@ class DoubleConv(nn.SequentialCell):
     """[maxpool2 ->] (3x3 conv, padding 1, no bias -> BN -> ReLU) x 2 -> ``attn``."""
 
     def __init__(self, in_chs: int, out_chs: int, attn: nn.Cell, pool: bool = False) -> None:
-        layers = [("pool", nn.MaxPool2d(kernel_size=2, stride=2))] if pool else []
-        super().__init__(
-            OrderedDict(
-                layers
-                + [
-                    ("conv1", conv2d(in_chs, out_chs, 3, padding=1, bias=False)),
-                    ("bn1", batch_norm(out_chs)),
-                    ("act1", nn.ReLU()),
-                    ("conv2", conv2d(out_chs, out_chs, 3, padding=1, bias=False)),
-                    ("bn2", batch_norm(out_chs)),
-                    ("act2", nn.ReLU()),
-                    ("attn", attn),
-                ]
-            )
-        )
+        super().__init__(OrderedDict(double_conv_layers(_layers, in_chs, out_chs, attn, pool)))
 
 
 class _Resize2x(nn.Cell):
@@ -91,22 +78,7 @@ class UNet(nn.Cell):
         self.depth = spec.depth
         self.multiple = spec.multiple
         self.in_chans = spec.in_chans
-
-        self.encoder = nn.CellList(
-            [
-                DoubleConv(in_chs, out_chs, site.build(build_attention), pool=pool)
-                for in_chs, out_chs, site, pool in spec.encoder()
-            ]
-        )
-        in_chs, out_chs, site = spec.bottleneck()
-        self.bottleneck = DoubleConv(in_chs, out_chs, site.build(build_attention), pool=True)
-        self.decoder = nn.CellList(
-            [
-                _Up(in_chs, out_chs, spec.upsample, skip.build(build_attention), site.build(build_attention))
-                for in_chs, out_chs, skip, site in spec.decoder()
-            ]
-        )
-        self.head = conv2d(spec.widths[0], spec.num_classes, 1, bias=True)
+        spec.build_into(self, spec.build_layers(_layers, DoubleConv, _Up))
 
     def construct(self, x):
         m = self.multiple
