@@ -1,14 +1,16 @@
 """MIA-Mind's variants and constructor arguments, shared by the PyTorch and MindSpore layers.
 
-The two backends' classes (:mod:`miamind.attention.mia`, :mod:`miamind.mindspore.attention`) keep
-their own constructor signatures (the public, timm-style API) and hand the values to
-:func:`resolve_mia_args`, which checks them and derives the sizes, so both refuse the same input
-with the same message and build layers of the same shapes.
+The two backends' classes (:mod:`miamind.attention.mia`, :mod:`miamind.mindspore.attention`) take
+``channels`` and the keyword arguments of :class:`MIASpec` (:func:`~miamind._arch.plan.takes_spec`
+gives them its signature, plus each backend's own ``device`` / ``dtype``) and hand the values to
+:func:`resolve_mia_args` (:meth:`MIASpec.resolve`), which checks them and derives the sizes, so both
+refuse the same input with the same message and build layers of the same shapes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ADAPTIVE_THETA_INIT",
@@ -16,6 +18,7 @@ __all__ = [
     "MIA_CLASS_NAMES",
     "MIA_VARIANTS",
     "MIAArgs",
+    "MIASpec",
     "MIAVariant",
     "check_channels",
     "check_dims",
@@ -144,3 +147,42 @@ def resolve_mia_args(
     return MIAArgs(
         channels=channels, hidden_channels=hidden_channels, kernel_size=int(kernel_size), dims=dims
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MIASpec:
+    """The keyword arguments of every MIA-Mind layer after ``channels`` (timm's convention for
+    attention layers), in both backends; each backend adds its own ``device`` / ``dtype``.
+
+    Args:
+        rd_ratio: hidden width of the channel MLP as a fraction of ``channels`` (the paper's 1/r).
+        rd_channels: hidden width, overriding ``rd_ratio``.
+        kernel_size: odd kernel of the spatial conv ("same" zero padding).
+        dims: spatial dims of the input (1, 2 or 3).
+        fused: PyTorch's memory-saving gating path (accepted and ignored by MindSpore).
+        act_layer: activation of the channel MLP (PyTorch: any timm activation; MindSpore: ``"relu"``).
+        gate_layer: the gates' activation (PyTorch: any timm activation; MindSpore: ``"sigmoid"``).
+        gate_init: ``"paper"`` or ``"identity"`` (:data:`GATE_INITS`).
+    """
+
+    rd_ratio: float = 1.0 / 16
+    rd_channels: int | None = None
+    kernel_size: int = 7
+    dims: int = 2
+    fused: bool = True
+    act_layer: Any = "relu"
+    gate_layer: Any = "sigmoid"
+    gate_init: str = "paper"
+
+    def resolve(self, layer: str, variant: MIAVariant, channels: int) -> MIAArgs:
+        """:func:`resolve_mia_args` on these arguments (errors name ``layer``)."""
+        return resolve_mia_args(
+            layer,
+            variant,
+            channels,
+            rd_ratio=self.rd_ratio,
+            rd_channels=self.rd_channels,
+            kernel_size=self.kernel_size,
+            dims=self.dims,
+            gate_init=self.gate_init,
+        )

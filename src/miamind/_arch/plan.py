@@ -138,18 +138,33 @@ class ModelSpec:
 
 
 def spec_signature(
-    spec: type, leading: Sequence[inspect.Parameter] = (), exclude: Sequence[str] = (), returns: Any = None
+    spec: type,
+    leading: Sequence[inspect.Parameter] = (),
+    exclude: Sequence[str] = (),
+    returns: Any = None,
+    *,
+    trailing: Sequence[inspect.Parameter] = (),
+    annotations: Mapping[str, Any] | None = None,
 ) -> inspect.Signature:
-    """The signature ``(*leading, *, <spec's fields but exclude, with their defaults>) -> returns``."""
-    fields = [p for p in inspect.signature(spec).parameters.values() if p.name not in exclude]
-    return inspect.Signature([*leading, *fields], return_annotation=returns)
+    """The signature ``(*leading, *, <spec's fields but exclude, with their defaults>, *trailing) ->
+    returns``; ``annotations`` replaces the annotations of the fields it names."""
+    annotations = annotations or {}
+    fields = [
+        p.replace(annotation=annotations.get(p.name, p.annotation))
+        for p in inspect.signature(spec).parameters.values()
+        if p.name not in exclude
+    ]
+    return inspect.Signature([*leading, *fields, *trailing], return_annotation=returns)
 
 
-def takes_spec(spec: type) -> Callable[[type[T]], type[T]]:
-    """Class decorator for a model whose constructor is ``__init__(self, [positional, ...] **kwargs)``
-    with ``kwargs`` the fields of the dataclass ``spec``: ``inspect.signature(cls)`` (``help()``, and
-    ``create_model``'s check for unknown arguments) then shows ``spec``'s keyword-only arguments and
-    defaults, the one place they are written, after the constructor's own positional parameters.
+def takes_spec(spec: type, annotations: Mapping[str, Any] | None = None) -> Callable[[type[T]], type[T]]:
+    """Class decorator for a model (or layer) whose constructor is ``__init__(self, [positional, ...]
+    *, [keyword-only, ...] **kwargs)`` with ``kwargs`` the fields of the dataclass ``spec``:
+    ``inspect.signature(cls)`` (``help()``, and ``create_model``'s check for unknown arguments) then
+    shows ``spec``'s keyword-only arguments and defaults, the one place they are written, after the
+    constructor's own positional parameters and before its own keyword-only ones (a backend's
+    ``device`` / ``dtype``). ``annotations`` gives a field the backend's own annotation (e.g. the
+    PyTorch type of a layer argument the pure-Python spec can only call ``Any``).
 
     The signature is set on ``__init__``, not on the class: on the class, ``inspect.signature`` of an
     *instance* (a module's call, which torch.export and Lightning inspect) would return it too.
@@ -159,8 +174,14 @@ def takes_spec(spec: type) -> Callable[[type[T]], type[T]]:
         if "__init__" not in vars(cls):  # else the parent's constructor would get the signature
             raise TypeError(f"takes_spec: {cls.__name__} must define __init__")
         own = inspect.signature(cls.__init__)
-        leading = [p for p in own.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        sig = spec_signature(spec, leading, returns=own.return_annotation)
+        kinds = inspect.Parameter
+        leading = [
+            p for p in own.parameters.values() if p.kind not in (kinds.KEYWORD_ONLY, kinds.VAR_KEYWORD)
+        ]
+        trailing = [p for p in own.parameters.values() if p.kind is kinds.KEYWORD_ONLY]
+        sig = spec_signature(
+            spec, leading, returns=own.return_annotation, trailing=trailing, annotations=annotations
+        )
         cls.__init__.__signature__ = sig  # type: ignore[attr-defined]
         return cls
 
