@@ -63,6 +63,14 @@ class FastNetSpec(ModelSpec):
         """Smallest H, W: the stem loses k - 1, then each group's 2x pooling must leave >= 1 pixel."""
         return (self.whiten_kernel_size - 1) + 2 ** len(self.widths)
 
+    def attributes(self) -> dict[str, Any]:
+        return {
+            **super().attributes(),
+            "num_features": self.num_features,
+            "logit_scale": float(self.logit_scale),
+            "min_input_size": self.min_input_size,
+        }
+
     def groups(self) -> list[tuple[int, int, AttentionSite]]:
         """``(in_chs, out_chs, attention)`` of each conv group, input to output."""
         plan = []

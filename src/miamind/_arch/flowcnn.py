@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .plan import AttentionSite, LayerOps, ModelSpec, NamedLayers
 
@@ -45,6 +46,9 @@ class FlowCNNSpec(ModelSpec):
     def num_features(self) -> int:
         """Channels into the classifier (the last stage's)."""
         return int(self.stages[-1])
+
+    def attributes(self) -> dict[str, Any]:
+        return {**super().attributes(), "num_features": self.num_features}
 
     def stage_plan(self) -> list[tuple[int, int, AttentionSite]]:
         """``(in_chs, out_chs, attention)`` of each conv stage, input to output."""

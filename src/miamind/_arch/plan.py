@@ -3,8 +3,9 @@
 A model's plan is a frozen dataclass (a :class:`ModelSpec`) holding its constructor's keyword
 arguments with their defaults, checked in ``__post_init__``; both backends' model classes take those
 arguments (:func:`takes_spec` gives them the dataclass's signature). The plan also builds the layers,
-in construction order, through a backend's :class:`LayerOps` (``build_layers(ops, ...)``), so a
-backend's class only attaches them (:meth:`ModelSpec.build_into`) and defines its forward pass.
+in construction order, through a backend's :class:`LayerOps` (``build_layers(ops, ...)``), and names
+the values the forward pass reads (:meth:`ModelSpec.attributes`), so a backend's class only attaches
+them (:meth:`ModelSpec.build_into`) and defines its forward pass.
 """
 
 from __future__ import annotations
@@ -67,16 +68,10 @@ class LayerOps(Protocol):
 
     def layer_list(self, layers: Sequence[Any]) -> Any: ...
 
-    def build_attention(
-        self,
-        spec: AttentionSpec,
-        channels: int,
-        *,
-        model: str,
-        slot: str,
-        dims: int = 2,
-        attention_kwargs: Mapping[str, Any] | None = None,
-    ) -> Any: ...
+    @property
+    def build_attention(self) -> Callable[..., Any]:
+        """The backend's ``build_attention``, called by :meth:`AttentionSite.build`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -130,11 +125,16 @@ class ModelSpec:
         spec = self.attention if attend else None
         return AttentionSite(spec, channels, model, slot, dims, self.attention_kwargs)
 
+    def attributes(self) -> dict[str, Any]:
+        """Plain values the model's forward pass reads (input checks, scales), set by :meth:`build_into`."""
+        return {"in_chans": self.in_chans}
+
     def build_into(self, model: object, layers: NamedLayers) -> None:
-        """Attach ``layers`` (from the plan's ``build_layers``) to ``model`` under their names; both
-        frameworks register a layer set as an attribute (``nn.Module`` / ``nn.Cell.__setattr__``)."""
-        for name, layer in layers:
-            setattr(model, name, layer)
+        """Set :meth:`attributes` and ``layers`` (from the plan's ``build_layers``) on ``model`` under
+        their names; both frameworks register a layer set as an attribute (``nn.Module`` /
+        ``nn.Cell.__setattr__``)."""
+        for name, value in [*self.attributes().items(), *layers]:
+            setattr(model, name, value)
 
 
 def spec_signature(

@@ -82,6 +82,14 @@ class UNetSpec(ModelSpec):
         """Channels of level 0 .. depth (the last is the bottleneck's)."""
         return [self.width * 2**i for i in range(self.depth + 1)]
 
+    def attributes(self) -> dict[str, Any]:
+        return {
+            **super().attributes(),
+            "attention_at": self.attention_at,
+            "depth": self.depth,
+            "multiple": self.multiple,
+        }
+
     def _site(self, point: str, channels: int) -> AttentionSite:
         return self.site("unet", ATTENTION_POINTS[point], channels, attend=point in self.attention_at)
 

@@ -97,7 +97,11 @@ class FastNet(nn.Module):
     ``bn_train_gamma``), shared with the MindSpore twin.
     """
 
-    # Attached by spec.build_into, as FastNetSpec.build_layers names them.
+    # Set by spec.build_into, as FastNetSpec.attributes and .build_layers name them.
+    in_chans: int
+    num_features: int
+    logit_scale: float
+    min_input_size: int
     stem: nn.Sequential
     groups: nn.Sequential
     head: nn.Linear
@@ -105,11 +109,7 @@ class FastNet(nn.Module):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = FastNetSpec(**kwargs)
-        self.in_chans = spec.in_chans
-        self.num_features = spec.num_features
         spec.build_into(self, spec.build_layers(_ops, ConvGroup))
-        self.logit_scale = float(spec.logit_scale)
-        self.min_input_size = spec.min_input_size
 
     def extra_repr(self) -> str:
         return f"logit_scale={self.logit_scale:.6g}"

@@ -50,7 +50,9 @@ class FlowCNN(nn.Module):
     ``dropout``), shared with the MindSpore twin.
     """
 
-    # Attached by spec.build_into, as FlowCNNSpec.build_layers names them.
+    # Set by spec.build_into, as FlowCNNSpec.attributes and .build_layers name them.
+    in_chans: int
+    num_features: int
     stages: nn.Sequential
     drop: nn.Dropout
     head: nn.Linear
@@ -58,8 +60,6 @@ class FlowCNN(nn.Module):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = FlowCNNSpec(**kwargs)
-        self.in_chans = spec.in_chans
-        self.num_features = spec.num_features
         spec.build_into(self, spec.build_layers(_ops))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

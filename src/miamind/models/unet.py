@@ -95,7 +95,11 @@ class UNet(nn.Module):
     ``depth``, ``upsample``), shared with the MindSpore twin.
     """
 
-    # Attached by spec.build_into, as UNetSpec.build_layers names them.
+    # Set by spec.build_into, as UNetSpec.attributes and .build_layers name them.
+    in_chans: int
+    attention_at: tuple[str, ...]
+    depth: int
+    multiple: int  # H and W must be multiples of this (2**depth)
     encoder: nn.ModuleList
     bottleneck: DoubleConv
     decoder: nn.ModuleList
@@ -104,14 +108,7 @@ class UNet(nn.Module):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = UNetSpec(**kwargs)
-        self.attention_at = spec.attention_at
-        self.depth = spec.depth
         spec.build_into(self, spec.build_layers(_ops, DoubleConv, _Up))
-
-    @property
-    def multiple(self) -> int:
-        """H and W must be multiples of this (``2**depth``)."""
-        return 2**self.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.multiple

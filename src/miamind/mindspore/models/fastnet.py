@@ -89,11 +89,7 @@ class FastNet(nn.Cell):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = FastNetSpec(**kwargs)
-        self.in_chans = spec.in_chans
-        self.num_features = spec.num_features
         spec.build_into(self, spec.build_layers(_layers, ConvGroup))
-        self.logit_scale = float(spec.logit_scale)
-        self.min_input_size = spec.min_input_size
 
     def extend_repr(self) -> str:
         return f"logit_scale={self.logit_scale:.6g}"

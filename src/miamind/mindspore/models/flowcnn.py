@@ -36,8 +36,6 @@ class FlowCNN(nn.Cell):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = FlowCNNSpec(**kwargs)
-        self.in_chans = spec.in_chans
-        self.num_features = spec.num_features
         spec.build_into(self, spec.build_layers(_layers))
 
     def construct(self, x):

@@ -74,10 +74,6 @@ class UNet(nn.Cell):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
         spec = UNetSpec(**kwargs)
-        self.attention_at = spec.attention_at
-        self.depth = spec.depth
-        self.multiple = spec.multiple
-        self.in_chans = spec.in_chans
         spec.build_into(self, spec.build_layers(_layers, DoubleConv, _Up))
 
     def construct(self, x):
