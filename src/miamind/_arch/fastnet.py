@@ -7,13 +7,42 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .plan import AttentionSite, LayerOps, ModelSpec, NamedLayers
 
-__all__ = ["ATTENTION_SLOT", "FastNetSpec"]
+__all__ = ["ATTENTION_SLOT", "ConvGroupSpec", "FastNetSpec"]
 
 ATTENTION_SLOT = "after each conv group (after its second GELU)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvGroupSpec:
+    """The keyword arguments of a conv group (``ConvGroup`` in both backends): its BatchNorms'
+    settings, as :class:`FastNetSpec`'s ``bn_*``."""
+
+    bn_momentum: float
+    bn_eps: float
+    bn_train_gamma: bool
+
+    def build_layers(
+        self, ops: LayerOps, dirac_conv: Callable[[int, int], Any], in_chs: int, out_chs: int, attn: Any
+    ) -> NamedLayers:
+        """``conv1``, ``pool``, ``bn1``, ``conv2``, ``bn2``, ``act`` (used after both BNs), ``attn``;
+        ``dirac_conv(in_chs, out_chs)`` is the backend's 3x3 conv with airbench's partial identity init."""
+        norm = partial(
+            ops.batch_norm, momentum=self.bn_momentum, eps=self.bn_eps, train_gamma=self.bn_train_gamma
+        )
+        return [
+            ("conv1", dirac_conv(in_chs, out_chs)),
+            ("pool", ops.max_pool(2)),
+            ("bn1", norm(out_chs)),
+            ("conv2", dirac_conv(out_chs, out_chs)),
+            ("bn2", norm(out_chs)),
+            ("act", ops.gelu()),
+            ("attn", attn),
+        ]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,7 @@ __all__ = [
     "LayerOps",
     "ModelSpec",
     "NamedLayers",
+    "attach",
     "spec_signature",
     "takes_spec",
 ]
@@ -51,7 +52,13 @@ class LayerOps(Protocol):
     ) -> Any: ...
 
     def batch_norm(
-        self, channels: int, *, dims: int = 2, momentum: float = 0.1, eps: float = 1e-5
+        self,
+        channels: int,
+        *,
+        dims: int = 2,
+        momentum: float = 0.1,
+        eps: float = 1e-5,
+        train_gamma: bool = True,
     ) -> Any: ...
 
     def relu(self) -> Any: ...
@@ -131,10 +138,15 @@ class ModelSpec:
 
     def build_into(self, model: object, layers: NamedLayers) -> None:
         """Set :meth:`attributes` and ``layers`` (from the plan's ``build_layers``) on ``model`` under
-        their names; both frameworks register a layer set as an attribute (``nn.Module`` /
-        ``nn.Cell.__setattr__``)."""
-        for name, value in [*self.attributes().items(), *layers]:
-            setattr(model, name, value)
+        their names (:func:`attach`)."""
+        attach(model, [*self.attributes().items(), *layers])
+
+
+def attach(model: object, values: NamedLayers) -> None:
+    """Set each ``(name, value)`` of ``values`` on ``model``, in order; both frameworks register a layer
+    set as an attribute (``nn.Module`` / ``nn.Cell.__setattr__``)."""
+    for name, value in values:
+        setattr(model, name, value)
 
 
 def spec_signature(

@@ -39,8 +39,13 @@ def conv2d(
     return nn.Conv2d(in_chs, out_chs, kernel_size, stride=stride, padding=padding, bias=bias)
 
 
-def batch_norm(channels: int, *, dims: int = 2, momentum: float = 0.1, eps: float = 1e-5) -> nn.Module:
-    return {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims](channels, eps=eps, momentum=momentum)
+def batch_norm(
+    channels: int, *, dims: int = 2, momentum: float = 0.1, eps: float = 1e-5, train_gamma: bool = True
+) -> nn.Module:
+    """``train_gamma=False`` freezes the scale (``weight``) at its initial 1."""
+    bn = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims](channels, eps=eps, momentum=momentum)
+    bn.weight.requires_grad_(train_gamma)
+    return bn
 
 
 def relu() -> nn.ReLU:

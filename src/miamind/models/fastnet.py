@@ -36,8 +36,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .._arch.fastnet import ATTENTION_SLOT, FastNetSpec
-from .._arch.plan import takes_spec
+from .._arch.fastnet import ATTENTION_SLOT, ConvGroupSpec, FastNetSpec
+from .._arch.plan import attach, takes_spec
 from . import _ops
 from .registry import register_model
 
@@ -53,33 +53,26 @@ def _dirac_conv(in_chs: int, out_chs: int) -> nn.Conv2d:
     return conv
 
 
-def _batch_norm(channels: int, momentum: float, eps: float, train_gamma: bool) -> nn.BatchNorm2d:
-    bn = nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
-    bn.weight.requires_grad_(train_gamma)
-    return bn
-
-
+@takes_spec(ConvGroupSpec)
 class ConvGroup(nn.Module):
-    """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attention."""
+    """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attention.
 
-    def __init__(
-        self,
-        in_chs: int,
-        out_chs: int,
-        attn: nn.Module,
-        *,
-        bn_momentum: float,
-        bn_eps: float,
-        bn_train_gamma: bool,
-    ) -> None:
+    Keyword arguments (the BatchNorms' settings): :class:`miamind._arch.fastnet.ConvGroupSpec`.
+    """
+
+    # Set by attach, as ConvGroupSpec.build_layers names them.
+    conv1: nn.Conv2d
+    pool: nn.MaxPool2d
+    bn1: nn.BatchNorm2d
+    conv2: nn.Conv2d
+    bn2: nn.BatchNorm2d
+    act: nn.GELU
+    attn: nn.Module
+
+    def __init__(self, in_chs: int, out_chs: int, attn: nn.Module, **kwargs: Any) -> None:
         super().__init__()
-        self.conv1 = _dirac_conv(in_chs, out_chs)
-        self.pool = nn.MaxPool2d(2)
-        self.bn1 = _batch_norm(out_chs, bn_momentum, bn_eps, bn_train_gamma)
-        self.conv2 = _dirac_conv(out_chs, out_chs)
-        self.bn2 = _batch_norm(out_chs, bn_momentum, bn_eps, bn_train_gamma)
-        self.act = nn.GELU()
-        self.attn = attn
+        spec = ConvGroupSpec(**kwargs)
+        attach(self, spec.build_layers(_ops, _dirac_conv, in_chs, out_chs, attn))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.bn1(self.pool(self.conv1(x))))

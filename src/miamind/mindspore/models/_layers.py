@@ -70,8 +70,11 @@ def conv1d(in_chs: int, out_chs: int, kernel_size: int, *, padding: int = 0, bia
     return nn.Conv1d(in_chs, out_chs, kernel_size, has_bias=bias, **pad)
 
 
-def batch_norm(channels: int, *, dims: int = 2, momentum: float = 0.1, eps: float = 1e-5) -> nn.Cell:
+def batch_norm(
+    channels: int, *, dims: int = 2, momentum: float = 0.1, eps: float = 1e-5, train_gamma: bool = True
+) -> nn.Cell:
     """``torch.nn.BatchNorm{dims}d(channels, eps=eps, momentum=momentum)``; ``momentum`` in PyTorch's convention.
+    ``train_gamma=False`` freezes the scale (``gamma``) at its initial 1.
 
     Parameters ``gamma``, ``beta``, ``moving_mean``, ``moving_variance`` are PyTorch's ``weight``,
     ``bias``, ``running_mean``, ``running_var``.
@@ -79,7 +82,9 @@ def batch_norm(channels: int, *, dims: int = 2, momentum: float = 0.1, eps: floa
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"BatchNorm momentum (PyTorch convention) must be in [0, 1], got {momentum!r}")
     cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims]
-    return cls(channels, eps=eps, momentum=1.0 - momentum)
+    bn = cls(channels, eps=eps, momentum=1.0 - momentum)
+    bn.gamma.requires_grad = train_gamma
+    return bn
 
 
 def relu() -> nn.ReLU:

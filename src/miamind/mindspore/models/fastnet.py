@@ -26,10 +26,10 @@ from .._require import require_mindspore
 ms = require_mindspore()
 from mindspore import nn  # noqa: E402
 
-from ..._arch.fastnet import ATTENTION_SLOT, FastNetSpec  # noqa: E402
-from ..._arch.plan import takes_spec  # noqa: E402
+from ..._arch.fastnet import ATTENTION_SLOT, ConvGroupSpec, FastNetSpec  # noqa: E402
+from ..._arch.plan import attach, takes_spec  # noqa: E402
 from . import _layers  # noqa: E402
-from ._layers import batch_norm, conv2d  # noqa: E402
+from ._layers import conv2d  # noqa: E402
 from ._registry import register_model  # noqa: E402
 
 __all__ = ["FastNet", "ConvGroup", "fastnet", "ATTENTION_SLOT"]
@@ -47,33 +47,17 @@ def _dirac_conv(in_chs: int, out_chs: int) -> nn.Conv2d:
     return conv
 
 
-def _batch_norm(channels: int, momentum: float, eps: float, train_gamma: bool) -> nn.Cell:
-    bn = batch_norm(channels, momentum=momentum, eps=eps)
-    bn.gamma.requires_grad = train_gamma
-    return bn
-
-
+@takes_spec(ConvGroupSpec)
 class ConvGroup(nn.Cell):
-    """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attention."""
+    """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attention.
 
-    def __init__(
-        self,
-        in_chs: int,
-        out_chs: int,
-        attn: nn.Cell,
-        *,
-        bn_momentum: float,
-        bn_eps: float,
-        bn_train_gamma: bool,
-    ) -> None:
+    Keyword arguments (the BatchNorms' settings): :class:`miamind._arch.fastnet.ConvGroupSpec`.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, attn: nn.Cell, **kwargs: Any) -> None:
         super().__init__()
-        self.conv1 = _dirac_conv(in_chs, out_chs)
-        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
-        self.bn1 = _batch_norm(out_chs, bn_momentum, bn_eps, bn_train_gamma)
-        self.conv2 = _dirac_conv(out_chs, out_chs)
-        self.bn2 = _batch_norm(out_chs, bn_momentum, bn_eps, bn_train_gamma)
-        self.act = nn.GELU(approximate=False)
-        self.attn = attn
+        spec = ConvGroupSpec(**kwargs)
+        attach(self, spec.build_layers(_layers, _dirac_conv, in_chs, out_chs, attn))
 
     def construct(self, x):
         x = self.act(self.bn1(self.pool(self.conv1(x))))
