@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from miamind._arch.fastnet import FastNetSpec
+from miamind._arch.fastnet import ConvGroupSpec, FastNetSpec
 from miamind._arch.flowcnn import FlowCNNSpec
-from miamind._arch.mia import MIA_VARIANTS, resolve_mia_args
-from miamind._arch.plan import takes_spec
+from miamind._arch.mia import MIA_VARIANTS, MIASpec, resolve_mia_args
+from miamind._arch.plan import LayerOps, takes_spec
 from miamind._arch.resnet import RESNET_VARIANTS, ResNetSpec
 from miamind._arch.unet import ATTENTION_POINTS, UNetSpec
 
@@ -103,3 +103,75 @@ def test_mia_args_checks_name_the_layer():
             dims=2,
             gate_init="identity",
         )
+
+
+class _RecordingOps:
+    """A LayerOps that returns ``(op, args)`` tuples and records the order it was called in."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __getattr__(self, op: str):
+        if op not in LAYER_OPS:
+            raise AttributeError(op)
+
+        def build(*args, **kwargs):
+            self.calls.append(op)
+            return (op, args)
+
+        return build
+
+
+LAYER_OPS = [n for n in vars(LayerOps) if not n.startswith("_")]
+
+
+def test_flowcnn_plan_builds_each_stage_attention_first():
+    """PyTorch draws each layer's init from the global RNG as it is built, so the order is fixed."""
+    ops = _RecordingOps()
+    layers = FlowCNNSpec(attention="mia", stages=(4, 8)).build_layers(ops)
+    assert [name for name, _ in layers] == ["stages", "drop", "head"]
+    stage = ["build_attention", "conv1d", "batch_norm", "relu", "max_pool", "sequential"]
+    assert ops.calls == stage * 2 + ["sequential", "dropout", "dense"]
+    first = layers[0][1][1][0][0][1][1][0]  # stages -> "0" -> its (name, layer) list
+    assert [name for name, _ in first] == ["conv", "bn", "act", "attn", "pool"]
+
+
+def test_fastnet_and_unet_plans_name_their_layers():
+    ops = _RecordingOps()
+    fast = FastNetSpec(widths=(8, 16)).build_layers(ops, lambda *a, **k: ("group", a, k))
+    assert [name for name, _ in fast] == ["stem", "groups", "head"]
+    # the groups (built by the lambda) come between the stem and the head; containers hold no parameters
+    assert ops.calls == [
+        "conv2d",
+        "gelu",
+        "sequential",
+        "build_attention",
+        "build_attention",
+        "dense",
+        "sequential",
+    ]
+    group = ConvGroupSpec(bn_momentum=0.4, bn_eps=1e-12, bn_train_gamma=False)
+    names = [n for n, _ in group.build_layers(ops, lambda i, o: ("dirac", i, o), 3, 8, "attn")]
+    assert names == ["conv1", "pool", "bn1", "conv2", "bn2", "act", "attn"]
+    unet = UNetSpec(width=4, depth=2).build_layers(ops, lambda *a, **k: "block", lambda *a: "up")
+    assert [name for name, _ in unet] == ["encoder", "bottleneck", "decoder", "head"]
+
+
+def test_torch_ops_provide_every_layer_op():
+    from miamind.models import _ops
+
+    missing = [op for op in LAYER_OPS if not callable(getattr(_ops, op, None))]
+    assert not missing
+
+
+def test_takes_spec_puts_own_keyword_only_arguments_last_and_overrides_annotations():
+    @takes_spec(MIASpec, annotations={"act_layer": "str | type"})
+    class Layer:
+        def __init__(self, channels: int, *, device: str | None = None, **kwargs) -> None:
+            self.spec = MIASpec(**kwargs)
+
+    params = inspect.signature(Layer).parameters
+    assert list(params)[0] == "channels" and list(params)[-1] == "device"
+    assert list(params)[1:-1] == list(inspect.signature(MIASpec).parameters)
+    assert params["act_layer"].annotation == "str | type" and params["gate_layer"].annotation == "Any"
+    assert Layer(3, kernel_size=5).spec.resolve("L", MIA_VARIANTS["mia"], 32).kernel_size == 5

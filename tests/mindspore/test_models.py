@@ -357,3 +357,16 @@ def test_drop_path_drops_whole_samples_in_training_only():
     per_sample = np.unique(out, axis=1)
     assert per_sample.shape[1] == 1  # one value per sample
     assert set(np.unique(per_sample)) <= {0.0, 2.0} and len(np.unique(per_sample)) == 2
+
+
+def test_layers_provide_every_layer_op_with_its_arguments():
+    """The MindSpore LayerOps (not type-checked) takes the arguments the plans pass."""
+    import inspect
+
+    from miamind._arch.plan import LayerOps
+    from miamind.mindspore.models import _layers
+
+    for op in (n for n in vars(LayerOps) if not n.startswith("_") and n != "build_attention"):
+        wanted = [p for p in inspect.signature(getattr(LayerOps, op)).parameters if p != "self"]
+        assert list(inspect.signature(getattr(_layers, op)).parameters)[: len(wanted)] == wanted, op
+    assert callable(_layers.build_attention)
