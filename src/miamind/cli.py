@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from .engine.config import PRESETS
 from .tasks.registry import task_names
 
 
@@ -280,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", help="parent folder of the demo's run folders")
     demo.add_argument("--tasks", nargs="+", default=None, choices=task_names())
     demo.add_argument("--attention", default="mia")
-    demo.add_argument("--preset", default="fast", choices=["paper", "fast", "full"])
+    demo.add_argument("--preset", default="fast", choices=PRESETS)
     demo.add_argument(
         "--no-fetch", action="store_true", help="do not download missing data (train on generated data)"
     )
@@ -297,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser("train", help="train a model on a task; writes a run folder")
     tr.add_argument("--task", choices=task_names())
-    tr.add_argument("--preset", default="fast", choices=["paper", "fast", "full"])
+    tr.add_argument("--preset", default="fast", choices=PRESETS)
     tr.add_argument("--model", help="default: the preset's (resnet50 / unet / flowcnn for paper)")
     tr.add_argument("--attention", help="registered attention name or none (default: mia)")
     tr.add_argument("--seed", type=int)
@@ -336,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     bl = sub.add_parser("baseline", help="a classical scikit-learn classifier on a task's flows (same split)")
     bl.add_argument("--task", required=True, choices=["cicids2017"])
     bl.add_argument("--model", required=True, choices=list(BASELINES))
-    bl.add_argument("--preset", default="fast", choices=["paper", "fast", "full"])
+    bl.add_argument("--preset", default="fast", choices=PRESETS)
     bl.add_argument("--seed", type=int)
     bl.add_argument("--out", required=True, help="run folder to create")
     bl.add_argument("--config", help="YAML file with config overrides")

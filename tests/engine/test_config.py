@@ -56,7 +56,7 @@ def test_precedence_file_then_flags_then_set(tmp_path):
     assert cfg["data"]["augment"] == {
         "crop_pad": 2,
         "flip": True,
-        "alternate_flip": False,
+        "alternate_flip": True,
         "cutout": 8,
     }  # deep merge
 
@@ -130,3 +130,10 @@ def test_config_file_errors_name_the_file(tmp_path):
         resolve_config("cifar10", "fast", config_file=tmp_path / "broken.yaml")
     with pytest.raises(ConfigError, match=r"missing\.yaml: no such file"):
         resolve_config("cifar10", "fast", config_file=tmp_path / "missing.yaml")
+
+
+def test_fast12_is_cifar10_only_and_says_so():
+    cfg = resolve_config("cifar10", "fast12")
+    assert cfg["model"]["kwargs"] == {} and cfg["model"]["whitening_init"] is True  # full-width fastnet
+    with pytest.raises(ConfigError, match="preset 'fast12' has no recipe for task 'isbi2012'"):
+        resolve_config("isbi2012", "fast12")

@@ -1,16 +1,12 @@
-"""Time to accuracy on CIFAR-10: ``fastnet`` with the ``fast`` preset, one attention per run.
+"""Time to accuracy on CIFAR-10: ``fastnet`` with the ``fast`` and ``fast12`` presets, one attention per run.
 
-Two budgets, each a fixed amount of training that fits a wall-time goal on the 2-core machine of
-issue 5 (the learning-rate schedule is sized to the budget, so a run is a complete short recipe, not
-a long one cut off):
+Two budgets, each a complete short recipe (the learning-rate schedule is sized to it, not a long
+one cut off):
 
-- ``3min``: 3 epochs over 80% of the training batches each (2.4 epochs of data); goal >= 83% test
-  accuracy in <= 180 s; attentions none, se, cbam, eca, mia; seeds 0, 1, 2;
-- ``12min``: 9 epochs; goal >= 93% in <= 720 s; attentions none and mia; seed 0.
-
-The epoch counts were sized from the training throughput ``miamind bench models`` measured for
-fastnet + mia (bf16, batch 512; ``results/bench/models.md``), so that a run fits its wall-time goal
-with time left for start-up and evaluation.
+- ``3min``: the ``fast`` preset (narrow fastnet, 5 epochs); goal >= 83% test accuracy in <= 180 s;
+  attentions none, se, cbam, eca, mia; seeds 0, 1, 2;
+- ``12min``: the ``fast12`` preset (full-width fastnet, 6 epochs); goal >= 93% in <= 720 s;
+  attentions none and mia; seeds 0, 1, 2.
 
 Each run is ``miamind train`` in a fresh process (so one run's compiled kernels or memory do not help
 or hurt the next), timed from process start to exit: data loading, training, per-epoch validation on
@@ -43,25 +39,28 @@ from typing import Any
 from .._atomic import atomic_open
 from ._report import torch_machine, write_report
 
-#: name -> (config assignments, wall-time goal s, accuracy goal, attentions, seeds)
+#: name -> (preset, config assignments, wall-time goal s, accuracy goal, attentions, seeds)
 BUDGETS: dict[str, dict[str, Any]] = {
     "3min": {
-        "set": ["trainer.epochs=3", "trainer.limit_train_batches=0.8"],
+        "preset": "fast",
+        "set": [],
         "goal_s": 180,
         "goal_acc": 0.83,
         "attentions": ["none", "se", "cbam", "eca", "mia"],
         "seeds": [0, 1, 2],
     },
     "12min": {
-        "set": ["trainer.epochs=9"],
+        "preset": "fast12",
+        "set": [],
         "goal_s": 720,
         "goal_acc": 0.93,
         "attentions": ["none", "mia"],
-        "seeds": [0],
+        "seeds": [0, 1, 2],
     },
 }
 QUICK_BUDGETS: dict[str, dict[str, Any]] = {
     "quick": {
+        "preset": "fast",
         "set": [
             "trainer.epochs=1",
             "data.synthetic=true",
@@ -99,7 +98,7 @@ def run_one(
             "--attention",
             attention,
             "--preset",
-            "fast",
+            budget["preset"],
             "--seed",
             str(seed),
             "--out",
@@ -171,7 +170,7 @@ def aggregate(budget_name: str, budget: dict[str, Any], runs: list[dict[str, Any
 def to_markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
-        "# Time to accuracy: CIFAR-10, fastnet, `fast` preset",
+        "# Time to accuracy: CIFAR-10, fastnet, `fast` and `fast12` presets",
         "",
         f"Command: `{result['command']}`",
         "",
@@ -182,14 +181,15 @@ def to_markdown(result: dict[str, Any]) -> str:
         "Wall time: one `miamind train` process from start to exit (data loading, training, per-epoch "
         "validation, final test).",
         "",
-        "| budget | training | attention | seeds | test acc mean (min-max) "
+        "| budget | recipe | attention | seeds | test acc mean (min-max) "
         "| wall s (median) | train img/s | goal | met |",
         "|---|---|---|---|---|---:|---:|---|---|",
     ]
     for row in result["summary"]:
         b = result["budgets"][row["budget"]]
+        recipe = " ".join(["--preset", b["preset"], *b["set"]])
         lines.append(
-            f"| {row['budget']} | {', '.join(b['set'])} | {row['attention']} | {len(row['seeds'])} | "
+            f"| {row['budget']} | {recipe} | {row['attention']} | {len(row['seeds'])} | "
             f"{row['test_acc_mean']:.4f} ({row['test_acc_min']:.4f}-{row['test_acc_max']:.4f}) | "
             f"{row['wall_s_median']:.0f} | {row['train_img_per_s_median']:.0f} | "
             f">= {row['goal_acc']:.0%} in <= {row['goal_s']} s | {'yes' if row['meets_goal'] else 'no'} |"

@@ -20,7 +20,7 @@ from .._atomic import atomic_open
 from ..tasks.registry import task_names
 
 TASKS = task_names()
-PRESETS = ("paper", "fast", "full")
+PRESETS = ("paper", "fast", "fast12", "full")
 PRECISIONS = ("32", "64", "bf16-mixed", "16-mixed", "bf16-true")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "linear", "cosine")
@@ -88,7 +88,11 @@ def task_defaults(task: str) -> Config:
 def preset_overrides(task: str, preset: str) -> Config:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset '{preset}' (valid: {', '.join(PRESETS)})")
-    return _packaged(preset).get(task, {})
+    recipes = _packaged(preset)
+    if task not in recipes:
+        have = ", ".join(recipes)
+        raise ConfigError(f"preset '{preset}' has no recipe for task '{task}' (it has: {have})")
+    return recipes[task]
 
 
 def parse_set(assignment: str) -> Config:
