@@ -125,7 +125,8 @@ def _cmd_study(args) -> int:
     if args.study_command == "run":
         from .study.runner import run_study
 
-        outcome = run_study(study, jobs=args.jobs, runs_dir=args.runs_dir, only=args.only)
+        env = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else None
+        outcome = run_study(study, jobs=args.jobs, runs_dir=args.runs_dir, only=args.only, env=env)
         return 1 if outcome["failed"] else 0
     if args.study_command == "list":
         from .study.runner import cell_status, gpu_available
@@ -358,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             sp.add_argument("--jobs", type=int, default=1, help="cells trained at the same time")
             sp.add_argument("--only", nargs="+", help="only these cell ids, groups or tasks")
+            sp.add_argument(
+                "--threads",
+                type=int,
+                help="OMP_NUM_THREADS of every cell (recorded; the rerun commands carry it)",
+            )
         if name == "report":
             sp.add_argument("--out", help="output folder (default: results/study/NAME)")
         sp.set_defaults(func=_cmd_study)

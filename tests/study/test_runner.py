@@ -170,3 +170,20 @@ def test_tiny_real_study(tmp_path):
     res = write_report(study, runs_dir=tmp_path / "runs", out=tmp_path / "res")
     summary = json.loads((res / "summary.json").read_text())
     assert {c["label"] for c in summary["comparisons"] if c["primary"]} == {"flowcnn/se", "sklearn_logreg"}
+
+
+def test_thread_count_is_recorded_and_leads_the_rerun_command(fake):
+    from miamind.study.runner import CELL_FILE, rerun_command
+
+    study, runs, env, _ = fake
+    run(study, runs, {**env, "OMP_NUM_THREADS": "1"})
+    cell = study.cells[0]
+    record = json.loads((study.run_dir(cell, runs) / CELL_FILE).read_text())
+    assert record["attempts"][0]["omp_num_threads"] == "1"
+    assert rerun_command(cell, study.run_dir(cell, runs), record).startswith(
+        "OMP_NUM_THREADS=1 miamind train "
+    )
+    # attempts with different (or unrecorded) thread counts: no single value to put in front
+    record["attempts"].append({**record["attempts"][0], "omp_num_threads": "2"})
+    assert rerun_command(cell, study.run_dir(cell, runs), record).startswith("miamind train ")
+    assert rerun_command(cell, study.run_dir(cell, runs), None).startswith("miamind train ")

@@ -21,7 +21,7 @@ from typing import Any
 
 from .._atomic import atomic_open, atomic_path
 from ..tasks.registry import LOWER_IS_BETTER
-from .runner import CELL_FILE, cell_status, gpu_available
+from .runner import CELL_FILE, cell_status, gpu_available, rerun_command
 from .spec import Cell, Study
 from .stats import holm, paired, summarize
 
@@ -65,7 +65,7 @@ def collect(study: Study, runs_dir: Path | str | None = None) -> list[dict[str, 
                 "params": (m or {}).get("parameters"),
                 "wall_s": record.get("wall_s"),
                 "commit": record.get("commit", ""),
-                "command": cell.command(st.run_dir),
+                "command": rerun_command(cell, st.run_dir, record),
             }
         )
     return rows

@@ -174,6 +174,16 @@ class _Progress:
             )
 
 
+def rerun_command(cell: Cell, run_dir: Path, record: dict | None) -> str:
+    """The command that reruns ``cell``: ``OMP_NUM_THREADS=N miamind ...`` when every recorded
+    attempt ran with the same ``OMP_NUM_THREADS`` (the numbers depend on it), else the plain one."""
+    command = cell.command(run_dir)
+    seen = {a.get("omp_num_threads") for a in (record or {}).get("attempts", [])}
+    if len(seen) == 1 and (threads := seen.pop()):
+        return f"OMP_NUM_THREADS={threads} {command}"
+    return command
+
+
 def run_cell(
     study: Study,
     cell: Cell,
@@ -213,8 +223,18 @@ def run_cell(
             rc = proc.wait()
         wall = time.perf_counter() - t0
         ok = rc == 0 and (run_dir / "metrics.json").is_file()
+        # CPU kernels sum in a thread-count-dependent order, so the thread count is part of what
+        # reproduces a cell's numbers: recorded per attempt, put in front of the rerun command.
+        threads = {**os.environ, **(env or {})}.get("OMP_NUM_THREADS")
         record["attempts"].append(
-            {"started": started, "resumed": resume, "wall_s": round(wall, 2), "rc": rc, "commit": commit}
+            {
+                "started": started,
+                "resumed": resume,
+                "wall_s": round(wall, 2),
+                "rc": rc,
+                "commit": commit,
+                "omp_num_threads": threads,
+            }
         )
         record["wall_s"] = round(sum(a["wall_s"] for a in record["attempts"]), 2)
         record["commit"] = commit
