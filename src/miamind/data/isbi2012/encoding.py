@@ -11,26 +11,26 @@ MEMBRANE_TARGET = 0  # class index of membrane in training targets (= CLASS_NAME
 CELL_TARGET = 1  # class index of cell interior in training targets
 
 
+def _check_two_values(a: np.ndarray, membrane: int, cell: int, what: str) -> None:
+    """ValueError naming the values of ``a`` that are neither ``membrane`` nor ``cell``."""
+    bad = (a != membrane) & (a != cell)
+    if bad.any():
+        raise ValueError(
+            f"{what} must be {membrane} (membrane) or {cell} (cell); found {describe_values(a[bad])}"
+        )
+
+
 def labels_to_target(labels: np.ndarray) -> np.ndarray:
     """Label values {0 membrane, 255 cell} -> class indices {0 membrane, 1 cell} (uint8)."""
     labels = np.asarray(labels)
-    bad = (labels != MEMBRANE_VALUE) & (labels != CELL_VALUE)
-    if bad.any():
-        raise ValueError(
-            f"labels must be {MEMBRANE_VALUE} (membrane) or {CELL_VALUE} (cell); found {describe_values(labels[bad])}"
-        )
+    _check_two_values(labels, MEMBRANE_VALUE, CELL_VALUE, "labels")
     return (labels == CELL_VALUE).astype(np.uint8)
 
 
 def target_to_labels(target: np.ndarray) -> np.ndarray:
     """Class indices {0 membrane, 1 cell} -> label values {0 membrane, 255 cell} (uint8)."""
     target = np.asarray(target)
-    bad = (target != MEMBRANE_TARGET) & (target != CELL_TARGET)
-    if bad.any():
-        raise ValueError(
-            f"targets must be {MEMBRANE_TARGET} (membrane) or {CELL_TARGET} (cell); "
-            f"found {describe_values(target[bad])}"
-        )
+    _check_two_values(target, MEMBRANE_TARGET, CELL_TARGET, "targets")
     return np.where(target == CELL_TARGET, CELL_VALUE, MEMBRANE_VALUE).astype(np.uint8)
 
 
