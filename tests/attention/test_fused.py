@@ -318,36 +318,6 @@ def test_onnx_export_of_training_mode_layer_uses_plain_ops(tmp_path, monkeypatch
     assert abs(got - want).max() <= 1e-5
 
 
-@pytest.mark.parametrize("dims,spatial", [(1, (40,)), (2, (5, 7)), (2, (16, 20)), (3, (4, 5, 6))])
-@pytest.mark.parametrize("bias", [True, False])
-def test_single_channel_conv_matches_the_conv_in_values_and_gradients(dims, spatial, bias):
-    from miamind.attention.fused import single_channel_conv
-
-    torch.manual_seed(0)
-    conv = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)[dims - 1](
-        1, 1, 7, padding=3, bias=bias
-    ).double()
-    m = torch.randn(3, 1, *spatial, dtype=torch.float64, requires_grad=True)
-    g = torch.randn(3, 1, *spatial, dtype=torch.float64)
-    ref = conv(m)
-    ref_grads = torch.autograd.grad(ref, [m, *conv.parameters()], g)
-    out = single_channel_conv(conv, m)
-    grads = torch.autograd.grad(out, [m, *conv.parameters()], g)
-    assert out.shape == ref.shape
-    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-10)
-    for a, b in zip(grads, ref_grads, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
-    assert torch.autograd.gradcheck(lambda t: single_channel_conv(conv, t), (m,))
-
-
-def test_single_channel_conv_leaves_other_convs_to_themselves():
-    from miamind.attention.fused import single_channel_conv
-
-    conv = torch.nn.Conv2d(2, 1, 7, padding=3)  # mia_code's 2 -> 1 conv: not a single-channel one
-    x = torch.randn(4, 2, 9, 9)
-    torch.testing.assert_close(single_channel_conv(conv, x), conv(x), rtol=0, atol=0)
-
-
 @pytest.mark.parametrize("shape", [(3, 5, 7), (3, 5, 6, 7), (2, 4, 3, 5, 6)])
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])

@@ -84,6 +84,16 @@ def test_tta_averages_the_mirror_and_shifted_views():
         torch.testing.assert_close(both.predict_logits(x), expected)
 
 
+def test_tta_is_used_for_the_test_evaluation_and_not_for_the_per_epoch_validation(monkeypatch):
+    module = _module("flip_translate")
+    seen = []
+    monkeypatch.setattr(module, "predict_logits", lambda x, tta=None: seen.append(tta) or module(x))
+    batch = (torch.randn(4, 3, 6, 6), torch.tensor([0, 1, 2, 3]))
+    module.validation_step(batch, 0)
+    module.test_step(batch, 0)
+    assert seen == ["none", None]  # None: the module's own tta, flip_translate
+
+
 def test_tta_is_for_image_classification_only():
     with pytest.raises(ConfigError, match="eval.tta"):
         resolve_config("cicids2017", "fast", assignments=["eval.tta=flip"])

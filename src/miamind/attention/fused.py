@@ -55,8 +55,8 @@ forward + backward of the fused layer takes well under the plain layer's time, b
 several times the two-reads-one-write bound (1.5 copies), not the 1.3 x target: eager PyTorch cannot
 compute both pooled means in one read of X (the channel mean alone is a slow strided reduction on
 CPU), the 7 x 7 single-channel spatial conv costs about a copy, and the gating is two passes over the
-output. Reaching the bound needs a generated or hand-written kernel. Most of the remaining backward
-time is the spatial conv's backward (oneDNN), which this module does not touch.
+output. Reaching the bound needs a generated or hand-written kernel. The spatial conv's backward has its
+own Function (:mod:`.spatial_conv`).
 
 Where the plain expression is used instead (:func:`fused_gate`): under ONNX export, ``torch.export``
 and TorchScript tracing / scripting, which want plain ops in their graph, and under
@@ -85,7 +85,6 @@ __all__ = [
     "fused_gate",
     "matmul_mean",
     "reference_gate",
-    "single_channel_conv",
     "use_fused",
 ]
 
@@ -260,40 +259,6 @@ def matmul_mean(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
 def broadcast_mean(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     """``x.mean(dims, keepdim=True)`` with the cheap backward of :class:`BroadcastMean`."""
     return BroadcastMean.apply(x, tuple(dims))
-
-
-def single_channel_conv(conv: torch.nn.modules.conv._ConvNd, m: torch.Tensor) -> torch.Tensor:
-    """``conv(m)`` for a 1 -> 1 channel convolution (the spatial gate's), computed as a depthwise
-    convolution over the batch: ``m`` (N, 1, *spatial) is read as (1, N, *spatial) with the kernel
-    repeated N times (an expanded view, so the weight gradient is the sum over the batch, as for
-    ``conv``).
-
-    Why: oneDNN has no fast path for a convolution with one input and one output channel; its
-    depthwise kernels are fast. 2-D maps of at least 16 x 16 go channels_last (at 8 x 8 and
-    below the plain depthwise layout is faster). Exporters, ``torch.compile`` and N = 1 get the
-    plain ``conv(m)``; so does N = 0 (a convolution with 0 groups does not exist).
-    """
-    if _exporting() or torch.compiler.is_compiling():
-        return conv(m)
-    n = m.shape[0]
-    if (
-        n <= 1
-        or m.shape[1] != 1
-        or conv.weight.shape[:2] != (1, 1)
-        or conv.groups != 1
-        or conv.padding_mode != "zeros"
-    ):
-        return conv(m)
-    dims = m.dim() - 2
-    spatial = tuple(m.shape[2:])
-    inp = m.reshape(1, n, *spatial)
-    if dims == 2 and spatial[0] * spatial[1] >= 256:
-        inp = inp.contiguous(memory_format=torch.channels_last)
-    weight = conv.weight.expand(n, *conv.weight.shape[1:])
-    bias = None if conv.bias is None else conv.bias.expand(n)
-    fn = (F.conv1d, F.conv2d, F.conv3d)[dims - 1]
-    out = fn(inp, weight, bias, stride=conv.stride, padding=conv.padding, dilation=conv.dilation, groups=n)
-    return out.reshape(n, 1, *out.shape[2:])
 
 
 def _check_shapes(x: torch.Tensor, c: _Opt, s: torch.Tensor, b: _Opt) -> None:
