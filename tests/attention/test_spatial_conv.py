@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from miamind.attention import create_attention
-from miamind.attention import spatial_conv
+from miamind.attention import create_attention, spatial_conv
 from miamind.attention.spatial_conv import SameSingleChannelConv, single_channel_conv
 
 _CONVS = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)

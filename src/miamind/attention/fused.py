@@ -74,7 +74,6 @@ import contextlib
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ._shapes import is_symbolic_tracing
 

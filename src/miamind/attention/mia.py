@@ -66,8 +66,8 @@ from .._arch.mia import (
 from .._arch.plan import takes_spec
 from ._shapes import check_input, conv_nd, spatial_axes
 from .fused import broadcast_mean, fused_gate, matmul_mean, use_fused
-from .spatial_conv import single_channel_conv
 from .registry import register_attention
+from .spatial_conv import single_channel_conv
 
 __all__ = [*MIA_CLASS_NAMES, "mia_hidden_channels", "GATE_INITS"]
 

@@ -57,7 +57,7 @@ class SameSingleChannelConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, m, weight, bias, padding):  # type: ignore[override]
+    def forward(ctx, m, weight, bias, padding):
         dtypes = (m.dtype, weight.dtype, None if bias is None else bias.dtype)
         device = m.device.type
         if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
@@ -71,7 +71,7 @@ class SameSingleChannelConv(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         m, weight = ctx.saved_tensors
         m_dtype, w_dtype, b_dtype = ctx.dtypes
         grad = grad.to(m.dtype)
