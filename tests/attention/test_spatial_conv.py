@@ -16,7 +16,9 @@ def _grads(fn, conv, m, g):
     return out, torch.autograd.grad(out, [m, *conv.parameters()], g)
 
 
-@pytest.mark.parametrize("dims,spatial", [(1, (40,)), (2, (5, 7)), (2, (16, 20)), (3, (4, 5, 6))])
+@pytest.mark.parametrize(
+    "dims,spatial", [(1, (40,)), (2, (5, 7)), (2, (16, 20)), (2, (33, 40)), (3, (4, 5, 6))]
+)
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("kernel", [3, 7])
 def test_single_channel_conv_matches_the_conv_in_values_and_gradients(dims, spatial, bias, kernel):
@@ -30,6 +32,8 @@ def test_single_channel_conv_matches_the_conv_in_values_and_gradients(dims, spat
     torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-10)
     for a, b in zip(grads, ref_grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+    if m.numel() > 500:
+        return  # gradcheck is slow on a large map; the comparison above covers it
     args = (conv.weight.detach().clone().requires_grad_(), None)
     if bias:
         args = (args[0], conv.bias.detach().clone().requires_grad_())

@@ -49,6 +49,17 @@ def _depthwise(
     return out.reshape(n, 1, *out.shape[2:])
 
 
+def _weight_grad(m: torch.Tensor, grad: torch.Tensor, padding) -> torch.Tensor:
+    """dL/dW (1, 1, *kernel) of the "same" 1 -> 1 convolution: sum over samples and positions of
+    ``grad`` times the correspondingly shifted ``m``, accumulated in at least float32 (bf16 would
+    round a sum of N * spatial products to 8 bits)."""
+    acc = torch.promote_types(m.dtype, torch.float32)
+    m, grad = m.to(acc), grad.to(acc)
+    n, spatial = m.shape[0], tuple(m.shape[2:])
+    # one convolution with the batch as input channels and ``grad`` as its kernel
+    return _CONV[len(spatial) - 1](m.reshape(1, n, *spatial), grad.reshape(1, n, *spatial), padding=padding)
+
+
 class SameSingleChannelConv(torch.autograd.Function):
     """``conv(m)`` for a 1 -> 1 channel stride-1 convolution with an odd kernel and padding k // 2.
 
@@ -82,14 +93,7 @@ class SameSingleChannelConv(torch.autograd.Function):
                 flipped = weight.flip(list(range(2, 2 + dims)))
                 grad_m = _depthwise(grad, flipped, None, ctx.padding).to(m_dtype)
             if ctx.needs_input_grad[1]:
-                n, spatial = m.shape[0], m.shape[2:]
-                # at least float32: a sum over N * spatial products; bf16 would round it to 8 bits
-                acc = torch.promote_types(m.dtype, torch.float32)
-                grad_w = _CONV[dims - 1](
-                    m.to(acc).reshape(1, n, *spatial),
-                    grad.to(acc).reshape(1, n, *spatial),
-                    padding=ctx.padding,
-                ).to(w_dtype)
+                grad_w = _weight_grad(m, grad, ctx.padding).to(w_dtype)
             if ctx.needs_input_grad[2]:
                 acc = torch.promote_types(grad.dtype, torch.float32)
                 grad_b = grad.to(acc).sum().reshape(1).to(b_dtype)
