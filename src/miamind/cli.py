@@ -184,6 +184,10 @@ def _cmd_convert(args) -> int:
 BENCHMARKS = {
     "layers": ("layers", "every attention at ResNet stage shapes: latency, saved memory, params, FLOPs"),
     "models": ("models", "train/inference img/s of each model with each attention, as ratios to none"),
+    "attention-profile": (
+        "attention_profile",
+        "profiler table: which operators make an attention's extra training time, per model",
+    ),
     "time-to-accuracy": (
         "time_to_accuracy",
         "CIFAR-10 fastnet: test accuracy within 3- and 12-minute budgets",

@@ -69,6 +69,35 @@ def test_models_compile_measures_compiled_models(tmp_path):
     assert "torch.compile" in out.with_suffix(".md").read_text()
 
 
+def test_attention_profile_quick_lists_the_operators_an_attention_adds(tmp_path):
+    out = tmp_path / "profile.json"
+    argv = [
+        "bench",
+        "attention-profile",
+        "--quick",
+        "--top",
+        "500",
+        "--threads",
+        "1",
+        "--attention",
+        "mia",
+        "--out",
+        str(out),
+    ]
+    assert cli_main(argv) == 0
+    result = json.loads(out.read_text())
+    assert [r["model"] for r in result["results"]] == [w["model"] for w in bench_models.QUICK_WORKLOADS]
+    for r in result["results"]:
+        mia = r["attentions"]["mia"]
+        assert mia["step_ms"] > 0 and mia["top_ops"]
+        ops = {op["op"] for op in mia["top_ops"]}
+        # operators only MIA-Mind runs (its gates, its fused Functions) are listed, with a call count
+        assert {"aten::sigmoid", "ChannelSpatialGate", "SameSingleChannelConv"} <= ops
+        added = [op for op in mia["top_ops"] if op["op"] == "ChannelSpatialGate"]
+        assert all(op["calls_per_step"] >= 1 and op["extra_ms_per_step"] > 0 for op in added)
+    assert "| operator | input shapes |" in out.with_suffix(".md").read_text()
+
+
 def test_models_rejects_an_unknown_model(tmp_path):
     with pytest.raises(SystemExit, match="resnet99"):
         bench_models.main(["--out", str(tmp_path / "m.json"), "--model", "resnet99"])

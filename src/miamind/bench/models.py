@@ -123,10 +123,10 @@ def _autocast(precision: str):
     return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
 
 
-def measure_workload(
-    w: dict[str, Any], attentions: Sequence[str], rounds: int, steps: int, compile_models: bool = False
-) -> list[dict[str, Any]]:
-    names = ["none", *[a for a in attentions if a != "none"]]
+def build_workload(
+    w: dict[str, Any], names: Sequence[str], compile_models: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.nn.Module], dict[str, torch.optim.Optimizer]]:
+    """The input batch, its targets, and one seeded model + SGD optimizer per attention of ``names``."""
     torch.manual_seed(0)
     x = torch.randn(w["batch"], *w["input"])
     if w["channels_last"]:
@@ -148,15 +148,31 @@ def measure_workload(
         if compile_models:
             # In place: forward becomes inductor's; parameters and state_dict keys stay as they are.
             m.compile()
+    assert target is not None
+    return x, target, models, opts
 
-    def train_steps(n):
-        m, opt = models[n].train(), opts[n]
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            with _autocast(w["precision"]):
-                loss = F.cross_entropy(m(x).float(), target)
-            loss.backward()
-            opt.step()
+
+def train_steps(
+    w: dict[str, Any], model: torch.nn.Module, opt: torch.optim.Optimizer, x, target, steps: int
+) -> None:
+    """``steps`` training steps: forward (autocast as the workload says), cross-entropy, backward, SGD."""
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        with _autocast(w["precision"]):
+            loss = F.cross_entropy(model(x).float(), target)
+        loss.backward()
+        opt.step()
+
+
+def measure_workload(
+    w: dict[str, Any], attentions: Sequence[str], rounds: int, steps: int, compile_models: bool = False
+) -> list[dict[str, Any]]:
+    names = ["none", *[a for a in attentions if a != "none"]]
+    x, target, models, opts = build_workload(w, names, compile_models)
+
+    def train(n):
+        train_steps(w, models[n], opts[n], x, target, steps)
 
     def infer_steps(n):
         m = models[n].eval()
@@ -166,11 +182,11 @@ def measure_workload(
 
     for n in names:  # warm-up: first-call allocations, oneDNN primitive creation, compilation
         for _ in range(2 if compile_models else 1):  # compiled: the 2nd call may recompile (dynamic)
-            train_steps(n)
+            train(n)
             infer_steps(n)
     ips: dict[str, dict[str, list[float]]] = {mode: {n: [] for n in names} for mode in ("train", "infer")}
     for _ in range(rounds):
-        for mode, fn in (("train", train_steps), ("infer", infer_steps)):
+        for mode, fn in (("train", train), ("infer", infer_steps)):
             for n in names:
                 t0 = time.perf_counter()
                 fn(n)
