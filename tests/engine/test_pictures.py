@@ -59,9 +59,10 @@ def runs(tmp_path_factory):
 
 
 def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("miamind: error:"), err
-    return err
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("miamind: error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
 
 
 def test_three_attentions_side_by_side_write_a_png_and_its_record(runs, tmp_path, capsys, png_check):

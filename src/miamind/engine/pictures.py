@@ -156,9 +156,12 @@ def attention_pictures(
         captures = capture_gates(network, x)
         if not captures:
             raise PictureError(f"{run_dir}: the model has no mia-family, cbam or coordatt layer to draw")
-        chosen = pick_layer(captures, tuple(x.shape[-2:]), layer)
+        chosen = pick_layer(captures, (int(x.shape[-2]), int(x.shape[-1])), layer)
         attention = str(cfg["model"]["attention"])
-        columns.append(GateColumn(title=attention, captures=captures, layer=chosen))
+        repeated = sum(c["model"]["attention"] == attention for c in configs) > 1
+        # two runs of one attention (seeds, models) are told apart by their folder names
+        title = f"{attention} ({run_dir.name})" if repeated else attention
+        columns.append(GateColumn(title=title, captures=captures, layer=chosen))
         records.append(
             {
                 "run_dir": str(run_dir),

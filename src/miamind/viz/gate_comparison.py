@@ -92,8 +92,8 @@ def plot_gate_comparison(
     upsampled (bilinear) to the input size and blended over the grey image, colours scaled to that
     map's own min..max (printed under the panel: gates often vary over a narrow range). Bottom: the
     channel pictures per layer in depth order, one box per column over all values of the shown images
-    (N x C), so stages and models can be compared. A footnote says what the pictures are per family
-    (the :attr:`GateCapture.meaning` lines).
+    (N x C; quartiles, whiskers at min and max), so stages and models can be compared. A footnote
+    says what the pictures are per family (the :attr:`GateCapture.meaning` lines).
 
     Args:
         images: the batch the captures were made on, (N, 3, H, W), (N, 1, H, W) or (N, H, W).
@@ -160,7 +160,9 @@ def plot_gate_comparison(
     for col, column in enumerate(columns):
         values = [c.channel[:n_images].float().cpu().numpy().ravel() for c in column.captures]
         positions = [stage * group + col for stage in range(len(values))]
-        parts = ax.boxplot(values, positions=positions, widths=0.8, patch_artist=True, showfliers=False)
+        parts = ax.boxplot(
+            values, positions=positions, widths=0.8, whis=(0, 100), patch_artist=True, showfliers=False
+        )
         for box in parts["boxes"]:
             box.set_facecolor(colours[col])
             box.set_alpha(0.7)
@@ -171,7 +173,11 @@ def plot_gate_comparison(
     ticks = [c.name for c in first] if same else [f"layer {i}" for i in range(n_stages)]
     ax.set_xticks([stage * group + (len(columns) - 1) / 2 for stage in range(len(ticks))], ticks, fontsize=7)
     ax.set_ylabel("channel picture value", fontsize=8)
-    ax.set_title(f"channel pictures per layer (all channels of the {n_images} images above)", fontsize=9)
+    ax.set_title(
+        f"channel pictures per layer: all channels of the {n_images} images above "
+        "(box: quartiles, whiskers: min..max)",
+        fontsize=9,
+    )
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="best")
     ax.set_xlabel("\n".join(dict.fromkeys(c.meaning for c in shown)), fontsize=7)
