@@ -12,14 +12,18 @@ import yaml
 from miamind.cli import main
 from miamind.engine.build import build_datamodule_for
 from miamind.engine.config import load_config, resolve_config
+from miamind.engine.load import load_run
 from miamind.engine.train import train
+from miamind.viz.gate_capture import capture_gates
+from tests.viz.conftest import check_png
 
 QUIET = ["trainer.progress_bar=false", "trainer.threads=1", "plots=false", "trainer.precision=32"]
 TINY = {
     "cifar10": [
         "data.synthetic=true",
         "model.kwargs.widths=[8, 16, 16]",
-        "data.limit_train=256",
+        "data.limit_train=128",
+        "eval.tta=none",
         "data.val_size=100",
         "data.batch_size=64",
         "data.eval_batch_size=500",
@@ -29,7 +33,7 @@ TINY = {
         "data.synthetic=true",
         "model.kwargs.width=4",
         "data.crop=32",
-        "data.crops_per_epoch=32",
+        "data.crops_per_epoch=16",
         "data.batch_size=16",
     ],
 }
@@ -65,30 +69,8 @@ def _error_line(capsys) -> str:
     return lines[0]
 
 
-def test_three_attentions_side_by_side_write_a_png_and_its_record(runs, tmp_path, capsys, png_check):
-    out = tmp_path / "pictures" / "cifar.png"
-    dirs = [str(runs[a]) for a in ("mia", "cbam", "coordatt")]
-    assert main(["viz", "attention", *dirs, "--out", str(out), "--images", "3"]) == 0
-    assert capsys.readouterr().out.split() == [str(out), str(out.with_suffix(".json"))]
-    png_check(out, min_width=600, min_height=600)
-    record = json.loads(out.with_suffix(".json").read_text())
-    assert record["task"] == "cifar10" and record["png"] == "cifar.png"
-    assert record["images"]["test_positions"] == [0, 1, 2]
-    assert record["images"]["official_test_indices"] == [0, 1, 2]  # no limit_eval: the test split itself
-    assert [r["attention"] for r in record["runs"]] == ["mia", "cbam", "coordatt"]
-    for run in record["runs"]:
-        assert Path(run["checkpoint"]).is_file() and run["checkpoint"].endswith("best.safetensors")
-        # fastnet on 32x32: groups.0 maps are 15x15 (>= 32/4), groups.1 7x7 (< 8)
-        assert run["layer"] == "groups.0.attn"
-        assert [layer["spatial"] for layer in run["layers"]] == [[15, 15], [7, 7], [3, 3]]
-    assert record["command"][:3] == ["miamind", "viz", "attention"] and dirs[0] in record["command"]
-
-
-def test_the_columns_are_each_runs_gates_on_the_first_test_images(runs, tmp_path, monkeypatch):
+def test_three_attentions_side_by_side_write_a_png_and_its_record(runs, tmp_path, capsys, monkeypatch):
     import miamind.viz.gate_comparison as comparison
-    from miamind.engine.load import load_run
-    from miamind.engine.pictures import attention_pictures
-    from miamind.viz.gate_capture import capture_gates
 
     seen = {}
     draw = comparison.plot_gate_comparison
@@ -98,24 +80,43 @@ def test_the_columns_are_each_runs_gates_on_the_first_test_images(runs, tmp_path
         return draw(images, columns, out_png, **kwargs)
 
     monkeypatch.setattr(comparison, "plot_gate_comparison", spy)
-    attention_pictures([runs["mia"], runs["coordatt"]], tmp_path / "p.png", images=2, command=["test"])
+    out = tmp_path / "pictures" / "cifar.png"
+    attentions = ("mia", "cbam", "coordatt")
+    dirs = [str(runs[a]) for a in attentions]
+    assert main(["viz", "attention", *dirs, "--out", str(out), "--images", "3"]) == 0
+    assert capsys.readouterr().out.split() == [str(out), str(out.with_suffix(".json"))]
+    check_png(out, min_width=600, min_height=600)
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["task"] == "cifar10" and record["png"] == "cifar.png"
+    assert record["images"]["test_positions"] == [0, 1, 2]
+    assert record["images"]["official_test_indices"] == [0, 1, 2]  # no limit_eval: the test split itself
+    assert [r["attention"] for r in record["runs"]] == list(attentions)
+    for run in record["runs"]:
+        assert Path(run["checkpoint"]).is_file() and run["checkpoint"].endswith("best.safetensors")
+        # fastnet on 32x32: groups.0 maps are 15x15 (>= 32/4), groups.1 7x7 (< 8)
+        assert run["layer"] == "groups.0.attn"
+        assert [layer["spatial"] for layer in run["layers"]] == [[15, 15], [7, 7], [3, 3]]
+    assert record["command"][:3] == ["miamind", "viz", "attention"] and dirs[0] in record["command"]
+
+    # What was drawn: the first 3 images of the TEST split, and each run's own gates on them.
     dm = build_datamodule_for(load_config(runs["mia"] / "config.yaml"))
-    x, _ = dm.example_batch(2, split="test")
+    x, y = dm.example_batch(3, split="test")
     assert torch.equal(seen["images"], x)
-    for column, name in zip(seen["columns"], ("mia", "coordatt"), strict=True):
+    assert record["images"]["classes"] == [dm.info.class_names[int(c)] for c in y]
+    for column, name in zip(seen["columns"], attentions, strict=True):
         module, _ = load_run(runs[name], "best")
         expected = capture_gates(module.model, x)
         assert column.title == name and len(column.captures) == len(expected) == 3
+        assert {c.family for c in column.captures} == {name}
         for got, want in zip(column.captures, expected, strict=True):
             torch.testing.assert_close(got.spatial, want.spatial, rtol=0, atol=1e-6)
             torch.testing.assert_close(got.channel, want.channel, rtol=0, atol=1e-6)
-    assert json.loads((tmp_path / "p.json").read_text())["command"] == ["test"]
 
 
-def test_isbi_slices_of_the_held_out_fold(runs, tmp_path, capsys, png_check):
+def test_isbi_slices_of_the_held_out_fold(runs, tmp_path, capsys):
     out = tmp_path / "isbi.png"
     assert main(["viz", "attention", str(runs["isbi"]), "--out", str(out), "--images", "2"]) == 0
-    png_check(out)
+    check_png(out)
     record = json.loads(out.with_suffix(".json").read_text())
     cfg = load_config(runs["isbi"] / "config.yaml")
     dm = build_datamodule_for(cfg)

@@ -144,7 +144,8 @@ def attention_pictures(
             shown, first_images, denormalize = x, pixels, (mean, std)
             image_record = _image_record(task, cfg, dm, len(x))
             if task == "cifar10":
-                labels = [f"test {i}: {dm.info.class_names[int(c)]}" for i, c in enumerate(y)]
+                image_record["classes"] = [dm.info.class_names[int(c)] for c in y]
+                labels = [f"test {i}: {name}" for i, name in enumerate(image_record["classes"])]
             else:
                 slices = image_record["labelled_slices"]
                 labels = [f"test {i}: slice {s}" for i, s in enumerate(slices)]

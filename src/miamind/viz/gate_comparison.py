@@ -161,7 +161,13 @@ def plot_gate_comparison(
         values = [c.channel[:n_images].float().cpu().numpy().ravel() for c in column.captures]
         positions = [stage * group + col for stage in range(len(values))]
         parts = ax.boxplot(
-            values, positions=positions, widths=0.8, whis=(0, 100), patch_artist=True, showfliers=False
+            values,
+            positions=positions,
+            widths=0.8,
+            whis=(0, 100),
+            patch_artist=True,
+            showfliers=False,
+            medianprops={"color": "black"},
         )
         for box in parts["boxes"]:
             box.set_facecolor(colours[col])
@@ -174,7 +180,7 @@ def plot_gate_comparison(
     ax.set_xticks([stage * group + (len(columns) - 1) / 2 for stage in range(len(ticks))], ticks, fontsize=7)
     ax.set_ylabel("channel picture value", fontsize=8)
     ax.set_title(
-        f"channel pictures per layer: all channels of the {n_images} images above "
+        f"channel pictures per layer: all channels of the {n_images} images above\n"
         "(box: quartiles, whiskers: min..max)",
         fontsize=9,
     )
