@@ -114,13 +114,13 @@ def attention_pictures(
 
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
         raise ValueError(f"--images must be an integer >= 1, got {images!r}")
-    run_dirs = [Path(r) for r in run_dirs]
-    if not run_dirs:
+    folders = [Path(r) for r in run_dirs]
+    if not folders:
         raise ValueError("give at least one run folder")
     out_png = Path(out_png)
     if out_png.suffix.lower() != ".png":
         raise ValueError(f"--out {out_png}: expected a .png file name")
-    configs = _check_runs(run_dirs)
+    configs = _check_runs(folders)
     task = configs[0]["task"]
 
     columns: list[GateColumn] = []
@@ -130,7 +130,7 @@ def attention_pictures(
     image_record: dict[str, Any] = {}
     denormalize: tuple[Any, Any] | None = None
     labels: list[str] | None = None
-    for run_dir, cfg in zip(run_dirs, configs, strict=True):
+    for run_dir, cfg in zip(folders, configs, strict=True):
         module, _ = load_run(run_dir, which)
         network = module.model.float().to(memory_format=torch.contiguous_format)
         dm = build_datamodule_for(cfg, arrays)
@@ -151,7 +151,7 @@ def attention_pictures(
                 labels = [f"test {i}: slice {s}" for i, s in enumerate(slices)]
         elif pixels.shape != first_images.shape or not np.allclose(pixels, first_images, atol=1e-4):
             raise PictureError(
-                f"{run_dir}: its first {images} test images differ from those of {run_dirs[0]} "
+                f"{run_dir}: its first {images} test images differ from those of {folders[0]} "
                 "(another fold, data set or limit_eval); draw runs with the same test images together"
             )
         captures = capture_gates(network, x)
