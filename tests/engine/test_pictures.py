@@ -151,3 +151,16 @@ def test_an_unknown_layer_names_the_layers(runs, tmp_path, capsys):
     assert main(args) == 2
     err = _error_line(capsys)
     assert "layer 'nope' not found" in err and "groups.0.attn (15x15)" in err
+
+
+def test_runs_with_other_test_images_fail_in_one_line(runs, tmp_path, capsys):
+    # The same weights with limit_eval in its config: its test split is a subset, other first images.
+    other = tmp_path / "cifar10-cbam-subset"
+    shutil.copytree(runs["cbam"], other)
+    cfg = yaml.safe_load((other / "config.yaml").read_text())
+    cfg["data"]["limit_eval"] = 50
+    (other / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "x.png"
+    assert main(["viz", "attention", str(runs["mia"]), str(other), "--out", str(out), "--images", "2"]) == 1
+    err = _error_line(capsys)
+    assert str(other) in err and "test images differ" in err and not out.exists()
