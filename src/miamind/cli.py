@@ -230,6 +230,28 @@ def _cmd_visualize(args) -> int:
     return 0
 
 
+def _cmd_viz_attention(args) -> int:
+    from .engine.pictures import PictureError, attention_pictures
+
+    command = ["miamind", "viz", "attention", *args.run_dirs, "--out", args.out]
+    command += ["--images", str(args.images), "--layer", args.layer, "--checkpoint", args.checkpoint]
+    try:
+        paths = attention_pictures(
+            args.run_dirs,
+            args.out,
+            images=args.images,
+            layer=args.layer,
+            which=args.checkpoint,
+            command=command,
+        )
+    except PictureError as e:  # runs that cannot be drawn together: one line, exit 1
+        print(f"miamind: error: {e}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
 def _print_report(name: str, rep: dict) -> None:
     print(f"[{rep['status']}] {name}: {rep.get('path', rep.get('error', ''))}")
     if rep["status"] != "ok":
@@ -411,6 +433,25 @@ def build_parser() -> argparse.ArgumentParser:
     vi.add_argument("--n", type=int, default=4, help="number of held-out examples")
     vi.add_argument("--checkpoint", default="best", choices=["best", "last"])
     vi.set_defaults(func=_cmd_visualize)
+
+    vz = sub.add_parser("viz", help="pictures from several trained runs")
+    vz_sub = vz.add_subparsers(dest="viz_command", required=True)
+    va = vz_sub.add_parser(
+        "attention",
+        help="spatial-gate heat maps and channel-gate boxes of mia / cbam / coordatt runs side by side, "
+        "on the first test images of their task",
+    )
+    va.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders of one task")
+    va.add_argument("--out", required=True, help="PNG file; a JSON record of the runs is written beside it")
+    va.add_argument("--images", type=int, default=4, help="the first K images of the test split")
+    va.add_argument(
+        "--layer",
+        default="auto",
+        help="attention layer whose spatial gate is drawn, e.g. groups.0.attn; "
+        "auto: the deepest one at least 1/4 of the input size",
+    )
+    va.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    va.set_defaults(func=_cmd_viz_attention)
 
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)
