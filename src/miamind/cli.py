@@ -184,6 +184,7 @@ def _cmd_convert(args) -> int:
 BENCHMARKS = {
     "layers": ("layers", "every attention at ResNet stage shapes: latency, saved memory, params, FLOPs"),
     "models": ("models", "train/inference img/s of each model with each attention, as ratios to none"),
+    "loop": ("loop", "CIFAR-10 fastnet: training img/s in the Lightning loop vs a bare loop"),
     "attention-profile": (
         "attention_profile",
         "profiler table: which operators make an attention's extra training time, per model",

@@ -98,6 +98,19 @@ def test_attention_profile_quick_lists_the_operators_an_attention_adds(tmp_path)
     assert "| operator | input shapes |" in out.with_suffix(".md").read_text()
 
 
+def test_loop_quick_reports_in_loop_over_bare_per_attention(tmp_path):
+    out = tmp_path / "loop.json"
+    argv = ["bench", "loop", "--quick", "--batches", "4", "--attention", "none", "--attention", "mia"]
+    assert cli_main([*argv, "--out", str(out)]) == 0
+    rows = {r["attention"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(rows) == {"none", "mia"}
+    for r in rows.values():
+        want = r["in_loop_img_per_s"] / r["bare_img_per_s"]
+        assert r["in_loop_over_bare"] == pytest.approx(want, rel=1e-6)  # one repeat: the same ratio
+        assert r["lightning_step_ms"] > 0 and r["bare_step_ms"] > 0
+    assert "| in-loop / bare |" in out.with_suffix(".md").read_text()
+
+
 def test_models_rejects_an_unknown_model(tmp_path):
     with pytest.raises(SystemExit, match="resnet99"):
         bench_models.main(["--out", str(tmp_path / "m.json"), "--model", "resnet99"])

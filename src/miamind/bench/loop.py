@@ -1,22 +1,27 @@
 """Does the training loop run at the network's speed? One CIFAR-10 fastnet step, bare vs in Lightning.
 
-``python -m miamind.bench.loop [--attention mia] [--batches 12]`` builds the ``fast`` preset's
-model, task module and data module (generated CIFAR-shaped data, so no files are needed), runs a
-few Lightning training batches with a callback timing each step and the gap between steps (data
-and hooks), then times the same module and optimizer kind in a plain loop on prepared batches.
-Medians, after two warm-up steps; the ratio bare / Lightning is what matters (machines are noisy).
+``python -m miamind.bench.loop [--attention none --attention mia] [--repeats 3] [--out FILE.json]``
+builds the ``fast`` preset's model, task module and data module (generated CIFAR-shaped data, so no
+files are needed), runs a few Lightning training batches with a callback timing each step and the
+gap between steps (data and hooks), then times the same module and optimizer kind in a plain loop on
+prepared batches. Medians, after two warm-up steps; the ratio in-loop / bare img/s is what matters
+(issue 11's goal: >= 0.9), taken per repeat, the attentions and repeats interleaved, and its median
+reported (machines are noisy). ``--out`` writes the JSON and a Markdown table beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ._report import torch_machine, write_report
 
-def measure(attention: str = "none", batches: int = 12) -> dict[str, float]:
+
+def measure(attention: str = "none", batches: int = 12, quick: bool = False) -> dict[str, float]:
     import lightning.pytorch as pl
     import torch
 
@@ -35,6 +40,7 @@ def measure(attention: str = "none", batches: int = 12) -> dict[str, float]:
             "plots=false",
             f"trainer.limit_train_batches={batches}",
             "trainer.limit_eval_batches=1",
+            *(["model.kwargs.widths=[8, 16, 16]", "data.batch_size=64"] if quick else []),
         ],
     )
     dm = build_datamodule_for(cfg, synthetic.synthetic_cifar10(n_train=12000, n_test=1000))
@@ -83,17 +89,82 @@ def measure(attention: str = "none", batches: int = 12) -> dict[str, float]:
     return result
 
 
+def to_markdown(result: dict) -> str:
+    m, st = result["machine"], result["settings"]
+    lines = [
+        "# Does the training loop run at the network's speed? fastnet, `fast` preset, Lightning vs a bare loop",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        f"Machine: {m.get('cpu', '?')}, {m.get('logical_cores', '?')} logical cores, {st['threads']} torch "
+        f"threads; torch {m.get('torch', '?')}. Generated CIFAR-shaped data, batch {st['batch']}, "
+        f"{st['batches']} Lightning batches and 10 bare steps per measurement, {st['repeats']} repeats, "
+        "attentions interleaved. In-loop img/s = batch / (Lightning step + gap between steps); bare "
+        "img/s = batch / step of a plain loop (same module, autocast, SGD) on prepared batches.",
+        "",
+        "| attention | Lightning step ms | gap ms | bare step ms | in-loop img/s | bare img/s | in-loop / bare |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["results"]:
+        lines.append(
+            f"| {r['attention']} | {r['lightning_step_ms']:.0f} | {r['gap_ms']:.1f} | {r['bare_step_ms']:.0f} | "
+            f"{r['in_loop_img_per_s']:.0f} | {r['bare_img_per_s']:.0f} | {r['in_loop_over_bare']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m miamind.bench.loop", description=__doc__.splitlines()[0])
-    p.add_argument("--attention", default="none")
+    p.add_argument("--attention", action="append", help="attentions to measure (default: none)")
     p.add_argument("--batches", type=int, default=12)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--out", type=Path, default=None, help="JSON path; the Markdown table goes beside it")
+    p.add_argument("--quick", action="store_true", help="a tiny fastnet and batch: checks the script only")
     args = p.parse_args(argv)
-    r = measure(args.attention, args.batches)
-    print(
-        f"fastnet+{args.attention}, batch {r['batch']:.0f}, {r['threads']:.0f} threads: "
-        f"Lightning step {r['lightning_step_ms']:.0f} ms + {r['gap_ms']:.1f} ms between batches, "
-        f"bare step {r['bare_step_ms']:.0f} ms; bare / in-loop = {r['bare_over_lightning']:.2f}"
-    )
+    command = "python -m miamind.bench.loop " + " ".join(sys.argv[1:] if argv is None else argv)
+    attentions = args.attention or ["none"]
+    runs: dict[str, list[dict[str, float]]] = {a: [] for a in attentions}
+    for _ in range(args.repeats):
+        for a in attentions:
+            r = measure(a, args.batches, quick=args.quick)
+            runs[a].append(r)
+            print(
+                f"fastnet+{a}, batch {r['batch']:.0f}, {r['threads']:.0f} threads: "
+                f"Lightning step {r['lightning_step_ms']:.0f} ms + {r['gap_ms']:.1f} ms between batches, "
+                f"bare step {r['bare_step_ms']:.0f} ms; in-loop / bare = {r['bare_over_lightning']:.2f}",
+                flush=True,
+            )
+    rows = []
+    for a, rs in runs.items():
+        med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+        rows.append(
+            {
+                "attention": a,
+                "lightning_step_ms": med["lightning_step_ms"],
+                "gap_ms": med["gap_ms"],
+                "bare_step_ms": med["bare_step_ms"],
+                "in_loop_img_per_s": med["batch"] / ((med["lightning_step_ms"] + med["gap_ms"]) / 1e3),
+                "bare_img_per_s": med["batch"] / (med["bare_step_ms"] / 1e3),
+                "in_loop_over_bare": med["bare_over_lightning"],
+            }
+        )
+    if args.out is not None:
+        import torch
+
+        result = {
+            "command": command,
+            "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "machine": torch_machine(),
+            "settings": {
+                "batch": int(runs[attentions[0]][0]["batch"]),
+                "batches": args.batches,
+                "repeats": args.repeats,
+                "threads": torch.get_num_threads(),
+                "quick": args.quick,
+            },
+            "results": rows,
+        }
+        write_report(args.out, result, to_markdown(result))
     return 0
 
 
