@@ -19,6 +19,19 @@ def torch_machine(**extra: Any) -> dict[str, Any]:
     return info
 
 
+def bench_result(command: str, settings: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A benchmark's result: its command, the time, the machine, its settings and its rows."""
+    import time
+
+    return {
+        "command": command,
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": torch_machine(),
+        "settings": settings,
+        "results": rows,
+    }
+
+
 def write_report(out: Path, result: dict[str, Any], markdown: str) -> None:
     """Write ``result`` to ``out`` (JSON) and ``markdown`` beside it (``.md``); print the table."""
     from .._atomic import atomic_open

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from ._report import torch_machine, write_report
+from ._report import bench_result, write_report
 from .models import QUICK_WORKLOADS, WORKLOADS, build_workload, train_steps
 
 
@@ -157,18 +157,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for w in workloads:
         rows.append(profile_workload(w, attentions, rounds, steps, args.top))
         print(f"profiled {w['model']} {w['precision']}", file=sys.stderr, flush=True)
-    result = {
-        "command": command,
-        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": torch_machine(),
-        "settings": {
+    result = bench_result(
+        command,
+        {
             "rounds": rounds,
             "steps": steps,
             "threads": torch.get_num_threads(),
             "quick": args.quick,
         },
-        "results": rows,
-    }
+        rows,
+    )
     write_report(args.out, result, to_markdown(result))
     return 0
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ._report import torch_machine, write_report
+from ._report import bench_result, write_report
 
 
 def measure(attention: str = "none", batches: int = 12, quick: bool = False) -> dict[str, float]:
@@ -151,19 +151,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         import torch
 
-        result = {
-            "command": command,
-            "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "machine": torch_machine(),
-            "settings": {
+        result = bench_result(
+            command,
+            {
                 "batch": int(runs[attentions[0]][0]["batch"]),
                 "batches": args.batches,
                 "repeats": args.repeats,
                 "threads": torch.get_num_threads(),
                 "quick": args.quick,
             },
-            "results": rows,
-        }
+            rows,
+        )
         write_report(args.out, result, to_markdown(result))
     return 0
 

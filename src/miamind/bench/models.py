@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import create_model
-from ._report import torch_machine, write_report
+from ._report import bench_result, write_report
 
 DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
 
@@ -278,19 +278,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for w in workloads:
         rows += measure_workload(w, attentions, rounds, steps, compile_models=args.compile)
         print(f"measured {w['model']} {w['precision']}", file=sys.stderr, flush=True)
-    result = {
-        "command": command,
-        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": torch_machine(),
-        "settings": {
+    result = bench_result(
+        command,
+        {
             "quick": args.quick,
             "rounds": rounds,
             "steps": steps,
             "threads": torch.get_num_threads(),
             "compile": args.compile,
         },
-        "results": rows,
-    }
+        rows,
+    )
     write_report(args.out, result, to_markdown(result))
     return 0
 
