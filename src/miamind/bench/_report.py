@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,28 @@ def torch_machine(**extra: Any) -> dict[str, Any]:
     return info
 
 
-def bench_result(command: str, settings: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A benchmark's result: its command, the time, the machine, its settings and its rows."""
+def save_bench(
+    out: Path,
+    command: str,
+    settings: dict[str, Any],
+    rows: list[dict[str, Any]],
+    to_markdown: Callable[[dict[str, Any]], str],
+) -> dict[str, Any]:
+    """Write a benchmark's result (command, time, machine, settings with torch's thread count, rows)
+    to ``out`` and its table beside it; return the result."""
     import time
 
-    return {
+    import torch
+
+    result = {
         "command": command,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": torch_machine(),
-        "settings": settings,
+        "settings": {**settings, "threads": torch.get_num_threads()},
         "results": rows,
     }
+    write_report(out, result, to_markdown(result))
+    return result
 
 
 def write_report(out: Path, result: dict[str, Any], markdown: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from ._report import bench_result, write_report
+from ._report import save_bench
 from .models import QUICK_WORKLOADS, WORKLOADS, build_workload, train_steps
 
 
@@ -157,17 +157,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for w in workloads:
         rows.append(profile_workload(w, attentions, rounds, steps, args.top))
         print(f"profiled {w['model']} {w['precision']}", file=sys.stderr, flush=True)
-    result = bench_result(
+    save_bench(
+        args.out,
         command,
         {
             "rounds": rounds,
             "steps": steps,
-            "threads": torch.get_num_threads(),
             "quick": args.quick,
         },
         rows,
+        to_markdown,
     )
-    write_report(args.out, result, to_markdown(result))
     return 0
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ._report import bench_result, write_report
+from ._report import save_bench
 
 
 def measure(attention: str = "none", batches: int = 12, quick: bool = False) -> dict[str, float]:
@@ -149,20 +149,19 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     if args.out is not None:
-        import torch
 
-        result = bench_result(
+        save_bench(
+            args.out,
             command,
             {
                 "batch": int(runs[attentions[0]][0]["batch"]),
                 "batches": args.batches,
                 "repeats": args.repeats,
-                "threads": torch.get_num_threads(),
                 "quick": args.quick,
             },
             rows,
+            to_markdown,
         )
-        write_report(args.out, result, to_markdown(result))
     return 0
 
 

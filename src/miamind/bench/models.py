@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import create_model
-from ._report import bench_result, write_report
+from ._report import save_bench
 
 DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
 
@@ -278,18 +278,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for w in workloads:
         rows += measure_workload(w, attentions, rounds, steps, compile_models=args.compile)
         print(f"measured {w['model']} {w['precision']}", file=sys.stderr, flush=True)
-    result = bench_result(
+    save_bench(
+        args.out,
         command,
         {
             "quick": args.quick,
             "rounds": rounds,
             "steps": steps,
-            "threads": torch.get_num_threads(),
             "compile": args.compile,
         },
         rows,
+        to_markdown,
     )
-    write_report(args.out, result, to_markdown(result))
     return 0
 
 
