@@ -88,8 +88,11 @@ def test_three_attentions_side_by_side_write_a_png_and_its_record(runs, tmp_path
     check_png(out, min_width=600, min_height=600)
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["task"] == "cifar10" and record["png"] == "cifar.png"
-    assert record["images"]["test_positions"] == [0, 1, 2]
-    assert record["images"]["official_test_indices"] == [0, 1, 2]  # no limit_eval: the test split itself
+    dm = build_datamodule_for(load_config(runs["mia"] / "config.yaml"))
+    positions = dm.example_positions(3, split="test", spread=True)
+    assert positions[0] == 0 and positions[-1] == sum(len(y) for _, y in dm.test_dataloader()) - 1
+    assert record["images"]["test_positions"] == positions
+    assert record["images"]["official_test_indices"] == positions  # no limit_eval: the test split itself
     assert [r["attention"] for r in record["runs"]] == list(attentions)
     for run in record["runs"]:
         assert Path(run["checkpoint"]).is_file() and run["checkpoint"].endswith("best.safetensors")
@@ -98,9 +101,8 @@ def test_three_attentions_side_by_side_write_a_png_and_its_record(runs, tmp_path
         assert [layer["spatial"] for layer in run["layers"]] == [[15, 15], [7, 7], [3, 3]]
     assert record["command"][:3] == ["miamind", "viz", "attention"] and dirs[0] in record["command"]
 
-    # What was drawn: the first 3 images of the TEST split, and each run's own gates on them.
-    dm = build_datamodule_for(load_config(runs["mia"] / "config.yaml"))
-    x, y = dm.example_batch(3, split="test")
+    # What was drawn: 3 images spread over the TEST split, and each run's own gates on them.
+    x, y = dm.example_batch(3, split="test", spread=True)
     assert torch.equal(seen["images"], x)
     assert record["images"]["classes"] == [dm.info.class_names[int(c)] for c in y]
     for column, name in zip(seen["columns"], attentions, strict=True):
@@ -120,7 +122,8 @@ def test_isbi_slices_of_the_held_out_fold(runs, tmp_path, capsys):
     record = json.loads(out.with_suffix(".json").read_text())
     cfg = load_config(runs["isbi"] / "config.yaml")
     dm = build_datamodule_for(cfg)
-    assert record["images"]["labelled_slices"] == [int(s) for s in dm.val_slices[:2]]
+    positions = dm.example_positions(2, split="test", spread=True)
+    assert record["images"]["labelled_slices"] == [int(dm.val_slices[p]) for p in positions]
     assert not set(record["images"]["labelled_slices"]) & {int(s) for s in dm.train_slices}
     # the U-Net's decoder attention: the last layer is at full resolution, so it is the one drawn
     assert record["runs"][0]["layer"] == record["runs"][0]["layers"][-1]["name"]

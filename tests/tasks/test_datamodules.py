@@ -202,6 +202,19 @@ def test_cifar_limits_and_no_validation(cifar):
         build_datamodule("cifar10", cifar_cfg(val_size=200), 0, arrays=cifar).setup()
 
 
+def test_example_positions_are_the_first_or_spread_over_the_split(cifar):
+    dm = build_datamodule("cifar10", cifar_cfg(), 0, arrays=cifar)
+    dm.setup()
+    total = sum(len(y) for _, y in dm.test_dataloader())
+    assert dm.example_positions(3, split="test") == [0, 1, 2]
+    spread = dm.example_positions(3, split="test", spread=True)
+    assert spread == [0, round((total - 1) / 2), total - 1]
+    assert dm.example_positions(10**6, split="test", spread=True) == list(range(total))
+    x, y = dm.example_batch(3, split="test", spread=True)
+    test_x = torch.cat([x for x, _ in dm.test_dataloader()])
+    assert torch.equal(x, test_x[spread])
+
+
 def test_cifar_info_and_example_batch(cifar):
     dm = build_datamodule("cifar10", cifar_cfg(), 0, arrays=cifar)
     assert dm.info.num_classes == 10 and dm.info.input_shape == (3, 32, 32)  # triggers setup itself

@@ -149,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     if args.out is not None:
-
         save_bench(
             args.out,
             command,

@@ -1,7 +1,7 @@
 """``miamind viz attention``: the attention gates of several trained runs on the same test images.
 
-:func:`attention_pictures` loads each run folder (:func:`~miamind.engine.load.load_run`), takes the
-first K images of the run's own test split (CIFAR-10: the official test images; ISBI 2012: the
+:func:`attention_pictures` loads each run folder (:func:`~miamind.engine.load.load_run`), takes K
+images evenly spaced over the run's own test split (CIFAR-10: the official test images; ISBI 2012: the
 held-out fold's whole slices, which are its test set -- never training images), captures the gates of
 its MIA-Mind, CBAM or coordinate attention layers (:func:`~miamind.viz.gate_capture.capture_gates`)
 and draws them side by side (:func:`~miamind.viz.gate_comparison.plot_gate_comparison`), with a JSON
@@ -71,10 +71,9 @@ def _check_runs(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
     return configs
 
 
-def _image_record(task: str, cfg: dict[str, Any], dm: Any, n: int) -> dict[str, Any]:
-    positions = list(range(n))
+def _image_record(task: str, cfg: dict[str, Any], dm: Any, positions: list[int]) -> dict[str, Any]:
     if task == "isbi2012":
-        slices = [int(s) for s in dm.val_slices[:n]]
+        slices = [int(dm.val_slices[p]) for p in positions]
         return {"test_positions": positions, "labelled_slices": slices, "fold": cfg["data"]["fold"]}
     # limit_eval keeps a seeded subset of the test split: positions are then within that subset
     official = positions if cfg["data"].get("limit_eval") is None else None
@@ -91,7 +90,8 @@ def attention_pictures(
     command: Sequence[str] | None = None,
     arrays: Any = None,
 ) -> tuple[Path, Path]:
-    """Draw the gates of ``run_dirs`` on the first ``images`` test images of their task to ``out_png``.
+    """Draw the gates of ``run_dirs`` on ``images`` test images of their task (evenly spaced over the
+    test split) to ``out_png``.
 
     All runs must be of one task, have an attention with gate pictures (mia-family, cbam, coordatt)
     and show the same test images (same fold / data); otherwise :class:`PictureError` names the run
@@ -135,14 +135,16 @@ def attention_pictures(
         network = module.model.float().to(memory_format=torch.contiguous_format)
         dm = build_datamodule_for(cfg, arrays)
         dm.setup("test")
-        x, y = dm.example_batch(images, split="test")
+        # spread over the test split: the CIFAR-10 copy is sorted by class, its first images are planes
+        positions = dm.example_positions(images, split="test", spread=True)
+        x, y = dm.example_batch(images, split="test", spread=True)
         state = dm.preprocess_state()
         mean, std = np.asarray(state["mean"]), np.asarray(state["std"])
         # the pixels themselves, independent of each run's normalisation statistics
         pixels = x.double().numpy() * std.reshape(1, -1, 1, 1) + mean.reshape(1, -1, 1, 1)
         if first_images is None:
             shown, first_images, denormalize = x, pixels, (mean, std)
-            image_record = _image_record(task, cfg, dm, len(x))
+            image_record = _image_record(task, cfg, dm, positions)
             if task == "cifar10":
                 image_record["classes"] = [dm.info.class_names[int(c)] for c in y]
                 labels = [f"test {i}: {name}" for i, name in enumerate(image_record["classes"])]
@@ -151,7 +153,7 @@ def attention_pictures(
                 labels = [f"test {i}: slice {s}" for i, s in enumerate(slices)]
         elif pixels.shape != first_images.shape or not np.allclose(pixels, first_images, atol=1e-4):
             raise PictureError(
-                f"{run_dir}: its first {images} test images differ from those of {folders[0]} "
+                f"{run_dir}: its {images} test images differ from those of {folders[0]} "
                 "(another fold, data set or limit_eval); draw runs with the same test images together"
             )
         captures = capture_gates(network, x)
@@ -190,7 +192,7 @@ def attention_pictures(
         out_png,
         denormalize=denormalize,
         row_labels=labels,
-        title=f"{task}: attention gates on the first {len(shown)} test images",
+        title=f"{task}: attention gates on {len(shown)} test images",
     )
     record = {
         "task": task,

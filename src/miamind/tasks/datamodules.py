@@ -274,23 +274,32 @@ class TaskDataModule(pl.LightningDataModule):
     def test_dataloader(self):
         return self._eval_loader("test")
 
-    def example_batch(self, n: int, split: str = "val") -> Batch:
-        """The first ``n`` samples of ``split`` ("val" or "test"), prepared as for evaluation.
-
-        With no validation set, ``split="val"`` falls back to the test split (nothing is fitted
-        on these samples; they are for plots).
-        """
+    def example_positions(self, n: int, split: str = "val", spread: bool = False) -> list[int]:
+        """Positions in ``split`` of the samples :meth:`example_batch` returns: the first ``n``, or
+        with ``spread`` ``n`` evenly spaced over the split (first and last included), so a split
+        sorted by class shows several classes. ``split="val"`` without a validation set is the test
+        split (nothing is fitted on these samples; they are for plots)."""
         self._ensure()
-        if split not in ("val", "test"):
-            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
-        if split == "val" and len(self._eval["val"][1]) == 0:
-            split = "test"
+        split = self._example_split(split)
         total = len(self._eval[split][1])
         if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
             raise ValueError(f"n must be an int >= 1, got {n!r}")
-        idx = torch.arange(min(int(n), total))
+        m = min(int(n), total)
+        if not spread or m < 2:
+            return list(range(m))
+        return [round(i * (total - 1) / (m - 1)) for i in range(m)]
+
+    def example_batch(self, n: int, split: str = "val", spread: bool = False) -> Batch:
+        """The samples of :meth:`example_positions` (the first ``n`` of ``split``, "val" or "test",
+        or ``n`` spread over it), prepared as for evaluation."""
+        idx = torch.tensor(self.example_positions(n, split, spread), dtype=torch.long)
         key = BatchKey(idx, 0, 0, 0, 0)
-        return self._eval_build(split)(key)
+        return self._eval_build(self._example_split(split))(key)
+
+    def _example_split(self, split: str) -> str:
+        if split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        return "test" if split == "val" and len(self._eval["val"][1]) == 0 else split
 
 
 # ------------------------------------------------------------------------------ CIFAR-10
