@@ -40,10 +40,15 @@ def measure(attention: str = "none", batches: int = 12, quick: bool = False) -> 
             "plots=false",
             f"trainer.limit_train_batches={batches}",
             "trainer.limit_eval_batches=1",
-            *(["model.kwargs.widths=[8, 16, 16]", "data.batch_size=64"] if quick else []),
+            *(
+                ["model.kwargs.widths=[8, 16, 16]", "data.batch_size=64", "data.val_size=100"]
+                if quick
+                else []
+            ),
         ],
     )
-    dm = build_datamodule_for(cfg, synthetic.synthetic_cifar10(n_train=12000, n_test=1000))
+    n_train, n_test = (1000, 100) if quick else (12000, 1000)
+    dm = build_datamodule_for(cfg, synthetic.synthetic_cifar10(n_train=n_train, n_test=n_test))
     dm.setup("fit")
     model = build_model(cfg, dm.info)
     module = build_task_module(cfg, model, dm.info)
