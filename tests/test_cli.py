@@ -58,6 +58,10 @@ def test_info_lists_attentions(capsys):
     assert main(["info", "--data-dir", "/nonexistent-miamind-root"]) == 0
     out = capsys.readouterr().out
     assert "mia" in out and "se" in out and "missing" in out
+    from miamind.engine.config import PRESETS
+
+    presets_line = next(line for line in out.splitlines() if line.startswith("presets:"))
+    assert all(p in presets_line for p in PRESETS)  # fast12 was missing from a hand-written list
 
 
 @pytest.mark.parametrize(

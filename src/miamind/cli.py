@@ -19,7 +19,7 @@ def _cmd_info(args) -> int:
     print(f"miamind {__version__}")
     print("models:   ", ", ".join(list_models()))
     print("attention:", ", ".join(["none"] + list_attention()))
-    print("presets:   paper, fast, full (miamind/presets/*.yaml)")
+    print(f"presets:   {', '.join(PRESETS)} (miamind/presets/*.yaml)")
     print("datasets:")
     for name, rep in check_all(args.data_dir).items():
         where = rep.get("path", "") if rep["status"] == "ok" else rep.get("error", "")

@@ -13,7 +13,7 @@ import pytest
 
 from miamind.study import load_study
 from miamind.study.report import write_report
-from miamind.study.runner import LOCK, cell_status, run_study
+from miamind.study.runner import LOCK, cell_status, run_cell, run_study
 
 FAKE_MAIN = """
 import json, os, sys
@@ -77,7 +77,8 @@ def run(study, runs, env, **kw):
 def test_runs_all_then_skips_finished(fake):
     study, runs, env, calls = fake
     out, lines = run(study, runs, env)
-    assert out == {"ran": 9, "failed": 0, "skipped_done": 0}  # 3 coordatt cells are N/A in flowcnn
+    # 3 coordatt cells are N/A in flowcnn
+    assert out == {"ran": 9, "failed": 0, "skipped_done": 0, "skipped_elsewhere": 0}
     assert len(calls()) == 9
     assert sum("skip" in line and ": na (" in line for line in lines) == 3
     progress = [line for line in lines if " done, " in line]
@@ -87,7 +88,7 @@ def test_runs_all_then_skips_finished(fake):
     assert record["status"] == "done" and record["attempts"][0]["rc"] == 0 and record["wall_s"] > 0
     assert record["command"].startswith("miamind train --task cicids2017")
     out, _ = run(study, runs, env)
-    assert out == {"ran": 0, "failed": 0, "skipped_done": 9} and len(calls()) == 9
+    assert out == {"ran": 0, "failed": 0, "skipped_done": 9, "skipped_elsewhere": 0} and len(calls()) == 9
 
 
 def test_interrupted_cell_is_resumed_and_failed_cell_retried(fake):
@@ -101,7 +102,7 @@ def test_interrupted_cell_is_resumed_and_failed_cell_retried(fake):
     assert any(f"see {runs / interrupted.id / 'study.log'}" in line for line in lines)
     n = len(calls())
     out, _ = run(study, runs, {k: v for k, v in env.items() if not k.startswith("FAKE_") or k == "FAKE_LOG"})
-    assert out == {"ran": 2, "failed": 0, "skipped_done": 7}
+    assert out == {"ran": 2, "failed": 0, "skipped_done": 7, "skipped_elsewhere": 0}
     again = calls()[n:]
     assert ["train", "--resume", str(runs / interrupted.id)] in again
     record = json.loads((runs / interrupted.id / "study_cell.json").read_text())
@@ -119,6 +120,22 @@ def test_a_cell_locked_by_a_live_process_is_left_alone(fake):
     (runs / cell.id / LOCK).write_text(json.dumps({"runner": 2**22 + 12345, "child": None}))
     out, _ = run(study, runs, env, only=[cell.id])
     assert out["ran"] == 1 and not (runs / cell.id / LOCK).exists()
+
+
+def test_a_cell_another_runner_took_or_finished_after_the_listing_is_not_run_again(fake):
+    # Two runners with overlapping --only lists: each lists a cell as pending, then one of them
+    # finishes it (or holds its lock) before the other reaches it.
+    study, runs, env, calls = fake
+    cell = next(c for c in study.cells if not c.na_reason)
+    (runs / cell.id).mkdir(parents=True)
+    (runs / cell.id / LOCK).write_text(json.dumps({"runner": os.getpid(), "child": None}))
+    assert run_cell(study, cell, runs, env=env) == (None, 0.0)
+    (runs / cell.id / LOCK).unlink()
+    (runs / cell.id / "config.yaml").write_text(json.dumps({"seed": cell.seed}))
+    (runs / cell.id / "metrics.json").write_text(json.dumps({"test": {"f1_macro": 0.5, "acc": 0.5}}))
+    assert run_cell(study, cell, runs, env=env) == (None, 0.0)
+    assert not calls() and not (runs / cell.id / LOCK).exists()
+    assert not (runs / cell.id / "study_cell.json").exists()  # no attempt recorded for a run not made
 
 
 def test_report_of_a_partial_study(fake, tmp_path):
@@ -166,7 +183,7 @@ def test_tiny_real_study(tmp_path):
     )
     study = load_study(spec)
     out = run_study(study, runs_dir=tmp_path / "runs", jobs=2, log=print, gpu=False)
-    assert out == {"ran": 6, "failed": 0, "skipped_done": 0}
+    assert out == {"ran": 6, "failed": 0, "skipped_done": 0, "skipped_elsewhere": 0}
     res = write_report(study, runs_dir=tmp_path / "runs", out=tmp_path / "res")
     summary = json.loads((res / "summary.json").read_text())
     assert {c["label"] for c in summary["comparisons"] if c["primary"]} == {"flowcnn/se", "sklearn_logreg"}
@@ -187,3 +204,12 @@ def test_thread_count_is_recorded_and_leads_the_rerun_command(fake):
     record["attempts"].append({**record["attempts"][0], "omp_num_threads": "2"})
     assert rerun_command(cell, study.run_dir(cell, runs), record).startswith("miamind train ")
     assert rerun_command(cell, study.run_dir(cell, runs), None).startswith("miamind train ")
+
+
+def test_commit_outside_a_checkout_comes_from_the_environment(tmp_path, monkeypatch):
+    from miamind.study.runner import git_commit
+
+    monkeypatch.delenv("MIAMIND_SOURCE_COMMIT", raising=False)
+    assert git_commit(tmp_path) == "unknown"
+    monkeypatch.setenv("MIAMIND_SOURCE_COMMIT", "0123abc")
+    assert git_commit(tmp_path) == "0123abc"

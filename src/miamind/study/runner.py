@@ -77,7 +77,8 @@ def _alive(pid: int | None) -> bool:
 
 def git_commit(where: Path | str | None = None) -> str:
     """HEAD of the repository at ``where`` (default: the one holding this package's source;
-    ``+dirty`` when tracked files differ), or 'unknown' outside a git checkout."""
+    ``+dirty`` when tracked files differ). Outside a git checkout (a copy of the tree sent to a GPU
+    machine, ``scripts/gpu_cells.sh``): ``$MIAMIND_SOURCE_COMMIT`` if set, else 'unknown'."""
     if where is None:
         where = Path(__file__).resolve().parent
     try:
@@ -91,7 +92,7 @@ def git_commit(where: Path | str | None = None) -> str:
             check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("MIAMIND_SOURCE_COMMIT") or "unknown"
     return head + ("+dirty" if dirty else "")
 
 
@@ -156,6 +157,11 @@ class _Progress:
         self.walls: list[float] = []
         self.lock = threading.Lock()
 
+    def not_run_here(self) -> None:
+        """A listed cell another runner took or finished: no longer this runner's to count."""
+        with self.lock:
+            self.total -= 1
+
     def finished(self, cell: Cell, ok: bool, wall: float) -> None:
         with self.lock:
             if ok:
@@ -192,12 +198,18 @@ def run_cell(
     commit: str = "unknown",
     python: str = sys.executable,
     env: dict[str, str] | None = None,
-) -> tuple[bool, float]:
-    """Train one cell in a subprocess (resuming it if it was interrupted); returns (ok, wall seconds)."""
+) -> tuple[bool | None, float]:
+    """Train one cell in a subprocess (resuming it if it was interrupted); returns (ok, wall seconds).
+
+    ``ok`` is None when the cell was not run here: another runner holds it, or finished it after this
+    runner listed its cells (two runners given overlapping ``--only`` lists).
+    """
     run_dir = study.run_dir(cell, runs_dir)
     if not _take_lock(run_dir):
-        return False, 0.0
+        return None, 0.0
     try:
+        if (run_dir / "metrics.json").is_file():
+            return None, 0.0  # finished by another runner between the listing and the lock
         resume = (run_dir / "config.yaml").is_file() and not is_baseline(cell.model)
         argv = ["train", "--resume", str(run_dir)] if resume else cell.argv(run_dir)
         record = _read_json(run_dir / CELL_FILE) or {
@@ -284,10 +296,15 @@ def run_study(
     )
     progress = _Progress(study.name, runnable, counts.get("done", 0), jobs, log)
     commit = git_commit()
-    outcome = {"ran": 0, "failed": 0, "skipped_done": counts.get("done", 0)}
+    outcome = {"ran": 0, "failed": 0, "skipped_done": counts.get("done", 0), "skipped_elsewhere": 0}
 
     def work(status: CellStatus) -> None:
         ok, wall = run_cell(study, status.cell, runs_dir, commit=commit, python=python, env=env)
+        if ok is None:
+            log(f"[study {study.name}] skip {status.cell.id}: taken or finished by another runner")
+            outcome["skipped_elsewhere"] += 1
+            progress.not_run_here()
+            return
         progress.finished(status.cell, ok, wall)
         outcome["ran" if ok else "failed"] += 1
         if not ok:
