@@ -213,3 +213,27 @@ def test_commit_outside_a_checkout_comes_from_the_environment(tmp_path, monkeypa
     assert git_commit(tmp_path) == "unknown"
     monkeypatch.setenv("MIAMIND_SOURCE_COMMIT", "0123abc")
     assert git_commit(tmp_path) == "0123abc"
+
+
+def test_report_tables_of_a_group_with_no_finished_cell_are_well_formed(tmp_path):
+    # A group whose cells all wait for a GPU has no metric columns: header, rule and rows still
+    # have the same number of columns (the rule once had one fewer).
+    spec = tmp_path / "gpu.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            """
+            name: gpu
+            groups:
+              - name: g
+                task: cicids2017
+                models: [flowcnn]
+                attentions: [none, mia]
+                seeds: [0, 1]
+                requires: gpu
+            """
+        )
+    )
+    out = write_report(load_study(spec), runs_dir=tmp_path / "runs", out=tmp_path / "res")
+    md = (out / "summary.md").read_text()
+    table = md[md.index("### g") :].split("\n\n")[1].splitlines()
+    assert [line.count("|") for line in table] == [3, 3, 3, 3], table

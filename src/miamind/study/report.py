@@ -242,6 +242,11 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _md_row(cols: list[str]) -> str:
+    """One Markdown table row; a group with no finished cell has no metric columns at all."""
+    return "| " + " | ".join(cols) + " |"
+
+
 def _verdict(c: dict[str, Any]) -> str:
     if c.get("p_holm") is None:
         return "not tested (fewer than 2 pairs, or the same difference on every pair)"
@@ -312,7 +317,7 @@ def write_summary_md(
     for group in dict.fromkeys(c["group"] for c in summary["configs"]):
         confs = [c for c in summary["configs"] if c["group"] == group]
         metrics = list(dict.fromkeys(m for c in confs for m in c["stats"])) or []
-        lines += [f"### {group}", "", "| configuration | " + " | ".join(metrics) + " | cells |"]
+        lines += [f"### {group}", "", _md_row(["configuration", *metrics, "cells"])]
         lines.append("|---|" + "---|" * len(metrics) + "---|")
         for c in confs:
             vals = []
@@ -329,7 +334,7 @@ def write_summary_md(
                 cells = ", ".join(f"{k} {v}" for k, v in sorted(c["states"].items()))
                 if c["requires"]:
                     cells += f"; needs {c['requires']}"
-            lines.append(f"| {c['label']} | " + " | ".join(vals) + f" | {cells} |")
+            lines.append(_md_row([c["label"], *vals, cells]))
         lines.append("")
         with_f1 = [c for c in confs if c.get("f1_per_class")]
         if with_f1:
