@@ -58,6 +58,27 @@ def test_models_quick_reports_ratios_against_none_of_the_same_round(tmp_path):
     assert by[("flowcnn", "mia")]["parameters"] > by[("flowcnn", "none")]["parameters"]
 
 
+def test_models_leaves_out_an_attention_the_network_cannot_hold(capsys):
+    flows = bench_models.QUICK_WORKLOADS[1]
+    rows = bench_models.measure_workload(flows, ["coordatt", "mia"], rounds=1, steps=1)
+    assert [r["attention"] for r in rows] == ["none", "mia"]
+    assert "skipped flowcnn + coordatt: flowcnn: cannot build attention 'coordatt'" in capsys.readouterr().err
+
+
+def test_models_study_workloads_are_the_fast_presets_networks():
+    from miamind.engine.config import resolve_config
+
+    by_model = {w["model"]: w for w in bench_models.STUDY_WORKLOADS}
+    for task, model in (("cifar10", "fastnet"), ("isbi2012", "unet"), ("cicids2017", "flowcnn")):
+        cfg = resolve_config(task=task, preset="fast")
+        w = by_model[model]
+        assert cfg["model"]["name"] == model and cfg["data"]["batch_size"] == w["batch"]
+        assert {k: list(v) if isinstance(v, tuple) else v for k, v in w["kwargs"].items()} == cfg["model"][
+            "kwargs"
+        ]
+        assert w["precision"] == ("bf16" if cfg["trainer"]["precision"] == "bf16-mixed" else "fp32")
+
+
 @pytest.mark.slow  # ~1-2 min: inductor compiles two small models
 def test_models_compile_measures_compiled_models(tmp_path):
     out = tmp_path / "models.json"

@@ -16,6 +16,10 @@ both fp32 and bf16, the setting of issue 5's targets: ``mia`` >= 0.95 x none and
 - ``unet`` (width 16) batch 8 of 1x128x128, channels_last, bf16 autocast;
 - ``flowcnn`` batch 256 of 1x77, fp32.
 
+``--study``: instead, the networks and batches of the study's cells (``studies/grid.yaml``, ``fast``
+preset): fastnet 32/64/128 batch 512 bf16, U-Net width 16 batch 8 of 128x128 bf16, flowcnn batch 256
+fp32; an attention a network cannot hold (2-D-only layers in the 1-D flowcnn) is left out with a line.
+
 Usage::
 
     python -m miamind.bench.models --out results/bench/models.json   # + models.md beside it
@@ -97,6 +101,12 @@ WORKLOADS: list[dict[str, Any]] = [
         "channels_last": False,
     },
 ]
+#: the study's networks (the ``fast`` preset's): its speed row; ``label`` names the width in tables
+STUDY_WORKLOADS: list[dict[str, Any]] = [
+    {**WORKLOADS[3], "kwargs": {"widths": (32, 64, 128)}, "label": "fastnet 32/64/128"},
+    WORKLOADS[4],
+    WORKLOADS[5],
+]
 QUICK_WORKLOADS: list[dict[str, Any]] = [
     {
         "model": "fastnet",
@@ -165,10 +175,22 @@ def train_steps(
         opt.step()
 
 
+def _holds(w: dict[str, Any], attention: str) -> bool:
+    """Whether the workload's network can hold ``attention`` (else one line on stderr)."""
+    try:
+        create_model(
+            w["model"], num_classes=w["classes"], in_chans=w["input"][0], attention=attention, **w["kwargs"]
+        )
+    except ValueError as err:
+        print(f"skipped {w['model']} + {attention}: {str(err).splitlines()[0]}", file=sys.stderr)
+        return False
+    return True
+
+
 def measure_workload(
     w: dict[str, Any], attentions: Sequence[str], rounds: int, steps: int, compile_models: bool = False
 ) -> list[dict[str, Any]]:
-    names = ["none", *[a for a in attentions if a != "none"]]
+    names = ["none", *[a for a in attentions if a != "none" and _holds(w, a)]]
     x, target, models, opts = build_workload(w, names, compile_models)
 
     def train(n):
@@ -194,7 +216,7 @@ def measure_workload(
     rows = []
     for n in names:
         row = {
-            "model": w["model"],
+            "model": w.get("label", w["model"]),
             "model_kwargs": w["kwargs"],
             "batch": w["batch"],
             "input": list(w["input"]),
@@ -259,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=2, help="steps per model per round")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--quick", action="store_true", help="tiny models and inputs: checks the script only")
+    p.add_argument("--study", action="store_true", help="the study's networks (fast preset) instead")
     p.add_argument(
         "--compile", action="store_true", help="torch.compile every model (inductor) before measuring"
     )
@@ -267,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     attentions = args.attention or list(DEFAULT_ATTENTIONS)
-    workloads = QUICK_WORKLOADS if args.quick else WORKLOADS
+    workloads = QUICK_WORKLOADS if args.quick else STUDY_WORKLOADS if args.study else WORKLOADS
     if args.model:
         unknown = set(args.model) - {w["model"] for w in workloads}
         if unknown:
@@ -283,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command,
         {
             "quick": args.quick,
+            "study": args.study,
             "rounds": rounds,
             "steps": steps,
             "compile": args.compile,
