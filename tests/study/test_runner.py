@@ -159,6 +159,8 @@ def test_report_of_a_partial_study(fake, tmp_path):
     assert mia["n"] == 3 and mia["mean_diff"] == pytest.approx(-0.021)
     assert mia["p_ttest"] == pytest.approx(0.000755, abs=2e-6) and mia["significant"]
     md = (out / "summary.md").read_text()
+    assert f"--runs-dir {runs} --out {tmp_path / 'res'}` on" in md  # the command that writes it again
+    assert summary["command"].endswith(f"--out {tmp_path / 'res'}")
     assert "| flowcnn/se | 2 | +0.0500" in md and "failed 1" in md
     assert "flowcnn/mia ranks 3 of 3" in md and "-> worse" in md
     assert (out / "forest.png").stat().st_size > 1000

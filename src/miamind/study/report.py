@@ -262,16 +262,18 @@ def write_summary_md(
     rows: list[dict[str, Any]],
     path: Path,
     runs_dir: Path | str | None = None,
+    command: str | None = None,
 ) -> None:
     states: dict[str, int] = defaultdict(int)
     for r in rows:
         states[r["state"]] += 1
     runs_arg = f" --runs-dir {runs_dir}" if runs_dir is not None else ""
+    command = command or f"miamind study report {study.path}{runs_arg}"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         f"# Study `{study.name}`",
         "",
-        f"Written by `miamind study report {study.path}{runs_arg}` on {stamp}.",
+        f"Written by `{command}` on {stamp}.",
         f"Cells: {len(rows)} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))}). "
         "Rerun one cell with the `command` column of `cells.csv`; finish the study with "
         f"`miamind study run {study.path}{runs_arg}` (finished cells are skipped).",
@@ -442,6 +444,12 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
     """Write results/study/NAME/{cells.csv, summary.md, summary.json, forest.png}; returns the folder."""
     out_dir = Path(out) if out is not None else Path("results") / "study" / study.name
     out_dir.mkdir(parents=True, exist_ok=True)
+    # the command that writes this folder again: --out included when it is not the default
+    command = (
+        f"miamind study report {study.path}"
+        + (f" --runs-dir {runs_dir}" if runs_dir is not None else "")
+        + (f" --out {out}" if out is not None else "")
+    )
     rows = collect(study, runs_dir)
     write_cells_csv(rows, out_dir / "cells.csv")
     summary = summarise(rows)
@@ -449,15 +457,14 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
         "study": study.name,
         "study_file": str(study.path),
         "runs_dir": str(study.runs_root(runs_dir)),
-        "command": f"miamind study report {study.path}"
-        + (f" --runs-dir {runs_dir}" if runs_dir is not None else ""),
+        "command": command,
         "cells": len(rows),
         "states": {s: sum(1 for r in rows if r["state"] == s) for s in sorted({r["state"] for r in rows})},
         **summary,
     }
     with atomic_open(out_dir / "summary.json", "w") as f:
         f.write(json.dumps(_jsonable(summary_out), indent=2) + "\n")
-    write_summary_md(study, summary, rows, out_dir / "summary.md", runs_dir)
+    write_summary_md(study, summary, rows, out_dir / "summary.md", runs_dir, command)
     (out_dir / "forest.png").unlink(missing_ok=True)
     plot_forest(summary, out_dir / "forest.png")
     return out_dir
