@@ -170,3 +170,12 @@ def test_register_model_rejects_duplicates_and_bad_builders():
 def test_in_chans_defaults_to_three_like_timm():
     model = create_model("resnet18", num_classes=10)
     assert model.eval()(torch.randn(1, 3, 8, 8)).shape == (1, 10)
+
+
+def test_cannot_hold_names_why_a_2d_only_attention_does_not_fit_the_flow_network():
+    from miamind.models import cannot_hold
+
+    why = cannot_hold("flowcnn", "triplet")
+    assert why is not None and "dims" in why and "\n" not in why
+    assert cannot_hold("flowcnn", "mia") is None
+    assert cannot_hold("fastnet", "coordatt", in_chans=3, num_classes=10) is None

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..models import create_model
+from ..models import cannot_hold, create_model
 from ._report import save_bench
 
 DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
@@ -177,14 +177,10 @@ def train_steps(
 
 def _holds(w: dict[str, Any], attention: str) -> bool:
     """Whether the workload's network can hold ``attention`` (else one line on stderr)."""
-    try:
-        create_model(
-            w["model"], num_classes=w["classes"], in_chans=w["input"][0], attention=attention, **w["kwargs"]
-        )
-    except ValueError as err:
-        print(f"skipped {w['model']} + {attention}: {str(err).splitlines()[0]}", file=sys.stderr)
-        return False
-    return True
+    why = cannot_hold(w["model"], attention, num_classes=w["classes"], in_chans=w["input"][0], **w["kwargs"])
+    if why:
+        print(f"skipped {w['model']} + {attention}: {why}", file=sys.stderr)
+    return why is None
 
 
 def measure_workload(

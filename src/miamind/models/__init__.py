@@ -34,7 +34,7 @@ from ._attention import attention_layers, build_attention
 from .fastnet import FastNet, fastnet, init_whitening
 from .flowcnn import FlowCNN, flowcnn
 from .reference_resnet import ReferenceResNet, reference_resnet
-from .registry import create_model, get_model_builder, list_models, register_model
+from .registry import cannot_hold, create_model, get_model_builder, list_models, register_model
 
 # Importing the model modules registers their names.
 from .resnet import CifarResNet, resnet18, resnet34, resnet50
@@ -42,6 +42,7 @@ from .unet import UNet, unet
 
 __all__ = [
     "create_model",
+    "cannot_hold",
     "list_models",
     "register_model",
     "get_model_builder",

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from .._registry import ModelRegistry
 
-__all__ = ["create_model", "list_models", "register_model", "get_model_builder"]
+__all__ = ["create_model", "list_models", "register_model", "get_model_builder", "cannot_hold"]
 
 
 _MODELS: ModelRegistry[nn.Module] = ModelRegistry("model")
@@ -27,3 +27,18 @@ create_model = _MODELS.create
 """``create_model(name, *, num_classes, in_chans=3, attention=<the model's default>,
 attention_kwargs=None, **model_kwargs)``: :meth:`miamind._registry.ModelRegistry.create`, the same
 in both backends."""
+
+
+def cannot_hold(
+    model: str, attention: str, *, num_classes: int = 2, in_chans: int = 1, **kwargs
+) -> str | None:
+    """Why ``model`` cannot be built with ``attention`` (the first line of its own error), else None.
+
+    One definition of "not applicable" for the study grid (N/A cells) and the speed benchmark
+    (rows left out): e.g. a 2-D-only attention in the 1-D flow network.
+    """
+    try:
+        create_model(model, num_classes=num_classes, in_chans=in_chans, attention=attention, **kwargs)
+    except (ValueError, TypeError) as err:
+        return str(err).splitlines()[0]
+    return None

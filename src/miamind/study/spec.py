@@ -239,20 +239,11 @@ def _not_applicable(model: str, attention: str, kwargs_json: str, model_kwargs_j
     """Why ``attention`` cannot be built into ``model`` (its own error message), else None."""
     if is_baseline(model) or attention in ("none", None):
         return None
-    from ..models import create_model
+    from ..models import cannot_hold
 
-    try:
-        create_model(
-            model,
-            num_classes=2,
-            in_chans=1,
-            attention=attention,
-            attention_kwargs=json.loads(kwargs_json),
-            **json.loads(model_kwargs_json),
-        )
-    except (ValueError, TypeError) as e:
-        return str(e).splitlines()[0]
-    return None
+    return cannot_hold(
+        model, attention, attention_kwargs=json.loads(kwargs_json), **json.loads(model_kwargs_json)
+    )
 
 
 def _model_kwargs(sets: Mapping[str, Any], model: str) -> dict[str, Any]:
