@@ -17,14 +17,13 @@ from typing import Any
 import yaml
 
 from .._atomic import atomic_open
-from ..tasks.registry import task_names
+from ..tasks.registry import TTA_MODES, task_names
 
 TASKS = task_names()
 PRESETS = ("paper", "fast", "fast12", "full")
 PRECISIONS = ("32", "64", "bf16-mixed", "16-mixed", "bf16-true")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "linear", "cosine")
-TTA_MODES = ("none", "flip", "flip_translate")
 
 Config = dict[str, Any]
 

@@ -20,9 +20,7 @@ import torch.nn.functional as F
 
 from .datamodules import crop_to_target
 from .metrics import SliceRandVI, flow_metrics, image_metrics, scalar_metrics, segmentation_metrics
-
-KINDS = ("image-classification", "segmentation", "flow-classification")
-TTA_MODES = ("none", "flip", "flip_translate")
+from .registry import KINDS, TTA_MODES
 
 
 def lr_lambda(schedule: Mapping[str, Any], total_steps: int, steps_per_epoch: float):

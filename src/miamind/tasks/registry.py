@@ -14,9 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "LOWER_IS_BETTER", "Task", "TASKS", "get_task", "task_names"]
+__all__ = ["KINDS", "LOWER_IS_BETTER", "TTA_MODES", "Task", "TASKS", "get_task", "task_names"]
 
 KINDS = ("image-classification", "segmentation", "flow-classification")
+
+#: test-time augmentations of an image-classification task (``eval.tta``)
+TTA_MODES = ("none", "flip", "flip_translate")
 
 #: metrics where lower is better (the sign of an improvement in reports)
 LOWER_IS_BETTER = frozenset({"adapted_rand_error", "vi", "vi_split", "vi_merge", "false_alarm_rate"})
