@@ -47,8 +47,8 @@ $(DEV_STAMP): $(STAMP)
 	touch $(DEV_STAMP)
 
 lint: $(DEV_STAMP)
-	$(VENV)/bin/ruff check src tests docs/hooks.py
-	$(VENV)/bin/ruff format --check src tests docs/hooks.py
+	$(VENV)/bin/ruff check src tests scripts docs/hooks.py
+	$(VENV)/bin/ruff format --check src tests scripts docs/hooks.py
 
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy

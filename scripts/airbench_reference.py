@@ -167,7 +167,12 @@ def main(argv: list[str] | None = None) -> None:
                 lookahead(1.0)  # end on the average
                 break
         t_train += time.perf_counter() - t0
-        row = {"epoch": epoch + 1, "step": step, "train_s": round(t_train, 1), "val_acc": _evaluate(model, val_x, val_y, False)}
+        row = {
+            "epoch": epoch + 1,
+            "step": step,
+            "train_s": round(t_train, 1),
+            "val_acc": _evaluate(model, val_x, val_y, False),
+        }
         log["epochs"].append(row)
         print(json.dumps(row), flush=True)
     log["val_acc_tta"] = _evaluate(model, val_x, val_y, True)
