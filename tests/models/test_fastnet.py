@@ -126,3 +126,45 @@ def test_init_whitening_rejects_bad_input():
         init_whitening(_net(None), torch.zeros(4, 3, 8, 8, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\), got \(4, 1, 8, 8\)"):
         init_whitening(_net(None), torch.randn(4, 1, 8, 8))
+
+
+def _airbench94_reference() -> torch.nn.Sequential:
+    """airbench94's network written out as one Sequential (Jordan 2024), for a functional check."""
+    nn = torch.nn
+
+    def group(cin: int, cout: int) -> list[nn.Module]:
+        return [
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+            nn.MaxPool2d(2),
+            nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4),
+            nn.GELU(),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4),
+            nn.GELU(),
+        ]
+
+    return nn.Sequential(
+        nn.Conv2d(3, 24, 2, bias=True),
+        nn.GELU(),
+        *group(24, 64),
+        *group(64, 256),
+        *group(256, 256),
+        nn.MaxPool2d(3),
+        nn.Flatten(),
+        nn.Linear(256, 10, bias=False),
+    )
+
+
+def test_fastnet_computes_what_airbench94_computes():
+    # Same tensors in the same order -> same function, in training (batch statistics, running
+    # averages updated alike) and in evaluation mode.
+    torch.manual_seed(0)
+    model, ref = _net(None), _airbench94_reference()
+    ours, theirs = list(model.state_dict().values()), list(ref.state_dict().values())
+    assert [t.shape for t in ours] == [t.shape for t in theirs]
+    ref.load_state_dict(dict(zip(ref.state_dict().keys(), ours, strict=True)))
+    x = torch.randn(8, 3, 32, 32)
+    torch.testing.assert_close(model(x), ref(x) / 9)
+    torch.testing.assert_close(list(model.state_dict().values()), list(ref.state_dict().values()))
+    model.eval(), ref.eval()
+    torch.testing.assert_close(model(x), ref(x) / 9)
