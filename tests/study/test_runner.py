@@ -239,3 +239,45 @@ def test_report_tables_of_a_group_with_no_finished_cell_are_well_formed(tmp_path
     md = (out / "summary.md").read_text()
     table = md[md.index("### g") :].split("\n\n")[1].splitlines()
     assert [line.count("|") for line in table] == [3, 3, 3, 3], table
+
+
+def test_a_run_listed_by_two_groups_is_compared_in_both_and_tested_once(fake, tmp_path):
+    _, runs, env, _ = fake
+    spec = tmp_path / "shared.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            """
+            name: shared
+            groups:
+              - {name: a, task: cicids2017, models: [flowcnn], attentions: [none, se, mia], seeds: [0, 1, 2]}
+              - {name: b, task: cicids2017, models: [flowcnn], attentions: [none, mia], seeds: [0, 1, 2]}
+              - name: c
+                task: cicids2017
+                models: [flowcnn]
+                attentions: [mia, se]
+                seeds: [0, 1, 2]
+                reference: {attention: mia}
+            """
+        )
+    )
+    study = load_study(spec)
+    assert len(study.cells) == 9 and len(study.members) == 3 * 3 + 2 * 3 + 2 * 3
+    run(study, runs, env)
+    out = write_report(study, runs_dir=runs, out=tmp_path / "res")
+    assert (out / "cells.csv").read_text().count("\n") == 1 + 9  # one row per run
+    summary = json.loads((out / "summary.json").read_text())
+    cmps = {(c["group"], c["label"]): c for c in summary["comparisons"] if c["primary"]}
+    assert set(cmps) == {("a", "flowcnn/se"), ("a", "flowcnn/mia"), ("b", "flowcnn/mia"), ("c", "flowcnn/se")}
+    # se - mia = 0.07 + 0.001 * seed: mean 0.071, against mia in group c
+    assert cmps[("c", "flowcnn/se")]["reference"] == "flowcnn/mia"
+    assert cmps[("c", "flowcnn/se")]["mean_diff"] == pytest.approx(0.071)
+    # mia vs none, listed by a and b, is one test: the family is {mia vs none, se vs mia} (se vs none
+    # is a constant shift, no p). se vs mia (t = 0.071 / (0.001 / sqrt 3) = 123) has the smaller p
+    # and gets 2 x p; mia vs none (p 0.000755, as in test_report_of_a_partial_study) the larger and
+    # keeps 1 x p -- in a and in b alike. Counted twice, it would get 2 x p or more.
+    assert summary["family_size"] == 2
+    p_se = cmps[("c", "flowcnn/se")]["p_ttest"]
+    assert p_se < 0.000755 / 2 and cmps[("c", "flowcnn/se")]["p_holm"] == pytest.approx(2 * p_se)
+    for group in "ab":
+        mia = cmps[(group, "flowcnn/mia")]
+        assert mia["p_ttest"] == pytest.approx(0.000755, abs=2e-6) and mia["p_holm"] == mia["p_ttest"]

@@ -226,18 +226,24 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "primary": i == 0,
                     "higher_is_better": metric not in LOWER_IS_BETTER,
                     "units": [list(u) for u in shared],
+                    "_pair": (entry["key"], entry["reference_key"]),
                 }
             )
             comparisons.append(cmp)
-    primary = [c for c in comparisons if c["primary"]]
-    adjusted = holm([c["p_ttest"] for c in primary])
-    for c, p in zip(primary, adjusted, strict=True):
-        c["p_holm"] = p
-        c["significant"] = p is not None and p < ALPHA
+    primary = [cp for cp in comparisons if cp["primary"]]
+    # A configuration compared with the same reference in two groups (a run both groups list) is
+    # one test: Holm counts it once and both rows get its adjusted p.
+    p_of_pair = {cp["_pair"]: cp["p_ttest"] for cp in primary}
+    adjusted = dict(zip(p_of_pair, holm(list(p_of_pair.values())), strict=True))
+    for cp in primary:
+        cp["p_holm"] = adjusted[cp["_pair"]]
+        cp["significant"] = cp["p_holm"] is not None and cp["p_holm"] < ALPHA
+    for cp in comparisons:
+        del cp["_pair"]
     return {
         "configs": out_configs,
         "comparisons": comparisons,
-        "family_size": sum(1 for c in primary if c["p_ttest"] is not None),
+        "family_size": sum(1 for p in p_of_pair.values() if p is not None),
         "alpha": ALPHA,
     }
 
@@ -452,7 +458,9 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
     )
     rows = collect(study, runs_dir)
     write_cells_csv(rows, out_dir / "cells.csv")
-    summary = summarise(rows)
+    # compared per group listing: a run shared by two groups appears in both, with each group's reference
+    row_of = {r["cell"].id: r for r in rows}
+    summary = summarise([{**row_of[c.id], "cell": c} for c in study.members or study.cells])
     summary_out = {
         "study": study.name,
         "study_file": str(study.path),

@@ -175,8 +175,11 @@ class Study:
     description: str
     protocol: dict[str, Any]
     groups: list[dict[str, Any]]
-    cells: list[Cell]
+    cells: list[Cell]  # one per run: a run listed by two groups is the first group's cell
     runs_dir: Path | None
+    # every (group, cell) listing, repeats included, each with its own group's reference: what the
+    # report compares (a cell shared by two groups is compared in both, and counted once by Holm)
+    members: list[Cell] = field(default_factory=list)
 
     def runs_root(self, runs_dir: Path | str | None = None) -> Path:
         """Where the cells' run folders go: the argument, the file's ``runs_dir``, else runs/study/NAME."""
@@ -292,6 +295,7 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
 
     valid_models = list_models()
     cells: dict[str, Cell] = {}
+    members: list[Cell] = []
     seen_groups: set[str] = set()
     for gi, group in enumerate(groups):
         where = f"groups[{gi}]"
@@ -394,6 +398,7 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
             )
             cell = _with_id(cell)
             cells.setdefault(cell.id, cell)  # the same run listed by two groups is one cell
+            members.append(cell)
     runs_dir = data.get("runs_dir")
     return Study(
         name=name,
@@ -403,6 +408,7 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
         groups=groups,
         cells=list(cells.values()),
         runs_dir=None if runs_dir is None else Path(runs_dir),
+        members=members,
     )
 
 
