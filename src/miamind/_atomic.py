@@ -1,8 +1,15 @@
-"""One way to write a file so that a crash never leaves half of it: temp file, fsync, rename."""
+"""One way to write a file so that a crash never leaves half of it: temp file, fsync, rename.
+
+A write that fails for want of space or of a working disk raises :class:`WriteError` (an
+``OSError`` naming the file and the cause), whichever library did the writing: safetensors, torch
+and onnx report a full disk with their own exception classes, which no ``except OSError`` sees.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +17,36 @@ from pathlib import Path
 from typing import IO
 
 PathLike = str | os.PathLike[str]
+
+# "os error 28" (Rust: safetensors), "[Errno 28]" (Python), "errno: 28" -- the cause a library
+# folded into its own message
+_ERRNO_IN_TEXT = re.compile(r"os error (\d+)|\[Errno (\d+)\]|errno:? (\d+)", re.IGNORECASE)
+
+
+class WriteError(OSError):
+    """``filename`` could not be written (disk full, quota, read-only or failing disk)."""
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def as_write_error(exc: BaseException, path: PathLike) -> OSError | None:
+    """``exc``, raised while writing ``path``, as an ``OSError`` naming ``path``; None when it is not
+    an I/O failure (a bug in the writer keeps its own exception and traceback)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        code = exc.errno
+    elif m := _ERRNO_IN_TEXT.search(str(exc)):
+        code = int(next(g for g in m.groups() if g))
+    elif _free_bytes(Path(path).parent) == 0:  # torch: "file write failed", no cause given
+        code = errno.ENOSPC
+    else:
+        return None
+    return WriteError(code, os.strerror(code), str(path))
 
 
 def _default_mode() -> int:
@@ -50,8 +87,12 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             os.close(fd)
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        plain = isinstance(exc, Exception) and not isinstance(exc, WriteError)
+        failure = as_write_error(exc, path) if plain else None
         Path(tmp).unlink(missing_ok=True)
+        if failure is not None:
+            raise failure from exc
         raise
     _fsync_dir(path.parent)
 

@@ -22,6 +22,7 @@ import numpy as np
 from ..tasks.registry import get_task
 from .build import build_datamodule_for
 from .config import Config
+from .provenance import record_attempt
 from .run_folder import RunError, data_summary, write_dataset_files, write_metrics
 from .run_lock import run_folder_lock
 
@@ -141,6 +142,7 @@ def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: b
     with atomic_open(run_dir / "baseline.yaml", "w") as f:
         yaml.safe_dump({"baseline": name, "estimator": repr(clf), "config": cfg}, f, sort_keys=False)
     write_dataset_files(run_dir, dm)
+    record_attempt(run_dir, "start")
     write_metrics(run_dir, metrics)
     if not quiet:
         shown = {

@@ -13,6 +13,7 @@ from ..tasks.registry import get_task
 from .build import build_data_and_model, build_task_module, build_trainer, set_threads
 from .config import Config, load_config
 from .plots import save_run_plots
+from .provenance import record_attempt
 from .run_folder import (
     RunError,
     check_new_run,
@@ -119,6 +120,7 @@ def _train_in_folder(
 
     if rank0:
         write_run_inputs(run_dir, cfg, dm)
+        record_attempt(run_dir, "resume" if resume else "start")
         if resume:
             write_attempts(run_dir, state)
 

@@ -63,7 +63,7 @@ GROUP_KEYS = {
     "requires",
     "note",
 }
-STUDY_KEYS = {"name", "description", "protocol", "groups", "runs_dir", "notes"}
+STUDY_KEYS = {"name", "description", "protocol", "hypotheses", "groups", "runs_dir", "notes"}
 REFERENCE_KEYS = {"model", "attention"}
 
 
@@ -180,6 +180,8 @@ class Study:
     # every (group, cell) listing, repeats included, each with its own group's reference: what the
     # report compares (a cell shared by two groups is compared in both, and counted once by Holm)
     members: list[Cell] = field(default_factory=list)
+    # a confirmatory study's pre-stated hypotheses (free text, written before any cell runs)
+    hypotheses: list[str] = field(default_factory=list)
 
     def runs_root(self, runs_dir: Path | str | None = None) -> Path:
         """Where the cells' run folders go: the argument, the file's ``runs_dir``, else runs/study/NAME."""
@@ -287,6 +289,9 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
     name = data.get("name", path.stem)
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise _fail(path, "name", f"must be letters, digits, '_', '-' or '.', got {name!r}")
+    hypotheses = data.get("hypotheses") or []
+    if not isinstance(hypotheses, list) or not all(isinstance(h, str) for h in hypotheses):
+        raise _fail(path, "hypotheses", "must be a list of statements (strings)")
     groups = data.get("groups")
     if not isinstance(groups, list) or not groups:
         raise _fail(path, "groups", "must be a non-empty list of groups")
@@ -409,6 +414,7 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
         cells=list(cells.values()),
         runs_dir=None if runs_dir is None else Path(runs_dir),
         members=members,
+        hypotheses=list(hypotheses),
     )
 
 
