@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import as_write_error
 from ..engine.run_folder import run_config_and_info, run_input_shape
 from ._require import require_mindspore
 
@@ -97,6 +98,10 @@ def export_mindir(run_dir_or_cell: Any, out_path: PathLike, input_shape: Sequenc
     try:
         ms.export(cell, example, file_name=str(tmp), file_format="MINDIR")
         os.replace(written, out_path)
+    except Exception as exc:
+        if (failure := as_write_error(exc, out_path)) is not None:
+            raise failure from exc
+        raise
     finally:
         written.unlink(missing_ok=True)
     return out_path

@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import as_write_error
 from ..tasks.registry import TASKS, get_task
 from ._require import require_mindspore
 
@@ -256,6 +257,10 @@ def save_ckpt(cell, path: PathLike) -> Path:
     try:
         ms.save_checkpoint(cell, str(tmp))
         os.replace(tmp, path)
+    except Exception as exc:
+        if (failure := as_write_error(exc, path)) is not None:
+            raise failure from exc  # MindSpore reports a full disk as its own RuntimeError
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path
