@@ -123,11 +123,39 @@ def _cmd_study(args) -> int:
 
     study = load_study(args.study_file)
     if args.study_command == "run":
-        from .study.runner import run_study
+        from .study.runner import LocalExecutor, run_study
 
+        if args.executor == "slurm":
+            from .study.slurm import SlurmExecutor, load_executor_config
+
+            executor = SlurmExecutor(load_executor_config(args.executor_config), threads=args.threads)
+        else:
+            if args.executor_config:
+                raise ValueError("--executor-config is for --executor slurm")
+            executor = LocalExecutor(args.jobs)
         env = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else None
-        outcome = run_study(study, jobs=args.jobs, runs_dir=args.runs_dir, only=args.only, env=env)
+        outcome = run_study(
+            study, runs_dir=args.runs_dir, only=args.only, env=env, executor=executor, detach=args.detach
+        )
         return 1 if outcome["failed"] else 0
+    if args.study_command == "status":
+        from .study.runner import study_states
+
+        rows = study_states(study, args.runs_dir)
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+            extra = "  ".join(
+                f"{k} {row[k]}" for k in ("job_id", "attempts", "last_exit") if row[k] not in (None, 0)
+            )
+            print(f"{row['state']:12s} {row['cell']}  {extra}".rstrip())
+        print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+        return 0
+    if args.study_command == "cancel":
+        from .study.slurm import cancel_study
+
+        cancel_study(study, args.runs_dir)
+        return 0
     if args.study_command == "list":
         from .study.runner import cell_status, gpu_available
 
@@ -378,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("run", "train every unfinished cell (finished ones are skipped, interrupted ones resumed)"),
         ("list", "every cell with its state and the command that runs it"),
+        ("status", "each cell's state from its run folder and the scheduler (job ids, attempts)"),
+        ("cancel", "cancel the study's queued and running scheduler jobs"),
         ("report", "results/study/NAME/: cells.csv, summary.md, summary.json, forest.png"),
     ):
         sp = st_sub.add_parser(name, help=help_text)
@@ -391,6 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
                 type=int,
                 help="OMP_NUM_THREADS of every cell (recorded; the rerun commands carry it)",
             )
+            sp.add_argument(
+                "--executor",
+                choices=["local", "slurm"],
+                default="local",
+                help="local: --jobs processes here; slurm: job arrays through submitit",
+            )
+            sp.add_argument("--executor-config", help="YAML of submitit parameters (slurm_partition, ...)")
+            sp.add_argument("--detach", action="store_true", help="exit once the cells are submitted (slurm)")
         if name == "report":
             sp.add_argument("--out", help="output folder (default: results/study/NAME)")
         sp.set_defaults(func=_cmd_study)
@@ -481,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .data.errors import DataError, DatasetNotFoundError
+    from .engine.preemption import PREEMPTED_EXIT, PreemptedError
 
     parser = build_parser()
     # `miamind bench NAME ...` hands everything after NAME to the benchmark's own parser
@@ -494,6 +533,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, DatasetNotFoundError, ValueError, FileNotFoundError, PermissionError) as e:
         print(f"miamind: error: {e}", file=sys.stderr)
         return 2
+    except PreemptedError as e:
+        # The scheduler's warning signal: not a failure; the study executor requeues the cell.
+        print(f"miamind: interrupted: {e}", file=sys.stderr)
+        return PREEMPTED_EXIT
     except OSError as e:
         # Disk full, read-only folder, I/O error: name the file and the cause in one line. Files are
         # written atomically, so what was complete before (the last checkpoint) is intact.

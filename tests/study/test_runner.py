@@ -35,8 +35,12 @@ else:
     if run.name in os.environ.get("FAKE_FAIL", "").split(","):
         sys.exit(1)
 attention = argv[argv.index("--attention") + 1] if "--attention" in argv else "none"
+kill = run.name in os.environ.get("FAKE_KILL_AFTER_METRICS", "").split(",")
 score = 0.80 + 0.01 * seed + {"se": 0.05, "mia": -0.02 - 0.001 * seed}.get(attention, 0.0)
 (run / "metrics.json").write_text(json.dumps({"test": {"f1_macro": score, "acc": score}, "parameters": 7}))
+if kill:
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
 """
 
 SPEC = """
@@ -208,13 +212,49 @@ def test_thread_count_is_recorded_and_leads_the_rerun_command(fake):
     assert rerun_command(cell, study.run_dir(cell, runs), None).startswith("miamind train ")
 
 
-def test_commit_outside_a_checkout_comes_from_the_environment(tmp_path, monkeypatch):
-    from miamind.study.runner import git_commit
+def test_commit_of_the_imported_source(tmp_path):
+    from miamind.engine.provenance import source_commit
 
-    monkeypatch.delenv("MIAMIND_SOURCE_COMMIT", raising=False)
-    assert git_commit(tmp_path) == "unknown"
-    monkeypatch.setenv("MIAMIND_SOURCE_COMMIT", "0123abc")
-    assert git_commit(tmp_path) == "0123abc"
+    assert source_commit(tmp_path) is None  # not a checkout: the installed version says what it is
+    commit = source_commit()  # this checkout (tests run from one)
+    assert commit is None or len(commit.removesuffix("+dirty")) == 40
+
+
+def test_every_attempt_records_host_exit_and_outcome(fake):
+    study, runs, env, _ = fake
+    cell = study.cells[0]
+    run(study, runs, {**env, "FAKE_INTERRUPT": cell.id}, only=[cell.id])
+    run(study, runs, env, only=[cell.id])
+    record = json.loads((study.run_dir(cell, runs) / "study_cell.json").read_text())
+    first, second = record["attempts"]
+    assert (first["rc"], first["outcome"], first["resumed"]) == (137, "failed", False)
+    assert (second["rc"], second["outcome"], second["resumed"]) == (0, "done", True)
+    assert first["host"] and first["started"] <= first["ended"] and record["status"] == "done"
+
+
+def test_a_child_killed_by_a_signal_is_never_done(fake):
+    study, runs, env, _ = fake
+    cell = study.cells[0]
+    # the stand-in writes metrics.json and then dies of SIGKILL: exit by signal is not done
+    env = {**env, "FAKE_KILL_AFTER_METRICS": cell.id}
+    out, _ = run(study, runs, env, only=[cell.id])
+    record = json.loads((study.run_dir(cell, runs) / "study_cell.json").read_text())
+    assert out["failed"] == 1 and record["status"] == "failed"
+    assert record["attempts"][0]["signal"] == "SIGKILL"
+    assert cell_status(study, cell, runs).state == "resume"  # its metrics.json was set aside
+
+
+def test_a_lock_of_another_host_is_not_taken_over(fake):
+    from miamind.study.runner import LOCK, take_lock
+
+    study, runs, env, calls = fake
+    cell = study.cells[0]
+    run_dir = study.run_dir(cell, runs)
+    run_dir.mkdir(parents=True)
+    (run_dir / LOCK).write_text(json.dumps({"executor": "local", "host": "elsewhere", "runner": 1}))
+    assert cell_status(study, cell, runs).state == "running"
+    assert not take_lock(run_dir, {"runner": os.getpid()})
+    assert run_cell(study, cell, runs, env=env) == (None, 0.0) and not calls()
 
 
 def test_report_tables_of_a_group_with_no_finished_cell_are_well_formed(tmp_path):

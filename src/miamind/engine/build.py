@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,27 @@ def set_threads(cfg: Config) -> None:
         torch.set_num_threads(int(cfg["trainer"]["threads"]))
 
 
+def cluster_environment(tr: Mapping[str, Any], fit: bool = True) -> list:
+    """Lightning's cluster environment for a run inside a SLURM allocation.
+
+    Lightning takes any process that sees ``SLURM_NTASKS`` for one rank of a multi-process SLURM
+    job. A one-process run (one device, one node, or evaluation) is not one: it gets the plain
+    environment. A multi-device run inside an allocation gets SLURM's, without Lightning's own
+    requeue on SIGUSR1 (the study executor requeues; the warning signal is SIGUSR2).
+    """
+    import os
+
+    from lightning.fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
+
+    if "SLURM_JOB_ID" not in os.environ:
+        return []
+    devices = tr["devices"]
+    one_process = not fit or (tr["num_nodes"] == 1 and isinstance(devices, int) and devices == 1)
+    if one_process or int(os.environ.get("SLURM_NTASKS", "1")) == 1:
+        return [LightningEnvironment()]
+    return [SLURMEnvironment(auto_requeue=False)]
+
+
 def build_trainer(
     cfg: Config,
     run_dir: Path,
@@ -116,7 +137,7 @@ def build_trainer(
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
 
-    from .callbacks import FiniteLossGuard, RNGStateCallback, SafetensorsModelCheckpoint
+    from .callbacks import FiniteLossGuard, PreemptionGuard, RNGStateCallback, SafetensorsModelCheckpoint
     from .checkpoint_io import SafetensorsCheckpointIO
 
     tr = cfg["trainer"]
@@ -129,6 +150,7 @@ def build_trainer(
             ),
             FiniteLossGuard(),
             RNGStateCallback(),
+            PreemptionGuard(),
         ]
         if cfg["optim"]["ema_decay"] is not None:
             from lightning.pytorch.callbacks import EMAWeightAveraging
@@ -151,7 +173,7 @@ def build_trainer(
         devices=devices if devices is not None else tr["devices"],
         num_nodes=tr["num_nodes"] if fit else 1,
         strategy=tr["strategy"] if fit else "auto",
-        plugins=[SafetensorsCheckpointIO()],
+        plugins=[SafetensorsCheckpointIO(), *cluster_environment(tr, fit)],
         callbacks=cbs,
         logger=CSVLogger(str(logs_dir(run_dir)), name="", version=f"attempt-{attempt}") if fit else False,
         enable_checkpointing=fit,

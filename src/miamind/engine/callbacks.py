@@ -37,6 +37,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from .._atomic import PathLike
 from .checkpoint_io import SafetensorsCheckpointIO
+from .preemption import PREEMPT_SIGNAL, PreemptedError
 
 
 class NonFiniteLossError(RuntimeError):
@@ -242,3 +243,44 @@ def resume_checkpoint_path(run_dir: PathLike) -> Path | None:
         / f"{SafetensorsModelCheckpoint.CHECKPOINT_NAME_LAST}{SafetensorsModelCheckpoint.FILE_EXTENSION}"
     )
     return path if path.is_file() else None
+
+
+class PreemptionGuard(Callback):
+    """On ``SIGUSR2``, stop at the next training step boundary with :class:`PreemptedError`.
+
+    Nothing is saved at that boundary: the last epoch's checkpoint (written atomically after that
+    epoch's validation) is the state a resumed run restarts from, so a preempted and requeued run
+    ends with the metrics of an uninterrupted one. A mid-epoch state would also need the data
+    loader's position, which no checkpoint holds; at most one epoch is redone.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handler(self, signum, frame) -> None:
+        self.requested = True
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        import signal
+        import threading
+
+        if stage == "fit" and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(getattr(signal, PREEMPT_SIGNAL), self._handler)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(getattr(signal, PREEMPT_SIGNAL), self._previous)
+            self._previous = None
+
+    def _check(self, trainer: pl.Trainer) -> None:
+        if self.requested:
+            raise PreemptedError(trainer.current_epoch, trainer.global_step, _last_good_checkpoint(trainer))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._check(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._check(trainer)

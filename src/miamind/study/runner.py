@@ -15,27 +15,37 @@ State lives in the run folders only, so a killed runner loses at most the cells 
 - ``RUN_DIR/metrics.json`` present: the cell is finished and skipped;
 - ``RUN_DIR/config.yaml`` present without ``metrics.json``: interrupted; continued with
   ``miamind train --resume RUN_DIR`` (the engine restarts from its last checkpoint);
-- ``RUN_DIR/study.lock``: a runner (pid) is working on the cell; another runner skips it unless
-  neither that runner nor its child is alive any more;
-- ``RUN_DIR/study_cell.json``: the cell, the command, the commit, and every attempt with its wall
-  seconds and exit code; ``RUN_DIR/study.log`` the attempts' output.
+- ``RUN_DIR/study.lock``: who works on the cell -- a local runner (host and pids) or a scheduler
+  job (its job id). Another runner skips the cell while that holder is alive: a pid is tested on
+  its own host, a job id with the scheduler (``squeue``); a local runner on another host cannot be
+  tested and counts as alive until ``miamind study cancel`` or the lock's removal;
+- ``RUN_DIR/study_cell.json``: the cell, the command, and every attempt (host, job id, start and
+  end, wall seconds, exit code or signal, outcome); ``RUN_DIR/study.log`` the attempts' output;
+- ``RUN_DIR/provenance.json``: written by the training process itself (code, libraries, device).
+
+Where cells run is an *executor*'s business (:class:`LocalExecutor` here, a thread pool of
+subprocesses; :mod:`miamind.study.slurm` for a SLURM cluster): it gets the cells to run and
+returns counts; everything above is shared.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .._atomic import atomic_open
+from ..engine.preemption import PREEMPTED_EXIT
 from .spec import Cell, Study, is_baseline, select
 
 LOCK = "study.lock"
@@ -47,8 +57,9 @@ LOG_FILE = "study.log"
 class CellStatus:
     cell: Cell
     run_dir: Path
-    state: str  # done | na | needs_gpu | pending | resume | running | failed
+    state: str  # done | na | needs_gpu | pending | resume | running
     reason: str = ""
+    lock: dict[str, Any] = field(default_factory=dict)  # the live holder's study.lock, when running
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -63,6 +74,14 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def _alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -75,25 +94,21 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def git_commit(where: Path | str | None = None) -> str:
-    """HEAD of the repository at ``where`` (default: the one holding this package's source;
-    ``+dirty`` when tracked files differ). Outside a git checkout (a copy of the tree sent to a GPU
-    machine, ``scripts/gpu_cells.sh``): ``$MIAMIND_SOURCE_COMMIT`` if set, else 'unknown'."""
-    if where is None:
-        where = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("MIAMIND_SOURCE_COMMIT") or "unknown"
-    return head + ("+dirty" if dirty else "")
+def lock_alive(lock: dict[str, Any]) -> bool:
+    """Whether the holder of a ``study.lock`` may still be working on its cell.
+
+    A scheduler job is asked for by id; a local runner's pids are tested on their own host. Where
+    that cannot be decided (no scheduler command here, a runner on another host) the answer is
+    yes: starting a cell twice costs more than waiting for a person to cancel it.
+    """
+    if lock.get("job_id"):
+        from .slurm import job_active
+
+        active = job_active(str(lock["job_id"]))
+        return True if active is None else active
+    if lock.get("host", this_host()) != this_host():
+        return True
+    return _alive(lock.get("runner")) or _alive(lock.get("child"))
 
 
 def gpu_available() -> bool:
@@ -113,15 +128,29 @@ def cell_status(
     if cell.requires == "gpu" and not gpu:
         return CellStatus(cell, run_dir, "needs_gpu", "needs a GPU (none found)")
     lock = _read_json(run_dir / LOCK)
-    if lock and (_alive(lock.get("runner")) or _alive(lock.get("child"))):
-        return CellStatus(cell, run_dir, "running", f"locked by pid {lock.get('runner')}")
+    if lock and lock_alive(lock):
+        return CellStatus(cell, run_dir, "running", f"held by {describe_lock(lock)}", lock)
     if (run_dir / "config.yaml").is_file() and not is_baseline(cell.model):
         return CellStatus(cell, run_dir, "resume")
     return CellStatus(cell, run_dir, "pending")
 
 
-def _take_lock(run_dir: Path) -> bool:
-    """Create RUN_DIR/study.lock exclusively; a stale lock (no live runner or child) is replaced."""
+def describe_lock(lock: dict[str, Any]) -> str:
+    if lock.get("job_id"):
+        return f"job {lock['job_id']}"
+    return f"pid {lock.get('runner')} on {lock.get('host', this_host())}"
+
+
+def local_lock() -> dict[str, Any]:
+    return {"executor": "local", "host": this_host(), "runner": os.getpid(), "child": None}
+
+
+def take_lock(run_dir: Path, holder: dict[str, Any], *, adopt: str | None = None) -> bool:
+    """Create RUN_DIR/study.lock for ``holder`` exclusively; a stale lock (holder gone) is replaced.
+
+    ``adopt``: a job id whose lock this process may take over (a scheduler job taking the lock its
+    submitter wrote for it, or the same job after a requeue).
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK
     for _ in range(2):
@@ -129,14 +158,19 @@ def _take_lock(run_dir: Path) -> bool:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             lock = _read_json(path) or {}
-            if _alive(lock.get("runner")) or _alive(lock.get("child")):
+            if not (adopt and str(lock.get("job_id")) == adopt) and lock_alive(lock):
                 return False
             path.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w") as f:
-            json.dump({"runner": os.getpid(), "child": None}, f)
+            json.dump(holder, f)
         return True
     return False
+
+
+def update_lock(run_dir: Path, **changes: Any) -> None:
+    lock = _read_json(run_dir / LOCK) or {}
+    _write_json(run_dir / LOCK, {**lock, **changes})
 
 
 def _format_eta(seconds: float | None) -> str:
@@ -190,71 +224,185 @@ def rerun_command(cell: Cell, run_dir: Path, record: dict | None) -> str:
     return command
 
 
+def _signal_name(rc: int) -> str | None:
+    if rc >= 0:
+        return None
+    try:
+        return signal.Signals(-rc).name
+    except ValueError:
+        return f"signal {-rc}"
+
+
+class CellAttempt:
+    """One start (or resumption) of a cell's training process, and its record in ``study_cell.json``.
+
+    :meth:`finish` records the attempt once, whoever calls it first: the code that waited for the
+    process, or a scheduler's signal handler that stopped it (:mod:`miamind.study.slurm`).
+    """
+
+    def __init__(self, cell: Cell, run_dir: Path, *, python: str, env: dict[str, str], job_id: str | None):
+        self.cell, self.run_dir, self.python, self.env, self.job_id = cell, run_dir, python, env, job_id
+        self.resume = (run_dir / "config.yaml").is_file() and not is_baseline(cell.model)
+        self.argv = ["train", "--resume", str(run_dir)] if self.resume else cell.argv(run_dir)
+        self.proc: subprocess.Popen | None = None
+        self.started = ""
+        self.t0 = 0.0
+        self.ok: bool | None = None
+
+    def start(self) -> subprocess.Popen:
+        self.started = _now()
+        self.t0 = time.perf_counter()
+        with open(self.run_dir / LOG_FILE, "a") as log:
+            where = f"{this_host()}" + (f", job {self.job_id}" if self.job_id else "")
+            log.write(
+                f"\n=== {self.started} {'resume' if self.resume else 'start'} on {where}: "
+                f"miamind {' '.join(self.argv)}\n"
+            )
+            log.flush()
+            self.proc = subprocess.Popen(
+                [self.python, "-m", "miamind", *self.argv],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+            )
+        update_lock(self.run_dir, child=self.proc.pid)
+        return self.proc
+
+    def finish(self, rc: int) -> bool:
+        """Record the attempt that ended with exit status ``rc``; True when the cell is done."""
+        if self.ok is not None:
+            return self.ok
+        from ..engine.provenance import read_provenance
+
+        wall = time.perf_counter() - self.t0
+        # Done means the process exited 0 *and* wrote metrics.json: a wrapper that survived its
+        # child's signal must not turn a killed run into a finished one.
+        self.ok = rc == 0 and (self.run_dir / "metrics.json").is_file()
+        outcome = "done" if self.ok else "preempted" if rc == PREEMPTED_EXIT else "failed"
+        metrics = self.run_dir / "metrics.json"
+        if not self.ok and metrics.is_file():
+            # written, then killed (plots, a wrapper's signal): not a finished cell; a resumed
+            # attempt writes it again
+            metrics.replace(self.run_dir / "metrics.unfinished.json")
+        record = _read_json(self.run_dir / CELL_FILE) or {
+            "cell": self.cell.id,
+            "study": self.cell.study,
+            "group": self.cell.group,
+            "identity": self.cell.identity(),
+            "command": self.cell.command(self.run_dir),
+            "attempts": [],
+        }
+        provenance = read_provenance(self.run_dir)
+        record["attempts"].append(
+            {
+                "started": self.started,
+                "ended": _now(),
+                "host": this_host(),
+                "job_id": self.job_id,
+                "resumed": self.resume,
+                "wall_s": round(wall, 2),
+                "rc": rc,
+                "signal": _signal_name(rc),
+                "outcome": outcome,
+                # CPU kernels sum in a thread-count-dependent order, so the thread count is part of
+                # what reproduces a cell's numbers: recorded, and put in front of the rerun command.
+                "omp_num_threads": self.env.get("OMP_NUM_THREADS"),
+                "commit": provenance[-1].get("commit") if provenance else None,
+            }
+        )
+        record["wall_s"] = round(sum(a["wall_s"] for a in record["attempts"]), 2)
+        record["status"] = outcome
+        _write_json(self.run_dir / CELL_FILE, record)
+        return self.ok
+
+
 def run_cell(
     study: Study,
     cell: Cell,
     runs_dir: Path | str | None = None,
     *,
-    commit: str = "unknown",
     python: str = sys.executable,
     env: dict[str, str] | None = None,
 ) -> tuple[bool | None, float]:
-    """Train one cell in a subprocess (resuming it if it was interrupted); returns (ok, wall seconds).
+    """Train one cell here, in a subprocess (resuming it if it was interrupted); (ok, wall seconds).
 
     ``ok`` is None when the cell was not run here: another runner holds it, or finished it after this
     runner listed its cells (two runners given overlapping ``--only`` lists).
     """
     run_dir = study.run_dir(cell, runs_dir)
-    if not _take_lock(run_dir):
+    if not take_lock(run_dir, local_lock()):
         return None, 0.0
     try:
         if (run_dir / "metrics.json").is_file():
             return None, 0.0  # finished by another runner between the listing and the lock
-        resume = (run_dir / "config.yaml").is_file() and not is_baseline(cell.model)
-        argv = ["train", "--resume", str(run_dir)] if resume else cell.argv(run_dir)
-        record = _read_json(run_dir / CELL_FILE) or {
-            "cell": cell.id,
-            "study": cell.study,
-            "group": cell.group,
-            "identity": cell.identity(),
-            "command": cell.command(run_dir),
-            "attempts": [],
-        }
-        t0 = time.perf_counter()
-        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        with open(run_dir / LOG_FILE, "a") as log:
-            log.write(f"\n=== {started} {'resume' if resume else 'start'}: miamind {' '.join(argv)}\n")
-            log.flush()
-            proc = subprocess.Popen(
-                [python, "-m", "miamind", *argv],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            )
-            _write_json(run_dir / LOCK, {"runner": os.getpid(), "child": proc.pid})
-            rc = proc.wait()
-        wall = time.perf_counter() - t0
-        ok = rc == 0 and (run_dir / "metrics.json").is_file()
-        # CPU kernels sum in a thread-count-dependent order, so the thread count is part of what
-        # reproduces a cell's numbers: recorded per attempt, put in front of the rerun command.
-        threads = {**os.environ, **(env or {})}.get("OMP_NUM_THREADS")
-        record["attempts"].append(
-            {
-                "started": started,
-                "resumed": resume,
-                "wall_s": round(wall, 2),
-                "rc": rc,
-                "commit": commit,
-                "omp_num_threads": threads,
-            }
+        attempt = CellAttempt(
+            cell,
+            run_dir,
+            python=python,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            job_id=None,
         )
-        record["wall_s"] = round(sum(a["wall_s"] for a in record["attempts"]), 2)
-        record["commit"] = commit
-        record["status"] = "done" if ok else "failed"
-        _write_json(run_dir / CELL_FILE, record)
-        return ok, wall
+        rc = attempt.start().wait()
+        return attempt.finish(rc), time.perf_counter() - attempt.t0
     finally:
         (run_dir / LOCK).unlink(missing_ok=True)
+
+
+class Executor(Protocol):
+    """Where a study's cells run: given the cells to start, it starts them and returns counts."""
+
+    name: str
+
+    def run(
+        self,
+        study: Study,
+        todo: Sequence[CellStatus],
+        runs_dir: Path | str | None,
+        *,
+        env: dict[str, str],
+        log: Callable[[str], None],
+        progress: _Progress,
+        detach: bool,
+    ) -> dict[str, int]: ...
+
+
+@dataclass
+class LocalExecutor:
+    """``jobs`` cells at a time on this machine, each a subprocess (the default)."""
+
+    jobs: int = 1
+    python: str = sys.executable
+    name: str = "local"
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {self.jobs}")
+
+    def run(self, study, todo, runs_dir, *, env, log, progress, detach):
+        if detach:
+            raise ValueError("--detach needs a scheduler to hand the cells to (--executor slurm)")
+        outcome = {"ran": 0, "failed": 0, "skipped_elsewhere": 0}
+
+        def work(status: CellStatus) -> None:
+            ok, wall = run_cell(study, status.cell, runs_dir, python=self.python, env=env)
+            if ok is None:
+                log(f"[study {study.name}] skip {status.cell.id}: taken or finished by another runner")
+                outcome["skipped_elsewhere"] += 1
+                progress.not_run_here()
+                return
+            progress.finished(status.cell, ok, wall)
+            outcome["ran" if ok else "failed"] += 1
+            if not ok:
+                log(f"[study {study.name}] see {status.run_dir / LOG_FILE}")
+
+        progress.jobs = self.jobs
+        if self.jobs == 1:
+            for status in todo:
+                work(status)
+        else:
+            with ThreadPoolExecutor(max_workers=self.jobs) as pool:
+                list(pool.map(work, todo))
+        return outcome
 
 
 def run_study(
@@ -267,14 +415,16 @@ def run_study(
     gpu: bool | None = None,
     python: str = sys.executable,
     env: dict[str, str] | None = None,
+    executor: Executor | None = None,
+    detach: bool = False,
 ) -> dict[str, int]:
-    """Run the study's unfinished cells, ``jobs`` at a time; returns counts per outcome."""
-    if jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {jobs}")
-    gpu = gpu_available() if gpu is None else gpu
+    """Run the study's unfinished cells with ``executor`` (default: ``jobs`` local processes)."""
+    executor = executor or LocalExecutor(jobs, python)
     cells = select(study.cells, only)
     if only and not cells:
         raise ValueError(f"study {study.name}: no cell, group or task named {', '.join(only)}")
+    # A scheduler gives GPU cells the GPU they ask for; locally they need one here.
+    gpu = True if executor.name != "local" else gpu_available() if gpu is None else gpu
     statuses = [cell_status(study, c, runs_dir, gpu=gpu) for c in cells]
     counts: dict[str, int] = {}
     for s in statuses:
@@ -294,26 +444,72 @@ def run_study(
         f"{counts.get('na', 0)} N/A, {counts.get('needs_gpu', 0)} need a GPU, "
         f"{counts.get('running', 0)} running elsewhere; runs in {study.runs_root(runs_dir)}"
     )
-    progress = _Progress(study.name, runnable, counts.get("done", 0), jobs, log)
-    commit = git_commit()
-    outcome = {"ran": 0, "failed": 0, "skipped_done": counts.get("done", 0), "skipped_elsewhere": 0}
+    progress = _Progress(study.name, runnable, counts.get("done", 0), 1, log)
+    outcome = executor.run(
+        study,
+        todo,
+        runs_dir,
+        env={"PYTHONUNBUFFERED": "1", **(env or {})},
+        log=log,
+        progress=progress,
+        detach=detach,
+    )
+    return {
+        "ran": outcome.get("ran", 0),
+        "failed": outcome.get("failed", 0),
+        "skipped_done": counts.get("done", 0),
+        "skipped_elsewhere": outcome.get("skipped_elsewhere", 0),
+        **{k: v for k, v in outcome.items() if k not in ("ran", "failed", "skipped_elsewhere")},
+    }
 
-    def work(status: CellStatus) -> None:
-        ok, wall = run_cell(study, status.cell, runs_dir, commit=commit, python=python, env=env)
-        if ok is None:
-            log(f"[study {study.name}] skip {status.cell.id}: taken or finished by another runner")
-            outcome["skipped_elsewhere"] += 1
-            progress.not_run_here()
-            return
-        progress.finished(status.cell, ok, wall)
-        outcome["ran" if ok else "failed"] += 1
-        if not ok:
-            log(f"[study {study.name}] see {status.run_dir / LOG_FILE}")
 
-    if jobs == 1:
-        for status in todo:
-            work(status)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(work, todo))
-    return outcome
+def study_states(study: Study, runs_dir: Path | str | None = None) -> list[dict[str, Any]]:
+    """Each cell's state from its run folder and, for cells handed to a scheduler, the queue:
+    done, pending, running, requeued (pending again after the warning signal), failed,
+    interrupted (stopped, to be resumed), not started, n/a."""
+    queue: dict[str, str] | None = None
+    rows = []
+    for cell in study.cells:
+        run_dir = study.run_dir(cell, runs_dir)
+        record = _read_json(run_dir / CELL_FILE) or {}
+        attempts = record.get("attempts", [])
+        lock = _read_json(run_dir / LOCK) or {}
+        job = lock.get("job_id")
+        state = None
+        if cell.na_reason:
+            state = "n/a"
+        elif (run_dir / "metrics.json").is_file():
+            state = "done"
+        elif job:
+            if queue is None:
+                from .slurm import queue_states
+
+                queue = queue_states() or {}
+            queued = queue.get(str(job))
+            if queued in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"):
+                preempted = bool(attempts) and attempts[-1].get("outcome") == "preempted"
+                state = "requeued" if preempted else "pending"
+            elif queued is not None:
+                state = "running"
+        elif lock and lock_alive(lock):
+            state = "running"
+        if state is None:
+            status = record.get("status")
+            if status == "failed":
+                state = "failed"
+            elif status == "preempted" or (run_dir / "config.yaml").is_file():
+                state = "interrupted"
+            else:
+                state = "not started"
+        last = attempts[-1] if attempts else {}
+        exit_ = last.get("signal") or (None if last.get("rc") is None else f"rc {last['rc']}")
+        rows.append(
+            {
+                "cell": cell.id,
+                "state": state,
+                "job_id": job or last.get("job_id"),
+                "attempts": len(attempts),
+                "last_exit": exit_,
+            }
+        )
+    return rows

@@ -61,10 +61,19 @@ GROUP_KEYS = {
     "reference",
     "reference_ignores",
     "requires",
+    "resources",
     "note",
 }
 STUDY_KEYS = {"name", "description", "protocol", "hypotheses", "groups", "runs_dir", "notes"}
 REFERENCE_KEYS = {"model", "attention"}
+#: what a cell asks a cluster for (``resources:`` of a group; never part of a cell's id)
+RESOURCE_KEYS = {
+    "gpus": "GPUs per cell (int)",
+    "cpus": "CPU cores per cell (int)",
+    "mem": "memory per cell, e.g. 16G (SLURM's --mem)",
+    "time": "time limit per attempt in minutes (int)",
+    "partition": "SLURM partition",
+}
 
 
 class StudyError(ValueError):
@@ -96,6 +105,8 @@ class Cell:
     requires: str | None = None
     na_reason: str | None = None
     id: str = field(default="")
+    # what the cell asks a cluster for: not what it trains, so not part of identity() or the id
+    resources: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ identity
     def identity(self) -> dict[str, Any]:
@@ -358,6 +369,7 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
         requires = group.get("requires")
         if requires not in (None, "gpu"):
             raise _fail(path, f"{where}.requires", f"must be gpu or absent, got {requires!r}")
+        resources = _resources(group.get("resources"), path, f"{where}.resources")
         sweep_keys = list(sweep)
         for model, attention, kwargs, values, seed, fold in itertools.product(
             models,
@@ -400,6 +412,7 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
                 reference_ignores=tuple(ignores),
                 requires=requires,
                 na_reason=na,
+                resources=resources,
             )
             cell = _with_id(cell)
             cells.setdefault(cell.id, cell)  # the same run listed by two groups is one cell
@@ -416,6 +429,25 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
         members=members,
         hypotheses=list(hypotheses),
     )
+
+
+def _resources(value: Any, path: Path, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _fail(path, where, f"must be a mapping with keys {sorted(RESOURCE_KEYS)}")
+    unknown = set(value) - set(RESOURCE_KEYS)
+    if unknown:
+        raise _fail(path, where, f"unknown keys {sorted(unknown)} (valid: {sorted(RESOURCE_KEYS)})")
+    for key in ("gpus", "cpus", "time"):
+        if key in value and (
+            not isinstance(value[key], int) or isinstance(value[key], bool) or value[key] < 0
+        ):
+            raise _fail(path, f"{where}.{key}", f"must be a non-negative integer, got {value[key]!r}")
+    for key in ("mem", "partition"):
+        if key in value and not isinstance(value[key], str | int):
+            raise _fail(path, f"{where}.{key}", f"must be a string, got {value[key]!r}")
+    return dict(value)
 
 
 def _reference_for(model: str, reference: Mapping[str, Any], models: Sequence[str]) -> dict[str, Any]:
