@@ -519,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .data.errors import DataError, DatasetNotFoundError
-    from .engine.preemption import PREEMPTED_EXIT, PreemptedError
+    from .engine.preemption import PREEMPTED_EXIT, TERMINATED_EXIT, PreemptedError, TerminatedError
 
     parser = build_parser()
     # `miamind bench NAME ...` hands everything after NAME to the benchmark's own parser
@@ -537,6 +537,9 @@ def main(argv: list[str] | None = None) -> int:
         # The scheduler's warning signal: not a failure; the study executor requeues the cell.
         print(f"miamind: interrupted: {e}", file=sys.stderr)
         return PREEMPTED_EXIT
+    except TerminatedError as e:
+        print(f"miamind: interrupted: {e}", file=sys.stderr)
+        return TERMINATED_EXIT
     except OSError as e:
         # Disk full, read-only folder, I/O error: name the file and the cause in one line. Files are
         # written atomically, so what was complete before (the last checkpoint) is intact.

@@ -23,3 +23,20 @@ class PreemptedError(Exception):
             f"stopped by {PREEMPT_SIGNAL} at epoch {epoch}, global step {global_step}; "
             f"`miamind train --resume` {where}"
         )
+
+
+#: exit status of a run ended by SIGTERM (the shell's 128 + 15)
+TERMINATED_EXIT = 143
+
+
+class TerminatedError(Exception):
+    """SIGTERM (a cancelled or killed job) stopped training; the run is not finished.
+
+    Lightning turns SIGTERM into ``SIGTERMException``, a ``SystemExit`` without a code -- exit
+    status 0, which would make an unfinished run look like a success to whoever started it.
+    """
+
+    def __init__(self, run_dir: str):
+        super().__init__(
+            f"{run_dir}: stopped by SIGTERM before it finished; `miamind train --resume {run_dir}` continues it"
+        )

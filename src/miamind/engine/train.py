@@ -13,6 +13,7 @@ from ..tasks.registry import get_task
 from .build import build_data_and_model, build_task_module, build_trainer, set_threads
 from .config import Config, load_config
 from .plots import save_run_plots
+from .preemption import TerminatedError
 from .provenance import record_attempt
 from .run_folder import (
     RunError,
@@ -126,7 +127,12 @@ def _train_in_folder(
 
     trainer = build_trainer(cfg, run_dir, callbacks=callbacks, attempt=attempt)
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        raise TerminatedError(str(run_dir)) from None
     fit_seconds = time.perf_counter() - t0
     # Read now: trainer.test replaces callback_metrics with the test metrics.
     samples_per_s = trainer.callback_metrics.get("train/samples_per_s")

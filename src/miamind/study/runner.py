@@ -478,8 +478,6 @@ def study_states(study: Study, runs_dir: Path | str | None = None) -> list[dict[
         state = None
         if cell.na_reason:
             state = "n/a"
-        elif (run_dir / "metrics.json").is_file():
-            state = "done"
         elif job:
             if queue is None:
                 from .slurm import queue_states
@@ -493,6 +491,8 @@ def study_states(study: Study, runs_dir: Path | str | None = None) -> list[dict[
                 state = "running"
         elif lock and lock_alive(lock):
             state = "running"
+        if state is None and (run_dir / "metrics.json").is_file():
+            state = "done"  # and recorded: the holder of the lock (if any) has finished
         if state is None:
             status = record.get("status")
             if status == "failed":

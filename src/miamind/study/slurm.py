@@ -174,16 +174,37 @@ class CellJob:
         from submitit.helpers import DelayedSubmission
 
         attempt = self._attempt
-        if attempt is not None and attempt.proc is not None:
-            if attempt.proc.poll() is None:
-                attempt.proc.send_signal(signal.SIGUSR2)
-            try:
-                rc = attempt.proc.wait(timeout=240)
-            except subprocess.TimeoutExpired:
-                attempt.proc.kill()
-                rc = attempt.proc.wait()
+        if attempt is not None and attempt.proc is not None and attempt.proc.returncode is None:
+            rc = _stop_child(attempt.proc.pid, signal.SIGUSR2, grace_s=240)
+            attempt.proc.returncode = rc
             attempt.finish(rc)
         return DelayedSubmission(CellJob(self.cell, self.run_dir, self.threads))
+
+
+def _stop_child(pid: int, signum: int, grace_s: float) -> int:
+    """Send ``signum`` to the child ``pid`` and reap it (SIGKILL after ``grace_s``); its exit status.
+
+    ``os.waitpid`` rather than ``Popen.wait``: this runs in a signal handler that interrupted
+    ``Popen.wait`` in the same thread, which holds the lock every ``Popen`` wait takes.
+    """
+    import signal
+
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+    end = time.monotonic() + grace_s
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return -signal.SIGKILL  # reaped elsewhere: unknown, so not a success
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > end:
+            os.kill(pid, signal.SIGKILL)
+            end = float("inf")
+        time.sleep(0.2)
 
 
 # ------------------------------------------------------------------------------------------ config
@@ -268,6 +289,7 @@ class SlurmExecutor:
     config: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
     name: str = "slurm"
+    study_name: str = "study"
     #: seconds between two looks at the queue while waiting for the cells
     poll_s: float = 30.0
 
@@ -279,8 +301,14 @@ class SlurmExecutor:
                 setattr(self, key, float(self.config.pop(key)))
 
     def _executor(self, submitit: Any, folder: Path, params: Mapping[str, Any]):
-        executor = submitit.AutoExecutor(folder=folder / "%A_%a", cluster="slurm")
-        merged = {"slurm_signal_delay_s": 120, "timeout_min": 60, **self.config, **params}
+        executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm")
+        merged = {
+            "name": f"miamind-{self.study_name}",
+            "slurm_signal_delay_s": 120,
+            "timeout_min": 60,
+            **self.config,
+            **params,
+        }
         try:
             executor.update_parameters(**merged)
         except (NameError, ValueError, TypeError) as e:
@@ -306,6 +334,7 @@ class SlurmExecutor:
     def submit(self, study: Study, todo: Sequence[CellStatus], runs_dir) -> dict[str, str]:
         """Submit ``todo`` (one array per resource set); cell id -> job id."""
         submitit = _require_slurm()
+        self.study_name = study.name
         runs_root = study.runs_root(runs_dir).resolve()
         self.check(todo, runs_root)
         by_params: dict[str, list[CellStatus]] = {}
