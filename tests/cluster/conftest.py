@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from ._slurm import SlurmCluster, missing
+from miamind.study.local_slurm import SlurmCluster, missing
 
 
 def pytest_collection_modifyitems(items):

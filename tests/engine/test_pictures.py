@@ -94,12 +94,17 @@ def test_three_attentions_side_by_side_write_a_png_and_its_record(runs, tmp_path
     assert record["images"]["test_positions"] == positions
     assert record["images"]["official_test_indices"] == positions  # no limit_eval: the test split itself
     assert [r["attention"] for r in record["runs"]] == list(attentions)
-    for run in record["runs"]:
-        assert Path(run["checkpoint"]).is_file() and run["checkpoint"].endswith("best.safetensors")
+    for run, attention in zip(record["runs"], attentions, strict=True):
+        assert run["run"] == runs[attention].name  # folder names, no path of this machine
+        assert (runs[attention] / run["checkpoint"]).is_file() and run["checkpoint"].endswith(
+            "best.safetensors"
+        )
         # fastnet on 32x32: groups.0 maps are 15x15 (>= 32/4), groups.1 7x7 (< 8)
         assert run["layer"] == "groups.0.attn"
         assert [layer["spatial"] for layer in run["layers"]] == [[15, 15], [7, 7], [3, 3]]
-    assert record["command"][:3] == ["miamind", "viz", "attention"] and dirs[0] in record["command"]
+    assert record["command"][:3] == ["miamind", "viz", "attention"]
+    assert f'"$RUNS_DIR"/{runs[attentions[0]].name}' in record["command"]
+    assert not any(str(tmp_path) in arg for arg in record["command"])
 
     # What was drawn: 3 images spread over the TEST split, and each run's own gates on them.
     x, y = dm.example_batch(3, split="test", spread=True)

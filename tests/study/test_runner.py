@@ -163,8 +163,12 @@ def test_report_of_a_partial_study(fake, tmp_path):
     assert mia["n"] == 3 and mia["mean_diff"] == pytest.approx(-0.021)
     assert mia["p_ttest"] == pytest.approx(0.000755, abs=2e-6) and mia["significant"]
     md = (out / "summary.md").read_text()
-    assert f"--runs-dir {runs} --out {tmp_path / 'res'}` on" in md  # the command that writes it again
-    assert summary["command"].endswith(f"--out {tmp_path / 'res'}")
+    # the command that writes it again, without a path of this machine
+    assert 'miamind study report fake.yaml --runs-dir "$RUNS_DIR" --out res` on' in md
+    assert summary["command"].endswith("--out res") and str(tmp_path) not in md
+    assert summary["runs_dir"] == '"$RUNS_DIR"'
+    csv_text = (out / "cells.csv").read_text()
+    assert str(tmp_path) not in csv_text and '--out ""$RUNS_DIR""/cicids2017-flowcnn-' in csv_text
     assert "| flowcnn/se | 2 | +0.0500" in md and "failed 1" in md
     assert "flowcnn/mia ranks 3 of 3" in md and "-> worse" in md
     assert (out / "forest.png").stat().st_size > 1000

@@ -33,8 +33,10 @@ def save_bench(
 
     import torch
 
+    from .._portable import portable_text
+
     result = {
-        "command": command,
+        "command": portable_text(command),
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": torch_machine(),
         "settings": {**settings, "threads": torch.get_num_threads()},

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._portable import portable_text
+
 _CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
@@ -91,7 +93,7 @@ def generate(path: Path, rows: int, source: Path | None, header_every: int, seed
         "bytes": path.stat().st_size,
         "data_rows": rows,
         "repeated_header_lines": headers,
-        "source": str(source),
+        "source": portable_text(str(source)),
         "source_rows": len(lines),
     }
 
@@ -220,15 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     generated["path"] = "(temporary, deleted)"
-    env = (
-        f"MIAMIND_DATA={os.environ['MIAMIND_DATA']} "
-        if args.source is None and os.environ.get("MIAMIND_DATA")
-        else ""
-    )
+    env = "MIAMIND_DATA=path/to/data " if args.source is None and os.environ.get("MIAMIND_DATA") else ""
     result = {
         "command": env
-        + "python -m miamind.bench.csv_memory "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        + portable_text(
+            "python -m miamind.bench.csv_memory " + " ".join(argv if argv is not None else sys.argv[1:])
+        ),
         "machine": machine(),
         "chunksize": chunksize,
         "generated": generated,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._portable import portable_text
 from ..data import cicids2017, cicids2017_improved, cifar10, isbi2012
 from ..data.root import data_root
 from .csv_memory import machine
@@ -89,7 +90,7 @@ def _flows(load: Callable[..., object], data_dir: Path | None) -> dict:
 
 def build_report(data_dir: Path | None = None) -> dict:
     return {
-        "data_root": str(data_root(data_dir)),
+        "data_root": portable_text(str(data_root(data_dir))),
         "machine": machine(),
         "cifar10": _cifar(data_dir),
         "isbi2012": _isbi(data_dir),

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_open
+from .._portable import portable_text
 from ._report import torch_machine, write_report
 
 #: name -> (preset, config assignments, wall-time goal s, accuracy goal, attentions, seeds)
@@ -113,7 +114,7 @@ def run_one(
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"run {run_dir} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}")
-    wall_info = {"wall_s": round(wall, 1), "resumed": resumed, "command": " ".join(cmd[1:])}
+    wall_info = {"wall_s": round(wall, 1), "resumed": resumed, "command": portable_text(" ".join(cmd[1:]))}
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(wall_file, "w") as f:
         f.write(json.dumps(wall_info, indent=2) + "\n")
@@ -252,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         all_runs[name] = runs
         summary += aggregate(name, budget, runs)
     result = {
-        "command": command,
+        "command": portable_text(command),
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": torch_machine(),
         "budgets": budgets,

@@ -32,6 +32,15 @@ class PictureError(RunError):
     """Runs that cannot be drawn together (another task, other test images, an attention without gates)."""
 
 
+def _portable_command(argv: list[str], run_dirs: Sequence[Path]) -> list[str]:
+    """``argv`` with run folders as ``"$RUNS_DIR"/NAME`` and other paths relative (no machine path)."""
+    from .._portable import portable_path
+
+    parents = {Path(r).resolve().parent for r in run_dirs}
+    root = parents.pop() if len(parents) == 1 else None
+    return [portable_path(a, root) if a.startswith("/") else a for a in argv]
+
+
 def _family(attention: Any) -> str | None:
     """The gate family (``"mia"``, ``"cbam"``, ``"coordatt"``) of a configured attention, or None."""
     from ..attention.comparators import CBAM, CoordAttention
@@ -167,11 +176,11 @@ def attention_pictures(
         columns.append(GateColumn(title=title, captures=captures, layer=chosen))
         records.append(
             {
-                "run_dir": str(run_dir),
+                "run": run_dir.name,
                 "attention": attention,
                 "model": cfg["model"]["name"],
                 "seed": cfg["seed"],
-                "checkpoint": str(checkpoint_path(run_dir, which)),
+                "checkpoint": str(checkpoint_path(run_dir, which).relative_to(run_dir)),
                 "layer": chosen,
                 "layers": [
                     {
@@ -201,7 +210,9 @@ def attention_pictures(
         "images": {"split": _SPLIT[task], **image_record},
         "layer_rule": layer if layer != "auto" else "auto: the deepest layer at least 1/4 of the input size",
         "runs": records,
-        "command": list(command) if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "command": _portable_command(
+            list(command) if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]], folders
+        ),
     }
     record_path = out_png.with_suffix(".json")
     write_json(record_path, record)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_open, atomic_path
+from .._portable import RUNS_DIR, portable_path
 from ..tasks.registry import LOWER_IS_BETTER
 from .runner import CELL_FILE, cell_status, gpu_available, rerun_command
 from .spec import Cell, Study
@@ -65,7 +66,7 @@ def collect(study: Study, runs_dir: Path | str | None = None) -> list[dict[str, 
                 "params": (m or {}).get("parameters"),
                 "wall_s": record.get("wall_s"),
                 "commit": record.get("commit", ""),
-                "command": rerun_command(cell, st.run_dir, record),
+                "command": rerun_command(cell, st.run_dir, record, study.runs_root(runs_dir)),
             }
         )
     return rows
@@ -274,7 +275,7 @@ def write_summary_md(
     for r in rows:
         states[r["state"]] += 1
     runs_arg = f" --runs-dir {runs_dir}" if runs_dir is not None else ""
-    command = command or f"miamind study report {study.path}{runs_arg}"
+    command = command or f"miamind study report {portable_path(study.path)}{runs_arg}"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         f"# Study `{study.name}`",
@@ -282,7 +283,8 @@ def write_summary_md(
         f"Written by `{command}` on {stamp}.",
         f"Cells: {len(rows)} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))}). "
         "Rerun one cell with the `command` column of `cells.csv`; finish the study with "
-        f"`miamind study run {study.path}{runs_arg}` (finished cells are skipped).",
+        f"`miamind study run {portable_path(study.path)}{runs_arg}` (finished cells are skipped)"
+        + (f"; {RUNS_DIR} is the runs folder." if RUNS_DIR in runs_arg else "."),
         "",
     ]
     if study.description:
@@ -450,11 +452,14 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
     """Write results/study/NAME/{cells.csv, summary.md, summary.json, forest.png}; returns the folder."""
     out_dir = Path(out) if out is not None else Path("results") / "study" / study.name
     out_dir.mkdir(parents=True, exist_ok=True)
-    # the command that writes this folder again: --out included when it is not the default
+    # the command that writes this folder again (--out included when it is not the default), with
+    # no path of this machine in it
+    root = study.runs_root(runs_dir)
+    runs_arg = portable_path(runs_dir, root) if runs_dir is not None else None
     command = (
-        f"miamind study report {study.path}"
-        + (f" --runs-dir {runs_dir}" if runs_dir is not None else "")
-        + (f" --out {out}" if out is not None else "")
+        f"miamind study report {portable_path(study.path)}"
+        + (f" --runs-dir {runs_arg}" if runs_arg is not None else "")
+        + (f" --out {portable_path(out)}" if out is not None else "")
     )
     rows = collect(study, runs_dir)
     write_cells_csv(rows, out_dir / "cells.csv")
@@ -463,8 +468,8 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
     summary = summarise([{**row_of[c.id], "cell": c} for c in study.members or study.cells])
     summary_out = {
         "study": study.name,
-        "study_file": str(study.path),
-        "runs_dir": str(study.runs_root(runs_dir)),
+        "study_file": portable_path(study.path),
+        "runs_dir": portable_path(root, root),
         "command": command,
         "cells": len(rows),
         "states": {s: sum(1 for r in rows if r["state"] == s) for s in sorted({r["state"] for r in rows})},
@@ -472,7 +477,7 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
     }
     with atomic_open(out_dir / "summary.json", "w") as f:
         f.write(json.dumps(_jsonable(summary_out), indent=2) + "\n")
-    write_summary_md(study, summary, rows, out_dir / "summary.md", runs_dir, command)
+    write_summary_md(study, summary, rows, out_dir / "summary.md", runs_arg, command)
     (out_dir / "forest.png").unlink(missing_ok=True)
     plot_forest(summary, out_dir / "forest.png")
     return out_dir

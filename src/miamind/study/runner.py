@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -214,10 +215,17 @@ class _Progress:
             )
 
 
-def rerun_command(cell: Cell, run_dir: Path, record: dict | None) -> str:
+def rerun_command(cell: Cell, run_dir: Path, record: dict | None, runs_root: Path | None = None) -> str:
     """The command that reruns ``cell``: ``OMP_NUM_THREADS=N miamind ...`` when every recorded
-    attempt ran with the same ``OMP_NUM_THREADS`` (the numbers depend on it), else the plain one."""
+    attempt ran with the same ``OMP_NUM_THREADS`` (the numbers depend on it), else the plain one.
+    With ``runs_root``, the run folder is written ``"$RUNS_DIR"/CELL`` (no path of this machine)."""
     command = cell.command(run_dir)
+    if runs_root is not None:
+        from .._portable import portable_path
+
+        command = shlex.join(["miamind", *cell.argv("@RUN@")]).replace(
+            "@RUN@", portable_path(run_dir, runs_root)
+        )
     seen = {a.get("omp_num_threads") for a in (record or {}).get("attempts", [])}
     if len(seen) == 1 and (threads := seen.pop()):
         return f"OMP_NUM_THREADS={threads} {command}"

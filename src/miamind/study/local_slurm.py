@@ -1,8 +1,10 @@
-"""A real single-node SLURM (munged, slurmctld, slurmd from Debian's packages) in a temporary folder.
+"""A real single-node SLURM (munged, slurmctld, slurmd from Debian's packages) in a temporary folder:
 
 Started as root with everything -- config, state, spool, logs, pid files -- under one folder, found
 through ``SLURM_CONF``; stopped by pid (TERM, then KILL), never by name. The node offers 2 CPUs and
 one fake GPU (a GRES backed by /dev/null) so that GPU requests can be scheduled and checked.
+What the cluster tests and ``python -m miamind.bench.slurm_overhead`` run on; also a way to try
+``--executor slurm`` on one machine before a real cluster.
 """
 
 from __future__ import annotations
