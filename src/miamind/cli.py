@@ -223,6 +223,8 @@ BENCHMARKS = {
     ),
     "framework": ("framework", "PyTorch eager/compile vs MindSpore PYNATIVE/GRAPH latency"),
     "mindspore-conv": ("mindspore_conv", "MindSpore vs PyTorch CPU conv kernels at fastnet sizes"),
+    "slurm-overhead": ("slurm_overhead", "what the SLURM executor adds per cell (a throwaway local SLURM)"),
+    "cluster-projection": ("cluster_projection", "projected wall time of the studies on 1, 8 and 64 workers"),
 }
 
 

@@ -20,6 +20,8 @@ Each group is a product::
                                                        # group's first network), attention none
         reference_ignores: [model.kwargs.attention_at]  # set keys the reference does not vary
         requires: gpu                          # optional: skipped, with a line, without a GPU
+        resources: {gpus: 1, cpus: 8, mem: 32G, time: 120, partition: gpu}   # optional: what a
+                                               # cluster gives each cell (not part of its id)
 
 A cell is one run: (task, preset, model, attention, attention_kwargs, set, seed, fold). Its id is
 readable and ends in a hash of exactly those values, so the same cell in two groups (or two
