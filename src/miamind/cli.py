@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .engine.config import PRESETS
 from .tasks.registry import task_names
@@ -121,6 +122,13 @@ def _cmd_baseline(args) -> int:
 def _cmd_study(args) -> int:
     from .study import load_study
 
+    if args.study_command == "docs":
+        from .study.docs_blocks import sync_docs
+
+        changed = sync_docs(Path(args.root), check=args.check)
+        for path in changed:
+            print(f"{'differs from the results' if args.check else 'rewritten'}: {path}")
+        return 1 if args.check and changed else 0
     study = load_study(args.study_file)
     if args.study_command == "run":
         from .study.runner import LocalExecutor, run_study
@@ -434,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "report":
             sp.add_argument("--out", help="output folder (default: results/study/NAME)")
         sp.set_defaults(func=_cmd_study)
+    docs = st_sub.add_parser(
+        "docs", help="rewrite the README's and docs/' generated blocks from results/ (--check: only compare)"
+    )
+    docs.add_argument("--root", default=".", help="the repository (README.md, docs/, results/)")
+    docs.add_argument("--check", action="store_true", help="exit 1, writing nothing, when a block differs")
+    docs.set_defaults(func=_cmd_study)
 
     ev = sub.add_parser("evaluate", help="evaluate a run's checkpoint on the test (or val) split")
     ev.add_argument("run_dir")

@@ -78,7 +78,7 @@ def environment() -> dict[str, Any]:
         device = f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
     else:
         device = f"cpu: {_cpu_model()}"
-    env = {
+    env: dict[str, Any] = {
         "miamind": __version__,
         "commit": source_commit(),
         "python": platform.python_version(),
