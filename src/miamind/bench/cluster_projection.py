@@ -14,6 +14,7 @@ import argparse
 import csv
 import heapq
 import json
+import statistics
 from pathlib import Path
 
 from ._report import write_report
@@ -65,7 +66,8 @@ def to_markdown(result: dict) -> str:
         "",
         f"{s['measured_cells']} measured cells ({', '.join(f'{k} {v}' for k, v in s['cells_per_study'].items())}), "
         f"{s['cell_hours']:.1f} cell-hours as measured with one CPU thread per cell; SLURM overhead "
-        f"{s['overhead_per_cell_s']} s per cell (`results/bench/slurm_overhead.md`). Workers run one cell at a "
+        f"{s['overhead_per_cell_s']:g} s per cell added (measured median {s['overhead_per_cell_measured_s']:g} s, "
+        "`results/bench/slurm_overhead.md`; a negative median counts as 0). Workers run one cell at a "
         "time, longest first. Each measured cell is counted at its measured cost: a GPU worker runs it "
         "faster by a factor not measured here, so those rows are upper bounds. The paper protocol's "
         f"{s['gpu_cells']} GPU cells are projected at assumed minutes per cell (not measured).",
@@ -91,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("results/bench/cluster_projection.json"))
     args = p.parse_args(argv)
     overhead = json.loads((args.results / "bench" / "slurm_overhead.json").read_text())
-    per_cell = sorted(r["overhead_per_cell_s"] for r in overhead["results"])[len(overhead["results"]) // 2]
+    measured = statistics.median(r["overhead_per_cell_s"] for r in overhead["results"])
+    # a negative median (SLURM finished the same cells sooner than the local pool) is noise: no saving
+    per_cell = max(0.0, measured)
     cells = measured_cells(args.results)
     costs = [c + per_cell for study in cells.values() for c in study]
     n_gpu = gpu_cells(args.results)
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             "cells_per_study": {k: len(v) for k, v in cells.items()},
             "cell_hours": sum(costs) / 3600,
             "overhead_per_cell_s": per_cell,
+            "overhead_per_cell_measured_s": measured,
             "gpu_cells": n_gpu,
         },
         "results": rows,
