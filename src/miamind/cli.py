@@ -233,6 +233,7 @@ BENCHMARKS = {
     "mindspore-conv": ("mindspore_conv", "MindSpore vs PyTorch CPU conv kernels at fastnet sizes"),
     "slurm-overhead": ("slurm_overhead", "what the SLURM executor adds per cell (a throwaway local SLURM)"),
     "cluster-projection": ("cluster_projection", "projected wall time of the studies on 1, 8 and 64 workers"),
+    "near-duplicates": ("near_duplicates", "flow test rows with a near-copy among the training rows"),
 }
 
 
@@ -243,7 +244,8 @@ def _cmd_bench(args) -> int:
     module = importlib.import_module(f".bench.{module_name}", __package__)
     argv = list(args.bench_args)
     if "--out" not in argv and not any(a in ("-h", "--help") for a in argv):
-        argv = ["--out", f"results/bench/{module_name}.json"] + argv
+        folder = "data" if module_name == "near_duplicates" else "bench"
+        argv = ["--out", f"results/{folder}/{module_name}.json"] + argv
     return module.main(argv)
 
 
