@@ -341,12 +341,28 @@ def grid_flow(results: Path) -> str:
         for c in grid.comparisons(g)
         if c["significant"] and c["label"].startswith("flowcnn/")
     ]
+    near = json.loads((results / "data" / "near_duplicates.json").read_text())
+    shares = {
+        d: [r["share"] for r in near["results"] if r["dataset"] == d]
+        for d in ("cicids2017", "cicids2017_improved")
+    }
     intro = (
         "Flow task: test macro-F1, mean ± sd over 5 seeds, flowcnn (1-D CNN), `fast` preset, exact duplicates "
         "removed before the split (same run and folder). `*`: the difference to `none`, paired by seed, is "
         f"significant after Holm correction over the study's {grid.summary['family_size']} comparisons. "
-        + ("Nothing is marked among the attentions." if not attention_sig else "")
-    ).rstrip()
+        + ("Nothing is marked among the attentions. " if not attention_sig else "")
+        + "Near-copies: "
+        + ", ".join(
+            f"{min(v):.0%}-{max(v):.0%} of the {name} test rows"
+            for name, v in (
+                ("subset's", shares["cicids2017"]),
+                ("improved sample's", shares["cicids2017_improved"]),
+            )
+        )
+        + f" have a training row within distance {near['settings']['threshold']:g} after scaling "
+        "([`results/data/near_duplicates.md`](results/data/near_duplicates.md)): not a split error, but it "
+        "favours models that memorise, such as the random forest and 1-NN."
+    )
     return "\n".join([intro, "", head, rule, *rows])
 
 
