@@ -195,6 +195,12 @@ def test_tiny_real_study(tmp_path):
     out = run_study(study, runs_dir=tmp_path / "runs", jobs=2, log=print, gpu=False)
     assert out == {"ran": 6, "failed": 0, "skipped_done": 0, "skipped_elsewhere": 0}
     res = write_report(study, runs_dir=tmp_path / "runs", out=tmp_path / "res")
+    import csv
+
+    with open(res / "cells.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    # commit and environment as the training processes recorded them (provenance.json)
+    assert all(r["environment"].startswith("torch ") and r["commit"] for r in rows)
     summary = json.loads((res / "summary.json").read_text())
     assert {c["label"] for c in summary["comparisons"] if c["primary"]} == {"flowcnn/se", "sklearn_logreg"}
 

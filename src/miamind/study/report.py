@@ -65,11 +65,25 @@ def collect(study: Study, runs_dir: Path | str | None = None) -> list[dict[str, 
                 "metrics": cell_metrics(m) if m else {},
                 "params": (m or {}).get("parameters"),
                 "wall_s": record.get("wall_s"),
-                "commit": record.get("commit", ""),
+                **_provenance(st.run_dir, record),
                 "command": rerun_command(cell, st.run_dir, record, study.runs_root(runs_dir)),
             }
         )
     return rows
+
+
+def _provenance(run_dir: Path, record: dict[str, Any]) -> dict[str, str]:
+    """Commit and environment of the attempt that finished the cell, as its training process
+    recorded them (``provenance.json``); older run folders: the runner's commit only."""
+    from ..engine.provenance import read_provenance
+
+    attempts = read_provenance(run_dir)
+    if not attempts:
+        return {"commit": record.get("commit", ""), "environment": ""}
+    last = attempts[-1]
+    threads = last.get("omp_num_threads") or last.get("torch_threads")
+    environment = f"torch {last.get('torch')}, lightning {last.get('lightning')}, {last.get('device')}, {threads} threads"
+    return {"commit": last.get("commit") or f"miamind {last.get('miamind')}", "environment": environment}
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -105,6 +119,7 @@ def write_cells_csv(rows: list[dict[str, Any]], path: Path) -> None:
         "params",
         "wall_s",
         "commit",
+        "environment",
         "command",
     ]
     buf = io.StringIO()
@@ -128,6 +143,7 @@ def write_cells_csv(rows: list[dict[str, Any]], path: Path) -> None:
             "params": r["params"] if r["params"] is not None else "",
             "wall_s": r["wall_s"] if r["wall_s"] is not None else "",
             "commit": r["commit"],
+            "environment": r["environment"],
             "command": r["command"],
         }
         for k in metric_cols:
