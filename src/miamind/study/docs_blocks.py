@@ -294,6 +294,9 @@ def confirm(results: Path) -> str:
         except KeyError:
             parts.append(f"{what}: no pair finished yet")
             continue
+        if c["ci_low"] is None:
+            parts.append(f"{what} {_s(c['mean_diff'])} ({_count(c['n'], 'pair')} so far, no interval yet)")
+            continue
         verdict = "confirmed" if c["significant"] else "not shown"
         parts.append(
             f"{what} {_s(c['mean_diff'])} (95% CI {_ci(c)}, n = {c['n']}, Holm p {_p(c['p_holm'])}): {verdict}"

@@ -305,6 +305,10 @@ def write_summary_md(
     ]
     if study.description:
         lines += [study.description.strip(), ""]
+    if study.hypotheses:
+        lines += ["## Hypotheses and test (fixed in the study file before any cell ran)", ""]
+        lines += [f"- {' '.join(h.split())}" for h in study.hypotheses]
+        lines.append("")
     if study.protocol:
         lines += ["## Protocol (fixed in the study file before any result)", ""]
         for task, text in study.protocol.items():
