@@ -36,7 +36,7 @@ else:
         sys.exit(1)
 attention = argv[argv.index("--attention") + 1] if "--attention" in argv else "none"
 kill = run.name in os.environ.get("FAKE_KILL_AFTER_METRICS", "").split(",")
-score = 0.80 + 0.01 * seed + {"se": 0.05, "mia": -0.02 - 0.001 * seed}.get(attention, 0.0)
+score = 0.80 + 0.01 * seed + {"se": 0.05, "ge": 0.05, "mia": -0.02 - 0.001 * seed}.get(attention, 0.0)
 (run / "metrics.json").write_text(json.dumps({"test": {"f1_macro": score, "acc": score}, "parameters": 7}))
 if kill:
     import signal
@@ -331,3 +331,18 @@ def test_a_run_listed_by_two_groups_is_compared_in_both_and_tested_once(fake, tm
     for group in "ab":
         mia = cmps[(group, "flowcnn/mia")]
         assert mia["p_ttest"] == pytest.approx(0.000755, abs=2e-6) and mia["p_holm"] == mia["p_ttest"]
+
+
+def test_a_comparison_that_repeats_another_exactly_is_one_test_for_holm(fake, tmp_path):
+    study, runs, env, _ = fake
+    spec = tmp_path / "repeat.yaml"
+    spec.write_text(SPEC.replace("[none, se, mia, coordatt]", "[none, se, ge, mia]"))
+    study = load_study(spec)
+    run(study, runs, env)
+    summary = json.loads(
+        (write_report(study, runs_dir=runs, out=tmp_path / "r") / "summary.json").read_text()
+    )
+    cmps = {c["label"]: c for c in summary["comparisons"] if c["primary"]}
+    assert summary["family_size"] == 1  # mia's t-test; se's (= ge's) constant shift has none
+    assert cmps["flowcnn/ge"]["same_test_as"] == "flowcnn/se" and "same_test_as" not in cmps["flowcnn/se"]
+    assert cmps["flowcnn/ge"]["p_holm"] == cmps["flowcnn/se"]["p_holm"]

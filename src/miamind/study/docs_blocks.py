@@ -149,7 +149,7 @@ def grid_image(results: Path) -> str:
         "Mean ± sd over 5 seeds (CIFAR-10: fastnet, `fast` preset, tested once on the official 10,000-image "
         "test split -- of the JPEG-q75 copy of CIFAR-10 the loaders read, lossy, not the official arrays) or the 5 "
         "cross-validation folds (ISBI 2012); `*` marks a difference to `none`, paired by seed/fold, "
-        f"significant after Holm correction over the study's {fam} comparisons."
+        f"significant after Holm correction over the study's {fam} tests."
     )
     return "\n".join([intro, "", head, rule, *rows])
 
@@ -205,8 +205,8 @@ def grid_image_notes(results: Path) -> str:
         f"MIA-Mind costs {1 - mia_f:.0%} in fastnet (SE {1 - se_f:.0%}) and {1 - mia_u:.0%} in the U-Net "
         f"(SE {1 - se_u:.0%}): {(1 - mia_u) / (1 - se_u):.1f}x SE's cost there.",
         "- Rows `ge` are left out: with timm's defaults and a global extent Gather-Excite is SE, with the same "
-        f"numbers on every seed; its comparisons are {_ge_count(grid)} of the grid's {grid.summary['family_size']} "
-        "and only make Holm's correction stricter.",
+        f"numbers on every seed; its {_ge_count(grid)} comparisons repeat SE's data and count as SE's tests, so "
+        f"Holm's family is {grid.summary['family_size']} tests.",
     ]
     return "\n".join(lines)
 
@@ -352,7 +352,7 @@ def grid_flow(results: Path) -> str:
     intro = (
         "Flow task: test macro-F1, mean ± sd over 5 seeds, flowcnn (1-D CNN), `fast` preset, exact duplicates "
         "removed before the split (same run and folder). `*`: the difference to `none`, paired by seed, is "
-        f"significant after Holm correction over the study's {grid.summary['family_size']} comparisons. "
+        f"significant after Holm correction over the study's {grid.summary['family_size']} tests. "
         + ("Nothing is marked among the attentions. " if not attention_sig else "")
         + "Near-copies: "
         + ", ".join(

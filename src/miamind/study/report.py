@@ -82,7 +82,8 @@ def _provenance(run_dir: Path, record: dict[str, Any]) -> dict[str, str]:
         return {"commit": record.get("commit", ""), "environment": ""}
     last = attempts[-1]
     threads = last.get("omp_num_threads") or last.get("torch_threads")
-    environment = f"torch {last.get('torch')}, lightning {last.get('lightning')}, {last.get('device')}, {threads} threads"
+    libraries = f"torch {last.get('torch')}, lightning {last.get('lightning')}"
+    environment = f"{libraries}, {last.get('device')}, {threads} threads"
     return {"commit": last.get("commit") or f"miamind {last.get('miamind')}", "environment": environment}
 
 
@@ -243,26 +244,40 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     "primary": i == 0,
                     "higher_is_better": metric not in LOWER_IS_BETTER,
                     "units": [list(u) for u in shared],
-                    "_pair": (entry["key"], entry["reference_key"]),
+                    "_test": (
+                        entry["reference_key"],
+                        metric,
+                        tuple(shared),
+                        tuple(round(a - b, 12) for a, b in pairs),
+                    ),
                 }
             )
             comparisons.append(cmp)
+    return {"configs": out_configs, **holm_family(comparisons), "alpha": ALPHA}
+
+
+def holm_family(comparisons: list[dict[str, Any]]) -> dict[str, Any]:
+    """Holm's correction over the primary comparisons, each *test* counted once.
+
+    Two rows are one test when they compare the same data: the same configuration against the same
+    reference listed by two groups, or two configurations whose paired differences are equal unit
+    by unit (timm's Gather-Excite with a global extent is SE, and gives SE's numbers on every seed).
+    Every row gets its test's adjusted p; a repeat names the row it repeats (``same_test_as``).
+    """
     primary = [cp for cp in comparisons if cp["primary"]]
-    # A configuration compared with the same reference in two groups (a run both groups list) is
-    # one test: Holm counts it once and both rows get its adjusted p.
-    p_of_pair = {cp["_pair"]: cp["p_ttest"] for cp in primary}
-    adjusted = dict(zip(p_of_pair, holm(list(p_of_pair.values())), strict=True))
+    first: dict[Any, dict[str, Any]] = {}
     for cp in primary:
-        cp["p_holm"] = adjusted[cp["_pair"]]
+        original = first.setdefault(cp["_test"], cp)
+        if original is not cp and original["label"] != cp["label"]:
+            cp["same_test_as"] = original["label"]
+    p_of_test = {key: cp["p_ttest"] for key, cp in first.items()}
+    adjusted = dict(zip(p_of_test, holm(list(p_of_test.values())), strict=True))
+    for cp in primary:
+        cp["p_holm"] = adjusted[cp["_test"]]
         cp["significant"] = cp["p_holm"] is not None and cp["p_holm"] < ALPHA
     for cp in comparisons:
-        del cp["_pair"]
-    return {
-        "configs": out_configs,
-        "comparisons": comparisons,
-        "family_size": sum(1 for p in p_of_pair.values() if p is not None),
-        "alpha": ALPHA,
-    }
+        del cp["_test"]
+    return {"comparisons": comparisons, "family_size": sum(1 for p in p_of_test.values() if p is not None)}
 
 
 def _md_row(cols: list[str]) -> str:
@@ -320,7 +335,8 @@ def write_summary_md(
         "## Differences to the reference, paired by seed/fold",
         "",
         "Mean difference (configuration - reference) with its t-based 95% CI; p: paired t-test; "
-        f"p_holm: Holm-corrected over the {fam} primary-metric comparisons of this study; "
+        f"p_holm: Holm-corrected over the {fam} primary-metric tests of this study (a comparison that "
+        "repeats another's data exactly is one test); "
         f"* marks p_holm < {ALPHA}. p_wilcoxon: signed-rank test (with 5 pairs it cannot go below 0.0625).",
         "",
     ]
@@ -340,7 +356,9 @@ def write_summary_md(
             star = " *" if c.get("significant") else ""
             lines.append(
                 f"| {c['label']} | {c['n']} | {c['mean_diff']:+.4f}{star} | {ci} | {_fmt(c['p_ttest'])} | "
-                f"{_fmt(c.get('p_holm'))} | {_fmt(c['p_wilcoxon'])} | {_verdict(c)} |"
+                f"{_fmt(c.get('p_holm'))} | {_fmt(c['p_wilcoxon'])} | {_verdict(c)}"
+                + (f" (same test as {c['same_test_as']}: counted once)" if c.get("same_test_as") else "")
+                + " |"
             )
         lines.append("")
     lines += ["## Configurations (test metrics: mean ± sd over seeds/folds, n)", ""]
