@@ -16,21 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..tasks.near_copies import near_copy_mask
 from ._report import save_bench
 
 DATASETS = {
     "cicids2017": ("CIC-IDS2017 subset, binary", "binary"),
     "cicids2017_improved": ("CIC-IDS2017 improved sample, 16 classes", "multiclass"),
 }
-
-
-def near_copy_mask(x_train: np.ndarray, x_test: np.ndarray, threshold: float) -> np.ndarray:
-    """True for each test row with a training row within ``threshold`` (Euclidean)."""
-    from sklearn.neighbors import NearestNeighbors
-
-    nn = NearestNeighbors(n_neighbors=1).fit(x_train)
-    distance, _ = nn.kneighbors(x_test)
-    return distance[:, 0] <= threshold
 
 
 def measure(dataset: str, seed: int, threshold: float) -> dict:

@@ -116,6 +116,11 @@ def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: b
     x_test, y_test = dm.split_arrays("test")
     val = _score(clf, x_val, y_val, info.class_names)
     test = _score(clf, x_test, y_test, info.class_names)
+    from ..tasks.near_copies import near_copy_report
+
+    # the class _score's metrics count as predicted: the most probable one
+    novel, facts = near_copy_report(dm, clf.classes_[clf.predict_proba(x_test).argmax(1)], y_test)
+    test["metrics"].update(novel)
     metrics = {
         "task": cfg["task"],
         "model": name,
@@ -136,7 +141,7 @@ def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: b
         "test_confmat": test["confmat"],
         "class_names": list(info.class_names),
         "baseline": {"name": name, "what": what, "estimator": repr(clf)},
-        "data": data_summary(dm),
+        "data": {**data_summary(dm), **facts},
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(run_dir / "baseline.yaml", "w") as f:

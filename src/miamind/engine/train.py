@@ -166,6 +166,12 @@ def _train_in_folder(
         "class_names": list(info.class_names),
     }
     data_report = data_summary(dm)
+    if get_task(cfg["task"]).near_copy_metrics:
+        from ..tasks.near_copies import near_copy_report, network_predictions
+
+        novel, facts = near_copy_report(dm, *network_predictions(module, dm))
+        metrics["test"].update(novel)
+        data_report.update(facts)
     if data_report:
         metrics["data"] = data_report
     if trainer.is_global_zero:

@@ -40,6 +40,8 @@ class Task:
         test_split: what the reported test split is, in words (written to ``metrics.json``).
         datasets: the datasets (``miamind.data``) it can train on, in order of preference.
         mindspore: whether ``miamind train --backend mindspore`` trains it.
+        near_copy_metrics: whether the test split's near-copies of training rows are counted and
+            ``f1_macro_novel`` reported (:mod:`miamind.tasks.near_copies`).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Task:
     datasets: tuple[str, ...] = ()
     optional_data: Mapping[str, Any] = field(default_factory=dict)
     mindspore: bool = False
+    near_copy_metrics: bool = False
 
     def datamodule_class(self) -> type:
         module, _, cls = self.datamodule.partition(":")
@@ -124,10 +127,12 @@ TASKS: dict[str, Task] = {
                 "precision_macro",
                 "recall_macro",
                 "auroc",
+                "f1_macro_novel",
             ),
             test_split="stratified held-out test split",
             datasets=("cicids2017", "cicids2017_improved"),
             mindspore=True,
+            near_copy_metrics=True,
         ),
     )
 }
