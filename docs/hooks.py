@@ -7,7 +7,8 @@
   CHANGELOG.md, CONTRIBUTING.md, LICENSE, NOTICE and everything under ``results/`` are added to
   the site at their repository paths, so the links between them work there as in the repository.
   Pages under ``docs/`` link to them as ``../NAME`` (right in the repository); that prefix is
-  dropped when the site is built.
+  dropped when the site is built. The README links to pages as ``docs/NAME.md``; on the site,
+  where it sits beside them, that prefix is dropped too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ REPO_PAGES = {"README.md": "readme.md", "CHANGELOG.md": "CHANGELOG.md", "CONTRIB
 PUBLISHED_FILES = ("LICENSE", "NOTICE")
 PUBLISHED_DIRS = ("results",)
 UP_LINK = re.compile(r"\]\(\.\./([^)]*)\)")
+DOCS_LINK = re.compile(r"\]\(docs/([^)]*)\)")
 # Sphinx roles in docstrings (:class:`X`) render as ":class:" followed by the code span; keep the span.
 SPHINX_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|obj|exc):(?=<code>)")
 
@@ -61,6 +63,8 @@ def _repo_link(match: re.Match) -> str:
 def on_page_markdown(markdown: str, page, config, files) -> str:
     if page.file.generated_by is None:  # a page under docs/: its ../ links point at the repository
         markdown = UP_LINK.sub(_repo_link, markdown)
+    elif page.file.src_uri == REPO_PAGES["README.md"]:  # the README beside the docs pages
+        markdown = DOCS_LINK.sub(r"](\1)", markdown)
     if CLI_MARKER in markdown:
         markdown = markdown.replace(CLI_MARKER, cli_reference())
     return markdown
