@@ -33,7 +33,10 @@ def test_flow_runs_report_the_novel_macro_f1_and_the_near_copy_count(tmp_path, m
     assert main(command) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     data, test = metrics["data"], metrics["test"]
-    assert data["near_copy_threshold"] == NEAR_COPY_THRESHOLD and 0 <= data["test_near_copies"] <= data["test_rows"]
+    assert (
+        data["near_copy_threshold"] == NEAR_COPY_THRESHOLD
+        and 0 <= data["test_near_copies"] <= data["test_rows"]
+    )
     assert test["f1_macro_novel"] is None or 0.0 <= test["f1_macro_novel"] <= 1.0
     if data["test_near_copies"] == 0:  # no near-copy: the same rows, the same number
         assert test["f1_macro_novel"] == pytest.approx(test["f1_macro"])
