@@ -375,6 +375,7 @@ class SlurmExecutor:
         for s in todo:
             if s.cell.id not in job_ids:
                 progress.not_run_here()
+        progress.jobs = int(self.config.get("slurm_array_parallelism") or len(job_ids))
         outcome = {
             "ran": 0,
             "failed": 0,
