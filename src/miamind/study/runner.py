@@ -149,8 +149,9 @@ def local_lock() -> dict[str, Any]:
 def take_lock(run_dir: Path, holder: dict[str, Any], *, adopt: str | None = None) -> bool:
     """Create RUN_DIR/study.lock for ``holder`` exclusively; a stale lock (holder gone) is replaced.
 
-    ``adopt``: a job id whose lock this process may take over (a scheduler job taking the lock its
-    submitter wrote for it, or the same job after a requeue).
+    ``adopt``: a job id whose lock this process may take over: the same job after a requeue, or the
+    lock a submitter wrote for a job whose id it did not know yet (a task can start before
+    ``sbatch`` has returned its id to the submitter).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK
@@ -159,7 +160,9 @@ def take_lock(run_dir: Path, holder: dict[str, Any], *, adopt: str | None = None
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             lock = _read_json(path) or {}
-            if not (adopt and str(lock.get("job_id")) == adopt) and lock_alive(lock):
+            submitting = lock.get("executor") == "slurm" and not lock.get("job_id")
+            mine = adopt is not None and (str(lock.get("job_id")) == adopt or submitting)
+            if not mine and lock_alive(lock):
                 return False
             path.unlink(missing_ok=True)
             continue

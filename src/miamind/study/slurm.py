@@ -83,9 +83,17 @@ def _squeue(*args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def queue_states() -> dict[str, str] | None:
+_QUEUE_CACHE: dict[str, Any] = {"at": -1e9, "states": None}
+#: one squeue answer serves the lock checks of a whole study listing
+QUEUE_CACHE_S = 2.0
+
+
+def queue_states(max_age_s: float = QUEUE_CACHE_S) -> dict[str, str] | None:
     """Job id (``ARRAY_TASK`` for array tasks) -> state of this user's queued and running jobs;
-    None when there is no scheduler to ask."""
+    None when there is no scheduler to ask. Answers up to ``max_age_s`` old are reused."""
+    now = time.monotonic()
+    if now - _QUEUE_CACHE["at"] <= max_age_s and _QUEUE_CACHE["states"] is not None:
+        return dict(_QUEUE_CACHE["states"])
     out = _squeue("--me", "-r", "-o", "%i|%T")
     if out is None:
         return None
@@ -94,7 +102,8 @@ def queue_states() -> dict[str, str] | None:
         job, _, state = line.strip().partition("|")
         if job:
             states[job] = state
-    return states
+    _QUEUE_CACHE.update(at=now, states=states)
+    return dict(states)
 
 
 def job_active(job_id: str, states: Mapping[str, str] | None = None) -> bool | None:
@@ -108,6 +117,7 @@ def job_active(job_id: str, states: Mapping[str, str] | None = None) -> bool | N
 def cancel_jobs(job_ids: Sequence[str]) -> None:
     if job_ids:
         subprocess.run(["scancel", *job_ids], check=True, capture_output=True, timeout=60)
+        _QUEUE_CACHE["at"] = -1e9
 
 
 # ------------------------------------------------------------------------------------------ on the node
@@ -364,6 +374,7 @@ class SlurmExecutor:
                 if not lock.get("job_id"):  # the task may have started and taken it already
                     _write_json(status.run_dir / LOCK, {**lock, "job_id": job.job_id})
                 job_ids[status.cell.id] = job.job_id
+        _QUEUE_CACHE["at"] = -1e9  # the queue has changed: the next look asks squeue again
         return job_ids
 
     def run(self, study, todo, runs_dir, *, env, log, progress: _Progress, detach):
