@@ -166,7 +166,7 @@ def _train_in_folder(
         "class_names": list(info.class_names),
     }
     data_report = data_summary(dm)
-    if get_task(cfg["task"]).near_copy_metrics:
+    if get_task(cfg["task"]).near_copy_metrics and trainer.is_global_zero:
         from ..tasks.near_copies import near_copy_report, network_predictions
 
         novel, facts = near_copy_report(dm, *network_predictions(module, dm))

@@ -51,17 +51,27 @@ def novel_metrics(
     return {"f1_macro_novel": f1}
 
 
-def network_predictions(module, dm) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted class, target) of every test row, in the test loader's order, as tested."""
+def network_predictions(module, dm, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted class, target) of every row of the whole test split, in its order, with the
+    evaluation forward of the test (not the loader: under DDP each rank's loader holds a shard)."""
     import torch
 
-    preds, targets = [], []
+    x_test, y_test = dm.split_arrays("test")
+    x = torch.as_tensor(x_test).reshape(len(x_test), *dm.info.input_shape)
+    import contextlib
+
+    trainer = getattr(module, "_trainer", None)
+    # the test's precision (bf16 autocast when the run trains in bf16)
+    precision = (
+        trainer.precision_plugin.forward_context() if trainer is not None else contextlib.nullcontext()
+    )
+    preds = []
     module.eval()
-    with torch.no_grad():
-        for x, y in dm.test_dataloader():
-            preds.append(module.predict_logits(x.to(module.device)).argmax(1).cpu())
-            targets.append(y)
-    return torch.cat(preds).numpy(), torch.cat(targets).numpy()
+    with torch.no_grad(), precision:
+        for start in range(0, len(x), batch_size):
+            logits = module.predict_logits(x[start : start + batch_size].to(module.device))
+            preds.append(logits.argmax(1).cpu())
+    return torch.cat(preds).numpy(), y_test
 
 
 def near_copy_report(dm, preds: np.ndarray, targets: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
