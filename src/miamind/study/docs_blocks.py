@@ -284,6 +284,7 @@ def confirm(results: Path) -> str:
             "no result yet."
         )
     study = Study.load(results, "confirm")
+    complete = study.summary["states"].get("done", 0) == study.summary["cells"]
     parts = []
     for group, label, what in (
         ("cifar10-sum-fusion", "fastnet/mia_add", "sum fusion (mia_add) vs none"),
@@ -297,12 +298,12 @@ def confirm(results: Path) -> str:
         if c["ci_low"] is None:
             parts.append(f"{what} {_s(c['mean_diff'])} ({_count(c['n'], 'pair')} so far, no interval yet)")
             continue
-        verdict = "confirmed" if c["significant"] else "not shown"
+        # the verdict is read once, on all 10 seeds (the study file says so); until then, no word
+        verdict = ("confirmed" if c["significant"] else "not shown") if complete else "interim"
         parts.append(
             f"{what} {_s(c['mean_diff'])} (95% CI {_ci(c)}, n = {c['n']}, Holm p {_p(c['p_holm'])}): {verdict}"
         )
     done = study.summary["states"].get("done", 0)
-    complete = done == study.summary["cells"]
     status = "complete" if complete else f"{done} of {study.summary['cells']} cells so far, not a verdict yet"
     return (
         "- **Confirmatory study** ([`results/study/confirm/`](results/study/confirm/summary.md), "
