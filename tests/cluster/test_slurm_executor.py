@@ -61,7 +61,7 @@ def _job(run_dir: Path) -> str:
 
 
 def _queued(job: str) -> str | None:
-    return (queue_states() or {}).get(job)
+    return (queue_states(max_age_s=0) or {}).get(job)  # the queue now, not a cached answer
 
 
 def _test_metrics(run_dir: Path) -> dict:
@@ -70,6 +70,17 @@ def _test_metrics(run_dir: Path) -> dict:
 
 def _scripts(runs: Path) -> list[str]:
     return [p.read_text() for p in sorted((runs / ".submitit").glob(".submission_file_*.sh"))]
+
+
+def _one_long_cell(tmp_path: Path, name: str):
+    """A one-cell study (6 epochs of small batches: long enough to signal) submitted detached:
+    (study, runs folder, cell, run folder, job id)."""
+    study = _study(tmp_path, name, epochs=6, extra={"data.batch_size": 32})
+    runs = tmp_path / "runs"
+    run_study(study, runs_dir=runs, executor=_executor(), detach=True, log=print)
+    (cell,) = study.cells
+    run_dir = study.run_dir(cell, runs)
+    return study, runs, cell, run_dir, _job(run_dir)
 
 
 def test_a_study_is_one_throttled_array_and_reports_as_the_local_executor_does(slurm, tmp_path):
@@ -113,7 +124,7 @@ def test_a_second_run_while_the_first_ones_cells_run_starts_nothing_twice(slurm,
     assert again["submitted"] == 0 and sum("running elsewhere" in s or ": running (" in s for s in lines) >= 2
     local = run_study(study, runs_dir=runs, log=lines.append)  # a local runner on the login node too
     assert local["ran"] == 0 and local["failed"] == 0
-    assert set(queue_states() or {}) <= jobs  # nothing else was submitted
+    assert set(queue_states(max_age_s=0) or {}) <= jobs  # nothing else was submitted
     _wait(lambda: all(r["state"] == "done" for r in study_states(study, runs)), timeout=240)
     for cell in study.cells:
         record = json.loads((study.run_dir(cell, runs) / CELL_FILE).read_text())
@@ -121,12 +132,7 @@ def test_a_second_run_while_the_first_ones_cells_run_starts_nothing_twice(slurm,
 
 
 def test_the_warning_signal_requeues_and_the_cell_ends_as_an_uninterrupted_run(slurm, tmp_path):
-    study = _study(tmp_path, "preempt", epochs=6, extra={"data.batch_size": 32})
-    runs = tmp_path / "runs"
-    run_study(study, runs_dir=runs, executor=_executor(), detach=True, log=print)
-    (cell,) = study.cells
-    run_dir = study.run_dir(cell, runs)
-    job = _job(run_dir)
+    study, runs, cell, run_dir, job = _one_long_cell(tmp_path, "preempt")
     _wait(lambda: (run_dir / "checkpoints" / "last.safetensors").is_file())
     slurm.run("scancel", "--signal=USR2", job, check=False)
     _wait(lambda: _queued(job) == "PENDING")
@@ -143,12 +149,7 @@ def test_the_warning_signal_requeues_and_the_cell_ends_as_an_uninterrupted_run(s
 
 
 def test_a_cancelled_cell_is_recorded_failed_and_retried_by_the_next_run(slurm, tmp_path):
-    study = _study(tmp_path, "cancel", epochs=6, extra={"data.batch_size": 32})
-    runs = tmp_path / "runs"
-    run_study(study, runs_dir=runs, executor=_executor(), detach=True, log=print)
-    (cell,) = study.cells
-    run_dir = study.run_dir(cell, runs)
-    job = _job(run_dir)
+    study, runs, cell, run_dir, job = _one_long_cell(tmp_path, "cancel")
     _wait(lambda: (run_dir / "config.yaml").is_file())
     assert cancel_study(study, runs, log=print) == 1
     _wait(lambda: _queued(job) is None)
@@ -217,14 +218,15 @@ def test_bad_input_submits_nothing(slurm, tmp_path):
             run_study(study, runs_dir=readonly, executor=_executor(), log=print)
     finally:
         subprocess.run(["umount", str(readonly)], check=False)
-    assert not queue_states()
+    assert not queue_states(max_age_s=0)
 
 
 def test_lightning_in_an_allocation(slurm, tmp_path):
     # One device in an allocation of two tasks: Lightning must not take it for a 2-rank job.
     out = tmp_path / "one-device"
     train = f"{sys.executable} -m miamind train --task cicids2017 --epochs 1 --set data.synthetic=true --out {out}"
-    job = slurm.run("sbatch", "--parsable", "--ntasks=2", "--wrap", train).strip()
+    log = tmp_path / "slurm-%j.out"
+    job = slurm.run("sbatch", "--parsable", "--ntasks=2", f"--output={log}", "--wrap", train).strip()
     _wait(lambda: _queued(job) is None, timeout=120)
     assert json.loads((out / "metrics.json").read_text())["world_size"] == 1
 
