@@ -18,7 +18,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints/ci.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip -q
-	$(PY) -m pip install -c constraints/ci.txt -e ".[test,mindspore,slurm]"
+	$(PY) -m pip install -c constraints/ci.txt -e ".[test,mindspore,slurm,tensorboard,mlflow]"
 	touch $(STAMP)
 
 demo: $(STAMP)

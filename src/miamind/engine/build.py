@@ -8,7 +8,7 @@ from typing import Any
 
 from ..tasks.registry import get_task
 from .config import Config
-from .run_folder import checkpoints_dir, logs_dir
+from .run_folder import checkpoints_dir
 
 
 def synthetic_arrays(task: str, seed: int):
@@ -135,10 +135,10 @@ def build_trainer(
     ``fit=False``: an evaluation Trainer (no checkpoints, no logger, one node).
     """
     import lightning.pytorch as pl
-    from lightning.pytorch.loggers import CSVLogger
 
     from .callbacks import FiniteLossGuard, PreemptionGuard, RNGStateCallback, SafetensorsModelCheckpoint
     from .checkpoint_io import SafetensorsCheckpointIO
+    from .loggers import build_loggers
 
     tr = cfg["trainer"]
     ck = cfg["checkpoint"]
@@ -175,7 +175,7 @@ def build_trainer(
         strategy=tr["strategy"] if fit else "auto",
         plugins=[SafetensorsCheckpointIO(), *cluster_environment(tr, fit)],
         callbacks=cbs,
-        logger=CSVLogger(str(logs_dir(run_dir)), name="", version=f"attempt-{attempt}") if fit else False,
+        logger=build_loggers(cfg, run_dir, attempt) if fit else False,
         enable_checkpointing=fit,
         enable_progress_bar=bool(tr["progress_bar"]),
         enable_model_summary=False,

@@ -279,6 +279,21 @@ def validate_config(cfg: Config) -> None:
     _require(
         isinstance(tr["compile"], bool), "trainer.compile", f"must be true or false, got {tr['compile']!r}"
     )
+    from .loggers import LOGGERS
+
+    _require(
+        isinstance(tr["loggers"], list) and all(isinstance(n, str) for n in tr["loggers"]),
+        "trainer.loggers",
+        f"must be a list of logger names ({', '.join(LOGGERS)}), got {tr['loggers']!r}",
+    )
+    for name in tr["loggers"]:
+        _require(name in LOGGERS, "trainer.loggers", f"unknown logger {name!r} (valid: {', '.join(LOGGERS)})")
+    for key in ("mlflow_tracking_uri", "mlflow_experiment"):
+        _require(
+            tr[key] is None or isinstance(tr[key], str),
+            f"trainer.{key}",
+            f"must be null or a string, got {tr[key]!r}",
+        )
     for key in ("limit_train_batches", "limit_eval_batches"):
         v = tr[key]
         _require(v is None or (_number(v) and v > 0), f"trainer.{key}", f"must be null or > 0, got {v!r}")

@@ -12,6 +12,7 @@ from .._atomic import PathLike
 from ..tasks.registry import get_task
 from .build import build_data_and_model, build_task_module, build_trainer, set_threads
 from .config import Config, load_config
+from .loggers import check_loggers
 from .plots import save_run_plots
 from .preemption import TerminatedError
 from .provenance import record_attempt
@@ -106,6 +107,8 @@ def _train_in_folder(
             check_new_run(run_dir, f"use --resume {run_dir} or another --out")
         ckpt_path = None
 
+    if rank0:
+        check_loggers(cfg, run_dir)  # before anything of the run is written
     set_threads(cfg)
     dm, model = build_data_and_model(cfg, arrays)
     info = dm.info

@@ -252,7 +252,12 @@ class CellAttempt:
     """
 
     def __init__(self, cell: Cell, run_dir: Path, *, python: str, env: dict[str, str], job_id: str | None):
-        self.cell, self.run_dir, self.python, self.env, self.job_id = cell, run_dir, python, env, job_id
+        from ..engine.loggers import TAGS_ENV
+
+        self.cell, self.run_dir, self.python, self.job_id = cell, run_dir, python, job_id
+        # what an MLflow run of this cell is tagged with (engine/loggers.py)
+        tags = {"study": cell.study, "group": cell.group, "cell": cell.id}
+        self.env = {**env, TAGS_ENV: json.dumps(tags)}
         self.resume = (run_dir / "config.yaml").is_file() and not is_baseline(cell.model)
         self.argv = ["train", "--resume", str(run_dir)] if self.resume else cell.argv(run_dir)
         self.proc: subprocess.Popen | None = None
