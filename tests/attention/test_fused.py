@@ -187,7 +187,7 @@ def test_fused_saves_only_x_and_small_tensors(name):
     # mia_adaptive X + 3.033 x; fused mia / mia_add X + 0.033 x, mia_adaptive X + 0.035 x.
     assert ref["extra"] >= 1.0 * in_bytes  # the plain graph keeps at least one full-size map
     assert got["all"] < ref["all"] - 0.9 * in_bytes
-    assert got["extra"] <= 0.05 * in_bytes  # the target is <= 1.05 x
+    assert got["extra"] <= 0.05 * in_bytes  # the target is <= 1.05 x
     # What is left is O(N (C + H W)): pooled descriptors, gates and MLP activations.
     assert got["extra"] <= n * 4 * (c + h * w) * x.element_size()
     assert got["all"] - got["extra"] == in_bytes  # X itself is saved (by reference, not copied)

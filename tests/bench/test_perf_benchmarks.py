@@ -39,7 +39,7 @@ def test_layers_quick_covers_every_attention_dtype_and_layout(tmp_path):
 
 def test_fused_mia_saves_less_than_one_input_copy_in_the_layers_table(tmp_path):
     rows = bench_layers.measure_config(["mia"], 2, (32, 16, 16), "fp32", "nchw", repeats=1, warmup=0)
-    assert rows[0]["extra_saved_ratio"] <= 1.05  # issue 5's memory target, through the benchmark's own path
+    assert rows[0]["extra_saved_ratio"] <= 1.05  # the memory target, through the benchmark's own path
 
 
 def test_models_quick_reports_ratios_against_none_of_the_same_round(tmp_path):

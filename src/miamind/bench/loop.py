@@ -5,7 +5,7 @@ builds the ``fast`` preset's model, task module and data module (generated CIFAR
 files are needed), runs a few Lightning training batches with a callback timing each step and the
 gap between steps (data and hooks), then times the same module and optimizer kind in a plain loop on
 prepared batches. Medians, after two warm-up steps; the ratio in-loop / bare img/s is what matters
-(issue 11's goal: >= 0.9), taken per repeat, the attentions and repeats interleaved, and its median
+(the goal: >= 0.9), taken per repeat, the attentions and repeats interleaved, and its median
 reported (machines are noisy). ``--out`` writes the JSON and a Markdown table beside it.
 """
 

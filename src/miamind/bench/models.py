@@ -8,7 +8,7 @@ machine hits all of them alike. Reported: median img/s over the rounds and the m
 of (img/s with the attention / img/s without attention in the same round).
 
 Workloads (precision and memory format as the ``fast`` preset trains each model; ResNet-18 in
-both fp32 and bf16, the setting of issue 5's targets: ``mia`` >= 0.95 x none and >= ``se``):
+both fp32 and bf16, the setting of the targets: ``mia`` >= 0.95 x none and >= ``se``):
 
 - ``resnet18`` batch 128 of 3x32x32, channels_last, fp32 and bf16 autocast;
 - ``resnet50`` batch 64 of 3x32x32, channels_last, bf16 autocast;
