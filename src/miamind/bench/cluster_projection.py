@@ -17,7 +17,7 @@ import json
 import statistics
 from pathlib import Path
 
-from ._report import write_report
+from ._report import save_bench
 
 STUDIES = ("grid", "ablations", "paper_protocol", "confirm")
 
@@ -116,19 +116,15 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     command = "python -m miamind.bench.cluster_projection " + " ".join(argv or [])
-    result = {
-        "command": command.strip(),
-        "settings": {
-            "measured_cells": len(costs),
-            "cells_per_study": {k: len(v) for k, v in cells.items()},
-            "cell_hours": sum(costs) / 3600,
-            "overhead_per_cell_s": per_cell,
-            "overhead_per_cell_measured_s": measured,
-            "gpu_cells": n_gpu,
-        },
-        "results": rows,
+    settings = {
+        "measured_cells": len(costs),
+        "cells_per_study": {k: len(v) for k, v in cells.items()},
+        "cell_hours": sum(costs) / 3600,
+        "overhead_per_cell_s": per_cell,
+        "overhead_per_cell_measured_s": measured,
+        "gpu_cells": n_gpu,
     }
-    write_report(args.out, result, to_markdown(result))
+    save_bench(args.out, command.strip(), settings, rows, to_markdown)
     return 0
 
 
