@@ -44,6 +44,8 @@ def _p(p: float | None) -> str:
         return "n/a"
     if p >= 0.995:
         return "1.0"
+    if p < 0.001:
+        return "< 0.001"
     return f"{p:.3f}" if p < 0.01 else f"{p:.2f}"
 
 
@@ -271,7 +273,8 @@ def ablations(results: Path) -> str:
         f"and `gate_init: identity` lands on `none`'s accuracy ({_s(ident_none['mean_diff'])} vs none), "
         f"{_s(ident['mean_diff'])} above the paper's initialisation (CI {_ci(ident)}). Whether the initial scale "
         "holds MIA-Mind back on CIFAR-10 is open: the point estimate says it might, the interval allows "
-        "anything from a loss to a gain. `studies/confirm.yaml` tests both leads on 10 new seeds."
+        "anything from a loss to a gain on these 3 seeds. The confirmatory study (next bullet) tested both "
+        "leads on 10 new seeds."
     )
 
 
