@@ -64,11 +64,13 @@ def test_demo_without_data_and_network_trains_on_generated_data(tmp_path, no_net
 def test_demo_fetches_what_it_can_then_trains_on_it(tmp_path, no_network, capsys, monkeypatch):
     """CIC-IDS2017 needs a login; the improved re-extraction comes from the (local) server."""
     csv = write_improved(tmp_path / "sample.csv", features(240), ["BENIGN", "DDoS"] * 120).read_bytes()
+    # Compressed once: gzip stamps the current second into its header, so two calls can differ.
+    served = gzip.compress(csv, mtime=0)
     server = Server()
-    server.files["/sample.csv.gz"] = gzip.compress(csv)
+    server.files["/sample.csv.gz"] = served
     server.thread.start()
     try:
-        remote = Remote("sample.csv.gz", (server.url("/sample.csv.gz"),), sha256(gzip.compress(csv)))
+        remote = Remote("sample.csv.gz", (server.url("/sample.csv.gz"),), sha256(served))
         src = Source(
             dataset="cicids2017_improved", folder="cicids2017_improved", copy="a test copy", files=(remote,)
         )
