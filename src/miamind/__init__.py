@@ -19,3 +19,8 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 __getattr__, __dir__ = lazy_attributes(globals(), _EXPORTS)
+
+# Last: registering may import miamind's models, which needs the names above.
+from ._timm_hook import register_with_timm  # noqa: E402
+
+register_with_timm()

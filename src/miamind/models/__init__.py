@@ -40,6 +40,9 @@ from .registry import cannot_hold, create_model, get_model_builder, list_models,
 from .resnet import CifarResNet, resnet18, resnet34, resnet50
 from .unet import UNet, unet
 
+# Last: registers the networks with timm (``timm.create_model("miamind_resnet18")``).
+from . import timm_models  # noqa: E402,F401  # isort: skip
+
 __all__ = [
     "create_model",
     "cannot_hold",

@@ -13,16 +13,15 @@ The mark is a plain instance attribute, so it survives ``copy.deepcopy`` and nee
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch.nn as nn
 
 from .._registry import attention_name, build_in_slot
-from ..attention import create_attention
-from ..attention.registry import AttentionSpec
+from ..attention.registry import AttentionSpec, create_attention
 
-__all__ = ["build_attention", "attention_layers", "attention_name"]
+__all__ = ["build_attention", "attention_layers", "attention_name", "init_keeping_attention"]
 
 # Instance attribute set on every inserted attention layer; its value is the slot description.
 _SLOT_ATTR = "_miamind_attention_slot"
@@ -67,3 +66,14 @@ def attention_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     to ``model``, so ``dict(model.named_modules())[name]`` gives the module back.
     """
     return [(name, m) for name, m in model.named_modules() if getattr(m, _SLOT_ATTR, None) is not None]
+
+
+def init_keeping_attention(model: nn.Module, init: Callable[[], None]) -> None:
+    """Run a backbone's ``init()`` (e.g. timm's Kaiming init of every conv), then give each attention
+    layer of ``model`` back the parameters its own constructor chose (its documented init)."""
+    saved = [
+        (m, {k: v.detach().clone() for k, v in m.state_dict().items()}) for _, m in attention_layers(model)
+    ]
+    init()
+    for module, state in saved:
+        module.load_state_dict(state)

@@ -40,7 +40,7 @@ from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from .._arch.plan import takes_spec
 from .._arch.resnet import ATTENTION_SLOT, ResNetSpec, register_resnets
-from ._attention import attention_layers, build_attention
+from ._attention import build_attention, init_keeping_attention
 from .registry import register_model
 
 __all__ = ["CifarResNet", "resnet18", "resnet34", "resnet50", "ATTENTION_SLOT"]
@@ -95,12 +95,9 @@ class CifarResNet(ResNet):
     @torch.jit.ignore
     def init_weights(self, zero_init_last: bool = True) -> None:
         """timm's backbone init; attention layers keep the parameters their constructor gave them."""
-        saved = [
-            (m, {k: v.detach().clone() for k, v in m.state_dict().items()}) for _, m in attention_layers(self)
-        ]
-        super().init_weights(zero_init_last=zero_init_last)
-        for module, state in saved:
-            module.load_state_dict(state)
+        init_keeping_attention(
+            self, lambda: super(CifarResNet, self).init_weights(zero_init_last=zero_init_last)
+        )
 
 
 # The three depths differ only in block type and stage depths (_arch.resnet.RESNET_VARIANTS).
