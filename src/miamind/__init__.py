@@ -15,6 +15,7 @@ _EXPORTS = {
         ".attention",
     ),
     **dict.fromkeys(("create_model", "list_models"), ".models"),
+    "from_pretrained": ".engine.hf_folder",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

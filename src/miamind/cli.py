@@ -186,6 +186,10 @@ def _cmd_export(args) -> int:
         from .engine.export import export_onnx
 
         path = export_onnx(args.run_dir, args.out)
+    elif args.format == "hf":
+        from .engine.hf_folder import export_hf
+
+        path = export_hf(args.run_dir, args.out)
     else:
         from .engine.run_folder import run_input_shape
         from .mindspore.export import export_mindir
@@ -458,16 +462,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_cmd_evaluate)
 
     pr = sub.add_parser("predict", help="predict with a run's model on image / TIFF / CSV files")
-    pr.add_argument("run_dir")
+    pr.add_argument("run_dir", help="a run folder, or a model folder from `export --format hf`")
     pr.add_argument("inputs", nargs="+")
     pr.add_argument("--checkpoint", default="best", choices=["best", "last"])
     pr.add_argument("--out", help="CSV file (classification) or folder for masks (segmentation)")
     pr.set_defaults(func=_cmd_predict)
 
-    ex = sub.add_parser("export", help="export a run's model to ONNX (PyTorch) or MindIR (MindSpore)")
+    ex = sub.add_parser(
+        "export",
+        help="export a run's model to ONNX, a Hugging Face model folder (PyTorch) or MindIR (MindSpore)",
+    )
     ex.add_argument("run_dir")
-    ex.add_argument("--format", required=True, choices=["onnx", "mindir"])
-    ex.add_argument("--out", required=True, help="output file")
+    ex.add_argument("--format", required=True, choices=["onnx", "hf", "mindir"])
+    ex.add_argument("--out", required=True, help="output file (hf: a new folder)")
     ex.add_argument("--batch", type=int, default=1, help="mindir: the fixed batch size of the exported graph")
     ex.set_defaults(func=_cmd_export)
 

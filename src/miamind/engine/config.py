@@ -323,12 +323,17 @@ def save_config(cfg: Config, path: str | Path) -> None:
 
 def load_config(path: str | Path) -> Config:
     """Read a saved config and check it against the schema of its task."""
-    data = _read_yaml(path, "run config")
+    return config_from_mapping(_read_yaml(path, "run config"), f"run config {path}")
+
+
+def config_from_mapping(data: Mapping[str, Any], source: str) -> Config:
+    """A saved config (``config.yaml``'s content, or a model folder's copy) checked against the
+    schema of its task; errors start with ``source``."""
     task = data.get("task")
     if task not in TASKS:
-        raise ConfigError(f"run config {path}: field 'task' must be one of {', '.join(TASKS)}, got {task!r}")
+        raise ConfigError(f"{source}: field 'task' must be one of {', '.join(TASKS)}, got {task!r}")
     cfg = deep_merge(
-        task_defaults(task), {k: v for k, v in data.items() if k != "task"}, source=f"run config {path}: "
+        task_defaults(task), {k: v for k, v in data.items() if k != "task"}, source=f"{source}: "
     )
     validate_config(cfg)
     return cfg

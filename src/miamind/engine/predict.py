@@ -15,6 +15,7 @@ from .._atomic import (
     atomic_open,
 )
 from .build import build_datamodule_for
+from .hf_folder import is_model_folder, load_model_folder
 from .load import load_trained_model
 from .run_folder import RunError, load_preprocess
 from .summary import format_table
@@ -43,6 +44,9 @@ def predict(
 ) -> list[dict[str, object]]:
     """Class probabilities (classification) or membrane/cell masks (segmentation) for ``inputs``.
 
+    ``run_dir``: a run folder (its ``which`` checkpoint) or a model folder written by
+    ``miamind export --format hf``.
+
     Classification: one row per image / CSV line with the predicted class and every class's
     probability; written to ``out`` as CSV when given, printed otherwise. Segmentation: one PNG mask
     per slice (0 = membrane, 255 = cell, the label files' convention) in the folder ``out``
@@ -54,8 +58,12 @@ def predict(
     from ..data.isbi2012 import pad_to_multiple
     from ..tasks.inputs import load_inputs
 
-    cfg, info, model, _ = load_trained_model(run_dir, which)
-    x, names = load_inputs(cfg["task"], [str(p) for p in inputs], load_preprocess(Path(run_dir)))
+    if is_model_folder(run_dir):  # exported with `miamind export --format hf`
+        cfg, info, model, state = load_model_folder(run_dir)
+    else:
+        cfg, info, model, _ = load_trained_model(run_dir, which)
+        state = load_preprocess(Path(run_dir))
+    x, names = load_inputs(cfg["task"], [str(p) for p in inputs], state)
     rows: list[dict[str, object]] = []
     if cfg["task"] == "isbi2012":
         from PIL import Image
