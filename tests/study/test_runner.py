@@ -172,6 +172,8 @@ def test_report_of_a_partial_study(fake, tmp_path):
     assert "| flowcnn/se | 2 | +0.0500" in md and "failed 1" in md
     assert "flowcnn/mia ranks 3 of 3" in md and "-> worse" in md
     assert (out / "forest.png").stat().st_size > 1000
+    page = (out / "index.html").read_text()
+    assert "flowcnn/se" in page and "data:image/png;base64," in page and str(tmp_path) not in page
 
 
 @pytest.mark.slow

@@ -472,13 +472,32 @@ def doc_files(root: Path) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
 
 
+def study_pages(root: Path) -> dict[Path, str]:
+    """``results/study/NAME/index.html`` -> its text, for every report folder whose study file exists."""
+    from .page import render_index_html
+    from .spec import load_study
+
+    pages = {}
+    for summary_path in sorted((root / "results" / "study").glob("*/summary.json")):
+        study_file = root / json.loads(summary_path.read_text())["study_file"]
+        if study_file.is_file():
+            study = load_study(study_file)
+            pages[summary_path.parent / "index.html"] = render_index_html(
+                summary_path.parent,
+                description=study.description,
+                protocol=study.protocol,
+                hypotheses=study.hypotheses,
+            )
+    return pages
+
+
 def sync_docs(root: Path, *, check: bool = False) -> list[Path]:
-    """Rewrite the generated blocks of the README and docs/; return the files that differ (with
-    ``check``, nothing is written)."""
+    """Rewrite the generated blocks of the README and docs/ and the studies' ``index.html`` pages;
+    return the files that differ (with ``check``, nothing is written)."""
     changed = []
-    for path in doc_files(root):
-        text = path.read_text()
-        new = render(text, root / "results", str(path))
+    rendered = {path: render(path.read_text(), root / "results", str(path)) for path in doc_files(root)}
+    for path, new in {**rendered, **study_pages(root)}.items():
+        text = path.read_text() if path.is_file() else None
         if new != text:
             changed.append(path)
             if not check:

@@ -22,6 +22,7 @@ from typing import Any
 from .._atomic import atomic_open, atomic_path
 from .._portable import RUNS_DIR, portable_path
 from ..tasks.registry import LOWER_IS_BETTER
+from .page import write_index_html
 from .runner import CELL_FILE, cell_status, gpu_available, rerun_command
 from .spec import Cell, Study
 from .stats import holm, paired, summarize
@@ -487,7 +488,8 @@ def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | str | None = None) -> Path:
-    """Write results/study/NAME/{cells.csv, summary.md, summary.json, forest.png}; returns the folder."""
+    """Write results/study/NAME/{cells.csv, summary.md, summary.json, forest.png, index.html}; returns
+    the folder."""
     out_dir = Path(out) if out is not None else Path("results") / "study" / study.name
     out_dir.mkdir(parents=True, exist_ok=True)
     # the command that writes this folder again (--out included when it is not the default), with
@@ -518,4 +520,7 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
     write_summary_md(study, summary, rows, out_dir / "summary.md", runs_arg, command)
     (out_dir / "forest.png").unlink(missing_ok=True)
     plot_forest(summary, out_dir / "forest.png")
+    write_index_html(
+        out_dir, description=study.description, protocol=study.protocol, hypotheses=study.hypotheses
+    )
     return out_dir
