@@ -7,6 +7,7 @@ the files a run folder has) so these tests take seconds; ``test_tiny_real_study`
 
 import json
 import os
+import shutil
 import textwrap
 
 import pytest
@@ -174,6 +175,25 @@ def test_report_of_a_partial_study(fake, tmp_path):
     assert (out / "forest.png").stat().st_size > 1000
     page = (out / "index.html").read_text()
     assert "flowcnn/se" in page and "data:image/png;base64," in page and str(tmp_path) not in page
+
+    # A finished cell whose run folder is gone keeps its committed row when the report is rewritten.
+    gone = next(c for c in cells if c.attention == "mia" and c.seed == 1)
+    before = next(line for line in (out / "cells.csv").read_text().splitlines() if line.startswith(gone.id))
+    shutil.rmtree(runs / gone.id)
+    write_report(study, runs_dir=runs, out=out)
+    after = next(line for line in (out / "cells.csv").read_text().splitlines() if line.startswith(gone.id))
+    assert after == before
+    again = json.loads((out / "summary.json").read_text())
+    assert {c["label"]: c for c in again["comparisons"] if c["primary"]}["flowcnn/mia"]["n"] == 3
+    assert "1 finished cells are taken from the earlier `cells.csv`" in (out / "summary.md").read_text()
+    # ... and only into the folder that holds that row
+    assert ",done," not in next(
+        line
+        for line in (write_report(study, runs_dir=runs, out=tmp_path / "other") / "cells.csv")
+        .read_text()
+        .splitlines()
+        if line.startswith(gone.id)
+    )
 
 
 @pytest.mark.slow

@@ -46,12 +46,51 @@ def cell_metrics(metrics_json: dict[str, Any]) -> dict[str, float]:
     return test
 
 
-def collect(study: Study, runs_dir: Path | str | None = None) -> list[dict[str, Any]]:
-    """One record per cell: the cell, its state, metrics, parameters, wall seconds, commit, command."""
+def committed_rows(path: Path) -> dict[str, dict[str, str]]:
+    """The finished cells of an earlier ``cells.csv`` (cell id -> row); {} when there is none."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {r["cell"]: r for r in csv.DictReader(f) if r.get("state") == "done"}
+
+
+def _from_committed(cell: Cell, row: dict[str, str], run_dir: Path) -> dict[str, Any]:
+    """A finished cell whose run folder is not here, as its committed ``cells.csv`` row holds it
+    (metrics to the 6 digits written there)."""
+    metrics = {k: float(row[k]) for k in cell.metrics if row.get(k) not in (None, "")}
+    number = {k: (float(row[k]) if row.get(k) else None) for k in ("params", "wall_s")}
+    return {
+        "cell": cell,
+        "state": "done",
+        "reason": "",
+        "run_dir": run_dir,
+        "metrics": metrics,
+        "params": None if number["params"] is None else int(number["params"]),
+        "wall_s": number["wall_s"],
+        "commit": row.get("commit", ""),
+        "environment": row.get("environment", ""),
+        "command": row.get("command", ""),
+        "from_committed": True,
+    }
+
+
+def collect(
+    study: Study, runs_dir: Path | str | None = None, committed: dict[str, dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """One record per cell: the cell, its state, metrics, parameters, wall seconds, commit, command.
+
+    ``committed`` (from :func:`committed_rows`): a finished cell whose run folder is not under
+    ``runs_dir`` keeps that row (same cell id, so the same configuration), so a report can be
+    rewritten after part of its cells were rerun elsewhere or their folders were cleaned away.
+    """
     gpu = gpu_available()
+    committed = committed or {}
     rows = []
     for cell in study.cells:
         st = cell_status(study, cell, runs_dir, gpu=gpu)
+        if st.state != "done" and cell.id in committed:
+            rows.append(_from_committed(cell, committed[cell.id], st.run_dir))
+            continue
         record = _read_json(st.run_dir / CELL_FILE) or {}
         m = _read_json(st.run_dir / "metrics.json") if st.state == "done" else None
         state = st.state
@@ -314,7 +353,13 @@ def write_summary_md(
         "",
         f"Written by `{command}` on {stamp}.",
         f"Cells: {len(rows)} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))}). "
-        "Rerun one cell with the `command` column of `cells.csv`; finish the study with "
+        + (
+            f"{kept} finished cells are taken from the earlier `cells.csv` of this folder (their run "
+            "folders were not in the runs folder; metrics to 6 digits). "
+            if (kept := sum(1 for r in rows if r.get("from_committed")))
+            else ""
+        )
+        + "Rerun one cell with the `command` column of `cells.csv`; finish the study with "
         f"`miamind study run {portable_path(study.path)}{runs_arg}` (finished cells are skipped)"
         + (f"; {RUNS_DIR} is the runs folder." if RUNS_DIR in runs_arg else "."),
         "",
@@ -501,7 +546,7 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
         + (f" --runs-dir {runs_arg}" if runs_arg is not None else "")
         + (f" --out {portable_path(out)}" if out is not None else "")
     )
-    rows = collect(study, runs_dir)
+    rows = collect(study, runs_dir, committed_rows(out_dir / "cells.csv"))
     write_cells_csv(rows, out_dir / "cells.csv")
     # compared per group listing: a run shared by two groups appears in both, with each group's reference
     row_of = {r["cell"].id: r for r in rows}
