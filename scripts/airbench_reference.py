@@ -1,4 +1,4 @@
-"""airbench94's training procedure on this project's data and network: a reference for issue 11.
+"""airbench94's training procedure on this project's data and network: a reference for the CIFAR-10 recipes.
 
 Why: `fast12` (full-width fastnet, 6 epochs) reaches ~0.87 validation accuracy where airbench94
 (Jordan 2024, arXiv 2404.00498; github.com/KellerJordan/cifar10-airbench) reports 94% test accuracy
