@@ -116,3 +116,59 @@ def test_print_config_shows_the_resolved_config(capsys):
     )
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["seed"] == 5 and cfg["optim"]["lr"] == 0.01 and cfg["data"]["batch_size"] == 16
+
+
+def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys):
+    """UserError (bad input) -> one line, exit 2; a plain ValueError is a bug and propagates."""
+    import miamind.cli.data as data_cli
+    from miamind.errors import InputError
+
+    def user_error(args):
+        raise InputError("data check: the field 'x' is wrong")
+
+    monkeypatch.setattr(data_cli, "_cmd_info", user_error)
+    assert main(["info"]) == 2
+    assert capsys.readouterr().err.strip() == "miamind: error: data check: the field 'x' is wrong"
+
+    def bug(args):
+        raise ValueError("an internal invariant broke")
+
+    monkeypatch.setattr(data_cli, "_cmd_info", bug)
+    with pytest.raises(ValueError, match="internal invariant"):
+        main(["info"])
+
+
+def test_a_bad_command_line_is_one_line_naming_the_command():
+    out = run_cli("data", "fetch", "mnist")
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1
+        and "invalid choice: 'mnist'" in lines[0]
+        and "`miamind data fetch --help`" in lines[0]
+    )
+
+
+def test_choices_come_from_the_registries():
+    from miamind.cli import build_parser
+    from miamind.data import DATASETS
+    from miamind.tasks.registry import task_names
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    train = sub.choices["train"]
+    assert next(a for a in train._actions if a.dest == "task").choices == task_names()
+    data = next(a for a in sub.choices["data"]._actions if a.dest == "data_command")
+    assert next(a for a in data.choices["fetch"]._actions if a.dest == "datasets").choices == [
+        *DATASETS,
+        "all",
+    ]
+
+
+def test_visualize_is_the_old_name_of_viz_maps():
+    from miamind.cli import build_parser
+
+    parser = build_parser()
+    old = parser.parse_args(["visualize", "runs/x", "--n", "2"])
+    new = parser.parse_args(["viz", "maps", "runs/x", "--n", "2"])
+    assert old.func is new.func and (old.run_dir, old.n) == (new.run_dir, new.n)

@@ -13,7 +13,14 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+from .errors import InputError
+
+#: What every ``attention=`` argument takes, in both backends: a registered name, a class or callable
+#: building the layer (``callable(channels, **kwargs)``), or ``None`` / ``"none"`` (no attention).
+AttentionSpec = None | str | Callable[..., Any] | type
+
 __all__ = [
+    "AttentionSpec",
     "BUILDER_DEFAULT",
     "COMMON_MODEL_KWARGS",
     "ModelRegistry",
@@ -78,7 +85,7 @@ class Registry:
         key = name.lower() if isinstance(name, str) else name
         if key not in self._items:
             valid = [*self.also_valid, *self.names()]
-            raise ValueError(f"unknown {self.what} {name!r}; valid names: {', '.join(valid)}")
+            raise InputError(f"unknown {self.what} {name!r}; valid names: {', '.join(valid)}")
         return self._items[key]
 
 
@@ -179,7 +186,7 @@ def attention_name(spec: Any) -> str:
 
 def _check_count(value: Any, what: str, model: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{model}: {what} must be an integer >= 1, got {value!r}")
+        raise InputError(f"{model}: {what} must be an integer >= 1, got {value!r}")
     return value
 
 
@@ -200,7 +207,7 @@ def check_model_call(
     num_classes = _check_count(num_classes, "num_classes", key)
     in_chans = _check_count(in_chans, "in_chans", key)
     if attention_kwargs is not None and not isinstance(attention_kwargs, Mapping):
-        raise ValueError(
+        raise InputError(
             f"{key}: attention_kwargs must be a mapping or None, got {type(attention_kwargs).__name__}"
         )
     params = inspect.signature(builder).parameters
@@ -208,7 +215,7 @@ def check_model_call(
         unknown = sorted(set(model_kwargs) - set(params))
         if unknown:
             valid = sorted(set(params) - set(common))
-            raise ValueError(f"{key}: unknown keyword argument(s) {unknown}; accepted: {valid}")
+            raise InputError(f"{key}: unknown keyword argument(s) {unknown}; accepted: {valid}")
     return num_classes, in_chans
 
 
@@ -227,11 +234,11 @@ def build_in_slot(
     one ValueError naming the model, the slot, the channels and ``dims``."""
     kwargs = dict(attention_kwargs or {})
     if "dims" in kwargs:
-        raise ValueError(f"{model}: attention_kwargs must not set 'dims' (the model sets dims={dims})")
+        raise InputError(f"{model}: attention_kwargs must not set 'dims' (the model sets dims={dims})")
     try:
         return create(spec, channels, dims=dims, **kwargs, **extra)
     except (ValueError, TypeError) as err:
-        raise ValueError(
+        raise InputError(
             f"{model}: cannot build attention {attention_name(spec)!r} at {slot} "
             f"({channels} channels, dims={dims}): {err}"
         ) from err

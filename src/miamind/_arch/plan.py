@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from .._registry import AttentionSpec
+
 __all__ = [
     "AttentionSite",
     "AttentionSpec",
@@ -27,9 +29,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-#: What ``attention=`` takes: a registered name, a class or callable building the layer, or ``None``.
-AttentionSpec = None | str | Callable[..., Any]
 
 
 #: Layers in construction order, each with the attribute name it gets (its parameters' name prefix).

@@ -11,11 +11,9 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
-from .._registry import Registry, resolve_spec
+from .._registry import AttentionSpec, Registry, resolve_spec
 
 _REGISTRY = Registry("attention", also_valid=("none",))
-
-AttentionSpec = None | str | Callable[..., nn.Module] | type
 
 
 def register_attention(name: str) -> Callable:

@@ -86,7 +86,7 @@ def run_one(
     metrics_file = run_dir / "metrics.json"
     if metrics_file.exists() and wall_file.exists():
         return _summary(run_dir, json.loads(wall_file.read_text()))
-    base = [sys.executable, "-m", "miamind.cli", "train"]
+    base = [sys.executable, "-m", "miamind", "train"]
     resumed = (run_dir / "config.yaml").exists()
     if resumed:
         cmd = base + ["--resume", str(run_dir)]

@@ -15,6 +15,7 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
+from ..errors import InputError
 from .errors import DataError, DatasetNotFoundError
 from .info import DatasetInfo
 from .root import data_root, data_roots
@@ -30,7 +31,7 @@ DATASETS: dict[str, str] = {
 
 def dataset_module(name: str) -> ModuleType:
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+        raise InputError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
     return importlib.import_module(DATASETS[name])
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
     """Invalid data file. ``str(err)`` is one line: '<path>[:<where>]: <what is wrong>'."""
 
     def __init__(self, path: str | Path | None, message: str, where: str | None = None):
@@ -19,7 +21,7 @@ class DataError(ValueError):
         super().__init__(f"{loc}: {message}" if loc else message)
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(UserError, FileNotFoundError):
     """A dataset was not found under any searched root; says where it looked and how to get it."""
 
     def __init__(self, dataset: str, searched: Iterable[str | Path], how_to_obtain: str):

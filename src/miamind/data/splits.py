@@ -17,6 +17,8 @@ from sklearn.model_selection import KFold, train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.class_weight import compute_class_weight
 
+from ..errors import InputError
+
 __all__ = [
     "apply_scaler",
     "balanced_class_weights",
@@ -50,7 +52,7 @@ def stratified_split(
     """
     f = np.asarray(fractions, np.float64)
     if f.shape != (3,) or (f < 0).any() or abs(f.sum() - 1.0) > 1e-6 or f[0] <= 0:
-        raise ValueError(
+        raise InputError(
             f"split must be three non-negative fractions (train > 0) summing to 1, got {fractions}"
         )
     strata = np.asarray(strata)
@@ -81,7 +83,7 @@ def stratified_indices(labels: np.ndarray, n: int, seed: int) -> tuple[np.ndarra
     labels = np.asarray(labels)
     total = len(labels)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= total:
-        raise ValueError(f"cannot pick {n!r} of {total} rows")
+        raise InputError(f"cannot pick {n!r} of {total} rows")
     rows = np.arange(total, dtype=np.int64)
     if n in (0, total):  # scikit-learn refuses an empty side
         return (rows, rows[:0]) if n else (rows[:0], rows)
@@ -122,11 +124,11 @@ def fit_scaler(x_train: np.ndarray, kind: str | None) -> dict[str, np.ndarray]:
     if kind is None:
         return {"offset": np.zeros(f, np.float64), "scale": np.ones(f, np.float64)}
     if kind not in ("standard", "minmax"):
-        raise ValueError(f"scale must be 'standard', 'minmax' or None, got {kind!r}")
+        raise InputError(f"scale must be 'standard', 'minmax' or None, got {kind!r}")
     if len(x_train) == 0:
-        raise ValueError("cannot fit a scaler on an empty training split")
+        raise InputError("cannot fit a scaler on an empty training split")
     if not np.isfinite(x_train).all():
-        raise ValueError("cannot fit a scaler on non-finite values; use nonfinite='drop' or 'clip'")
+        raise InputError("cannot fit a scaler on non-finite values; use nonfinite='drop' or 'clip'")
     x64 = np.asarray(x_train, np.float64)  # statistics in float64 whatever the input dtype
     if kind == "standard":
         std = StandardScaler().fit(x64)

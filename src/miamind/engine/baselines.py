@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..tasks.registry import get_task
 from .build import build_datamodule_for
 from .config import Config
@@ -86,16 +87,16 @@ def train_baseline(cfg: Config, name: str, out: str | Path, *, arrays=None, quie
     The run folder is locked while the baseline fits, as for ``miamind train``.
     """
     if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r} (valid: {', '.join(BASELINES)})")
+        raise InputError(f"unknown baseline {name!r} (valid: {', '.join(BASELINES)})")
     with run_folder_lock(out):
         return _train_baseline(cfg, name, out, arrays=arrays, quiet=quiet)
 
 
 def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: bool) -> dict:
     if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r} (valid: {', '.join(BASELINES)})")
+        raise InputError(f"unknown baseline {name!r} (valid: {', '.join(BASELINES)})")
     if cfg["task"] != "cicids2017":
-        raise ValueError(f"classical baselines exist for cicids2017 only, not {cfg['task']}")
+        raise InputError(f"classical baselines exist for cicids2017 only, not {cfg['task']}")
     run_dir = Path(out)
     if (run_dir / "metrics.json").exists():
         raise RunError(f"{run_dir} already holds a finished run; use another --out")

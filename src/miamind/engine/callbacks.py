@@ -36,11 +36,12 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from .._atomic import PathLike
+from ..errors import StoppedError
 from .checkpoint_io import SafetensorsCheckpointIO
 from .preemption import PREEMPT_SIGNAL, PreemptedError
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(StoppedError):
     """The training loss became NaN or infinite; training was stopped before it could be saved."""
 
     def __init__(self, loss: float | list[float], epoch: int, global_step: int, checkpoint: str | None):

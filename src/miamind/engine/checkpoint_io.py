@@ -38,6 +38,7 @@ from .._atomic import (
     PathLike,
     atomic_path,
 )
+from ..errors import UserError
 
 SUFFIX = ".safetensors"
 FORMAT = "miamind.lightning-checkpoint"
@@ -66,7 +67,7 @@ _SAVABLE_DTYPES = {
 }
 
 
-class CheckpointFormatError(ValueError):
+class CheckpointFormatError(UserError, ValueError):
     """A file that is not a checkpoint this module wrote (wrong suffix, a pickle, corrupt)."""
 
     def __init__(self, path: PathLike, message: str):

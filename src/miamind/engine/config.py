@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .._atomic import atomic_open
+from ..errors import UserError
 from ..tasks.registry import TTA_MODES, task_names
 
 TASKS = task_names()
@@ -28,7 +29,7 @@ SCHEDULES = ("constant", "linear", "cosine")
 Config = dict[str, Any]
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A bad config value or key; the message names the dotted key (and the file, if any)."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import PathLike
+from ..errors import InputError
 from .load import load_trained_model
 from .run_folder import run_input_shape
 
@@ -34,7 +35,7 @@ def export_onnx(run_dir: PathLike, out_path: PathLike, *, check_batch: int = 4, 
 
     run_dir, out_path = Path(run_dir), Path(out_path)
     if out_path.suffix != ".onnx":
-        raise ValueError(f"{out_path}: an ONNX path must end in .onnx")
+        raise InputError(f"{out_path}: an ONNX path must end in .onnx")
     _, _, model, source = load_trained_model(run_dir, "best")
     shape = run_input_shape(run_dir, batch=check_batch)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))

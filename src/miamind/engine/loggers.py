@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import PathLike, atomic_open
+from ..errors import UserError
 from .run_folder import logs_dir
 
 LOGGERS = ("csv", "tensorboard", "mlflow")
@@ -30,7 +31,7 @@ TAGS_ENV = "MIAMIND_RUN_TAGS"
 MLFLOW_RUN_FILE = "mlflow_run.json"
 
 
-class LoggerError(ValueError):
+class LoggerError(UserError, ValueError):
     """A logger that cannot be used as configured (unknown, not installed, unreachable)."""
 
 

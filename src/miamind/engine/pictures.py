@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import PathLike
+from ..errors import InputError
 from .run_folder import RunError, checkpoint_path, run_config_and_info, write_json
 
 __all__ = ["PictureError", "attention_pictures"]
@@ -122,13 +123,13 @@ def attention_pictures(
     from .load import load_run
 
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-        raise ValueError(f"--images must be an integer >= 1, got {images!r}")
+        raise InputError(f"--images must be an integer >= 1, got {images!r}")
     folders = [Path(r) for r in run_dirs]
     if not folders:
-        raise ValueError("give at least one run folder")
+        raise InputError("give at least one run folder")
     out_png = Path(out_png)
     if out_png.suffix.lower() != ".png":
-        raise ValueError(f"--out {out_png}: expected a .png file name")
+        raise InputError(f"--out {out_png}: expected a .png file name")
     configs = _check_runs(folders)
     task = configs[0]["task"]
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import PathLike, atomic_open
+from ..errors import UserError
 from .config import Config, load_config, save_config
 
 CHECKPOINTS = "checkpoints"
@@ -39,7 +40,7 @@ CHECKPOINT_SUFFIXES = {
 }
 
 
-class RunError(ValueError):
+class RunError(UserError, ValueError):
     """A run folder that cannot be used as asked (exists already, lacks a file, ...)."""
 
 

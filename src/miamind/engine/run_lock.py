@@ -16,11 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._atomic import PathLike
+from ..errors import UserError
 
 LOCK_NAME = ".lock"
 
 
-class RunFolderInUseError(ValueError):
+class RunFolderInUseError(UserError, ValueError):
     """Another process holds the run folder's lock."""
 
 

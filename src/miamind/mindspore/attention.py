@@ -58,7 +58,7 @@ from .._arch.mia import (  # noqa: E402
     expected_input_shape,
 )
 from .._arch.plan import takes_spec  # noqa: E402
-from .._registry import Registry, resolve_spec  # noqa: E402
+from .._registry import AttentionSpec, Registry, resolve_spec  # noqa: E402
 
 __all__ = [*MIA_CLASS_NAMES, "create_attention", "get_attention", "list_attention"]
 
@@ -227,8 +227,6 @@ class MIAMindAdaptive(_MIABase):
 _REGISTRY = Registry("MindSpore attention", also_valid=("none",))
 for _cls in (MIAMind, MIAMindAdd, MIAMindSeq, MIAMindCode, MIAMindAdaptive):
     _REGISTRY.register(_cls.variant.name)(_cls)
-
-AttentionSpec = None | str | Callable[..., Any] | type
 
 
 def list_attention() -> list[str]:

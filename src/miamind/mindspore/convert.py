@@ -61,6 +61,7 @@ from ._require import require_mindspore
 ms = require_mindspore()
 
 from .._atomic import atomic_path  # noqa: E402
+from ..errors import InputError  # noqa: E402
 
 __all__ = [
     "TORCH_TO_MINDSPORE_BN",
@@ -246,7 +247,7 @@ def _check_names(
     if mismatched:
         problems.append(f"shape mismatch [{'; '.join(mismatched)}]")
     if problems:
-        raise ValueError(f"weights do not fit the {target}: " + ", ".join(problems))
+        raise InputError(f"weights do not fit the {target}: " + ", ".join(problems))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,7 +309,7 @@ def _resolve_torch_file(path: PathLike) -> Path:
 
         path = checkpoint_path(path, "best")
     if path.suffix != ".safetensors":
-        raise ValueError(f"{path}: expected a .safetensors file or a miamind run folder")
+        raise InputError(f"{path}: expected a .safetensors file or a miamind run folder")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     return path
@@ -356,7 +357,7 @@ def safetensors_to_ckpt(src: PathLike, dst: PathLike) -> dict[str, np.ndarray]:
     """
     src, dst = Path(src), Path(dst)
     if dst.suffix != ".ckpt":
-        raise ValueError(f"{dst}: a MindSpore checkpoint path must end in .ckpt")
+        raise InputError(f"{dst}: a MindSpore checkpoint path must end in .ckpt")
     state = load_torch_state_dict(src)
     params = torch_to_mindspore(state)
     layout = {
@@ -380,7 +381,7 @@ def safetensors_to_ckpt(src: PathLike, dst: PathLike) -> dict[str, np.ndarray]:
 def _read_ckpt(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
     path = Path(path)
     if path.suffix != ".ckpt":
-        raise ValueError(f"{path}: expected a MindSpore .ckpt file")
+        raise InputError(f"{path}: expected a MindSpore .ckpt file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     raw = ms.load_checkpoint(str(path))
@@ -391,16 +392,16 @@ def _read_ckpt(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any] | 
             try:
                 layout = json.loads(value)
             except (TypeError, json.JSONDecodeError) as err:
-                raise ValueError(f"{path}: entry {LAYOUT_KEY!r} is not valid JSON ({err})") from None
+                raise InputError(f"{path}: entry {LAYOUT_KEY!r} is not valid JSON ({err})") from None
             if layout.get("format") != _LAYOUT_FORMAT or layout.get("version") != _LAYOUT_VERSION:
-                raise ValueError(
+                raise InputError(
                     f"{path}: unknown {LAYOUT_KEY} format {layout.get('format')!r} "
                     f"version {layout.get('version')!r}"
                 )
         elif isinstance(value, ms.Tensor):
             params[name] = value.asnumpy().copy()
         else:
-            raise ValueError(f"{path}: entry {name!r} is a {type(value).__name__}, not a parameter")
+            raise InputError(f"{path}: entry {name!r} is a {type(value).__name__}, not a parameter")
     return params, layout
 
 
@@ -427,7 +428,7 @@ def ckpt_to_safetensors(
 
     dst = Path(dst)
     if dst.suffix != ".safetensors":
-        raise ValueError(f"{dst}: the output path must end in .safetensors")
+        raise InputError(f"{dst}: the output path must end in .safetensors")
     params, layout = _read_ckpt(src)
     layout = layout or {}
     state = mindspore_to_torch(params, reference_state_dict, conv1d_weights=layout.get("conv1d_weights"))

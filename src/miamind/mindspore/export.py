@@ -22,6 +22,7 @@ import numpy as np
 
 from .._atomic import as_write_error
 from ..engine.run_folder import run_config_and_info, run_input_shape
+from ..errors import InputError
 from ._require import require_mindspore
 
 PathLike = str | os.PathLike
@@ -75,11 +76,11 @@ def export_mindir(run_dir_or_cell: Any, out_path: PathLike, input_shape: Sequenc
     ms = require_mindspore()
     out_path = Path(out_path)
     if out_path.suffix != ".mindir":
-        raise ValueError(f"{out_path}: a MindIR path must end in .mindir")
+        raise InputError(f"{out_path}: a MindIR path must end in .mindir")
     if isinstance(run_dir_or_cell, ms.nn.Cell):
         cell = run_dir_or_cell
         if input_shape is None:
-            raise ValueError("export_mindir: input_shape (N, *input) is required when exporting a cell")
+            raise InputError("export_mindir: input_shape (N, *input) is required when exporting a cell")
         cell.set_train(False)
     else:
         cell, _ = _run_cell(Path(run_dir_or_cell))
@@ -87,7 +88,7 @@ def export_mindir(run_dir_or_cell: Any, out_path: PathLike, input_shape: Sequenc
             input_shape = run_input_shape(run_dir_or_cell)
     shape = tuple(int(d) for d in input_shape)
     if len(shape) < 2 or min(shape) < 1:
-        raise ValueError(
+        raise InputError(
             f"export_mindir: input_shape must be (N, *input) with positive sizes, got {tuple(input_shape)}"
         )
     example = ms.Tensor(np.zeros(shape, np.float32))

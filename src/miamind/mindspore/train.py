@@ -62,6 +62,8 @@ from ._require import require_mindspore
 ms = require_mindspore()
 from mindspore import ops  # noqa: E402  (after the check that says how to install MindSpore)
 
+from ..errors import InputError  # noqa: E402
+
 PathLike = str | Path
 
 #: tasks this backend trains (the registry's ``mindspore`` flag; isbi2012 is PyTorch-only)
@@ -130,7 +132,7 @@ def build_optimizer(params: Sequence, optim_cfg: Mapping[str, Any]):
         return optim.Adam(groups, lr=float(o["lr"]), betas=tuple(float(b) for b in o["betas"]))
     if o["name"] == "adamw":
         return optim.AdamW(groups, lr=float(o["lr"]), betas=tuple(float(b) for b in o["betas"]))
-    raise ValueError(f"optim.name must be one of sgd, adam, adamw, got {o['name']!r}")
+    raise InputError(f"optim.name must be one of sgd, adam, adamw, got {o['name']!r}")
 
 
 def _clip_by_total_norm(grads, max_norm: float):
@@ -284,13 +286,13 @@ def set_threads(threads: int | None) -> None:
 
 def _check_supported(cfg: Mapping[str, Any]) -> None:
     if cfg["task"] not in SUPPORTED_TASKS:
-        raise ValueError(
+        raise InputError(
             f"the MindSpore backend trains the classification tasks {', '.join(SUPPORTED_TASKS)}; "
             f"task {cfg['task']!r} needs the PyTorch backend"
         )
     tr = cfg["trainer"]
     if tr["devices"] not in (1, "auto") or tr["num_nodes"] != 1 or tr["strategy"] not in ("auto", None):
-        raise ValueError(
+        raise InputError(
             "the MindSpore backend trains on one device: config keys trainer.devices (1), "
             f"trainer.num_nodes (1) and trainer.strategy (auto) got {tr['devices']!r}, {tr['num_nodes']!r}, "
             f"{tr['strategy']!r}"
@@ -363,7 +365,7 @@ def _train_in_folder(
     n_trainable_torch = sum(p.numel() for p in torch_model.parameters() if p.requires_grad)
     n_trainable_ms = sum(int(np.prod(p.shape)) for p in trainable)
     if n_trainable_ms != n_trainable_torch:
-        raise ValueError(
+        raise InputError(
             f"MindSpore {cfg['model']['name']} trains {n_trainable_ms} weights, the PyTorch model "
             f"{n_trainable_torch}: the models' frozen parameters (requires_grad) differ"
         )
@@ -450,7 +452,7 @@ def _train_in_folder(
         save_ckpt(net, last_path)
         if monitor:
             if monitor not in scores:
-                raise ValueError(
+                raise InputError(
                     f"checkpoint.monitor {monitor!r} is not a logged metric "
                     f"(available: {', '.join(sorted(scores))})"
                 )

@@ -47,6 +47,7 @@ from typing import Any, Protocol
 
 from .._atomic import atomic_open
 from ..engine.preemption import PREEMPTED_EXIT
+from ..errors import InputError
 from .spec import Cell, Study, is_baseline, select
 
 LOCK = "study.lock"
@@ -392,11 +393,11 @@ class LocalExecutor:
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
-            raise ValueError(f"--jobs must be >= 1, got {self.jobs}")
+            raise InputError(f"--jobs must be >= 1, got {self.jobs}")
 
     def run(self, study, todo, runs_dir, *, env, log, progress, detach):
         if detach:
-            raise ValueError("--detach needs a scheduler to hand the cells to (--executor slurm)")
+            raise InputError("--detach needs a scheduler to hand the cells to (--executor slurm)")
         outcome = {"ran": 0, "failed": 0, "skipped_elsewhere": 0}
 
         def work(status: CellStatus) -> None:
@@ -438,7 +439,7 @@ def run_study(
     executor = executor or LocalExecutor(jobs, python)
     cells = select(study.cells, only)
     if only and not cells:
-        raise ValueError(f"study {study.name}: no cell, group or task named {', '.join(only)}")
+        raise InputError(f"study {study.name}: no cell, group or task named {', '.join(only)}")
     # A scheduler gives GPU cells the GPU they ask for; locally they need one here.
     gpu = True if executor.name != "local" else gpu_available() if gpu is None else gpu
     statuses = [cell_status(study, c, runs_dir, gpu=gpu) for c in cells]

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import UserError
 from .runner import (
     LOCK,
     CellAttempt,
@@ -71,7 +72,7 @@ RESOURCE_PARAMS = {
 SUBMITIT_FOLDER = ".submitit"
 
 
-class ExecutorConfigError(ValueError):
+class ExecutorConfigError(UserError, ValueError):
     """An executor config or a resource this cluster cannot give; nothing was submitted."""
 
 

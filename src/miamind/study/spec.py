@@ -45,6 +45,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import UserError
 from ..tasks.registry import get_task
 
 SKLEARN_PREFIX = "sklearn_"
@@ -78,7 +79,7 @@ RESOURCE_KEYS = {
 }
 
 
-class StudyError(ValueError):
+class StudyError(UserError, ValueError):
     """A study file that cannot be used; the message names the file and the field."""
 
 

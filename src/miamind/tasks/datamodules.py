@@ -70,6 +70,7 @@ from ..data.augment import alternating_flips, channel_stats, cutout, normalize, 
 from ..data.flows import FlowSplits, FlowTable, make_splits
 from ..data.info import DatasetInfo
 from ..data.isbi2012 import pad_to_multiple, random_crops, unpad
+from ..errors import InputError
 from .registry import TASKS as TASK_REGISTRY
 from .registry import get_task, task_names
 from .sampling import (
@@ -112,20 +113,20 @@ def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``data_cfg`` has exactly the task's keys (plus known optional ones); return a copy
     with optional keys filled. Unknown or missing keys raise ``ValueError`` naming them."""
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+        raise InputError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     if not isinstance(data_cfg, Mapping):
-        raise ValueError(f"data_cfg must be a mapping, got {type(data_cfg).__name__}")
+        raise InputError(f"data_cfg must be a mapping, got {type(data_cfg).__name__}")
     required, optional = DATA_CFG_KEYS[task], OPTIONAL_DATA_CFG[task]
     valid = (*required, *optional)
     unknown = [k for k in data_cfg if k not in valid]
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"unknown data_cfg key(s) for task {task!r}: {', '.join(map(repr, unknown))}; "
             f"valid keys: {', '.join(valid)}"
         )
     missing = [k for k in required if k not in data_cfg]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"missing data_cfg key(s) for task {task!r}: {', '.join(map(repr, missing))}; "
             f"required keys: {', '.join(required)}"
         )
@@ -133,18 +134,18 @@ def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     if task == "cifar10":
         aug = cfg["augment"]
         if not isinstance(aug, Mapping):
-            raise ValueError(
+            raise InputError(
                 f"data_cfg 'augment' must be a mapping with keys {', '.join(AUGMENT_KEYS)}, got {aug!r}"
             )
         bad = [k for k in aug if k not in AUGMENT_KEYS and k not in OPTIONAL_AUGMENT]
         if bad:
-            raise ValueError(
+            raise InputError(
                 f"unknown data_cfg key(s) augment.{', augment.'.join(bad)}; "
                 f"valid keys: {', '.join([*AUGMENT_KEYS, *OPTIONAL_AUGMENT])}"
             )
         lacking = [k for k in AUGMENT_KEYS if k not in aug]
         if lacking:
-            raise ValueError(
+            raise InputError(
                 f"missing data_cfg key(s) augment.{', augment.'.join(lacking)}; "
                 f"required keys: {', '.join(AUGMENT_KEYS)}"
             )
@@ -160,14 +161,14 @@ def _int(
         return None
     if isinstance(v, bool) or not isinstance(v, Integral) or v < low:
         what = f"an int >= {low}" + (" or None" if none_ok else "")
-        raise ValueError(f"data_cfg {label or key!r} must be {what}, got {v!r}")
+        raise InputError(f"data_cfg {label or key!r} must be {what}, got {v!r}")
     return int(v)
 
 
 def _bool(cfg: Mapping[str, Any], key: str, label: str | None = None) -> bool:
     v = cfg[key]
     if not isinstance(v, (bool, np.bool_)):
-        raise ValueError(f"data_cfg {label or key!r} must be true or false, got {v!r}")
+        raise InputError(f"data_cfg {label or key!r} must be true or false, got {v!r}")
     return bool(v)
 
 
@@ -190,7 +191,7 @@ class TaskDataModule(pl.LightningDataModule):
         super().__init__()
         self.cfg = validate_data_cfg(self.task, data_cfg)
         if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+            raise InputError(f"seed must be an int >= 0, got {seed!r}")
         self.seed = int(seed)
         self.batch_size = _int(self.cfg, "batch_size", 1)
         self.eval_batch_size = _int(self.cfg, "eval_batch_size", 1)
@@ -249,7 +250,7 @@ class TaskDataModule(pl.LightningDataModule):
         sampler = EpochBatchSampler(n, self.batch_size, shuffle=True, seed=self.seed, drop_last=True)
         if len(sampler) == 0:
             _, world = sampler.rank_world()
-            raise ValueError(
+            raise InputError(
                 f"{self.task}: batch_size={self.batch_size} is larger than the {n} training samples"
                 + (f" ({-(-n // world)} per rank on {world} ranks)" if world > 1 else "")
                 + "; lower data_cfg 'batch_size'"
@@ -283,7 +284,7 @@ class TaskDataModule(pl.LightningDataModule):
         split = self._example_split(split)
         total = len(self._eval[split][1])
         if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-            raise ValueError(f"n must be an int >= 1, got {n!r}")
+            raise InputError(f"n must be an int >= 1, got {n!r}")
         m = min(int(n), total)
         if not spread or m < 2:
             return list(range(m))
@@ -298,7 +299,7 @@ class TaskDataModule(pl.LightningDataModule):
 
     def _example_split(self, split: str) -> str:
         if split not in ("val", "test"):
-            raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+            raise InputError(f"split must be 'val' or 'test', got {split!r}")
         return "test" if split == "val" and len(self._eval["val"][1]) == 0 else split
 
 
@@ -320,12 +321,12 @@ class Cifar10DataModule(TaskDataModule):
         self.flip = _bool(aug, "flip", label="augment.flip")
         self.alternate_flip = _bool(aug, "alternate_flip", label="augment.alternate_flip")
         if self.alternate_flip and not self.flip:
-            raise ValueError("data_cfg 'augment.alternate_flip' needs 'augment.flip: true'")
+            raise InputError("data_cfg 'augment.alternate_flip' needs 'augment.flip: true'")
         self.cutout = _int(aug, "cutout", 0, label="augment.cutout")
         if arrays is not None and not all(
             hasattr(arrays, a) for a in ("train_images", "test_images", "tensors")
         ):
-            raise ValueError(f"cifar10: arrays must be a Cifar10Arrays, got {type(arrays).__name__}")
+            raise InputError(f"cifar10: arrays must be a Cifar10Arrays, got {type(arrays).__name__}")
 
     def _setup(self) -> None:
         arrays = self._arrays
@@ -337,7 +338,7 @@ class Cifar10DataModule(TaskDataModule):
         test_images, test_labels = arrays.tensors("test")
         n = len(labels)
         if self.val_size >= n:
-            raise ValueError(f"data_cfg 'val_size'={self.val_size} leaves no training images out of {n}")
+            raise InputError(f"data_cfg 'val_size'={self.val_size} leaves no training images out of {n}")
         val_idx, train_idx = stratified_indices(
             labels.numpy(), self.val_size, mix_seed(self.seed, _VAL_HOLDOUT)
         )
@@ -429,11 +430,11 @@ class Isbi2012DataModule(TaskDataModule):
         self.crops_per_epoch = _int(cfg, "crops_per_epoch", 1)
         self.pad_multiple = _int(cfg, "pad_multiple", 1)
         if self.fold >= self.n_folds:
-            raise ValueError(f"data_cfg 'fold'={self.fold} must be < 'n_folds'={self.n_folds}")
+            raise InputError(f"data_cfg 'fold'={self.fold} must be < 'n_folds'={self.n_folds}")
         if arrays is not None and not all(
             hasattr(arrays, a) for a in ("train_images", "train_labels", "fold")
         ):
-            raise ValueError(f"isbi2012: arrays must be an IsbiArrays, got {type(arrays).__name__}")
+            raise InputError(f"isbi2012: arrays must be an IsbiArrays, got {type(arrays).__name__}")
 
     def _setup(self) -> None:
         arrays = self._arrays
@@ -443,13 +444,13 @@ class Isbi2012DataModule(TaskDataModule):
             arrays = load_isbi2012(self.cfg["data_dir"])
         h, w = arrays.train_images.shape[1:]
         if self.crop > min(h, w):
-            raise ValueError(f"data_cfg 'crop'={self.crop} is larger than the {h}x{w} slices")
+            raise InputError(f"data_cfg 'crop'={self.crop} is larger than the {h}x{w} slices")
         fold = arrays.fold(self.fold, self.n_folds)
         self._train_slices, self._val_slices = fold.train_idx, fold.val_idx
         train = fold.train_images.double()  # [0, 1]; statistics in float64, of training slices only
         self.mean, self.std = float(train.mean()), float(train.std(unbiased=False))
         if not self.std > 0:
-            raise ValueError("isbi2012: training slices are constant (std 0); cannot standardise")
+            raise InputError("isbi2012: training slices are constant (std 0); cannot standardise")
         self._train = (self._standardise(fold.train_images), fold.train_targets)
         val_x, _ = pad_to_multiple(self._standardise(fold.val_images), self.pad_multiple, mode="reflect")
         # The official test slices are unlabelled: test = the held-out fold, like validation.
@@ -505,7 +506,7 @@ class CicIds2017DataModule(TaskDataModule):
         super().__init__(data_cfg, seed, arrays)
         cfg = self.cfg
         if cfg["dataset"] not in FLOW_DATASETS:
-            raise ValueError(
+            raise InputError(
                 f"data_cfg 'dataset' must be one of {', '.join(FLOW_DATASETS)}, got {cfg['dataset']!r}"
             )
         self.use_class_weights = _bool(cfg, "class_weights")
@@ -514,10 +515,10 @@ class CicIds2017DataModule(TaskDataModule):
         self.scale = None if isinstance(scale, str) and scale.lower() == "none" else scale
         split = cfg["split"]
         if not isinstance(split, (list, tuple)) or len(split) != 3:
-            raise ValueError(f"data_cfg 'split' must be three fractions [train, val, test], got {split!r}")
+            raise InputError(f"data_cfg 'split' must be three fractions [train, val, test], got {split!r}")
         self.split = tuple(float(f) for f in split)
         if arrays is not None and not isinstance(arrays, (FlowSplits, FlowTable)):
-            raise ValueError(
+            raise InputError(
                 f"cicids2017: arrays must be a FlowSplits or FlowTable, got {type(arrays).__name__}"
             )
 
@@ -588,7 +589,7 @@ class CicIds2017DataModule(TaskDataModule):
         elif split in self._eval:
             x, y = self._eval[split]
         else:
-            raise ValueError(f"split must be train, val or test, got {split!r}")
+            raise InputError(f"split must be train, val or test, got {split!r}")
         return x.reshape(len(x), -1).numpy(), y.numpy()
 
     def _train_size(self) -> int:

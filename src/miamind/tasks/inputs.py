@@ -36,6 +36,7 @@ import torch
 
 from ..data.augment import normalize
 from ..data.errors import DataError
+from ..errors import InputError
 
 PathLike = str | Path
 Inputs = tuple[torch.Tensor, list[str]]
@@ -72,7 +73,7 @@ def _files(paths: PathLike | Sequence[PathLike], suffixes: Sequence[str], what: 
 def _state(state: Mapping[str, Any], keys: Sequence[str], task: str) -> dict[str, np.ndarray]:
     missing = [k for k in keys if k not in state]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"preprocess_state for {task} lacks {', '.join(missing)} (has: {', '.join(state) or 'nothing'})"
         )
     return {k: np.asarray(state[k]) for k in state}
@@ -184,7 +185,7 @@ def load_inputs(
     See the module docstring for the accepted files per task and the layout of ``x``.
     """
     if task not in _LOADERS:
-        raise ValueError(f"unknown task {task!r}; valid: {', '.join(_LOADERS)}")
+        raise InputError(f"unknown task {task!r}; valid: {', '.join(_LOADERS)}")
     return _LOADERS[task](paths, preprocess_state)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ._figure import PathLike, new_figure, save_png
 
 __all__ = ["epoch_curves", "plot_learning_curves"]
@@ -37,7 +38,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])
         if not header:
-            raise ValueError(f"{path}: empty metrics CSV (no header line)")
+            raise InputError(f"{path}: empty metrics CSV (no header line)")
         rows = list(reader)
     return header, rows
 
@@ -48,7 +49,7 @@ def _parse(cell: str, path: Path, line: int, column: str) -> float:
     try:
         return float(cell)
     except ValueError:
-        raise ValueError(f"{path}: line {line}, column {column!r}: not a number: {cell!r}") from None
+        raise InputError(f"{path}: line {line}, column {column!r}: not a number: {cell!r}") from None
 
 
 def _row_epoch(row: dict[str, str], path: Path, line: int) -> int | None:
@@ -56,7 +57,7 @@ def _row_epoch(row: dict[str, str], path: Path, line: int) -> int | None:
     if math.isnan(epoch):
         return None
     if epoch < 0 or epoch != int(epoch):
-        raise ValueError(f"{path}: line {line}, column 'epoch': not a non-negative integer: {row['epoch']!r}")
+        raise InputError(f"{path}: line {line}, column 'epoch': not a non-negative integer: {row['epoch']!r}")
     return int(epoch)
 
 
@@ -110,12 +111,12 @@ def epoch_curves(metrics_csv: PathLike) -> Curves:
     path = Path(metrics_csv)
     header, rows = _read_rows(path)
     if "epoch" not in header:
-        raise ValueError(
+        raise InputError(
             f"{path}: no 'epoch' column (columns: {', '.join(header)}); "
             "expected the metrics.csv of Lightning's CSVLogger written during Trainer.fit"
         )
     if not rows:
-        raise ValueError(f"{path}: no data rows below the header (nothing was logged)")
+        raise InputError(f"{path}: no data rows below the header (nothing was logged)")
 
     columns = [c for c in header if c not in _INDEX_COLUMNS]
     names = {}  # column -> reported metric name
@@ -150,7 +151,7 @@ def epoch_curves(metrics_csv: PathLike) -> Curves:
         values = np.array([np.mean(per_epoch[int(e)]) for e in epochs], dtype=np.float64)
         curves[name] = (epochs, values)
     if not curves:
-        raise ValueError(f"{path}: no metric has a value (columns: {', '.join(header)})")
+        raise InputError(f"{path}: no metric has a value (columns: {', '.join(header)})")
     return curves
 
 

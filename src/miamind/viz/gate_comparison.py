@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from ._figure import PathLike, new_figure, save_png
 from .attention_maps import _images_for_display
 from .gate_capture import GateCapture
@@ -45,7 +46,7 @@ class GateColumn:
             if capture.name == self.layer:
                 return capture
         names = ", ".join(c.name for c in self.captures) or "none"
-        raise ValueError(f"column {self.title!r}: no layer {self.layer!r} (layers: {names})")
+        raise InputError(f"column {self.title!r}: no layer {self.layer!r} (layers: {names})")
 
 
 def pick_layer(captures: Sequence[GateCapture], input_size: tuple[int, int], layer: str = "auto") -> str:
@@ -58,10 +59,10 @@ def pick_layer(captures: Sequence[GateCapture], input_size: tuple[int, int], lay
     maps = [c for c in captures if c.spatial.dim() == 3]
     names = ", ".join(f"{c.name} ({'x'.join(map(str, c.spatial.shape[1:]))})" for c in captures) or "none"
     if not maps:
-        raise ValueError(f"no layer with a 2-D spatial picture (layers: {names})")
+        raise InputError(f"no layer with a 2-D spatial picture (layers: {names})")
     if layer != "auto":
         if not any(c.name == layer for c in maps):
-            raise ValueError(f"layer {layer!r} not found; layers with a 2-D spatial picture: {names}")
+            raise InputError(f"layer {layer!r} not found; layers with a 2-D spatial picture: {names}")
         return layer
     height, width = input_size
     readable = [c for c in maps if 4 * c.spatial.shape[1] >= height and 4 * c.spatial.shape[2] >= width]
@@ -107,21 +108,21 @@ def plot_gate_comparison(
     captures holding fewer images than shown.
     """
     if not columns:
-        raise ValueError("columns: nothing to draw (no model given)")
+        raise InputError("columns: nothing to draw (no model given)")
     shown_images = _images_for_display(images, denormalize)
     n_images, height, width = shown_images.shape[:3]
     shown = [column.shown() for column in columns]
     for column, capture in zip(columns, shown, strict=True):
         if capture.spatial.dim() != 3:
-            raise ValueError(f"column {column.title!r}: layer {capture.name!r} has no 2-D spatial picture")
+            raise InputError(f"column {column.title!r}: layer {capture.name!r} has no 2-D spatial picture")
         for c in column.captures:
             if c.channel.shape[0] < n_images or c.spatial.shape[0] < n_images:
-                raise ValueError(
+                raise InputError(
                     f"column {column.title!r}: layer {c.name!r} holds {c.channel.shape[0]} images, "
                     f"fewer than the {n_images} shown"
                 )
     if row_labels is not None and len(row_labels) != n_images:
-        raise ValueError(f"row_labels: {len(row_labels)} labels for {n_images} images")
+        raise InputError(f"row_labels: {len(row_labels)} labels for {n_images} images")
     heat = [_heat(c.spatial, n_images, (height, width)) for c in shown]
 
     from matplotlib import colormaps

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...errors import InputError
 from ..errors import DataError
 from .csv_chunks import csv_chunks, numeric_column
 from .files import PathsArg, resolve_files
@@ -194,12 +195,12 @@ def read_flow_files(
     "keep" keeps them for a later policy (``make_splits(nonfinite="clip")``).
     """
     if nonfinite not in ("drop", "keep"):
-        raise ValueError(f"nonfinite must be 'drop' or 'keep', got {nonfinite!r}")
+        raise InputError(f"nonfinite must be 'drop' or 'keep', got {nonfinite!r}")
     if chunksize < 1:
-        raise ValueError(f"chunksize must be positive, got {chunksize}")
+        raise InputError(f"chunksize must be positive, got {chunksize}")
     by_name = {lo.name: lo for lo in layouts}
     if layout != "auto" and layout not in by_name:
-        raise ValueError(f"unknown layout {layout!r}; valid: auto, {', '.join(by_name)}")
+        raise InputError(f"unknown layout {layout!r}; valid: auto, {', '.join(by_name)}")
     candidates = list(layouts) if layout == "auto" else [by_name[layout]]
     files = resolve_files(paths)
     plan = []

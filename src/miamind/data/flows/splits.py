@@ -9,6 +9,7 @@ from typing import TypedDict
 
 import numpy as np
 
+from ...errors import InputError
 from ..info import DatasetInfo
 from ..splits import apply_scaler, balanced_class_weights, fit_scaler, stratified_split
 from .clean import apply_clip, finite_rows, first_of_duplicates, fit_clip
@@ -74,7 +75,7 @@ class FlowSplits:
         """Raw features -> model input, with the statistics fitted on the training split."""
         x = np.array(x_raw, dtype=np.float32, copy=True)
         if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"expected features of shape (N, {self.n_features}), got {x.shape}")
+            raise InputError(f"expected features of shape (N, {self.n_features}), got {x.shape}")
         if self.clip is not None:
             apply_clip(x, self.clip)
         return apply_scaler(x, self.scaler)  # type: ignore[arg-type]
@@ -109,11 +110,11 @@ def make_splits(
       ``report["duplicates_dropped"]``.
     """
     if label_mode not in ("binary", "multiclass"):
-        raise ValueError(f"label_mode must be 'binary' or 'multiclass', got {label_mode!r}")
+        raise InputError(f"label_mode must be 'binary' or 'multiclass', got {label_mode!r}")
     if nonfinite not in ("drop", "clip"):
-        raise ValueError(f"nonfinite must be 'drop' or 'clip', got {nonfinite!r}")
+        raise InputError(f"nonfinite must be 'drop' or 'clip', got {nonfinite!r}")
     if scale not in ("standard", "minmax", None):
-        raise ValueError(f"scale must be 'standard', 'minmax' or None, got {scale!r}")
+        raise InputError(f"scale must be 'standard', 'minmax' or None, got {scale!r}")
     names = list(table.label_names)
     codes = table.label_codes
     keep = np.ones(len(codes), bool)
@@ -122,10 +123,10 @@ def make_splits(
     if relabel:
         unknown = set(relabel) - set(names)
         if unknown:
-            raise ValueError(f"relabel names labels not in the vocabulary: {sorted(unknown)}")
+            raise InputError(f"relabel names labels not in the vocabulary: {sorted(unknown)}")
         targets = [t for t in relabel.values() if t is not None and t not in names]
         if targets:
-            raise ValueError(f"relabel targets not in the vocabulary: {sorted(set(targets))}")
+            raise InputError(f"relabel targets not in the vocabulary: {sorted(set(targets))}")
         before = table.label_counts()
         lookup = np.arange(len(names))
         for src, dst in relabel.items():
@@ -145,7 +146,7 @@ def make_splits(
         report["duplicate_rows_dropped"] = int((~first).sum())
         rows = rows[first]
     if not len(rows):
-        raise ValueError("no rows left to split")
+        raise InputError("no rows left to split")
     codes = codes[rows]
 
     (tr, va, te), train_only = stratified_split(codes, split, seed)

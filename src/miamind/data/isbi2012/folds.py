@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import InputError
 from ..splits import kfold_blocks
 
 N_FOLDS = 5
@@ -25,17 +26,17 @@ def kfold_slices(
     """
     for name, v in (("n_slices", n_slices), ("n_folds", n_folds), ("fold", fold), ("gap", gap)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ValueError(f"{name} must be an int, got {v!r}")
+            raise InputError(f"{name} must be an int, got {v!r}")
     if not 2 <= n_folds <= n_slices:
-        raise ValueError(f"n_folds must be in 2..n_slices={n_slices}, got {n_folds}")
+        raise InputError(f"n_folds must be in 2..n_slices={n_slices}, got {n_folds}")
     if not 0 <= fold < n_folds:
-        raise ValueError(f"fold must be in 0..{n_folds - 1} for n_folds={n_folds}, got {fold}")
+        raise InputError(f"fold must be in 0..{n_folds - 1} for n_folds={n_folds}, got {fold}")
     if gap < 0:
-        raise ValueError(f"gap must be >= 0, got {gap}")
+        raise InputError(f"gap must be >= 0, got {gap}")
     _, val_idx = kfold_blocks(n_slices, n_folds, fold)
     lo, hi = int(val_idx[0]) - gap, int(val_idx[-1]) + gap
     all_idx = np.arange(n_slices, dtype=np.int64)
     train_idx = all_idx[(all_idx < lo) | (all_idx > hi)]
     if len(train_idx) == 0:
-        raise ValueError(f"gap={gap} leaves no training slices for fold {fold}")
+        raise InputError(f"gap={gap} leaves no training slices for fold {fold}")
     return train_idx, val_idx

@@ -7,7 +7,6 @@ The MindSpore twin of :mod:`miamind.models.registry` and :mod:`miamind.models._a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from .._require import require_mindspore
@@ -15,11 +14,8 @@ from .._require import require_mindspore
 require_mindspore()
 from mindspore import nn  # noqa: E402  (after the friendly ImportError above)
 
-from ..._registry import ModelRegistry, build_in_slot  # noqa: E402
+from ..._registry import AttentionSpec, ModelRegistry, build_in_slot  # noqa: E402
 from ..attention import create_attention  # noqa: E402
-
-#: A registered attention name, a class / callable returning a Cell, or ``None`` (no attention).
-AttentionSpec = None | str | Callable[..., Any]
 
 __all__ = ["create_model", "list_models", "register_model", "get_model_builder", "build_attention"]
 
