@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..tasks.registry import get_task
+from ..tasks.registry import get_task, task_names
 from .build import build_datamodule_for
 from .config import Config
 from .provenance import record_attempt
@@ -95,8 +95,9 @@ def train_baseline(cfg: Config, name: str, out: str | Path, *, arrays=None, quie
 def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: bool) -> dict:
     if name not in BASELINES:
         raise InputError(f"unknown baseline {name!r} (valid: {', '.join(BASELINES)})")
-    if cfg["task"] != "cicids2017":
-        raise InputError(f"classical baselines exist for cicids2017 only, not {cfg['task']}")
+    if not get_task(cfg["task"]).has_baselines:
+        valid = ", ".join(t for t in task_names() if get_task(t).has_baselines)
+        raise InputError(f"classical baselines exist for {valid} only, not {cfg['task']}")
     run_dir = Path(out)
     if (run_dir / "metrics.json").exists():
         raise RunError(f"{run_dir} already holds a finished run; use another --out")

@@ -12,18 +12,9 @@ from .run_folder import checkpoints_dir
 
 
 def synthetic_arrays(task: str, seed: int):
-    """A small generated dataset per task: smoke tests and trying the CLI without downloads.
-
-    Sized so every preset's defaults work on it: 6,000 + 1,000 CIFAR-like images (the default
-    val_size of 5,000 leaves 1,000 to train on), 10 EM-like 128x128 slices, 3,000 flows.
-    """
-    from ..tasks import synthetic
-
-    if task == "cifar10":
-        return synthetic.synthetic_cifar10(n_train=6000, n_test=1000, seed=seed)
-    if task == "isbi2012":
-        return synthetic.synthetic_isbi2012(n_slices=10, size=128, seed=seed)
-    return synthetic.synthetic_flows(n_rows=3000, n_features=20, seed=seed)
+    """The task's small generated dataset (``Task.synthetic``): smoke tests and trying the CLI
+    without downloads."""
+    return get_task(task).synthetic_arrays(seed)
 
 
 def build_datamodule_for(cfg: Config, arrays=None):

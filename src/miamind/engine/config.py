@@ -18,7 +18,7 @@ import yaml
 
 from .._atomic import atomic_open
 from ..errors import UserError
-from ..tasks.registry import TTA_MODES, task_names
+from ..tasks.registry import TTA_MODES, get_task, task_names
 
 TASKS = task_names()
 PRESETS = ("paper", "fast", "fast12", "full")
@@ -222,10 +222,11 @@ def validate_config(cfg: Config) -> None:
     )
     tta = cfg["eval"]["tta"]
     _require(tta in TTA_MODES, "eval.tta", f"must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    entry = get_task(str(task))
     _require(
-        tta == "none" or task == "cifar10",
+        tta == "none" or entry.supports_tta,
         "eval.tta",
-        f"test-time augmentation is for image classification (cifar10), not {task}",
+        f"test-time augmentation is for image classification, not {task} ({entry.kind})",
     )
     if "whitening_init" in model:
         _require(

@@ -18,6 +18,7 @@ from typing import Any
 
 from .._atomic import PathLike
 from ..errors import InputError
+from ..tasks.registry import get_task
 from .run_folder import RunError, checkpoint_path, run_config_and_info, write_json
 
 __all__ = ["PictureError", "attention_pictures"]
@@ -82,7 +83,7 @@ def _check_runs(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 def _image_record(task: str, cfg: dict[str, Any], dm: Any, positions: list[int]) -> dict[str, Any]:
-    if task == "isbi2012":
+    if get_task(task).kind == "segmentation":
         slices = [int(dm.val_slices[p]) for p in positions]
         return {"test_positions": positions, "labelled_slices": slices, "fold": cfg["data"]["fold"]}
     # limit_eval keeps a seeded subset of the test split: positions are then within that subset
@@ -155,7 +156,7 @@ def attention_pictures(
         if first_images is None:
             shown, first_images, denormalize = x, pixels, (mean, std)
             image_record = _image_record(task, cfg, dm, positions)
-            if task == "cifar10":
+            if get_task(task).kind == "image-classification":
                 image_record["classes"] = [dm.info.class_names[int(c)] for c in y]
                 labels = [f"test {i}: {name}" for i, name in enumerate(image_record["classes"])]
             else:

@@ -14,6 +14,7 @@ from .._atomic import (
     PathLike,
     atomic_open,
 )
+from ..tasks.registry import get_task
 from .build import build_datamodule_for
 from .hf_folder import is_model_folder, load_model_folder
 from .load import load_trained_model
@@ -65,7 +66,7 @@ def predict(
         state = load_preprocess(Path(run_dir))
     x, names = load_inputs(cfg["task"], [str(p) for p in inputs], state)
     rows: list[dict[str, object]] = []
-    if cfg["task"] == "isbi2012":
+    if get_task(cfg["task"]).kind == "segmentation":
         from PIL import Image
 
         folder = Path(out) if out else Path(run_dir) / "predictions"
@@ -121,8 +122,11 @@ def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None
 
     run_dir = Path(run_dir)
     cfg, info, model, _ = load_trained_model(run_dir, which)
-    if cfg["task"] == "cicids2017":
-        raise RunError("visualize draws attention over images; the cicids2017 task has 1-D feature vectors")
+    task = get_task(cfg["task"])
+    if not task.images:
+        raise RunError(
+            f"viz maps draws attention over images; the {task.name} task has no images ({task.kind})"
+        )
     dm = build_datamodule_for(cfg, arrays)
     dm.setup("test")
     x, y = dm.example_batch(n, split="val")
@@ -138,7 +142,7 @@ def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None
     state = load_preprocess(run_dir)
     denorm = (state["mean"], state["std"]) if "mean" in state and "std" in state else None
     out = run_dir / "plots" / "attention_maps.png"
-    if cfg["task"] == "cifar10":
+    if task.kind == "image-classification":
         plot_attention_maps(
             x,
             captures,

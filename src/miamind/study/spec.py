@@ -46,7 +46,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
-from ..tasks.registry import get_task
+from ..tasks.registry import get_task, task_names
 
 SKLEARN_PREFIX = "sklearn_"
 GROUP_KEYS = {
@@ -340,8 +340,9 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
                 raise _fail(
                     path, f"{where}.models", f"unknown model {m!r} (valid: {', '.join(valid_models)})"
                 )
-            if is_baseline(m) and task != "cicids2017":
-                raise _fail(path, f"{where}.models", f"{m}: classical baselines exist for cicids2017 only")
+            if is_baseline(m) and not get_task(task).has_baselines:
+                valid = ", ".join(t for t in task_names() if get_task(t).has_baselines)
+                raise _fail(path, f"{where}.models", f"{m}: classical baselines exist for {valid} only")
         attentions = _as_list(group.get("attentions", ["none"]), path, f"{where}.attentions", of=str)
         for a in attentions:
             if a not in valid_attention:

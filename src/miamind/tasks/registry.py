@@ -42,6 +42,9 @@ class Task:
         mindspore: whether ``miamind train --backend mindspore`` trains it.
         near_copy_metrics: whether the test split's near-copies of training rows are counted and
             ``f1_macro_novel`` reported (:mod:`miamind.tasks.near_copies`).
+        synthetic: ``("module:function", kwargs)`` of the small generated dataset that
+            ``data.synthetic: true`` trains on (smoke tests, the demo without data); the function
+            takes ``seed=`` and those keyword arguments. Sized so every preset's defaults work on it.
     """
 
     name: str
@@ -55,10 +58,34 @@ class Task:
     optional_data: Mapping[str, Any] = field(default_factory=dict)
     mindspore: bool = False
     near_copy_metrics: bool = False
+    synthetic: tuple[str, Mapping[str, Any]] | None = None
 
     def datamodule_class(self) -> type:
         module, _, cls = self.datamodule.partition(":")
         return getattr(importlib.import_module(module), cls)
+
+    @property
+    def images(self) -> bool:
+        """Whether its inputs are images (attention maps and gate pictures can be drawn on them)."""
+        return self.kind in ("image-classification", "segmentation")
+
+    @property
+    def supports_tta(self) -> bool:
+        """Whether ``eval.tta`` (flips and translations of whole images) applies."""
+        return self.kind == "image-classification"
+
+    @property
+    def has_baselines(self) -> bool:
+        """Whether the classical scikit-learn baselines (``miamind baseline``) fit its rows."""
+        return self.kind == "flow-classification"
+
+    def synthetic_arrays(self, seed: int = 0):
+        """Its generated dataset (see ``synthetic``); a ValueError for a task without one."""
+        if self.synthetic is None:
+            raise ValueError(f"task {self.name!r} has no generated dataset (Task.synthetic)")
+        target, kwargs = self.synthetic
+        module, _, fn = target.partition(":")
+        return getattr(importlib.import_module(module), fn)(seed=seed, **kwargs)
 
 
 TASKS: dict[str, Task] = {
@@ -74,6 +101,8 @@ TASKS: dict[str, Task] = {
             report_metrics=("acc",),
             test_split="official test split (10,000 images)",
             datasets=("cifar10",),
+            # the default val_size of 5,000 leaves 1,000 to train on
+            synthetic=("miamind.tasks.synthetic:synthetic_cifar10", {"n_train": 6000, "n_test": 1000}),
             mindspore=True,
         ),
         Task(
@@ -102,6 +131,7 @@ TASKS: dict[str, Task] = {
             ),
             test_split="held-out fold of whole labelled slices (the challenge's test slices are unlabelled)",
             datasets=("isbi2012",),
+            synthetic=("miamind.tasks.synthetic:synthetic_isbi2012", {"n_slices": 10, "size": 128}),
         ),
         Task(
             name="cicids2017",
@@ -131,6 +161,7 @@ TASKS: dict[str, Task] = {
             ),
             test_split="stratified held-out test split",
             datasets=("cicids2017", "cicids2017_improved"),
+            synthetic=("miamind.tasks.synthetic:synthetic_flows", {"n_rows": 3000, "n_features": 20}),
             mindspore=True,
             near_copy_metrics=True,
         ),
