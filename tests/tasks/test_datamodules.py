@@ -17,8 +17,9 @@ from miamind.data.flows import make_splits
 from miamind.data.isbi2012 import IsbiArrays
 from miamind.data.splits import balanced_class_weights
 from miamind.tasks import sampling
-from miamind.tasks.datamodules import DATA_CFG_KEYS, build_datamodule, crop_to_target, validate_data_cfg
+from miamind.tasks.datamodules import build_datamodule, crop_to_target, validate_data_cfg
 from miamind.tasks.inputs import load_inputs
+from miamind.tasks.registry import get_task
 from miamind.tasks.synthetic import (
     synthetic_cifar10,
     synthetic_flow_table,
@@ -378,7 +379,7 @@ def test_unknown_and_missing_keys(task, cfg):
     partial = {k: v for k, v in cfg.items() if k != "eval_batch_size"}
     with pytest.raises(ValueError, match=r"missing data_cfg key\(s\) for task '\w+': 'eval_batch_size'"):
         build_datamodule(task, partial, 0)
-    assert set(validate_data_cfg(task, cfg)) >= set(DATA_CFG_KEYS[task])
+    assert set(validate_data_cfg(task, cfg)) >= set(get_task(task).data_keys)
 
 
 def test_bad_values_and_tasks(cifar):

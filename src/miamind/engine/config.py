@@ -18,9 +18,8 @@ import yaml
 
 from .._atomic import atomic_open
 from ..errors import UserError
-from ..tasks.registry import TTA_MODES, get_task, task_names
+from ..tasks.registry import TASKS, TTA_MODES, get_task
 
-TASKS = task_names()
 PRESETS = ("paper", "fast", "fast12", "full")
 PRECISIONS = ("32", "64", "bf16-mixed", "16-mixed", "bf16-true")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -81,7 +80,10 @@ def task_defaults(task: str) -> Config:
     if task not in TASKS:
         raise ConfigError(f"unknown task '{task}' (valid: {', '.join(TASKS)})")
     defaults = _packaged("defaults")
-    cfg = deep_merge(defaults["common"], defaults[task], strict=False)
+    section = defaults[task] if task in defaults else get_task(task).defaults
+    if section is None:
+        raise ConfigError(f"task '{task}' has no config section (presets/defaults.yaml or Task.defaults)")
+    cfg = deep_merge(defaults["common"], section, strict=False)
     return {"task": task, "preset": None, **cfg}
 
 
@@ -89,10 +91,13 @@ def preset_overrides(task: str, preset: str) -> Config:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset '{preset}' (valid: {', '.join(PRESETS)})")
     recipes = _packaged(preset)
-    if task not in recipes:
-        have = ", ".join(recipes)
+    if task in recipes:
+        return recipes[task]
+    own = get_task(task).recipes if task in TASKS else {}
+    if preset not in own:
+        have = ", ".join([*recipes, *(t for t, entry in TASKS.items() if preset in entry.recipes)])
         raise ConfigError(f"preset '{preset}' has no recipe for task '{task}' (it has: {have})")
-    return recipes[task]
+    return dict(own[preset])
 
 
 def parse_set(assignment: str) -> Config:

@@ -72,7 +72,7 @@ from ..data.info import DatasetInfo
 from ..data.isbi2012 import pad_to_multiple, random_crops, unpad
 from ..errors import InputError
 from .registry import TASKS as TASK_REGISTRY
-from .registry import get_task, task_names
+from .registry import get_task
 from .sampling import (
     BatchDataset,
     BatchKey,
@@ -83,10 +83,6 @@ from .sampling import (
     stratified_indices,
 )
 
-TASKS = task_names()
-# Required and optional data keys per task: the task registry's (one table per fact).
-DATA_CFG_KEYS: dict[str, tuple[str, ...]] = {t.name: t.data_keys for t in TASK_REGISTRY.values()}
-OPTIONAL_DATA_CFG: dict[str, dict[str, Any]] = {t.name: dict(t.optional_data) for t in TASK_REGISTRY.values()}
 AUGMENT_KEYS = ("crop_pad", "flip", "cutout")
 OPTIONAL_AUGMENT = {"alternate_flip": False}
 FLOW_DATASETS = ("cicids2017", "cicids2017_improved")
@@ -112,11 +108,12 @@ def crop_to_target(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Check ``data_cfg`` has exactly the task's keys (plus known optional ones); return a copy
     with optional keys filled. Unknown or missing keys raise ``ValueError`` naming them."""
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    if task not in TASK_REGISTRY:
+        raise InputError(f"unknown task {task!r}; valid: {', '.join(TASK_REGISTRY)}")
     if not isinstance(data_cfg, Mapping):
         raise InputError(f"data_cfg must be a mapping, got {type(data_cfg).__name__}")
-    required, optional = DATA_CFG_KEYS[task], OPTIONAL_DATA_CFG[task]
+    # Required and optional data keys: the task registry's (one table per fact).
+    required, optional = TASK_REGISTRY[task].data_keys, dict(TASK_REGISTRY[task].optional_data)
     valid = (*required, *optional)
     unknown = [k for k in data_cfg if k not in valid]
     if unknown:
@@ -619,11 +616,8 @@ __all__ = [
     "AUGMENT_KEYS",
     "Cifar10DataModule",
     "CicIds2017DataModule",
-    "DATA_CFG_KEYS",
     "FLOW_DATASETS",
     "Isbi2012DataModule",
-    "OPTIONAL_DATA_CFG",
-    "TASKS",
     "TaskDataModule",
     "build_datamodule",
     "crop_to_target",

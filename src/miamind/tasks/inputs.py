@@ -82,7 +82,7 @@ def _state(state: Mapping[str, Any], keys: Sequence[str], task: str) -> dict[str
 # ------------------------------------------------------------------------------ CIFAR-10
 
 
-def _load_cifar10(paths, state) -> Inputs:
+def load_cifar10_inputs(paths, state) -> Inputs:
     from ..data.cifar10 import decode_image
 
     st = _state(state, ("mean", "std"), "cifar10")
@@ -115,7 +115,7 @@ def _read_tif_slices(path: Path) -> np.ndarray:
     return arr
 
 
-def _load_isbi2012(paths, state) -> Inputs:
+def load_isbi2012_inputs(paths, state) -> Inputs:
     from ..data.isbi2012 import images_to_tensor, read_png
 
     st = _state(state, ("mean", "std"), "isbi2012")
@@ -144,7 +144,7 @@ def _load_isbi2012(paths, state) -> Inputs:
 # ------------------------------------------------------------------------------ CIC-IDS2017
 
 
-def _load_cicids2017(paths, state) -> Inputs:
+def load_cicids2017_inputs(paths, state) -> Inputs:
     from ..data.flows import apply_clip, read_feature_csv
     from ..data.splits import apply_scaler
 
@@ -174,8 +174,6 @@ def _load_cicids2017(paths, state) -> Inputs:
 
 # ------------------------------------------------------------------------------ public API
 
-_LOADERS = {"cifar10": _load_cifar10, "isbi2012": _load_isbi2012, "cicids2017": _load_cicids2017}
-
 
 def load_inputs(
     task: str, paths: PathLike | Sequence[PathLike], preprocess_state: Mapping[str, Any]
@@ -184,9 +182,9 @@ def load_inputs(
 
     See the module docstring for the accepted files per task and the layout of ``x``.
     """
-    if task not in _LOADERS:
-        raise InputError(f"unknown task {task!r}; valid: {', '.join(_LOADERS)}")
-    return _LOADERS[task](paths, preprocess_state)
+    from .registry import get_task
+
+    return get_task(task).input_loader()(paths, preprocess_state)
 
 
 def preprocess_state_to_json(state: Mapping[str, np.ndarray]) -> dict[str, dict[str, Any]]:
@@ -208,4 +206,11 @@ def preprocess_state_from_json(data: Mapping[str, Mapping[str, Any]]) -> dict[st
     return out
 
 
-__all__ = ["load_inputs", "preprocess_state_from_json", "preprocess_state_to_json"]
+__all__ = [
+    "load_cicids2017_inputs",
+    "load_cifar10_inputs",
+    "load_inputs",
+    "load_isbi2012_inputs",
+    "preprocess_state_from_json",
+    "preprocess_state_to_json",
+]

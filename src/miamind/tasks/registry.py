@@ -14,7 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "LOWER_IS_BETTER", "TTA_MODES", "Task", "TASKS", "get_task", "task_names"]
+__all__ = [
+    "KINDS",
+    "LOWER_IS_BETTER",
+    "TTA_MODES",
+    "Task",
+    "TASKS",
+    "get_task",
+    "register_task",
+    "task_names",
+    "unregister_task",
+]
 
 KINDS = ("image-classification", "segmentation", "flow-classification")
 
@@ -45,6 +55,12 @@ class Task:
         synthetic: ``("module:function", kwargs)`` of the small generated dataset that
             ``data.synthetic: true`` trains on (smoke tests, the demo without data); the function
             takes ``seed=`` and those keyword arguments. Sized so every preset's defaults work on it.
+        inputs: ``"module:function"`` reading files for ``miamind predict``:
+            ``function(paths, preprocess_state) -> (x, names)`` (:mod:`miamind.tasks.inputs`).
+        defaults: the task's section of the config schema (``model``, ``data``, ``checkpoint``...)
+            for a task that has none in ``presets/defaults.yaml`` (a task registered from outside
+            the package).
+        recipes: per preset name, the task's recipe for a preset file that has none for it.
     """
 
     name: str
@@ -59,6 +75,9 @@ class Task:
     mindspore: bool = False
     near_copy_metrics: bool = False
     synthetic: tuple[str, Mapping[str, Any]] | None = None
+    inputs: str | None = None
+    defaults: Mapping[str, Any] | None = None
+    recipes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def datamodule_class(self) -> type:
         module, _, cls = self.datamodule.partition(":")
@@ -78,6 +97,13 @@ class Task:
     def has_baselines(self) -> bool:
         """Whether the classical scikit-learn baselines (``miamind baseline``) fit its rows."""
         return self.kind == "flow-classification"
+
+    def input_loader(self):
+        """The function ``miamind predict`` reads this task's input files with (see ``inputs``)."""
+        if self.inputs is None:
+            raise ValueError(f"task {self.name!r} reads no input files for predict (Task.inputs)")
+        module, _, fn = self.inputs.partition(":")
+        return getattr(importlib.import_module(module), fn)
 
     def synthetic_arrays(self, seed: int = 0):
         """Its generated dataset (see ``synthetic``); a ValueError for a task without one."""
@@ -102,6 +128,7 @@ TASKS: dict[str, Task] = {
             test_split="official test split (10,000 images)",
             datasets=("cifar10",),
             # the default val_size of 5,000 leaves 1,000 to train on
+            inputs="miamind.tasks.inputs:load_cifar10_inputs",
             synthetic=("miamind.tasks.synthetic:synthetic_cifar10", {"n_train": 6000, "n_test": 1000}),
             mindspore=True,
         ),
@@ -131,6 +158,7 @@ TASKS: dict[str, Task] = {
             ),
             test_split="held-out fold of whole labelled slices (the challenge's test slices are unlabelled)",
             datasets=("isbi2012",),
+            inputs="miamind.tasks.inputs:load_isbi2012_inputs",
             synthetic=("miamind.tasks.synthetic:synthetic_isbi2012", {"n_slices": 10, "size": 128}),
         ),
         Task(
@@ -161,12 +189,29 @@ TASKS: dict[str, Task] = {
             ),
             test_split="stratified held-out test split",
             datasets=("cicids2017", "cicids2017_improved"),
+            inputs="miamind.tasks.inputs:load_cicids2017_inputs",
             synthetic=("miamind.tasks.synthetic:synthetic_flows", {"n_rows": 3000, "n_features": 20}),
             mindspore=True,
             near_copy_metrics=True,
         ),
     )
 }
+
+
+def register_task(task: Task) -> Task:
+    """Add ``task`` to the registry (a task defined outside the package: its data module, generated
+    data, input loader, config defaults and recipes are named by the entry). Returns it."""
+    if task.name in TASKS:
+        raise ValueError(f"task {task.name!r} is already registered")
+    if task.kind not in KINDS:
+        raise ValueError(f"task {task.name!r}: kind must be one of {', '.join(KINDS)}, got {task.kind!r}")
+    TASKS[task.name] = task
+    return task
+
+
+def unregister_task(name: str) -> None:
+    """Remove a task :func:`register_task` added (tests)."""
+    TASKS.pop(name, None)
 
 
 def task_names() -> tuple[str, ...]:
