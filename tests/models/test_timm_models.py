@@ -138,7 +138,8 @@ def test_attention_init_survives_timm_init_in_the_imagenet_stem_resnet():
 
 
 def test_smp_unet_with_a_tu_miamind_encoder_trains_a_step():
-    smp = pytest.importorskip("segmentation_models_pytorch")
+    import segmentation_models_pytorch as smp
+
     torch.manual_seed(0)
     # zero_init_last=False: with timm's default the blocks start as the identity and the attention
     # sees zeros on the first step (see miamind.models.resnet), so it would not move yet.
