@@ -11,19 +11,13 @@ from .config import Config
 from .run_folder import checkpoints_dir
 
 
-def synthetic_arrays(task: str, seed: int):
-    """The task's small generated dataset (``Task.synthetic``): smoke tests and trying the CLI
-    without downloads."""
-    return get_task(task).synthetic_arrays(seed)
-
-
 def build_datamodule_for(cfg: Config, arrays=None):
     """The config's data module; ``arrays`` injects a dataset (``data.synthetic`` generates one)."""
     from ..tasks.datamodules import build_datamodule
 
     data_cfg = dict(cfg["data"])
     if data_cfg.pop("synthetic", False) and arrays is None:
-        arrays = synthetic_arrays(cfg["task"], cfg["seed"])
+        arrays = get_task(cfg["task"]).synthetic_arrays(cfg["seed"])
     return build_datamodule(cfg["task"], data_cfg, cfg["seed"], arrays=arrays)
 
 

@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from .._atomic import PathLike, atomic_open
 from .run_folder import RunError
 
@@ -223,7 +224,7 @@ def export_hf(run_dir: PathLike, out_dir: PathLike, *, which: str = "best") -> P
     config = {
         "library_name": "miamind",
         "format": FORMAT,
-        "miamind_version": _version(),
+        "miamind_version": __version__,
         "architecture": architecture,
         "model_kwargs": kwargs,
         "task": cfg["task"],
@@ -249,9 +250,3 @@ def export_hf(run_dir: PathLike, out_dir: PathLike, *, which: str = "best") -> P
         shutil.rmtree(part, ignore_errors=True)
         raise
     return out
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__

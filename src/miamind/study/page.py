@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_open
+from .stats import verdict
 
 __all__ = ["render_index_html", "write_index_html"]
 
@@ -116,12 +117,11 @@ def _cells_detail(rows: list[dict[str, str]], metrics: list[str]) -> str:
 
 
 def _verdict(c: Mapping[str, Any]) -> tuple[str, str]:
-    if c.get("p_holm") is None:
-        return "not tested", "muted"
-    if not c.get("significant"):
-        return "no significant difference", "muted"
-    better = (c["mean_diff"] > 0) == c["higher_is_better"]
-    return ("better", "better") if better else ("worse", "worse")
+    """(text, CSS class) of a comparison's :func:`~miamind.study.stats.verdict`."""
+    v = verdict(c)
+    if v in ("better", "worse"):
+        return v, v
+    return ("not tested" if v == "not tested" else "no significant difference"), "muted"
 
 
 def _comparison_table(comparisons: Iterable[Mapping[str, Any]]) -> str:

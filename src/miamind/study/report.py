@@ -25,7 +25,7 @@ from ..tasks.registry import LOWER_IS_BETTER
 from .page import write_index_html
 from .runner import CELL_FILE, cell_status, gpu_available, rerun_command
 from .spec import Cell, Study
-from .stats import holm, paired, summarize
+from .stats import holm, paired, summarize, verdict
 
 ALPHA = 0.05
 
@@ -325,13 +325,15 @@ def _md_row(cols: list[str]) -> str:
     return "| " + " | ".join(cols) + " |"
 
 
+_VERDICT_TEXT = {
+    "not tested": "not tested (fewer than 2 pairs, or the same difference on every pair)",
+    "no difference": "no significant difference",
+}
+
+
 def _verdict(c: dict[str, Any]) -> str:
-    if c.get("p_holm") is None:
-        return "not tested (fewer than 2 pairs, or the same difference on every pair)"
-    if not c.get("significant"):
-        return "no significant difference"
-    better = (c["mean_diff"] > 0) == c["higher_is_better"]
-    return "better" if better else "worse"
+    v = verdict(c)
+    return _VERDICT_TEXT.get(v, v)
 
 
 def write_summary_md(

@@ -16,8 +16,9 @@ removes that shared variation. For n pairs with differences d:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -109,3 +110,13 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
         running = max(running, min(1.0, (m - rank) * p))
         out[i] = running
     return out
+
+
+def verdict(comparison: Mapping[str, Any]) -> str:
+    """A comparison's outcome after Holm: ``"not tested"`` (no p-value), ``"no difference"``
+    (not significant), ``"better"`` or ``"worse"`` (significant, by the metric's direction)."""
+    if comparison.get("p_holm") is None:
+        return "not tested"
+    if not comparison.get("significant"):
+        return "no difference"
+    return "better" if (comparison["mean_diff"] > 0) == comparison["higher_is_better"] else "worse"
