@@ -14,7 +14,7 @@ import yaml
 
 from miamind.study import load_study
 from miamind.study.report import write_report
-from miamind.study.runner import CELL_FILE, LOCK, run_study, study_states
+from miamind.study.runner import CELL_FILE, LOCK, LOG_FILE, run_study, study_states
 from miamind.study.slurm import ExecutorConfigError, SlurmExecutor, cancel_study, queue_states
 
 FLOWS = {"data.synthetic": True, "trainer.progress_bar": False, "plots": False}
@@ -54,16 +54,25 @@ def _wait(what, timeout=180.0, every=0.5, explain=None):
     raise AssertionError(f"timed out waiting for {what}" + (f": {explain()}" if explain else ""))
 
 
-def _explain(run_dir: Path, job: str):
-    """What the queue and the run folder say, for a wait that timed out."""
+def _explain(run_dir: Path, job: str, slurm=None):
+    """What the queue, the run folder and the controller say, for a wait that timed out."""
 
     def explain() -> str:
         record = run_dir / CELL_FILE
         logs = sorted((run_dir.parent / ".submitit").rglob("*.err"))
         tail = logs[-1].read_text()[-1500:] if logs else "(no job log)"
+        cell_log = run_dir / LOG_FILE
+        tail += "; cell log: " + (cell_log.read_text()[-1500:] if cell_log.exists() else "(none)")
+        ctld = ""
+        if slurm is not None:
+            log = slurm.root / "log" / "slurmctld.log"
+            lines = log.read_text().splitlines() if log.exists() else []
+            ctld = "\n".join(s for s in lines if f"JobId={job}" in s or f"job {job}" in s.lower())[-3000:]
+        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True)
         return (
-            f"queue {queue_states(max_age_s=0)}, job {job}; record "
-            f"{record.read_text() if record.exists() else '(none)'}; last job log: {tail}"
+            f"queue {queue_states(max_age_s=0)}, job {job}: {shown.stdout or shown.stderr}; record "
+            f"{record.read_text() if record.exists() else '(none)'}; last job log: {tail}; "
+            f"controller on the job: {ctld or '(nothing)'}"
         )
 
     return explain
@@ -151,14 +160,18 @@ def test_the_warning_signal_requeues_and_the_cell_ends_as_an_uninterrupted_run(s
     _wait(lambda: (run_dir / "checkpoints" / "last.safetensors").is_file())
     slurm.run("scancel", "--signal=USR2", job, check=False)
     _wait(lambda: _queued(job) == "PENDING")
+    requeued_at = time.time()
     assert [r["state"] for r in study_states(study, runs)] == ["requeued"]
 
     def resumed_and_done() -> bool:
-        if _queued(job) == "PENDING":  # skip SLURM's requeue delay, again if a requeue set it later
+        # Skip SLURM's requeue delay (again if a requeue set it later), but not within the second of the
+        # requeue: slurmd revoked the job's credential then, at one-second resolution, and a credential
+        # issued in that second is refused ("Job credential revoked"): the job is killed, not started.
+        if _queued(job) == "PENDING" and time.time() > requeued_at + 2:
             slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now", check=False)
         return (run_dir / "metrics.json").is_file() and not (run_dir / LOCK).exists()
 
-    _wait(resumed_and_done, timeout=240, every=2.0, explain=_explain(run_dir, job))
+    _wait(resumed_and_done, timeout=240, every=2.0, explain=_explain(run_dir, job, slurm))
     first, second = json.loads((run_dir / CELL_FILE).read_text())["attempts"]
     assert (first["outcome"], first["rc"], first["job_id"]) == ("preempted", 75, job)
     assert (second["outcome"], second["resumed"], second["job_id"]) == ("done", True, job)
