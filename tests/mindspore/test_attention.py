@@ -259,7 +259,7 @@ def test_missing_mindspore_raises_install_hint(monkeypatch):
             "miamind, miamind.models, miamind.engine.train, miamind.engine.evaluate, miamind.mindspore",
             "mindspore",
         ),
-        # ... and the twins share pure-Python plans (miamind._arch) with it, not its torch modules.
+        # ... and the twins share only pure-Python facts (miamind._arch.mia) with it, not its torch modules.
         ("miamind.mindspore.attention, miamind.mindspore.models", "torch"),
     ],
 )

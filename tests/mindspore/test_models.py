@@ -359,14 +359,26 @@ def test_drop_path_drops_whole_samples_in_training_only():
     assert set(np.unique(per_sample)) <= {0.0, 2.0} and len(np.unique(per_sample)) == 2
 
 
-def test_layers_provide_every_layer_op_with_its_arguments():
-    """The MindSpore LayerOps (not type-checked) takes the arguments the plans pass."""
-    import inspect
-
-    from miamind._arch.plan import LayerOps
+def test_layers_take_pytorch_conventions():
+    """_layers builds MindSpore cells from PyTorch's arguments: explicit zero padding and bias, BN
+    momentum in PyTorch's convention, a frozen gamma on request."""
     from miamind.mindspore.models import _layers
 
-    for op in (n for n in vars(LayerOps) if not n.startswith("_") and n != "build_attention"):
-        wanted = [p for p in inspect.signature(getattr(LayerOps, op)).parameters if p != "self"]
-        assert list(inspect.signature(getattr(_layers, op)).parameters)[: len(wanted)] == wanted, op
-    assert callable(_layers.build_attention)
+    x2, x1 = ms.Tensor(np.ones((1, 3, 5, 5), np.float32)), ms.Tensor(np.ones((1, 2, 7), np.float32))
+    conv = _layers.conv2d(3, 4, 3, padding=1, bias=False)
+    assert conv(x2).shape == (1, 4, 5, 5) and [p.name for p in conv.get_parameters()] == ["weight"]
+    assert _layers.conv2d(3, 4, 2, stride=1, bias=True)(x2).shape == (1, 4, 4, 4)  # no padding
+    conv1 = _layers.conv1d(2, 4, 3, padding=1, bias=True)
+    assert conv1(x1).shape == (1, 4, 7) and [p.name for p in conv1.get_parameters()] == ["weight", "bias"]
+
+    bn = _layers.batch_norm(3, momentum=0.4, eps=1e-12, train_gamma=False)
+    assert not bn.gamma.requires_grad and bn.beta.requires_grad
+    bn.set_train(True)
+    batch = np.random.default_rng(0).normal(size=(4, 3, 2, 2)).astype(np.float32)
+    bn(ms.Tensor(batch))
+    # PyTorch: running = (1 - momentum) * running + momentum * batch_mean, from running = 0.
+    expected = 0.4 * batch.mean((0, 2, 3))
+    np.testing.assert_allclose(bn.moving_mean.asnumpy(), expected, rtol=1e-5, atol=1e-6)
+    assert type(_layers.batch_norm(3, dims=1)).__name__ == "BatchNorm1d"
+    with pytest.raises(ValueError, match="PyTorch convention"):
+        _layers.batch_norm(3, momentum=1.5)

@@ -1,8 +1,8 @@
 """MIA-Mind's variants and constructor arguments, shared by the PyTorch and MindSpore layers.
 
 The two backends' classes (:mod:`miamind.attention.mia`, :mod:`miamind.mindspore.attention`) take
-``channels`` and the keyword arguments of :class:`MIASpec` (:func:`~miamind._arch.plan.takes_spec`
-gives them its signature, plus each backend's own ``device`` / ``dtype``) and hand the values to
+``channels`` and the keyword arguments of :class:`MIASpec` (each writes them out in its own
+signature, plus its own ``device`` / ``dtype``) and hand the values to
 :func:`resolve_mia_args` (:meth:`MIASpec.resolve`), which checks them and derives the sizes, so both
 refuse the same input with the same message and build layers of the same shapes.
 """

@@ -48,8 +48,6 @@ gate sequentially and have no fused path (their ``fused`` is False).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn as nn
 from timm.layers import create_act_layer
@@ -59,11 +57,10 @@ from .._arch.mia import (
     GATE_INITS,
     MIA_CLASS_NAMES,
     MIA_VARIANTS,
-    MIASpec,
     MIAVariant,
     mia_hidden_channels,
+    resolve_mia_args,
 )
-from .._arch.plan import takes_spec
 from ._shapes import check_input, conv_nd, spatial_axes
 from .fused import broadcast_mean, fused_gate, matmul_mean, use_fused
 from .registry import register_attention
@@ -72,14 +69,12 @@ from .spatial_conv import single_channel_conv
 __all__ = [*MIA_CLASS_NAMES, "mia_hidden_channels", "GATE_INITS"]
 
 
-# act_layer / gate_layer: PyTorch's annotation in the signature (MIASpec, torch-free, says Any).
-@takes_spec(MIASpec, annotations=dict.fromkeys(("act_layer", "gate_layer"), "str | type[nn.Module]"))
 class _MIABase(nn.Module):
     """Shared pieces: the channel MLP (``fc1``, ``act``, ``fc2``), the spatial conv (``spatial``), the gate
     modules (``gate_c``, ``gate_s``).
 
-    The constructor takes ``channels``, the keyword arguments of :class:`miamind._arch.mia.MIASpec`
-    (shared with the MindSpore twins, documented at :class:`MIAMind`) and ``device`` / ``dtype``.
+    The constructor's arguments are documented at :class:`MIAMind`; the MindSpore twins take the same
+    ones, and both check them with :func:`miamind._arch.mia.resolve_mia_args` (one message for both).
 
     Subclasses implement :meth:`forward_gated` (``x`` already validated) and name their ``variant``
     (:data:`miamind._arch.mia.MIA_VARIANTS`: the spatial conv's input channels / bias, the
@@ -100,21 +95,36 @@ class _MIABase(nn.Module):
         self,
         channels: int,
         *,
+        rd_ratio: float = 1.0 / 16,
+        rd_channels: int | None = None,
+        kernel_size: int = 7,
+        dims: int = 2,
+        fused: bool = True,
+        act_layer: str | type[nn.Module] = "relu",
+        gate_layer: str | type[nn.Module] = "sigmoid",
+        gate_init: str = "paper",
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
-        **kwargs: Any,
     ) -> None:
         super().__init__()
         name = type(self).__name__
         self._name = name  # for error messages; TorchScript cannot call type() in forward
-        spec = MIASpec(**kwargs)
-        args = spec.resolve(name, self.variant, channels)
+        args = resolve_mia_args(
+            name,
+            self.variant,
+            channels,
+            rd_ratio=rd_ratio,
+            rd_channels=rd_channels,
+            kernel_size=kernel_size,
+            dims=dims,
+            gate_init=gate_init,
+        )
         self.dims, self.channels = args.dims, args.channels
         self.kernel_size, self.hidden_channels = args.kernel_size, args.hidden_channels
         conv = conv_nd(self.dims)
         factory = dict(device=device, dtype=dtype)
         self.fc1 = conv(self.channels, self.hidden_channels, 1, bias=True, **factory)
-        self.act = create_act_layer(spec.act_layer)
+        self.act = create_act_layer(act_layer)
         self.fc2 = conv(self.hidden_channels, self.channels, 1, bias=True, **factory)
         self.spatial = conv(
             self.variant.spatial_in_chs,
@@ -124,13 +134,13 @@ class _MIABase(nn.Module):
             bias=self.variant.spatial_bias,
             **factory,
         )
-        self.gate_c = create_act_layer(spec.gate_layer)
-        self.gate_s = create_act_layer(spec.gate_layer)
+        self.gate_c = create_act_layer(gate_layer)
+        self.gate_s = create_act_layer(gate_layer)
         # A list, not a tuple: TorchScript's mean/amax take List[int].
         self._spatial_axes = list(spatial_axes(self.dims))
-        self.fused = bool(spec.fused) and self.has_fused_path
-        self.gate_init = spec.gate_init
-        if spec.gate_init == "identity":
+        self.fused = bool(fused) and self.has_fused_path
+        self.gate_init = gate_init
+        if gate_init == "identity":
             self._init_identity_gates()
 
     def _init_identity_gates(self) -> None:

@@ -53,11 +53,10 @@ from .._arch.mia import (  # noqa: E402
     ADAPTIVE_THETA_INIT,
     MIA_CLASS_NAMES,
     MIA_VARIANTS,
-    MIASpec,
     MIAVariant,
     expected_input_shape,
+    resolve_mia_args,
 )
-from .._arch.plan import takes_spec  # noqa: E402
 from .._registry import AttentionSpec, Registry, resolve_spec  # noqa: E402
 
 __all__ = [*MIA_CLASS_NAMES, "create_attention", "get_attention", "list_attention"]
@@ -65,27 +64,45 @@ __all__ = [*MIA_CLASS_NAMES, "create_attention", "get_attention", "list_attentio
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
-@takes_spec(MIASpec)
 class _MIABase(nn.Cell):
     """Shared pieces: channel MLP (``fc1``, ``fc2``: 1x1 convs), spatial conv (``spatial``), gates.
 
     Mirrors :class:`miamind.attention.mia._MIABase`; subclasses implement :meth:`forward_gated`. The
-    constructor takes ``channels``, the keyword arguments of :class:`miamind._arch.mia.MIASpec` (as
-    the PyTorch layers) and ``dtype``.
+    constructor takes the PyTorch layers' arguments (``device`` aside) and checks them with
+    :func:`miamind._arch.mia.resolve_mia_args`, as they do.
     """
 
     #: spatial conv input channels and bias, ``gate_init="identity"`` logit (as the PyTorch layers).
     variant: MIAVariant = MIA_VARIANTS["mia"]
 
-    def __init__(self, channels: int, *, dtype: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        rd_ratio: float = 1.0 / 16,
+        rd_channels: int | None = None,
+        kernel_size: int = 7,
+        dims: int = 2,
+        fused: bool = True,
+        act_layer: Any = "relu",
+        gate_layer: Any = "sigmoid",
+        gate_init: str = "paper",
+        dtype: Any = None,
+    ) -> None:
         super().__init__()
+        del fused  # PyTorch's memory-saving autograd path; MindSpore's autodiff decides what to keep
         name = type(self).__name__
-        spec = MIASpec(**kwargs)
-        args = spec.resolve(name, self.variant, channels)
-        for arg, value, only in (
-            ("act_layer", spec.act_layer, "relu"),
-            ("gate_layer", spec.gate_layer, "sigmoid"),
-        ):
+        args = resolve_mia_args(
+            name,
+            self.variant,
+            channels,
+            rd_ratio=rd_ratio,
+            rd_channels=rd_channels,
+            kernel_size=kernel_size,
+            dims=dims,
+            gate_init=gate_init,
+        )
+        for arg, value, only in (("act_layer", act_layer, "relu"), ("gate_layer", gate_layer, "sigmoid")):
             if value != only:
                 raise ValueError(f"{name}: the MindSpore backend supports {arg}={only!r} only, got {value!r}")
         self.dims, self.channels = args.dims, args.channels
@@ -107,7 +124,7 @@ class _MIABase(nn.Cell):
         )
         self._spatial_axes = tuple(range(2, 2 + self.dims))
         self._layer_name = name
-        if spec.gate_init == "identity":  # resolve_mia_args refused it for a variant without spatial bias
+        if gate_init == "identity":  # resolve_mia_args refused it for a variant without spatial bias
             for bias in (self.fc2.bias, self.spatial.bias):
                 bias.set_data(ops.full(bias.shape, self.variant.identity_gate_logit, dtype=bias.dtype))
         # Built here because GRAPH mode compiles construct() and only accepts a plain f-string there.

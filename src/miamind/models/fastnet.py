@@ -31,17 +31,20 @@ Parameter names (stable, for the 1:1 MindSpore mapping): ``stem.conv.{weight,bia
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from .._arch.fastnet import ATTENTION_SLOT, ConvGroupSpec, FastNetSpec
-from .._arch.plan import attach, takes_spec
-from . import _ops
+from .._registry import AttentionSpec
+from ._attention import build_attention
 from .registry import register_model
 
 __all__ = ["FastNet", "ConvGroup", "fastnet", "init_whitening", "ATTENTION_SLOT"]
+
+ATTENTION_SLOT = "after each conv group (after its second GELU)"
 
 
 def _dirac_conv(in_chs: int, out_chs: int) -> nn.Conv2d:
@@ -53,26 +56,36 @@ def _dirac_conv(in_chs: int, out_chs: int) -> nn.Conv2d:
     return conv
 
 
-@takes_spec(ConvGroupSpec)
+def _batch_norm(channels: int, momentum: float, eps: float, train_gamma: bool) -> nn.BatchNorm2d:
+    bn = nn.BatchNorm2d(channels, eps=eps, momentum=momentum)
+    bn.weight.requires_grad_(train_gamma)  # airbench freezes gamma at 1
+    return bn
+
+
 class ConvGroup(nn.Module):
     """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attention.
 
-    Keyword arguments (the BatchNorms' settings): :class:`miamind._arch.fastnet.ConvGroupSpec`.
+    The BatchNorms' settings (``bn_momentum``, ``bn_eps``, ``bn_train_gamma``) are :class:`FastNet`'s.
     """
 
-    # Set by attach, as ConvGroupSpec.build_layers names them.
-    conv1: nn.Conv2d
-    pool: nn.MaxPool2d
-    bn1: nn.BatchNorm2d
-    conv2: nn.Conv2d
-    bn2: nn.BatchNorm2d
-    act: nn.GELU
-    attn: nn.Module
-
-    def __init__(self, in_chs: int, out_chs: int, attn: nn.Module, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        attn: nn.Module,
+        *,
+        bn_momentum: float,
+        bn_eps: float,
+        bn_train_gamma: bool,
+    ) -> None:
         super().__init__()
-        spec = ConvGroupSpec(**kwargs)
-        attach(self, spec.build_layers(_ops, _dirac_conv, in_chs, out_chs, attn))
+        self.conv1 = _dirac_conv(in_chs, out_chs)
+        self.pool = nn.MaxPool2d(2)
+        self.bn1 = _batch_norm(out_chs, bn_momentum, bn_eps, bn_train_gamma)
+        self.conv2 = _dirac_conv(out_chs, out_chs)
+        self.bn2 = _batch_norm(out_chs, bn_momentum, bn_eps, bn_train_gamma)
+        self.act = nn.GELU()  # used after both BNs
+        self.attn = attn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.bn1(self.pool(self.conv1(x))))
@@ -80,29 +93,69 @@ class ConvGroup(nn.Module):
         return self.attn(x)
 
 
-@takes_spec(FastNetSpec)
 class FastNet(nn.Module):
-    """airbench94-style CIFAR network (see the module docstring).
+    """airbench94-style CIFAR network (Keller Jordan, 2024; see the module docstring).
 
-    Keyword arguments, defaults and their checks: :class:`miamind._arch.fastnet.FastNetSpec`
-    (``num_classes``, ``in_chans``, ``attention``, ``attention_kwargs``, ``widths``,
-    ``whiten_kernel_size``, ``whiten_width``, ``logit_scale``, ``bn_momentum``, ``bn_eps``,
-    ``bn_train_gamma``), shared with the MindSpore twin.
+    Args:
+        num_classes: logits per sample.
+        in_chans: input channels.
+        attention: attention spec (name, class, callable or ``None`` for none).
+        attention_kwargs: keyword arguments for every attention layer.
+        widths: output channels of the conv groups (airbench94: 64, 256, 256).
+        whiten_kernel_size: kernel of the stem conv (airbench: 2).
+        whiten_width: stem channels; default ``2 * in_chans * whiten_kernel_size ** 2`` (24), the
+            width ``init_whitening`` needs.
+        logit_scale: multiplies the logits (airbench: 1/9).
+        bn_momentum: PyTorch-convention BN momentum (airbench: 0.4).
+        bn_eps: BN epsilon (airbench: 1e-12).
+        bn_train_gamma: learn the BN scale (airbench: False, gamma frozen at 1).
     """
 
-    # Set by spec.build_into, as FastNetSpec.attributes and .build_layers name them.
-    in_chans: int
-    num_features: int
-    logit_scale: float
-    min_input_size: int
-    stem: nn.Sequential
-    groups: nn.Sequential
-    head: nn.Linear
-
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        attention: AttentionSpec = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
+        widths: Sequence[int] = (64, 256, 256),
+        whiten_kernel_size: int = 2,
+        whiten_width: int | None = None,
+        logit_scale: float = 1.0 / 9,
+        bn_momentum: float = 0.4,
+        bn_eps: float = 1e-12,
+        bn_train_gamma: bool = False,
+    ) -> None:
         super().__init__()
-        spec = FastNetSpec(**kwargs)
-        spec.build_into(self, spec.build_layers(_ops, ConvGroup))
+        if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
+            raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
+        stem_width = 2 * in_chans * whiten_kernel_size**2 if whiten_width is None else whiten_width
+        self.in_chans = in_chans
+        self.num_features = widths[-1]  # channels into the classifier
+        self.logit_scale = float(logit_scale)
+        # Smallest H, W: the stem loses k - 1, then each group's 2x pooling must leave >= 1 pixel.
+        self.min_input_size = (whiten_kernel_size - 1) + 2 ** len(widths)
+        # Stem, then each group (its attention first), then the head: the order a seed reproduces.
+        conv = nn.Conv2d(in_chans, stem_width, whiten_kernel_size, padding=0, bias=True)
+        self.stem = nn.Sequential(OrderedDict([("conv", conv), ("act", nn.GELU())]))
+        groups = []
+        in_chs = stem_width
+        for i, width in enumerate(widths):
+            attn = build_attention(
+                attention,
+                width,
+                model="fastnet",
+                slot=ATTENTION_SLOT,
+                dims=2,
+                attention_kwargs=attention_kwargs,
+            )
+            group = ConvGroup(
+                in_chs, width, attn, bn_momentum=bn_momentum, bn_eps=bn_eps, bn_train_gamma=bn_train_gamma
+            )
+            groups.append((str(i), group))
+            in_chs = width
+        self.groups = nn.Sequential(OrderedDict(groups))
+        self.head = nn.Linear(self.num_features, num_classes, bias=False)
 
     def extra_repr(self) -> str:
         return f"logit_scale={self.logit_scale:.6g}"

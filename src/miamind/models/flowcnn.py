@@ -28,39 +28,79 @@ not reproduced here).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from .._arch.flowcnn import ATTENTION_SLOT, FlowCNNSpec
-from .._arch.plan import takes_spec
-from . import _ops
+from .._registry import AttentionSpec
+from ._attention import build_attention
 from .registry import register_model
 
 __all__ = ["FlowCNN", "flowcnn", "ATTENTION_SLOT"]
 
+ATTENTION_SLOT = "after each conv stage's ReLU, before its pooling"
 
-@takes_spec(FlowCNNSpec)
+
 class FlowCNN(nn.Module):
     """1-D CNN over flow features, see the module docstring.
 
-    Keyword arguments, defaults and their checks: :class:`miamind._arch.flowcnn.FlowCNNSpec`
-    (``num_classes``, ``in_chans``, ``attention``, ``attention_kwargs``, ``stages``, ``kernel_size``,
-    ``dropout``), shared with the MindSpore twin.
+    Args:
+        num_classes: logits per sample.
+        in_chans: input channels (1 for a plain feature vector).
+        attention: attention spec (name, class, callable or ``None`` for none), built with ``dims=1``.
+        attention_kwargs: keyword arguments for every attention layer.
+        stages: output channels of the conv stages.
+        kernel_size: odd kernel size of the convs ("same" padding).
+        dropout: dropout probability before the classifier.
     """
 
-    # Set by spec.build_into, as FlowCNNSpec.attributes and .build_layers name them.
-    in_chans: int
-    num_features: int
-    stages: nn.Sequential
-    drop: nn.Dropout
-    head: nn.Linear
-
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int = 2,
+        in_chans: int = 1,
+        attention: AttentionSpec = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
+        stages: Sequence[int] = (32, 64, 128),
+        kernel_size: int = 3,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
-        spec = FlowCNNSpec(**kwargs)
-        spec.build_into(self, spec.build_layers(_ops))
+        if len(stages) < 1 or any(isinstance(c, bool) or int(c) != c or c < 1 for c in stages):
+            raise ValueError(f"flowcnn: stages must be positive integers, got {tuple(stages)!r}")
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"flowcnn: kernel_size must be a positive odd integer, got {kernel_size!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"flowcnn: dropout must be in [0, 1), got {dropout!r}")
+        self.in_chans = in_chans
+        self.num_features = int(stages[-1])  # channels into the classifier
+        blocks = []
+        in_chs = in_chans
+        for i, out_chs in enumerate(map(int, stages)):
+            # The attention before the stage's conv: the order in which a seed draws the parameters.
+            attn = build_attention(
+                attention,
+                out_chs,
+                model="flowcnn",
+                slot=ATTENTION_SLOT,
+                dims=1,
+                attention_kwargs=attention_kwargs,
+            )
+            layers = [
+                ("conv", nn.Conv1d(in_chs, out_chs, kernel_size, padding=kernel_size // 2, bias=False)),
+                ("bn", nn.BatchNorm1d(out_chs)),
+                ("act", nn.ReLU(inplace=True)),
+                ("attn", attn),
+                ("pool", nn.MaxPool1d(2, ceil_mode=True)),
+            ]
+            blocks.append((str(i), nn.Sequential(OrderedDict(layers))))
+            in_chs = out_chs
+        self.stages = nn.Sequential(OrderedDict(blocks))
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(self.num_features, num_classes, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != self.in_chans or x.shape[2] < 1:

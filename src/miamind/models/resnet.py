@@ -31,53 +31,90 @@ Initialisation:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
 import torch.nn as nn
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from .._arch.plan import takes_spec
-from .._arch.resnet import ATTENTION_SLOT, ResNetSpec, register_resnets
+from .._registry import AttentionSpec
 from ._attention import build_attention, init_keeping_attention
 from .registry import register_model
 
-__all__ = ["CifarResNet", "resnet18", "resnet34", "resnet50", "ATTENTION_SLOT"]
+__all__ = ["CifarResNet", "resnet18", "resnet34", "resnet50", "ATTENTION_SLOT", "RESNET_VARIANTS"]
+
+#: Where the attention layers sit (the ``slot`` of ``build_attention``).
+ATTENTION_SLOT = "after the last BN of each residual block, before the residual add"
 
 
-@takes_spec(ResNetSpec)
+@dataclass(frozen=True)
+class ResNetVariant:
+    """A registered depth: its timm block class and blocks per stage (its builder holds its docstring)."""
+
+    name: str
+    block: type[nn.Module]
+    layers: tuple[int, ...]
+
+
+#: The registered CIFAR ResNets (He et al., 2016 depths); :mod:`.timm_models` registers them too.
+RESNET_VARIANTS = {
+    v.name: v
+    for v in (
+        ResNetVariant("resnet18", BasicBlock, (2, 2, 2, 2)),
+        ResNetVariant("resnet34", BasicBlock, (3, 4, 6, 3)),
+        ResNetVariant("resnet50", Bottleneck, (3, 4, 6, 3)),
+    )
+}
+
+
 class CifarResNet(ResNet):
     """timm ``ResNet`` with a CIFAR stem and ``attention`` after the last BN of every block.
 
     Args:
         block: timm ``BasicBlock`` or ``Bottleneck``.
         layers: blocks per stage, e.g. ``(2, 2, 2, 2)``.
-        **kwargs: :class:`miamind._arch.resnet.ResNetSpec`'s keyword arguments and defaults
-            (``num_classes``, ``in_chans``, ``attention``, ``attention_kwargs``, ``zero_init_last``
-            (see the module docstring), ``drop_rate``, ``drop_path_rate``, ``model_name``), shared
-            with the MindSpore twin.
+        num_classes: logits per sample.
+        in_chans: input channels.
+        attention: attention spec (name, class, callable or ``None`` for none).
+        attention_kwargs: keyword arguments for every attention layer.
+        zero_init_last: zero the last BN's gamma in each block (timm default; see the module docstring).
+        drop_rate: dropout before the classifier.
+        drop_path_rate: stochastic-depth rate (timm, linearly increasing over blocks).
+        model_name: used in error messages.
     """
 
-    def __init__(self, block: type[nn.Module], layers: Sequence[int], **kwargs: Any) -> None:
-        spec = ResNetSpec(**kwargs)
-        in_chans, model_name = spec.in_chans, spec.model_name
+    def __init__(
+        self,
+        block: type[nn.Module],
+        layers: Sequence[int],
+        *,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        attention: AttentionSpec = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
+        zero_init_last: bool = True,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        model_name: str = "resnet",
+    ) -> None:
         attn_layer = functools.partial(
             build_attention,
-            spec.attention,
+            attention,
             model=model_name,
             slot=ATTENTION_SLOT,
             dims=2,
-            attention_kwargs=spec.attention_kwargs,
+            attention_kwargs=attention_kwargs,
         )
         super().__init__(
             block,  # type: ignore[arg-type]  # timm annotates the two classes; any block of that shape works
             tuple(layers),
-            num_classes=spec.num_classes,
+            num_classes=num_classes,
             in_chans=in_chans,
-            zero_init_last=spec.zero_init_last,
-            drop_rate=spec.drop_rate,
-            drop_path_rate=spec.drop_path_rate,
+            zero_init_last=zero_init_last,
+            drop_rate=drop_rate,
+            drop_path_rate=drop_path_rate,
             block_args=dict(attn_layer=attn_layer),
         )
         # CIFAR stem; initialised as timm initialises every backbone conv.
@@ -100,7 +137,79 @@ class CifarResNet(ResNet):
         )
 
 
-# The three depths differ only in block type and stage depths (_arch.resnet.RESNET_VARIANTS).
-resnet18, resnet34, resnet50 = register_resnets(
-    register_model, CifarResNet, {"basic": BasicBlock, "bottleneck": Bottleneck}
-)
+def _variant(name: str, **kwargs: Any) -> CifarResNet:
+    v = RESNET_VARIANTS[name]
+    return CifarResNet(v.block, v.layers, model_name=name, **kwargs)
+
+
+@register_model("resnet18")
+def resnet18(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
+    zero_init_last: bool = True,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> CifarResNet:
+    """CIFAR ResNet-18: BasicBlocks [2, 2, 2, 2], widths 64-512, 8 attention layers."""
+    return _variant(
+        "resnet18",
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        zero_init_last=zero_init_last,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+    )
+
+
+@register_model("resnet34")
+def resnet34(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
+    zero_init_last: bool = True,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> CifarResNet:
+    """CIFAR ResNet-34: BasicBlocks [3, 4, 6, 3], widths 64-512, 16 attention layers."""
+    return _variant(
+        "resnet34",
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        zero_init_last=zero_init_last,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+    )
+
+
+@register_model("resnet50")
+def resnet50(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
+    zero_init_last: bool = True,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> CifarResNet:
+    """CIFAR ResNet-50: Bottleneck blocks [3, 4, 6, 3], output widths 256-2048, 16 attention layers
+    (after ``bn3``, on 256-2048 channels)."""
+    return _variant(
+        "resnet50",
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        zero_init_last=zero_init_last,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+    )

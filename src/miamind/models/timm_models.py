@@ -29,18 +29,16 @@ from typing import Any
 import torch
 import torch.nn as nn
 from timm.models import build_model_with_cfg, register_model
-from timm.models.resnet import BasicBlock, Bottleneck, ResNet
+from timm.models.resnet import ResNet
 
-from .._arch.resnet import ATTENTION_SLOT, RESNET_VARIANTS
 from ..attention.registry import AttentionSpec
 from ._attention import build_attention, init_keeping_attention
-from .registry import create_model
+from .registry import create_model, get_model_builder
+from .resnet import ATTENTION_SLOT, RESNET_VARIANTS
 
 __all__ = ["AttentionResNet", "TIMM_PREFIX", "default_cfgs"]
 
 TIMM_PREFIX = "miamind_"
-
-_BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
 def _cfg(input_size: tuple[int, int, int], first_conv: str, classifier: str, num_classes: int) -> dict:
@@ -133,14 +131,14 @@ def _miamind_builder(model: str) -> Callable[..., nn.Module]:
 
 
 for _v in RESNET_VARIANTS.values():
+    # The CIFAR builder's docstring, on one line.
+    _doc = " ".join((get_model_builder(_v.name).__doc__ or "").split())
     _entry(
         f"{TIMM_PREFIX}{_v.name}",
-        functools.partial(
-            AttentionResNet, _BLOCKS[_v.block], _v.layers, model_name=f"{TIMM_PREFIX}{_v.name}"
-        ),
-        f"{_v.doc.replace('CIFAR ', 'ImageNet-stem ')} timm's 7x7 stride-2 stem and max-pool.",
+        functools.partial(AttentionResNet, _v.block, _v.layers, model_name=f"{TIMM_PREFIX}{_v.name}"),
+        f"{_doc.replace('CIFAR ', 'ImageNet-stem ')} timm's 7x7 stride-2 stem and max-pool.",
     )
-    _entry(f"{TIMM_PREFIX}cifar_{_v.name}", _miamind_builder(_v.name), _v.doc)
+    _entry(f"{TIMM_PREFIX}cifar_{_v.name}", _miamind_builder(_v.name), _doc)
 _entry(f"{TIMM_PREFIX}fastnet", _miamind_builder("fastnet"), "airbench94-style fastnet with attention.")
 _entry(
     f"{TIMM_PREFIX}reference_resnet",

@@ -40,24 +40,42 @@ no BN, and MIA on the upsampled features before the concatenation; it is not rep
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from .._arch.plan import takes_spec
-from .._arch.unet import ATTENTION_POINTS, UNetSpec, double_conv_layers
-from . import _ops
+from .._registry import AttentionSpec
+from ._attention import build_attention
 from .registry import register_model
 
 __all__ = ["UNet", "DoubleConv", "unet", "ATTENTION_POINTS"]
+
+#: Valid values of ``attention_at`` and what they mean (used in the ``slot`` of each layer).
+ATTENTION_POINTS = {
+    "encoder": "after each encoder double conv (before pooling)",
+    "bottleneck": "after the bottleneck double conv",
+    "decoder": "after each decoder double conv",
+    "skip": "on each skip connection before concatenation",
+}
 
 
 class DoubleConv(nn.Sequential):
     """[maxpool2 ->] (3x3 conv, padding 1, no bias -> BN -> ReLU) x 2 -> ``attn`` (``nn.Identity`` if none)."""
 
     def __init__(self, in_chs: int, out_chs: int, attn: nn.Module, pool: bool = False) -> None:
-        super().__init__(OrderedDict(double_conv_layers(_ops, in_chs, out_chs, attn, pool)))
+        layers: list[tuple[str, nn.Module]] = [("pool", nn.MaxPool2d(2))] if pool else []
+        layers += [
+            ("conv1", nn.Conv2d(in_chs, out_chs, 3, padding=1, bias=False)),
+            ("bn1", nn.BatchNorm2d(out_chs)),
+            ("act1", nn.ReLU(inplace=True)),
+            ("conv2", nn.Conv2d(out_chs, out_chs, 3, padding=1, bias=False)),
+            ("bn2", nn.BatchNorm2d(out_chs)),
+            ("act2", nn.ReLU(inplace=True)),
+            ("attn", attn),
+        ]
+        super().__init__(OrderedDict(layers))
 
 
 class _Up(nn.Module):
@@ -86,29 +104,79 @@ class _Up(nn.Module):
         return self.conv(torch.cat([self.skip_attn(skip), self.up(x)], dim=1))
 
 
-@takes_spec(UNetSpec)
-class UNet(nn.Module):
-    """Classic U-Net, see the module docstring.
+def _check_level_count(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"unet: {what} must be an integer >= 1, got {value!r}")
 
-    Keyword arguments, defaults and their checks: :class:`miamind._arch.unet.UNetSpec`
-    (``num_classes``, ``in_chans``, ``attention``, ``attention_kwargs``, ``attention_at``, ``width``,
-    ``depth``, ``upsample``), shared with the MindSpore twin.
+
+class UNet(nn.Module):
+    """Classic U-Net (Ronneberger et al., 2015) with attention at named points, see the module docstring.
+
+    Args:
+        num_classes: logits per pixel.
+        in_chans: input channels.
+        attention: attention spec (name, class, callable or ``None`` for none).
+        attention_kwargs: keyword arguments for every attention layer.
+        attention_at: insertion points, a subset of ``{"encoder", "bottleneck", "decoder", "skip"}``
+            (a single name is accepted too); stored as a tuple.
+        width: channels of the first level (paper: 64); level i has ``width * 2**i``.
+        depth: number of poolings (paper: 4).
+        upsample: ``"transpose"`` (paper) or ``"bilinear"``.
     """
 
-    # Set by spec.build_into, as UNetSpec.attributes and .build_layers name them.
-    in_chans: int
-    attention_at: tuple[str, ...]
-    depth: int
-    multiple: int  # H and W must be multiples of this (2**depth)
-    encoder: nn.ModuleList
-    bottleneck: DoubleConv
-    decoder: nn.ModuleList
-    head: nn.Conv2d
-
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int = 2,
+        in_chans: int = 1,
+        attention: AttentionSpec = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
+        attention_at: Iterable[str] = ("decoder",),
+        width: int = 64,
+        depth: int = 4,
+        upsample: str = "transpose",
+    ) -> None:
         super().__init__()
-        spec = UNetSpec(**kwargs)
-        spec.build_into(self, spec.build_layers(_ops, DoubleConv, _Up))
+        points = (attention_at,) if isinstance(attention_at, str) else tuple(attention_at)
+        unknown = sorted(set(points) - set(ATTENTION_POINTS))
+        if unknown:
+            raise ValueError(f"unet: unknown attention_at {unknown}; valid: {sorted(ATTENTION_POINTS)}")
+        _check_level_count(width, "width")
+        _check_level_count(depth, "depth")
+        if upsample not in ("transpose", "bilinear"):
+            raise ValueError(f"unet: upsample must be 'transpose' or 'bilinear', got {upsample!r}")
+        self.in_chans = in_chans
+        self.attention_at = points
+        self.depth = depth
+        self.multiple = 2**depth  # H and W must be multiples of this
+
+        def attn(point: str, channels: int) -> nn.Module:
+            # A point not in attention_at keeps its slot as nn.Identity (same module names either way).
+            return build_attention(
+                attention if point in points else None,
+                channels,
+                model="unet",
+                slot=ATTENTION_POINTS[point],
+                dims=2,
+                attention_kwargs=attention_kwargs,
+            )
+
+        # Each slot's attention is built before its block, the skip's before the decoder's: the order
+        # in which layers draw from the RNG is what a seed reproduces (and the MindSpore twin's).
+        w = [width * 2**i for i in range(depth + 1)]  # level 0 .. depth (the bottleneck's)
+        encoder = []
+        for i in range(depth):
+            a = attn("encoder", w[i])
+            encoder.append(DoubleConv(w[i - 1] if i else in_chans, w[i], a, pool=i > 0))
+        self.encoder = nn.ModuleList(encoder)
+        a = attn("bottleneck", w[-1])
+        self.bottleneck = DoubleConv(w[-2], w[-1], a, pool=True)
+        decoder = []
+        for i in reversed(range(depth)):
+            skip_attn, a = attn("skip", w[i]), attn("decoder", w[i])
+            decoder.append(_Up(w[i + 1], w[i], upsample, skip_attn, a))
+        self.decoder = nn.ModuleList(decoder)
+        self.head = nn.Conv2d(w[0], num_classes, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.multiple

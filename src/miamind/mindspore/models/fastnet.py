@@ -17,6 +17,8 @@ convert its weights.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,13 +28,13 @@ from .._require import require_mindspore
 ms = require_mindspore()
 from mindspore import nn  # noqa: E402
 
-from ..._arch.fastnet import ATTENTION_SLOT, ConvGroupSpec, FastNetSpec  # noqa: E402
-from ..._arch.plan import attach, takes_spec  # noqa: E402
-from . import _layers  # noqa: E402
-from ._layers import conv2d  # noqa: E402
-from ._registry import register_model  # noqa: E402
+from ..._registry import AttentionSpec  # noqa: E402
+from ._layers import batch_norm, conv2d  # noqa: E402
+from ._registry import build_attention, register_model  # noqa: E402
 
 __all__ = ["FastNet", "ConvGroup", "fastnet", "ATTENTION_SLOT"]
+
+ATTENTION_SLOT = "after each conv group (after its second GELU)"
 
 
 def _dirac_conv(in_chs: int, out_chs: int) -> nn.Conv2d:
@@ -47,17 +49,31 @@ def _dirac_conv(in_chs: int, out_chs: int) -> nn.Conv2d:
     return conv
 
 
-@takes_spec(ConvGroupSpec)
 class ConvGroup(nn.Cell):
     """conv3x3 -> maxpool2 -> BN -> GELU -> conv3x3 -> BN -> GELU -> attention.
 
-    Keyword arguments (the BatchNorms' settings): :class:`miamind._arch.fastnet.ConvGroupSpec`.
+    The keyword arguments are the BatchNorms' settings, as :class:`FastNet`'s ``bn_*``.
     """
 
-    def __init__(self, in_chs: int, out_chs: int, attn: nn.Cell, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        attn: nn.Cell,
+        *,
+        bn_momentum: float,
+        bn_eps: float,
+        bn_train_gamma: bool,
+    ) -> None:
         super().__init__()
-        spec = ConvGroupSpec(**kwargs)
-        attach(self, spec.build_layers(_layers, _dirac_conv, in_chs, out_chs, attn))
+        self.conv1 = _dirac_conv(in_chs, out_chs)
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.bn1 = batch_norm(out_chs, momentum=bn_momentum, eps=bn_eps, train_gamma=bn_train_gamma)
+        self.conv2 = _dirac_conv(out_chs, out_chs)
+        self.bn2 = batch_norm(out_chs, momentum=bn_momentum, eps=bn_eps, train_gamma=bn_train_gamma)
+        # PyTorch's nn.GELU() is the exact (erf) form; MindSpore's default is the tanh approximation.
+        self.act = nn.GELU(approximate=False)  # used after both BNs
+        self.attn = attn
 
     def construct(self, x):
         x = self.act(self.bn1(self.pool(self.conv1(x))))
@@ -65,15 +81,75 @@ class ConvGroup(nn.Cell):
         return self.attn(x)
 
 
-@takes_spec(FastNetSpec)
 class FastNet(nn.Cell):
-    """airbench94-style CIFAR network; arguments as :class:`miamind.models.FastNet` (both backends
-    take :class:`miamind._arch.fastnet.FastNetSpec`'s)."""
+    """airbench94-style CIFAR network; arguments as :class:`miamind.models.FastNet`.
 
-    def __init__(self, **kwargs: Any) -> None:
+    Args:
+        num_classes: logits per sample.
+        in_chans: input channels.
+        attention: attention spec (name, class, callable or ``None`` for none), after each conv group.
+        attention_kwargs: keyword arguments for every attention layer.
+        widths: output channels of the conv groups (airbench94: 64, 256, 256).
+        whiten_kernel_size: kernel of the stem conv (airbench: 2).
+        whiten_width: stem channels; default ``2 * in_chans * whiten_kernel_size ** 2`` (24), the
+            width ``init_whitening`` needs.
+        logit_scale: multiplies the logits (airbench: 1/9).
+        bn_momentum: PyTorch-convention BN momentum (airbench: 0.4).
+        bn_eps: BN epsilon (airbench: 1e-12).
+        bn_train_gamma: learn the BN scale (airbench: False, gamma frozen at 1).
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        attention: AttentionSpec = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
+        widths: Sequence[int] = (64, 256, 256),
+        whiten_kernel_size: int = 2,
+        whiten_width: int | None = None,
+        logit_scale: float = 1.0 / 9,
+        bn_momentum: float = 0.4,
+        bn_eps: float = 1e-12,
+        bn_train_gamma: bool = False,
+    ) -> None:
         super().__init__()
-        spec = FastNetSpec(**kwargs)
-        spec.build_into(self, spec.build_layers(_layers, ConvGroup))
+        if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
+            raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
+        if whiten_width is None:
+            whiten_width = 2 * in_chans * whiten_kernel_size**2
+        self.in_chans = in_chans
+        self.num_features = widths[-1]
+        self.logit_scale = float(logit_scale)
+        # The stem loses k - 1 pixels, then each group's 2x pooling must leave >= 1.
+        self.min_input_size = (whiten_kernel_size - 1) + 2 ** len(widths)
+        self.stem = nn.SequentialCell(
+            OrderedDict(
+                [
+                    ("conv", conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True)),
+                    ("act", nn.GELU(approximate=False)),  # exact, as PyTorch's
+                ]
+            )
+        )
+        groups: list[tuple[str, nn.Cell]] = []
+        in_chs = whiten_width
+        for width in widths:
+            attn = build_attention(  # before its group's convs: the order a seed reproduces
+                attention,
+                width,
+                model="fastnet",
+                slot=ATTENTION_SLOT,
+                dims=2,
+                attention_kwargs=attention_kwargs,
+            )
+            group = ConvGroup(
+                in_chs, width, attn, bn_momentum=bn_momentum, bn_eps=bn_eps, bn_train_gamma=bn_train_gamma
+            )
+            groups.append((str(len(groups)), group))
+            in_chs = width
+        self.groups = nn.SequentialCell(OrderedDict(groups))
+        self.head = nn.Dense(self.num_features, num_classes, has_bias=False)
 
     def extend_repr(self) -> str:
         return f"logit_scale={self.logit_scale:.6g}"

@@ -22,27 +22,27 @@ the attention cells keep the initialisation their constructor gives them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._require import require_mindspore
 
-ms = require_mindspore()
+require_mindspore()
 from mindspore.common.initializer import HeNormal, Zero, initializer  # noqa: E402
 
 from mindspore import nn  # noqa: E402
 
-from ..._arch.plan import takes_spec  # noqa: E402
-from ..._arch.resnet import (  # noqa: E402
-    ATTENTION_SLOT,
-    BLOCK_EXPANSION,
-    ResNetSpec,
-    register_resnets,
-)
+from ..._registry import AttentionSpec  # noqa: E402
 from ._layers import DropPath, batch_norm, conv2d  # noqa: E402
 from ._registry import build_attention, register_model  # noqa: E402
 
 __all__ = ["CifarResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "ATTENTION_SLOT"]
+
+#: Where the attention layers sit (the ``slot`` of ``build_attention``).
+ATTENTION_SLOT = "after the last BN of each residual block, before the residual add"
+
+#: Planes of the 4 stages (timm's ``channels``); the CIFAR stem has the first stage's width.
+STAGE_PLANES = (64, 128, 256, 512)
 
 
 def _backbone_conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
@@ -88,7 +88,7 @@ class _ResidualBlock(nn.Cell):
 class BasicBlock(_ResidualBlock):
     """timm ``BasicBlock``: two 3x3 convs, attention ``se`` after ``bn2``, before the residual add."""
 
-    expansion = BLOCK_EXPANSION["basic"]
+    expansion = 1  # output channels per plane
 
     def __init__(self, in_chs: int, planes: int, stride: int, attn: nn.Cell, drop_path: float = 0.0) -> None:
         super().__init__()
@@ -113,7 +113,7 @@ class BasicBlock(_ResidualBlock):
 class Bottleneck(_ResidualBlock):
     """timm ``Bottleneck``: 1x1 -> 3x3 (stride) -> 1x1 (4x), attention ``se`` after ``bn3``, before the add."""
 
-    expansion = BLOCK_EXPANSION["bottleneck"]
+    expansion = 4
 
     def __init__(self, in_chs: int, planes: int, stride: int, attn: nn.Cell, drop_path: float = 0.0) -> None:
         super().__init__()
@@ -139,40 +139,75 @@ class Bottleneck(_ResidualBlock):
         return self.act3(self._residual(self.bn3(self.conv3(out)), x))
 
 
-@takes_spec(ResNetSpec)
 class CifarResNet(nn.Cell):
-    """ResNet with a CIFAR stem and attention in every block; see the module docstring.
+    """ResNet with a CIFAR stem and attention in every block; see the module docstring. Arguments as
+    :class:`miamind.models.CifarResNet`.
 
-    Args: as :class:`miamind.models.CifarResNet` (``block`` is :class:`BasicBlock` or :class:`Bottleneck`;
-    the keyword arguments are :class:`miamind._arch.resnet.ResNetSpec`'s).
+    Args:
+        block: :class:`BasicBlock` or :class:`Bottleneck`.
+        layers: blocks per stage, e.g. ``(2, 2, 2, 2)``.
+        num_classes: logits per sample.
+        in_chans: input channels.
+        attention: attention spec (name, class, callable or ``None`` for none), in every block.
+        attention_kwargs: keyword arguments for every attention layer.
+        zero_init_last: zero the last BN's gamma in each block (timm default).
+        drop_rate: dropout before the classifier.
+        drop_path_rate: stochastic-depth rate (timm, linearly increasing over blocks).
+        model_name: used in error messages.
     """
 
-    def __init__(self, block: type, layers: Sequence[int], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        block: type,
+        layers: Sequence[int],
+        *,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        attention: AttentionSpec = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
+        zero_init_last: bool = True,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        model_name: str = "resnet",
+    ) -> None:
         super().__init__()
-        spec = ResNetSpec(**kwargs)
-        model_name = spec.model_name
         # MindSpore's Dropout refuses p = 1 (PyTorch's accepts it); say so before building anything.
-        if not 0.0 <= spec.drop_rate < 1.0:
-            raise ValueError(f"{model_name}: drop_rate must be in [0, 1), got {spec.drop_rate!r}")
-        if not 0.0 <= spec.drop_path_rate < 1.0:
-            raise ValueError(f"{model_name}: drop_path_rate must be in [0, 1), got {spec.drop_path_rate!r}")
-        self.in_chans = spec.in_chans
+        if not 0.0 <= drop_rate < 1.0:
+            raise ValueError(f"{model_name}: drop_rate must be in [0, 1), got {drop_rate!r}")
+        if not 0.0 <= drop_path_rate < 1.0:
+            raise ValueError(f"{model_name}: drop_path_rate must be in [0, 1), got {drop_path_rate!r}")
+        self.in_chans = in_chans
         self.model_name = model_name
-        self.conv1 = _backbone_conv(spec.in_chans, spec.stem_width, 3)
-        self.bn1 = batch_norm(spec.stem_width)
+        stem_width = STAGE_PLANES[0]
+        self.conv1 = _backbone_conv(in_chans, stem_width, 3)
+        self.bn1 = batch_norm(stem_width)
         self.act1 = nn.ReLU()
-        stages = spec.blocks(layers, block.expansion)
-        for stage, plans in enumerate(stages):
-            blocks = [
-                block(p.in_chs, p.planes, p.stride, p.attention.build(build_attention), p.drop_path)
-                for p in plans
-            ]
+        # The blocks as timm's ResNet makes them: the first block of stages 2-4 halves H and W.
+        expansion: int = block.expansion  # type: ignore[attr-defined]  # BasicBlock's or Bottleneck's
+        total, index, in_chs = sum(layers), 0, stem_width
+        for stage, (planes, depth) in enumerate(zip(STAGE_PLANES, layers, strict=True)):
+            blocks = []
+            for i in range(depth):
+                out_chs = planes * expansion
+                attn = build_attention(  # before its block's convs: the order a seed reproduces
+                    attention,
+                    out_chs,
+                    model=model_name,
+                    slot=ATTENTION_SLOT,
+                    dims=2,
+                    attention_kwargs=attention_kwargs,
+                )
+                stride = 2 if stage > 0 and i == 0 else 1
+                # timm's stochastic-depth rule: linear in the block index, 0 for the first block.
+                drop_path = drop_path_rate * index / max(total - 1, 1)
+                blocks.append(block(in_chs, planes, stride, attn, drop_path))
+                in_chs, index = out_chs, index + 1
             setattr(self, f"layer{stage + 1}", nn.SequentialCell(blocks))
-        self.num_features = stages[-1][-1].out_chs
-        self.drop_rate = float(spec.drop_rate)
-        self.drop = nn.Dropout(p=self.drop_rate) if spec.drop_rate > 0 else None
-        self.fc = nn.Dense(self.num_features, spec.num_classes)
-        if spec.zero_init_last:
+        self.num_features = in_chs
+        self.drop_rate = float(drop_rate)
+        self.drop = nn.Dropout(p=self.drop_rate) if drop_rate > 0 else None
+        self.fc = nn.Dense(self.num_features, num_classes)
+        if zero_init_last:
             for stage_cell in (self.layer1, self.layer2, self.layer3, self.layer4):
                 for blk in stage_cell:
                     gamma = blk.last_bn.gamma
@@ -194,7 +229,81 @@ class CifarResNet(nn.Cell):
         return self.fc(x)
 
 
-# The three depths differ only in block type and stage depths (_arch.resnet.RESNET_VARIANTS).
-resnet18, resnet34, resnet50 = register_resnets(
-    register_model, CifarResNet, {"basic": BasicBlock, "bottleneck": Bottleneck}
-)
+# The registered depths (He et al., 2016): block type and blocks per stage, as the PyTorch models.
+@register_model("resnet18")
+def resnet18(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
+    zero_init_last: bool = True,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> CifarResNet:
+    """CIFAR ResNet-18: BasicBlocks [2, 2, 2, 2], widths 64-512, 8 attention layers."""
+    return CifarResNet(
+        BasicBlock,
+        (2, 2, 2, 2),
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        zero_init_last=zero_init_last,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+        model_name="resnet18",
+    )
+
+
+@register_model("resnet34")
+def resnet34(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
+    zero_init_last: bool = True,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> CifarResNet:
+    """CIFAR ResNet-34: BasicBlocks [3, 4, 6, 3], widths 64-512, 16 attention layers."""
+    return CifarResNet(
+        BasicBlock,
+        (3, 4, 6, 3),
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        zero_init_last=zero_init_last,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+        model_name="resnet34",
+    )
+
+
+@register_model("resnet50")
+def resnet50(
+    *,
+    num_classes: int = 10,
+    in_chans: int = 3,
+    attention: AttentionSpec = None,
+    attention_kwargs: Mapping[str, Any] | None = None,
+    zero_init_last: bool = True,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+) -> CifarResNet:
+    """CIFAR ResNet-50: Bottleneck blocks [3, 4, 6, 3], output widths 256-2048, 16 attention layers
+    (after ``bn3``, on 256-2048 channels)."""
+    return CifarResNet(
+        Bottleneck,
+        (3, 4, 6, 3),
+        num_classes=num_classes,
+        in_chans=in_chans,
+        attention=attention,
+        attention_kwargs=attention_kwargs,
+        zero_init_last=zero_init_last,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+        model_name="resnet50",
+    )

@@ -4,7 +4,8 @@
 padding 1, no bias -> BN -> ReLU) x 2 -> ``attn``), ``decoder.{i}.up`` the 2x2 stride-2 transposed
 conv (``upsample="transpose"``) or ``up.resize`` + ``up.proj`` (bilinear x2, then 1x1 conv),
 ``decoder.{i}.skip_attn`` the attention on the skip connection, ``head`` the 1x1 output conv.
-``attention_at`` picks the insertion points exactly as in PyTorch (default ``("decoder",)``).
+``attention_at`` picks the insertion points exactly as in PyTorch (default ``("decoder",)``); the
+other points keep an empty slot (``nn.Identity``), so every slot exists in both backends.
 Input (N, C, H, W) with H and W divisible by ``2**depth`` -> logits (N, num_classes, H, W).
 MindSpore's ``nn.Conv2dTranspose`` stores its weight as (in, out, kH, kW), like PyTorch.
 """
@@ -12,27 +13,44 @@ MindSpore's ``nn.Conv2dTranspose`` stores its weight as (in, out, kH, kW), like 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._require import require_mindspore
 
-ms = require_mindspore()
+require_mindspore()
 from mindspore import nn, ops  # noqa: E402
 
-from ..._arch.plan import takes_spec  # noqa: E402
-from ..._arch.unet import ATTENTION_POINTS, UNetSpec, double_conv_layers  # noqa: E402
-from . import _layers  # noqa: E402
-from ._layers import conv2d  # noqa: E402
-from ._registry import register_model  # noqa: E402
+from ..._registry import AttentionSpec  # noqa: E402
+from ._layers import batch_norm, conv2d  # noqa: E402
+from ._registry import build_attention, register_model  # noqa: E402
 
 __all__ = ["UNet", "DoubleConv", "unet", "ATTENTION_POINTS"]
+
+#: Valid values of ``attention_at`` and what they mean (used in the ``slot`` of each layer).
+ATTENTION_POINTS = {
+    "encoder": "after each encoder double conv (before pooling)",
+    "bottleneck": "after the bottleneck double conv",
+    "decoder": "after each decoder double conv",
+    "skip": "on each skip connection before concatenation",
+}
 
 
 class DoubleConv(nn.SequentialCell):
     """[maxpool2 ->] (3x3 conv, padding 1, no bias -> BN -> ReLU) x 2 -> ``attn``."""
 
     def __init__(self, in_chs: int, out_chs: int, attn: nn.Cell, pool: bool = False) -> None:
-        super().__init__(OrderedDict(double_conv_layers(_layers, in_chs, out_chs, attn, pool)))
+        layers = [("pool", nn.MaxPool2d(kernel_size=2, stride=2))] if pool else []
+        layers += [
+            ("conv1", conv2d(in_chs, out_chs, 3, padding=1, bias=False)),
+            ("bn1", batch_norm(out_chs)),
+            ("act1", nn.ReLU()),
+            ("conv2", conv2d(out_chs, out_chs, 3, padding=1, bias=False)),
+            ("bn2", batch_norm(out_chs)),
+            ("act2", nn.ReLU()),
+            ("attn", attn),
+        ]
+        super().__init__(OrderedDict(layers))
 
 
 class _Resize2x(nn.Cell):
@@ -52,12 +70,7 @@ class _Up(nn.Cell):
             self.up = nn.Conv2dTranspose(in_chs, out_chs, 2, stride=2, pad_mode="valid", has_bias=True)
         else:
             self.up = nn.SequentialCell(
-                OrderedDict(
-                    [
-                        ("resize", _Resize2x()),
-                        ("proj", conv2d(in_chs, out_chs, 1, bias=True)),
-                    ]
-                )
+                OrderedDict([("resize", _Resize2x()), ("proj", conv2d(in_chs, out_chs, 1, bias=True))])
             )
         self.skip_attn = skip_attn
         self.conv = DoubleConv(2 * out_chs, out_chs, attn)
@@ -66,15 +79,80 @@ class _Up(nn.Cell):
         return self.conv(ops.cat((self.skip_attn(skip), self.up(x)), 1))
 
 
-@takes_spec(UNetSpec)
-class UNet(nn.Cell):
-    """Classic U-Net; arguments as :class:`miamind.models.UNet` (both backends take
-    :class:`miamind._arch.unet.UNetSpec`'s)."""
+def _check_level_count(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"unet: {what} must be an integer >= 1, got {value!r}")
 
-    def __init__(self, **kwargs: Any) -> None:
+
+class UNet(nn.Cell):
+    """Classic U-Net; arguments as :class:`miamind.models.UNet`.
+
+    Args:
+        num_classes: logits per pixel.
+        in_chans: input channels.
+        attention: attention spec (name, class, callable or ``None`` for none).
+        attention_kwargs: keyword arguments for every attention layer.
+        attention_at: insertion points, a subset of :data:`ATTENTION_POINTS` (a single name is
+            accepted too).
+        width: channels of the first level (paper: 64); level i has ``width * 2**i``.
+        depth: number of poolings (paper: 4).
+        upsample: ``"transpose"`` (paper) or ``"bilinear"``.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int = 2,
+        in_chans: int = 1,
+        attention: AttentionSpec = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
+        attention_at: Iterable[str] = ("decoder",),
+        width: int = 64,
+        depth: int = 4,
+        upsample: str = "transpose",
+    ) -> None:
         super().__init__()
-        spec = UNetSpec(**kwargs)
-        spec.build_into(self, spec.build_layers(_layers, DoubleConv, _Up))
+        points = (attention_at,) if isinstance(attention_at, str) else tuple(attention_at)
+        unknown = sorted(set(points) - set(ATTENTION_POINTS))
+        if unknown:
+            raise ValueError(f"unet: unknown attention_at {unknown}; valid: {sorted(ATTENTION_POINTS)}")
+        _check_level_count(width, "width")
+        _check_level_count(depth, "depth")
+        if upsample not in ("transpose", "bilinear"):
+            raise ValueError(f"unet: upsample must be 'transpose' or 'bilinear', got {upsample!r}")
+        self.in_chans = in_chans
+        self.attention_at = points
+        self.depth = depth
+        self.multiple = 2**depth  # H and W must be multiples of this
+        widths = [width * 2**i for i in range(depth + 1)]  # level 0 .. depth (the bottleneck)
+
+        def attn(point: str, channels: int) -> nn.Cell:
+            # Each slot's attention is built before its block: the order a seed reproduces.
+            return build_attention(
+                attention if point in points else None,
+                channels,
+                model="unet",
+                slot=ATTENTION_POINTS[point],
+                dims=2,
+                attention_kwargs=attention_kwargs,
+            )
+
+        self.encoder = nn.CellList(
+            [
+                DoubleConv(
+                    widths[i - 1] if i else in_chans, widths[i], attn("encoder", widths[i]), pool=i > 0
+                )
+                for i in range(depth)
+            ]
+        )
+        self.bottleneck = DoubleConv(widths[-2], widths[-1], attn("bottleneck", widths[-1]), pool=True)
+        self.decoder = nn.CellList(  # deepest level first; the skip's attention before the level's
+            [
+                _Up(widths[i + 1], widths[i], upsample, attn("skip", widths[i]), attn("decoder", widths[i]))
+                for i in reversed(range(depth))
+            ]
+        )
+        self.head = conv2d(widths[0], num_classes, 1, bias=True)
 
     def construct(self, x):
         m = self.multiple
