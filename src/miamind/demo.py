@@ -115,7 +115,7 @@ def run_demo(
             shutil.rmtree(run_dir)
         cfg = resolve_config(task, preset, overrides=overrides, assignments=assignments)
         print(
-            f"== {task}: {cfg['model']['name']} + {attention}, preset {preset}, "
+            f"== {task}: {cfg.model.name} + {attention}, preset {preset}, "
             f"data {_data_label(data)}, run folder {run_dir}",
             flush=True,
         )

@@ -72,11 +72,9 @@ def test_models_study_workloads_are_the_fast_presets_networks():
     for task, model in (("cifar10", "fastnet"), ("isbi2012", "unet"), ("cicids2017", "flowcnn")):
         cfg = resolve_config(task=task, preset="fast")
         w = by_model[model]
-        assert cfg["model"]["name"] == model and cfg["data"]["batch_size"] == w["batch"]
-        assert {k: list(v) if isinstance(v, tuple) else v for k, v in w["kwargs"].items()} == cfg["model"][
-            "kwargs"
-        ]
-        assert w["precision"] == ("bf16" if cfg["trainer"]["precision"] == "bf16-mixed" else "fp32")
+        assert cfg.model.name == model and cfg.data.batch_size == w["batch"]
+        assert {k: list(v) if isinstance(v, tuple) else v for k, v in w["kwargs"].items()} == cfg.model.kwargs
+        assert w["precision"] == ("bf16" if cfg.trainer.precision == "bf16-mixed" else "fp32")
 
 
 @pytest.mark.slow  # ~1-2 min: inductor compiles two small models

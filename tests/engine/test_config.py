@@ -18,7 +18,7 @@ from miamind.engine.config import (
 @pytest.mark.parametrize("preset", ["paper", "fast", "full"])
 def test_every_preset_resolves_for_every_task(task, preset):
     cfg = resolve_config(task, preset)
-    assert cfg["task"] == task and cfg["preset"] == preset
+    assert cfg.task == task and cfg.preset == preset
     # Presets only override keys the schema has: the flattened key sets are identical.
     assert set(flatten(cfg)) - set(flatten(task_defaults(task))) <= {
         k for k in flatten(cfg) if ".kwargs." in k or ".attention_kwargs." in k
@@ -30,14 +30,14 @@ def test_every_preset_resolves_for_every_task(task, preset):
 )
 def test_paper_preset_is_the_papers_protocol(task, model):
     cfg = resolve_config(task, "paper")
-    assert cfg["model"]["name"] == model
+    assert cfg.model.name == model
     assert (
-        cfg["optim"]["name"],
-        cfg["optim"]["lr"],
-        cfg["data"]["batch_size"],
-        cfg["trainer"]["epochs"],
+        cfg.optim.name,
+        cfg.optim.lr,
+        cfg.data.batch_size,
+        cfg.trainer.epochs,
     ) == ("adam", 0.01, 16, 10)
-    assert cfg["schedule"]["name"] == "constant" and cfg["trainer"]["precision"] == "32"
+    assert cfg.schedule.name == "constant" and cfg.trainer.precision == "32"
 
 
 def test_precedence_file_then_flags_then_set(tmp_path):
@@ -50,10 +50,10 @@ def test_precedence_file_then_flags_then_set(tmp_path):
         overrides={"optim.lr": 0.25, "seed": None},
         assignments=["optim.lr=0.125", "data.augment.cutout=8"],
     )
-    assert cfg["optim"]["lr"] == 0.125  # --set beats the flag, which beat the file
-    assert cfg["optim"]["weight_decay"] == 0.1  # from the file
-    assert cfg["seed"] == 3  # a flag left as None does not override
-    assert cfg["data"]["augment"] == {
+    assert cfg.optim.lr == 0.125  # --set beats the flag, which beat the file
+    assert cfg.optim.weight_decay == 0.1  # from the file
+    assert cfg.seed == 3  # a flag left as None does not override
+    assert cfg.data.augment.model_dump() == {
         "crop_pad": 2,
         "flip": True,
         "alternate_flip": True,
@@ -72,7 +72,7 @@ def test_free_form_kwargs_accept_any_key():
     cfg = resolve_config(
         "isbi2012", "fast", assignments=["model.kwargs.width=8", "model.attention_kwargs.rd_ratio=0.25"]
     )
-    assert cfg["model"]["kwargs"]["width"] == 8 and cfg["model"]["attention_kwargs"] == {"rd_ratio": 0.25}
+    assert cfg.model.kwargs["width"] == 8 and cfg.model.attention_kwargs == {"rd_ratio": 0.25}
 
 
 @pytest.mark.parametrize(
@@ -134,6 +134,6 @@ def test_config_file_errors_name_the_file(tmp_path):
 
 def test_fast12_is_cifar10_only_and_says_so():
     cfg = resolve_config("cifar10", "fast12")
-    assert cfg["model"]["kwargs"] == {} and cfg["model"]["whitening_init"] is True  # full-width fastnet
+    assert cfg.model.kwargs == {} and cfg.model.whitening_init is True  # full-width fastnet
     with pytest.raises(ConfigError, match="preset 'fast12' has no recipe for task 'isbi2012'"):
         resolve_config("isbi2012", "fast12")

@@ -56,9 +56,9 @@ def _module(tta):
         model,
         kind="image-classification",
         class_names="abcd",
-        optim=cfg["optim"],
-        schedule=cfg["schedule"],
-        loss=cfg["loss"],
+        optim=cfg.optim.model_dump(),
+        schedule=cfg.schedule.model_dump(),
+        loss=cfg.loss.model_dump(),
         tta=tta,
     ).eval()
 
@@ -104,14 +104,14 @@ def test_tta_is_for_image_classification_only():
 def test_no_decay_group_gets_the_scaled_lr():
     cfg = resolve_config("cifar10", "fast", assignments=["optim.no_decay_lr_scale=64"])
     module = _module("none")
-    module.optim_cfg = dict(cfg["optim"])
+    module.optim_cfg = cfg.optim.model_dump()
     trainer = type("T", (), {"estimated_stepping_batches": 10, "max_epochs": 1})()
     module._trainer = trainer
     try:
         opt = module.configure_optimizers()["optimizer"]
     finally:
         module._trainer = None
-    lr = cfg["optim"]["lr"]
+    lr = cfg.optim.lr
     assert [g["initial_lr"] for g in opt.param_groups] == pytest.approx([lr, 64 * lr])
     assert [p.ndim for p in opt.param_groups[1]["params"]] == [1]  # the Linear's bias
 

@@ -195,12 +195,14 @@ def test_checkpoints_carry_the_hyper_parameters_and_load_run_rebuilds_the_module
     ckpt = SafetensorsCheckpointIO().load_checkpoint(cifar_run / "checkpoints" / "last.safetensors")
     hparams = ckpt["hyper_parameters"]
     assert set(hparams) == {"kind", "class_names", "optim", "schedule", "loss", "channels_last", "tta"}
-    assert hparams["optim"] == cfg["optim"] and hparams["channels_last"] is cfg["trainer"]["channels_last"]
+    assert (
+        hparams["optim"] == cfg.optim.model_dump() and hparams["channels_last"] is cfg.trainer.channels_last
+    )
     logged = yaml.safe_load((cifar_run / "logs" / "attempt-0" / "hparams.yaml").read_text())
-    assert logged["schedule"] == cfg["schedule"] and len(logged["class_names"]) == 10
+    assert logged["schedule"] == cfg.schedule.model_dump() and len(logged["class_names"]) == 10
 
     module, loaded_cfg = miamind.engine.load_run(cifar_run, checkpoint="last")
-    assert loaded_cfg == cfg and not module.training and module.optim_cfg == cfg["optim"]
+    assert loaded_cfg == cfg and not module.training and module.optim_cfg == cfg.optim.model_dump()
     state = module.state_dict()
     assert state.keys() == ckpt["state_dict"].keys()
     for key, value in state.items():

@@ -202,7 +202,7 @@ def test_training_writes_a_run_folder_and_learns(flow_run):
     log = pd.read_csv(run / "metrics.csv")
     assert log["val/loss"].notna().sum() == 2 and log["train/loss"].iloc[1] < log["train/loss"].iloc[0]
     # config.yaml is a valid run config (the backend is recorded in metrics.json, not in the config)
-    assert load_config(run / "config.yaml")["task"] == "cicids2017"
+    assert load_config(run / "config.yaml").task == "cicids2017"
 
 
 def _info(run):

@@ -137,10 +137,10 @@ def test_isbi_fold_cells_resolve_to_a_config_per_fold(tmp_path):
     for cell in (c for c in study.cells if c.task == "isbi2012"):
         args = build_parser().parse_args(shlex.split(cell.command(tmp_path / cell.id))[1:])
         cfg = resolve_config(args.task, args.preset, overrides={"seed": args.seed}, assignments=args.set)
-        folds.append(cfg["data"]["fold"])
+        folds.append(cfg.data.fold)
         # the test fold is never used to choose weights: the last ones are evaluated
-        assert cfg["checkpoint"]["monitor"] is None and cfg["checkpoint"]["evaluate"] == "last"
-        assert cfg["model"]["kwargs"]["attention_at"] == cell.sweep["model.kwargs.attention_at"]
+        assert cfg.checkpoint.monitor is None and cfg.checkpoint.evaluate == "last"
+        assert cfg.model.kwargs["attention_at"] == cell.sweep["model.kwargs.attention_at"]
     assert sorted(folds) == [0, 0, 1, 1]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from pydantic import field_validator
 
 from miamind.data.splits import apply_scaler
+from miamind.engine.schema import CicIds2017Data, RunConfig, rule_error
 from miamind.tasks.registry import Task
 from miamind.tasks.synthetic import synthetic_flow_table
 
@@ -32,22 +34,28 @@ def toy_inputs(paths, state):
     return torch.from_numpy(x).reshape(len(x), 1, N_FEATURES), names
 
 
+class ToyData(CicIds2017Data):
+    """The toy task's data section: the flow data module's keys; its rows are always generated."""
+
+    @field_validator("synthetic")
+    @classmethod
+    def _generated_only(cls, v: bool) -> bool:
+        if not v:
+            raise rule_error("must be true: the toy task has no data files")
+        return v
+
+
+class ToyConfig(RunConfig):
+    """The toy task's config model, named by its registry entry: its own data section."""
+
+    data: ToyData
+
+
 TOY = Task(
     name="toyflows",
     kind="flow-classification",
     datamodule="miamind.tasks.datamodules:CicIds2017DataModule",
-    data_keys=(
-        "data_dir",
-        "dataset",
-        "label_mode",
-        "split",
-        "nonfinite",
-        "scale",
-        "batch_size",
-        "eval_batch_size",
-        "class_weights",
-    ),
-    optional_data={"limit_eval": None, "drop_duplicates": True},
+    config="tests.tasks.toy_task:ToyConfig",
     headline=("acc", "f1_macro"),
     report_metrics=("f1_macro", "acc"),
     test_split="stratified held-out test split of generated rows",

@@ -84,7 +84,7 @@ def measure(attention: str = "none", batches: int = 12, quick: bool = False) -> 
         opt.step()
         bare.append(time.perf_counter() - t0)
     result = {
-        "batch": float(cfg["data"]["batch_size"]),
+        "batch": float(cfg.data.batch_size),
         "threads": float(torch.get_num_threads()),
         "lightning_step_ms": statistics.median(steps) * 1e3,
         "gap_ms": statistics.median(gaps) * 1e3,

@@ -76,7 +76,7 @@ def _cmd_train(args) -> int:
     if args.print_config:
         import yaml
 
-        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+        print(yaml.safe_dump(cfg.model_dump(mode="python"), sort_keys=False), end="")
         return 0
     if args.backend == "mindspore":
         from ..mindspore.train import train_mindspore

@@ -95,9 +95,9 @@ def train_baseline(cfg: Config, name: str, out: str | Path, *, arrays=None, quie
 def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: bool) -> dict:
     if name not in BASELINES:
         raise InputError(f"unknown baseline {name!r} (valid: {', '.join(BASELINES)})")
-    if not get_task(cfg["task"]).has_baselines:
+    if not get_task(cfg.task).has_baselines:
         valid = ", ".join(t for t in task_names() if get_task(t).has_baselines)
-        raise InputError(f"classical baselines exist for {valid} only, not {cfg['task']}")
+        raise InputError(f"classical baselines exist for {valid} only, not {cfg.task}")
     run_dir = Path(out)
     if (run_dir / "metrics.json").exists():
         raise RunError(f"{run_dir} already holds a finished run; use another --out")
@@ -110,7 +110,7 @@ def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: b
     info = dm.info
     x_train, y_train = dm.split_arrays("train")
     build, what = BASELINES[name]
-    clf = build(cfg["seed"])
+    clf = build(cfg.seed)
     t0 = time.perf_counter()
     clf.fit(x_train, y_train)
     fit_seconds = time.perf_counter() - t0
@@ -124,11 +124,11 @@ def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: b
     novel, facts = near_copy_report(dm, clf.classes_[clf.predict_proba(x_test).argmax(1)], y_test)
     test["metrics"].update(novel)
     metrics = {
-        "task": cfg["task"],
+        "task": cfg.task,
         "model": name,
         "attention": "none",
-        "preset": cfg["preset"],
-        "seed": cfg["seed"],
+        "preset": cfg.preset,
+        "seed": cfg.seed,
         "epochs": None,
         "world_size": 1,
         "parameters": None,
@@ -137,7 +137,7 @@ def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: b
         "monitor": None,
         "best_score": None,
         "evaluated_checkpoint": "final",
-        "test_split": get_task(cfg["task"]).test_split,
+        "test_split": get_task(cfg.task).test_split,
         "val_last_epoch": val["metrics"],
         "test": test["metrics"],
         "test_confmat": test["confmat"],
@@ -147,7 +147,11 @@ def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: b
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(run_dir / "baseline.yaml", "w") as f:
-        yaml.safe_dump({"baseline": name, "estimator": repr(clf), "config": cfg}, f, sort_keys=False)
+        yaml.safe_dump(
+            {"baseline": name, "estimator": repr(clf), "config": cfg.model_dump(mode="python")},
+            f,
+            sort_keys=False,
+        )
     write_dataset_files(run_dir, dm)
     record_attempt(run_dir, "start")
     write_metrics(run_dir, metrics)

@@ -1,31 +1,47 @@
 """Run configuration: defaults < preset < YAML file < command-line flags < ``--set KEY=VALUE``.
 
-A config is a plain nested dict (what ``config.yaml`` in a run folder holds). Every key that can
-appear is listed, with its default, in ``presets/defaults.yaml``; anything else is an error that
-names the key and the valid ones, so a typo never silently trains with a default.
+The sources are merged as nested dicts; every key that can appear is listed, with its default,
+in ``presets/defaults.yaml`` (or a task's ``Task.defaults``), and anything else is an error that
+names the key and the valid ones, so a typo never silently trains with a default. The merged dict
+is then validated into the task's typed config (:mod:`miamind.engine.schema`): ``resolve_config``
+and ``load_config`` return a :class:`~miamind.engine.schema.RunConfig` (``cfg.optim.lr``), which
+``save_config`` writes back as ``config.yaml`` in the same key order.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 from .._atomic import atomic_open
 from ..errors import UserError
-from ..tasks.registry import TASKS, TTA_MODES, get_task
+from ..tasks.registry import TASKS, get_task
+from .schema import PRESETS, RunConfig, config_error_message
 
-PRESETS = ("paper", "fast", "fast12", "full")
-PRECISIONS = ("32", "64", "bf16-mixed", "16-mixed", "bf16-true")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "linear", "cosine")
+__all__ = [
+    "PRESETS",
+    "TASKS",
+    "Config",
+    "ConfigError",
+    "config_from_mapping",
+    "deep_merge",
+    "flatten",
+    "load_config",
+    "parse_set",
+    "preset_overrides",
+    "resolve_config",
+    "save_config",
+    "task_defaults",
+]
 
-Config = dict[str, Any]
+#: a run's typed config (a task's ``RunConfig`` subclass)
+Config = RunConfig
 
 
 class ConfigError(UserError, ValueError):
@@ -75,8 +91,8 @@ def deep_merge(
     return out
 
 
-def task_defaults(task: str) -> Config:
-    """The full schema of a task's config with default values."""
+def task_defaults(task: str) -> dict[str, Any]:
+    """Every key of a task's config with its default value, as a nested dict (before presets)."""
     if task not in TASKS:
         raise ConfigError(f"unknown task '{task}' (valid: {', '.join(TASKS)})")
     defaults = _packaged("defaults")
@@ -87,7 +103,7 @@ def task_defaults(task: str) -> Config:
     return {"task": task, "preset": None, **cfg}
 
 
-def preset_overrides(task: str, preset: str) -> Config:
+def preset_overrides(task: str, preset: str) -> dict[str, Any]:
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset '{preset}' (valid: {', '.join(PRESETS)})")
     recipes = _packaged(preset)
@@ -100,7 +116,7 @@ def preset_overrides(task: str, preset: str) -> Config:
     return dict(own[preset])
 
 
-def parse_set(assignment: str) -> Config:
+def parse_set(assignment: str) -> dict[str, Any]:
     """``'optim.lr=0.1'`` -> ``{'optim': {'lr': 0.1}}``; the value is read as YAML (numbers, lists, null)."""
     key, sep, raw = assignment.partition("=")
     key = key.strip()
@@ -121,7 +137,7 @@ def resolve_config(
     overrides: Mapping[str, Any] | None = None,
     assignments: Iterable[str] = (),
 ) -> Config:
-    """Build and validate a run config.
+    """Build and validate a run config (the task's typed config).
 
     ``overrides`` holds the values of explicit command-line flags (dotted keys, e.g.
     ``{"model.attention": "se", "seed": 1}``); ``assignments`` the ``--set KEY=VALUE`` strings.
@@ -140,12 +156,11 @@ def resolve_config(
             cfg = deep_merge(cfg, _nest(dotted, value), source="command line: ")
     for assignment in assignments:
         cfg = deep_merge(cfg, parse_set(assignment), source="--set: ")
-    validate_config(cfg)
-    return cfg
+    return validate(task, cfg)
 
 
-def _nest(dotted: str, value: Any) -> Config:
-    out: Config = {}
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     node = out
     parts = dotted.split(".")
     for part in parts[:-1]:
@@ -154,178 +169,22 @@ def _nest(dotted: str, value: Any) -> Config:
     return out
 
 
-def _require(cond: bool, key: str, message: str) -> None:
-    if not cond:
-        raise ConfigError(f"config key '{key}' {message}")
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def validate_config(cfg: Config) -> None:
-    """Check values whose errors would otherwise surface deep inside training."""
-    from ..attention import list_attention
-    from ..models import list_models
-
-    task = cfg.get("task")
-    _require(task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {task!r}")
-    _require(
-        isinstance(cfg["seed"], int) and not isinstance(cfg["seed"], bool),
-        "seed",
-        f"must be an integer, got {cfg['seed']!r}",
-    )
-    model = cfg["model"]
-    _require(
-        model["name"] in list_models(),
-        "model.name",
-        f"must be one of {', '.join(list_models())}, got {model['name']!r}",
-    )
-    att = model["attention"]
-    valid_att = ["none"] + list_attention()
-    _require(
-        att is None or att in valid_att,
-        "model.attention",
-        f"must be one of {', '.join(valid_att)}, got {att!r}",
-    )
-
-    optim = cfg["optim"]
-    _require(
-        optim["name"] in OPTIMIZERS,
-        "optim.name",
-        f"must be one of {', '.join(OPTIMIZERS)}, got {optim['name']!r}",
-    )
-    _require(
-        _number(optim["lr"]) and optim["lr"] > 0,
-        "optim.lr",
-        f"must be a positive number, got {optim['lr']!r}",
-    )
-    _require(
-        _number(optim["weight_decay"]) and optim["weight_decay"] >= 0,
-        "optim.weight_decay",
-        f"must be >= 0, got {optim['weight_decay']!r}",
-    )
-    _require(
-        _number(optim["no_decay_lr_scale"]) and optim["no_decay_lr_scale"] > 0,
-        "optim.no_decay_lr_scale",
-        f"must be a positive number, got {optim['no_decay_lr_scale']!r}",
-    )
-    ema = optim["ema_decay"]
-    _require(
-        ema is None or (_number(ema) and 0 < ema < 1),
-        "optim.ema_decay",
-        f"must be null or in (0, 1), got {ema!r}",
-    )
-    _require(
-        _positive_int(optim["ema_every_n_steps"]),
-        "optim.ema_every_n_steps",
-        f"must be a positive integer, got {optim['ema_every_n_steps']!r}",
-    )
-    tta = cfg["eval"]["tta"]
-    _require(tta in TTA_MODES, "eval.tta", f"must be one of {', '.join(TTA_MODES)}, got {tta!r}")
-    entry = get_task(str(task))
-    _require(
-        tta == "none" or entry.supports_tta,
-        "eval.tta",
-        f"test-time augmentation is for image classification, not {task} ({entry.kind})",
-    )
-    if "whitening_init" in model:
-        _require(
-            not model["whitening_init"] or model["name"] == "fastnet",
-            "model.whitening_init",
-            f"is a fastnet stem initialisation; model.name is {model['name']!r}",
-        )
-    sched = cfg["schedule"]
-    _require(
-        sched["name"] in SCHEDULES,
-        "schedule.name",
-        f"must be one of {', '.join(SCHEDULES)}, got {sched['name']!r}",
-    )
-    _require(
-        _number(sched["warmup_epochs"]) and sched["warmup_epochs"] >= 0,
-        "schedule.warmup_epochs",
-        f"must be >= 0, got {sched['warmup_epochs']!r}",
-    )
-    _require(
-        _number(sched["final_lr_ratio"]) and 0 <= sched["final_lr_ratio"] <= 1,
-        "schedule.final_lr_ratio",
-        f"must be in [0, 1], got {sched['final_lr_ratio']!r}",
-    )
-    ls = cfg["loss"]["label_smoothing"]
-    _require(_number(ls) and 0 <= ls < 1, "loss.label_smoothing", f"must be in [0, 1), got {ls!r}")
-
-    tr = cfg["trainer"]
-    _require(
-        _positive_int(tr["epochs"]), "trainer.epochs", f"must be a positive integer, got {tr['epochs']!r}"
-    )
-    tr["precision"] = str(tr["precision"])
-    _require(
-        tr["precision"] in PRECISIONS,
-        "trainer.precision",
-        f"must be one of {', '.join(PRECISIONS)}, got {tr['precision']!r}",
-    )
-    _require(
-        _positive_int(tr["devices"]) or tr["devices"] == "auto",
-        "trainer.devices",
-        f"must be a positive integer or 'auto', got {tr['devices']!r}",
-    )
-    _require(
-        _positive_int(tr["num_nodes"]),
-        "trainer.num_nodes",
-        f"must be a positive integer, got {tr['num_nodes']!r}",
-    )
-    _require(
-        tr["threads"] is None or _positive_int(tr["threads"]),
-        "trainer.threads",
-        f"must be null or a positive integer, got {tr['threads']!r}",
-    )
-    _require(
-        isinstance(tr["compile"], bool), "trainer.compile", f"must be true or false, got {tr['compile']!r}"
-    )
-    from .loggers import LOGGERS
-
-    _require(
-        isinstance(tr["loggers"], list) and all(isinstance(n, str) for n in tr["loggers"]),
-        "trainer.loggers",
-        f"must be a list of logger names ({', '.join(LOGGERS)}), got {tr['loggers']!r}",
-    )
-    for name in tr["loggers"]:
-        _require(name in LOGGERS, "trainer.loggers", f"unknown logger {name!r} (valid: {', '.join(LOGGERS)})")
-    for key in ("mlflow_tracking_uri", "mlflow_experiment"):
-        _require(
-            tr[key] is None or isinstance(tr[key], str),
-            f"trainer.{key}",
-            f"must be null or a string, got {tr[key]!r}",
-        )
-    for key in ("limit_train_batches", "limit_eval_batches"):
-        v = tr[key]
-        _require(v is None or (_number(v) and v > 0), f"trainer.{key}", f"must be null or > 0, got {v!r}")
-
-    data = cfg["data"]
-    for key in ("batch_size", "eval_batch_size"):
-        _require(_positive_int(data[key]), f"data.{key}", f"must be a positive integer, got {data[key]!r}")
-    ck = cfg["checkpoint"]
-    _require(ck["mode"] in ("min", "max"), "checkpoint.mode", f"must be min or max, got {ck['mode']!r}")
-    _require(
-        ck["evaluate"] in ("best", "last"),
-        "checkpoint.evaluate",
-        f"must be best or last, got {ck['evaluate']!r}",
-    )
-    _require(
-        ck["monitor"] is None or isinstance(ck["monitor"], str),
-        "checkpoint.monitor",
-        f"must be null or a metric name such as val/acc, got {ck['monitor']!r}",
-    )
+def validate(task: str, cfg: Mapping[str, Any]) -> RunConfig:
+    """``cfg`` (a merged nested mapping) as its task's typed config; a one-line ConfigError naming
+    the dotted key otherwise."""
+    if task not in TASKS:
+        raise ConfigError(f"config key 'task' must be one of {', '.join(TASKS)}, got {task!r}")
+    model: type[RunConfig] = get_task(task).config_class()
+    try:
+        return model.model_validate(cfg)
+    except ValidationError as e:
+        raise ConfigError(config_error_message(model, e)) from None
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write ``config.yaml`` atomically (a crash never leaves half a config behind)."""
     with atomic_open(path, "w") as f:
-        yaml.safe_dump(cfg, f, sort_keys=False)
+        yaml.safe_dump(cfg.model_dump(mode="python"), f, sort_keys=False)
 
 
 def load_config(path: str | Path) -> Config:
@@ -342,12 +201,13 @@ def config_from_mapping(data: Mapping[str, Any], source: str) -> Config:
     cfg = deep_merge(
         task_defaults(task), {k: v for k, v in data.items() if k != "task"}, source=f"{source}: "
     )
-    validate_config(cfg)
-    return cfg
+    return validate(task, cfg)
 
 
-def flatten(cfg: Mapping, prefix: str = "") -> dict[str, Any]:
+def flatten(cfg: Mapping | BaseModel, prefix: str = "") -> dict[str, Any]:
     """``{'optim': {'lr': 0.1}}`` -> ``{'optim.lr': 0.1}`` (for printing and hyper-parameter logs)."""
+    if isinstance(cfg, BaseModel):
+        cfg = cfg.model_dump(mode="python")
     out: dict[str, Any] = {}
     for key, value in cfg.items():
         dotted = f"{prefix}{key}"

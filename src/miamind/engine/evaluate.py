@@ -41,12 +41,12 @@ def evaluate(
     write_json(run_dir / f"eval-{which}-{split}.json", result)
     if not quiet:
         row = {
-            "task": cfg["task"],
-            "model": cfg["model"]["name"],
-            "attention": cfg["model"]["attention"],
+            "task": cfg.task,
+            "model": cfg.model.name,
+            "attention": cfg.model.attention,
             "checkpoint": which,
             "split": split,
         }
-        row.update(headline(cfg["task"], result["metrics"]))
+        row.update(headline(cfg.task, result["metrics"]))
         print(format_table([row]))
     return result

@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import __version__
 from .._atomic import PathLike, atomic_open
+from .config import Config
 from .run_folder import RunError
 
 __all__ = ["FORMAT", "export_hf", "from_pretrained", "is_model_folder", "load_model_folder"]
@@ -116,31 +117,30 @@ def from_pretrained(path_or_repo: PathLike, *, revision: str | None = None):
     return load_model_folder(folder)[2]
 
 
-def _card(run_dir: Path, config: dict[str, Any], metrics: dict[str, Any], command: str) -> str:
+def _card(run_dir: Path, config: dict[str, Any], cfg: Config, metrics: dict[str, Any], command: str) -> str:
     from huggingface_hub import ModelCard, ModelCardData
 
     from .._portable import portable_text
 
-    cfg = config["run_config"]
+    data = json.dumps(cfg.data.model_dump(), sort_keys=True)
     test = metrics.get("test") or {}
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(test.items()) if isinstance(v, int | float))
-    optim, trainer, data = cfg["optim"], cfg["trainer"], cfg["data"]
     generated = (
         "\n**Generated data** (`data.synthetic=true`): a stand-in to check the pipeline; these numbers say "
         "nothing about MIA-Mind or the paper.\n"
-        if data.get("synthetic")
+        if cfg.data.synthetic
         else ""
     )
     card_data = ModelCardData(
         library_name="miamind",
         license="mit",
-        tags=["miamind", "mia-mind", "attention", config["task"], str(cfg["model"]["attention"] or "none")],
+        tags=["miamind", "mia-mind", "attention", config["task"], str(cfg.model.attention or "none")],
     )
     text = f"""---
 {card_data.to_yaml()}
 ---
 
-# {config["architecture"]} + {cfg["model"]["attention"] or "no attention"} on {config["dataset"]["name"]}
+# {config["architecture"]} + {cfg.model.attention or "no attention"} on {config["dataset"]["name"]}
 
 A network trained with [miamind](https://pypi.org/project/miamind/), the toolkit for the MIA-Mind
 attention mechanism (Qin, Liang, Fang, arXiv 2504.19080).
@@ -164,12 +164,12 @@ training split) before the network, as the run's evaluation did.
 ## Data
 {generated}
 {config["dataset"]["name"]} ({config["task"]}), classes: {", ".join(config["dataset"]["class_names"])};
-input shape {tuple(config["dataset"]["input_shape"])}. Data settings: `{json.dumps(data, sort_keys=True)}`.
+input shape {tuple(config["dataset"]["input_shape"])}. Data settings: `{data}`.
 
 ## Recipe
 
-Preset `{cfg.get("preset", "")}`, {metrics.get("epochs", trainer.get("epochs"))} epochs, optimizer
-`{optim.get("name")}` (lr {optim.get("lr")}), batch size {data.get("batch_size")}, seed {cfg.get("seed")};
+Preset `{cfg.preset}`, {metrics.get("epochs", cfg.trainer.epochs)} epochs, optimizer
+`{cfg.optim.name}` (lr {cfg.optim.lr}), batch size {cfg.data.batch_size}, seed {cfg.seed};
 the whole configuration is `run_config` in `config.json`.
 
 ## Command
@@ -181,7 +181,7 @@ the whole configuration is `run_config` in `config.json`.
     return str(ModelCard(portable_text(text, runs_root=run_dir.parent)))
 
 
-def _command(run_dir: Path, cfg: dict[str, Any]) -> str:
+def _command(run_dir: Path, task: str) -> str:
     """The study's recorded command for a study cell, else the ``miamind train`` call of its identity."""
     from .._portable import portable_text
 
@@ -194,7 +194,7 @@ def _command(run_dir: Path, cfg: dict[str, Any]) -> str:
     # The whole configuration gives the same run config back (tests/engine/test_hf_folder.py).
     return (
         "# run_config of config.json saved as run_config.yaml\n"
-        f"miamind train --task {cfg['task']} --config run_config.yaml --out RUN_DIR"
+        f"miamind train --task {task} --config run_config.yaml --out RUN_DIR"
     )
 
 
@@ -227,10 +227,10 @@ def export_hf(run_dir: PathLike, out_dir: PathLike, *, which: str = "best") -> P
         "miamind_version": __version__,
         "architecture": architecture,
         "model_kwargs": kwargs,
-        "task": cfg["task"],
+        "task": cfg.task,
         "dataset": dataset,
         "preprocessing": preprocessing,
-        "run_config": cfg,
+        "run_config": cfg.model_dump(mode="python"),
     }
     part = out.with_name(f".{out.name}.part-{os.getpid()}")
     shutil.rmtree(part, ignore_errors=True)
@@ -242,7 +242,7 @@ def export_hf(run_dir: PathLike, out_dir: PathLike, *, which: str = "best") -> P
         weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         save_file(weights, str(part / WEIGHTS), metadata={"format": "pt", "library_name": "miamind"})
         with atomic_open(part / CARD, "w") as f:
-            f.write(_card(run_dir, config, metrics, _command(run_dir, cfg)))
+            f.write(_card(run_dir, config, cfg, metrics, _command(run_dir, cfg.task)))
         if out.is_dir():
             out.rmdir()  # empty, checked above
         os.replace(part, out)

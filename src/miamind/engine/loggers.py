@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from .._atomic import PathLike, atomic_open
 from ..errors import UserError
+from .config import Config
 from .run_folder import logs_dir
 
 LOGGERS = ("csv", "tensorboard", "mlflow")
@@ -35,8 +35,8 @@ class LoggerError(UserError, ValueError):
     """A logger that cannot be used as configured (unknown, not installed, unreachable)."""
 
 
-def mlflow_uri(cfg: dict[str, Any], run_dir: PathLike) -> str:
-    uri = cfg["trainer"].get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+def mlflow_uri(cfg: Config, run_dir: PathLike) -> str:
+    uri = cfg.trainer.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     return uri or f"sqlite:///{Path(run_dir).resolve().parent / 'mlflow.db'}"
 
 
@@ -48,9 +48,9 @@ def run_tags() -> dict[str, str]:
     return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
 
 
-def check_loggers(cfg: dict[str, Any], run_dir: PathLike) -> None:
+def check_loggers(cfg: Config, run_dir: PathLike) -> None:
     """Refuse, in one line, a logger that is unknown, not installed, or (MLflow) unreachable."""
-    names = cfg["trainer"]["loggers"]
+    names = cfg.trainer.loggers
     if "tensorboard" in names:
         try:
             import tensorboard  # noqa: F401
@@ -84,11 +84,11 @@ def check_loggers(cfg: dict[str, Any], run_dir: PathLike) -> None:
                     os.environ[k] = v
 
 
-def build_loggers(cfg: dict[str, Any], run_dir: Path, attempt: int) -> list:
+def build_loggers(cfg: Config, run_dir: Path, attempt: int) -> list:
     """The Lightning loggers of attempt ``attempt`` of the run in ``run_dir``."""
     from lightning.pytorch.loggers import CSVLogger
 
-    names = cfg["trainer"]["loggers"]
+    names = cfg.trainer.loggers
     loggers: list = [CSVLogger(str(logs_dir(run_dir)), name="", version=f"attempt-{attempt}")]
     if "tensorboard" in names:
         from lightning.pytorch.loggers import TensorBoardLogger
@@ -103,10 +103,9 @@ def build_loggers(cfg: dict[str, Any], run_dir: Path, attempt: int) -> list:
 
         record = logs_dir(run_dir) / MLFLOW_RUN_FILE
         previous = json.loads(record.read_text()) if record.is_file() else {}
-        tags = {"run_dir": run_dir.name, "task": str(cfg["task"]), **run_tags()}
+        tags = {"run_dir": run_dir.name, "task": str(cfg.task), **run_tags()}
         logger = MLFlowLogger(
-            experiment_name=cfg["trainer"].get("mlflow_experiment")
-            or f"miamind-{tags.get('study', cfg['task'])}",
+            experiment_name=cfg.trainer.mlflow_experiment or f"miamind-{tags.get('study', cfg.task)}",
             run_name=run_dir.name,
             tracking_uri=mlflow_uri(cfg, run_dir),
             tags=tags,

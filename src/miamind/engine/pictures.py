@@ -19,6 +19,7 @@ from typing import Any
 from .._atomic import PathLike
 from ..errors import InputError
 from ..tasks.registry import get_task
+from .config import Config
 from .run_folder import RunError, checkpoint_path, run_config_and_info, write_json
 
 __all__ = ["PictureError", "attention_pictures"]
@@ -59,21 +60,21 @@ def _family(attention: Any) -> str | None:
     return None
 
 
-def _check_runs(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
+def _check_runs(run_dirs: Sequence[Path]) -> list[Config]:
     """Every run's config, checked cheaply (no weights, no data) before anything is loaded."""
     configs = []
     for run_dir in run_dirs:
         cfg, _ = run_config_and_info(run_dir)
         configs.append(cfg)
         first_dir, first = run_dirs[0], configs[0]
-        if cfg["task"] != first["task"]:
+        if cfg.task != first.task:
             raise PictureError(
-                f"{run_dir}: task {cfg['task']!r}, but {first_dir} is {first['task']!r}; "
+                f"{run_dir}: task {cfg.task!r}, but {first_dir} is {first.task!r}; "
                 "draw runs of one task together"
             )
-        if cfg["task"] not in _SPLIT:
-            raise PictureError(f"{run_dir}: task {cfg['task']!r} has no images to draw gates over")
-        attention = cfg["model"]["attention"]
+        if cfg.task not in _SPLIT:
+            raise PictureError(f"{run_dir}: task {cfg.task!r} has no images to draw gates over")
+        attention = cfg.model.attention
         if _family(attention) is None:
             raise PictureError(
                 f"{run_dir}: attention {attention!r} has no gate picture "
@@ -82,12 +83,12 @@ def _check_runs(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
     return configs
 
 
-def _image_record(task: str, cfg: dict[str, Any], dm: Any, positions: list[int]) -> dict[str, Any]:
+def _image_record(task: str, cfg: Config, dm: Any, positions: list[int]) -> dict[str, Any]:
     if get_task(task).kind == "segmentation":
         slices = [int(dm.val_slices[p]) for p in positions]
-        return {"test_positions": positions, "labelled_slices": slices, "fold": cfg["data"]["fold"]}
+        return {"test_positions": positions, "labelled_slices": slices, "fold": dict(cfg.data)["fold"]}
     # limit_eval keeps a seeded subset of the test split: positions are then within that subset
-    official = positions if cfg["data"].get("limit_eval") is None else None
+    official = positions if dict(cfg.data).get("limit_eval") is None else None
     return {"test_positions": positions, "official_test_indices": official}
 
 
@@ -132,7 +133,7 @@ def attention_pictures(
     if out_png.suffix.lower() != ".png":
         raise InputError(f"--out {out_png}: expected a .png file name")
     configs = _check_runs(folders)
-    task = configs[0]["task"]
+    task = configs[0].task
 
     columns: list[GateColumn] = []
     records: list[dict[str, Any]] = []
@@ -171,8 +172,8 @@ def attention_pictures(
         if not captures:
             raise PictureError(f"{run_dir}: the model has no mia-family, cbam or coordatt layer to draw")
         chosen = pick_layer(captures, (int(x.shape[-2]), int(x.shape[-1])), layer)
-        attention = str(cfg["model"]["attention"])
-        repeated = sum(c["model"]["attention"] == attention for c in configs) > 1
+        attention = str(cfg.model.attention)
+        repeated = sum(c.model.attention == attention for c in configs) > 1
         # two runs of one attention (seeds, models) are told apart by their folder names
         title = f"{attention} ({run_dir.name})" if repeated else attention
         columns.append(GateColumn(title=title, captures=captures, layer=chosen))
@@ -180,8 +181,8 @@ def attention_pictures(
             {
                 "run": run_dir.name,
                 "attention": attention,
-                "model": cfg["model"]["name"],
-                "seed": cfg["seed"],
+                "model": cfg.model.name,
+                "seed": cfg.seed,
                 "checkpoint": str(checkpoint_path(run_dir, which).relative_to(run_dir)),
                 "layer": chosen,
                 "layers": [

@@ -64,9 +64,9 @@ def predict(
     else:
         cfg, info, model, _ = load_trained_model(run_dir, which)
         state = load_preprocess(Path(run_dir))
-    x, names = load_inputs(cfg["task"], [str(p) for p in inputs], state)
+    x, names = load_inputs(cfg.task, [str(p) for p in inputs], state)
     rows: list[dict[str, object]] = []
-    if get_task(cfg["task"]).kind == "segmentation":
+    if get_task(cfg.task).kind == "segmentation":
         from PIL import Image
 
         folder = Path(out) if out else Path(run_dir) / "predictions"
@@ -74,7 +74,7 @@ def predict(
         h, w = x.shape[-2:]
         with torch.no_grad():
             for i, name in enumerate(names):
-                xi, _ = pad_to_multiple(x[i : i + 1], cfg["data"]["pad_multiple"])
+                xi, _ = pad_to_multiple(x[i : i + 1], dict(cfg.data)["pad_multiple"])
                 pred = model(xi).argmax(1)[0, :h, :w].numpy().astype(np.uint8)
                 stem = Path(name.split(":page ")[0]).stem + (
                     f"-{name.split(':page ')[1]}" if ":page " in name else ""
@@ -122,7 +122,7 @@ def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None
 
     run_dir = Path(run_dir)
     cfg, info, model, _ = load_trained_model(run_dir, which)
-    task = get_task(cfg["task"])
+    task = get_task(cfg.task)
     if not task.images:
         raise RunError(
             f"viz maps draws attention over images; the {task.name} task has no images ({task.kind})"
@@ -135,7 +135,7 @@ def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None
     if not captures:
         raise RunError(
             f"{run_dir}: the model has no MIA-family attention layer "
-            f"(attention is {cfg['model']['attention']!r}); nothing to visualise"
+            f"(attention is {cfg.model.attention!r}); nothing to visualise"
         )
     with torch.no_grad():
         logits = model(x)
@@ -152,7 +152,7 @@ def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None
             labels=y.tolist(),
             predictions=logits.argmax(1).tolist(),
             max_images=n,
-            title=f"{cfg['model']['name']} + {cfg['model']['attention']}",
+            title=f"{cfg.model.name} + {cfg.model.attention}",
         )
     else:
         # The padded slice as the network saw it, so w_s lines up with the image under it.
@@ -162,6 +162,6 @@ def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None
             out,
             denormalize=denorm,
             max_images=n,
-            title=f"{cfg['model']['name']} + {cfg['model']['attention']}",
+            title=f"{cfg.model.name} + {cfg.model.attention}",
         )
     return [out]

@@ -114,11 +114,11 @@ def write_metrics_csv(
 def run_identity(cfg: Config) -> dict[str, Any]:
     """The first keys of every ``metrics.json``: what was trained (task, model, attention, preset, seed)."""
     return {
-        "task": cfg["task"],
-        "model": cfg["model"]["name"],
-        "attention": cfg["model"]["attention"],
-        "preset": cfg["preset"],
-        "seed": cfg["seed"],
+        "task": cfg.task,
+        "model": cfg.model.name,
+        "attention": cfg.model.attention,
+        "preset": cfg.preset,
+        "seed": cfg.seed,
     }
 
 

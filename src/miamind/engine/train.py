@@ -112,13 +112,13 @@ def _train_in_folder(
     set_threads(cfg)
     dm, model = build_data_and_model(cfg, arrays)
     info = dm.info
-    if cfg["model"].get("whitening_init"):
+    if dict(cfg.model).get("whitening_init"):
         from ..models.fastnet import init_whitening
 
         # airbench's 5,000 training images; a resumed run overwrites this with its checkpoint.
         init_whitening(model, dm.normalized_train_sample(5000))
     module = build_task_module(cfg, model, info, dm.class_weights)
-    if cfg["trainer"]["compile"]:
+    if cfg.trainer.compile:
         # In place, so parameter names, checkpoints and the EMA copy stay those of the plain network.
         module.model.compile()
 
@@ -141,7 +141,7 @@ def _train_in_folder(
     samples_per_s = trainer.callback_metrics.get("train/samples_per_s")
 
     ck = trainer.checkpoint_callback
-    use_best = cfg["checkpoint"]["evaluate"] == "best" and cfg["checkpoint"]["monitor"] and ck.best_model_path
+    use_best = cfg.checkpoint.evaluate == "best" and cfg.checkpoint.monitor and ck.best_model_path
     eval_path = ck.best_model_path if use_best else ck.last_model_path
     val_final = module.last_eval.get("val", {})
     # The chosen checkpoint's state_dict (with weight averaging: the averaged weights) is what is
@@ -159,17 +159,17 @@ def _train_in_folder(
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "fit_seconds_this_attempt": round(fit_seconds, 2),
         "train_samples_per_s": None if samples_per_s is None else round(float(samples_per_s) * world, 1),
-        "monitor": cfg["checkpoint"]["monitor"],
+        "monitor": cfg.checkpoint.monitor,
         "best_score": None if ck.best_model_score is None else float(ck.best_model_score),
         "evaluated_checkpoint": "best" if use_best else "last",
-        "test_split": get_task(cfg["task"]).test_split,
+        "test_split": get_task(cfg.task).test_split,
         "val_last_epoch": val_final.get("metrics", {}),
         "test": test.get("metrics", {}),
         "test_confmat": test.get("confmat"),
         "class_names": list(info.class_names),
     }
     data_report = data_summary(dm)
-    if get_task(cfg["task"]).near_copy_metrics and trainer.is_global_zero:
+    if get_task(cfg.task).near_copy_metrics and trainer.is_global_zero:
         from ..tasks.near_copies import near_copy_report, network_predictions
 
         novel, facts = near_copy_report(dm, *network_predictions(module, dm))
@@ -180,7 +180,7 @@ def _train_in_folder(
     if trainer.is_global_zero:
         join_attempt_logs(run_dir, {int(k): v for k, v in state["resumed_after"].items()})
         write_metrics(run_dir, metrics)
-        if cfg["plots"]:
+        if cfg.plots:
             save_run_plots(run_dir, metrics, module, dm)
         if not quiet:
             print(format_table([summary_row(metrics)]))

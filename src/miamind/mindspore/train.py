@@ -51,13 +51,16 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._atomic import as_write_error
 from ..tasks.registry import TASKS, get_task
 from ._require import require_mindspore
+
+if TYPE_CHECKING:
+    from ..engine.config import Config
 
 ms = require_mindspore()
 from mindspore import ops  # noqa: E402  (after the check that says how to install MindSpore)
@@ -185,12 +188,12 @@ def make_train_step(
     return pynative_step
 
 
-def build_mindspore_model(cfg: Mapping[str, Any], info):
+def build_mindspore_model(cfg: Config, info):
     """The MindSpore twin of ``engine.build.build_model(cfg, info)`` (same constructor arguments)."""
     from ..engine.build import model_arguments
     from .models import create_model
 
-    name, kwargs = model_arguments(dict(cfg), info)
+    name, kwargs = model_arguments(cfg, info)
     return create_model(name, **kwargs)
 
 
@@ -284,18 +287,18 @@ def set_threads(threads: int | None) -> None:
         threads_num(int(threads))
 
 
-def _check_supported(cfg: Mapping[str, Any]) -> None:
-    if cfg["task"] not in SUPPORTED_TASKS:
+def _check_supported(cfg: Config) -> None:
+    if cfg.task not in SUPPORTED_TASKS:
         raise InputError(
             f"the MindSpore backend trains the classification tasks {', '.join(SUPPORTED_TASKS)}; "
-            f"task {cfg['task']!r} needs the PyTorch backend"
+            f"task {cfg.task!r} needs the PyTorch backend"
         )
-    tr = cfg["trainer"]
-    if tr["devices"] not in (1, "auto") or tr["num_nodes"] != 1 or tr["strategy"] not in ("auto", None):
+    tr = cfg.trainer
+    if tr.devices not in (1, "auto") or tr.num_nodes != 1 or tr.strategy != "auto":
         raise InputError(
             "the MindSpore backend trains on one device: config keys trainer.devices (1), "
-            f"trainer.num_nodes (1) and trainer.strategy (auto) got {tr['devices']!r}, {tr['num_nodes']!r}, "
-            f"{tr['strategy']!r}"
+            f"trainer.num_nodes (1) and trainer.strategy (auto) got {tr.devices!r}, {tr.num_nodes!r}, "
+            f"{tr.strategy!r}"
         )
 
 
@@ -310,7 +313,7 @@ def _improved(current: float, best: float | None, mode: str) -> bool:
 
 # ------------------------------------------------------------------------------------------ train
 def train_mindspore(
-    cfg: Mapping[str, Any], out: PathLike, *, arrays=None, quiet: bool = False, jit: bool = False
+    cfg: Config, out: PathLike, *, arrays=None, quiet: bool = False, jit: bool = False
 ) -> dict[str, Any]:
     """Train the resolved config ``cfg`` with MindSpore into the new run folder ``out``; returns metrics.json.
 
@@ -327,9 +330,7 @@ def train_mindspore(
         return _train_in_folder(cfg, Path(out), arrays=arrays, quiet=quiet, jit=jit)
 
 
-def _train_in_folder(
-    cfg: Mapping[str, Any], run_dir: Path, *, arrays, quiet: bool, jit: bool
-) -> dict[str, Any]:
+def _train_in_folder(cfg: Config, run_dir: Path, *, arrays, quiet: bool, jit: bool) -> dict[str, Any]:
     import mindspore.experimental.optim as optim
 
     from ..engine.build import build_data_and_model
@@ -349,16 +350,16 @@ def _train_in_folder(
     from .convert import ckpt_to_safetensors, load_into_cell, torch_to_mindspore
 
     check_new_run(run_dir)
-    tr, ck = cfg["trainer"], cfg["checkpoint"]
-    set_threads(tr["threads"])
+    tr, ck = cfg.trainer, cfg.checkpoint
+    set_threads(tr.threads)
     ms.set_context(mode=ms.PYNATIVE_MODE)
 
     # As the PyTorch engine: the data module, and the PyTorch model for the seed, whose initial
     # weights MindSpore starts from, so both backends start from the same point.
-    dm, torch_model = build_data_and_model(dict(cfg), arrays)
+    dm, torch_model = build_data_and_model(cfg, arrays)
     info = dm.info
     reference = {k: v.detach().clone() for k, v in torch_model.state_dict().items()}
-    ms.set_seed(int(cfg["seed"]))  # dropout masks
+    ms.set_seed(int(cfg.seed))  # dropout masks
     net = build_mindspore_model(cfg, info)
     load_into_cell(net, torch_to_mindspore(reference))
     trainable = net.trainable_params()
@@ -366,39 +367,39 @@ def _train_in_folder(
     n_trainable_ms = sum(int(np.prod(p.shape)) for p in trainable)
     if n_trainable_ms != n_trainable_torch:
         raise InputError(
-            f"MindSpore {cfg['model']['name']} trains {n_trainable_ms} weights, the PyTorch model "
+            f"MindSpore {cfg.model.name} trains {n_trainable_ms} weights, the PyTorch model "
             f"{n_trainable_torch}: the models' frozen parameters (requires_grad) differ"
         )
 
     class_names = list(info.class_names)
     weight = None if dm.class_weights is None else ms.Tensor(dm.class_weights.numpy().astype(np.float32))
-    smoothing = float(cfg["loss"]["label_smoothing"])
+    smoothing = float(cfg.loss.label_smoothing)
 
     def loss_fn(logits, y):
         return cross_entropy(logits, y, weight, smoothing)
 
     train_loader = dm.train_dataloader()
     val_loader = dm.val_dataloader()
-    steps_per_epoch = _limit(len(train_loader), tr["limit_train_batches"])
-    epochs = int(tr["epochs"])
+    steps_per_epoch = _limit(len(train_loader), tr.limit_train_batches)
+    epochs = int(tr.epochs)
     total_steps = steps_per_epoch * epochs
-    optimizer = build_optimizer(trainable, cfg["optim"])
+    optimizer = build_optimizer(trainable, cfg.optim.model_dump())
     scheduler = optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(cfg["schedule"], total_steps, total_steps / max(epochs, 1))
+        optimizer, lr_lambda(cfg.schedule.model_dump(), total_steps, total_steps / max(epochs, 1))
     )
-    step = make_train_step(net, optimizer, loss_fn, jit=jit, gradient_clip_val=tr["gradient_clip_val"])
+    step = make_train_step(net, optimizer, loss_fn, jit=jit, gradient_clip_val=tr.gradient_clip_val)
     make_metrics = {"image-classification": image_metrics, "flow-classification": flow_metrics}[
-        get_task(cfg["task"]).kind
+        get_task(cfg.task).kind
     ]
     val_metrics = make_metrics(class_names)
 
-    write_run_inputs(run_dir, dict(cfg), dm)
+    write_run_inputs(run_dir, cfg, dm)
     last_path, best_path = (
         checkpoint_file(run_dir, "last", "mindspore"),
         checkpoint_file(run_dir, "best", "mindspore"),
     )
 
-    monitor, mode = ck["monitor"], ck["mode"]
+    monitor, mode = ck.monitor, ck.mode
     best_score: float | None = None
     best_epoch: int | None = None
     rows: list[dict[str, Any]] = []
@@ -443,7 +444,7 @@ def _train_in_folder(
                 class_names,
                 weight=weight,
                 label_smoothing=smoothing,
-                limit_batches=tr["limit_eval_batches"],
+                limit_batches=tr.limit_eval_batches,
             )
             scores["val/loss"] = val_final["loss"]
             scores.update({f"val/{k}": v for k, v in val_final["metrics"].items()})
@@ -470,7 +471,7 @@ def _train_in_folder(
     eval_net, use_best = net, False
     if best_path.exists():
         ckpt_to_safetensors(best_path, checkpoint_file(run_dir, "best", "torch-weights"), reference)
-        if ck["evaluate"] == "best":
+        if ck.evaluate == "best":
             eval_net, use_best = build_mindspore_model(cfg, info), True
             load_into_cell(eval_net, best_path)
 
@@ -481,7 +482,7 @@ def _train_in_folder(
         class_names,
         weight=weight,
         label_smoothing=smoothing,
-        limit_batches=tr["limit_eval_batches"],
+        limit_batches=tr.limit_eval_batches,
     )
     rows.append(
         {
@@ -494,14 +495,14 @@ def _train_in_folder(
     write_metrics_csv(run_dir, rows)
 
     ignored = {}
-    if str(tr["precision"]) != "32":
-        ignored["trainer.precision"] = f"{tr['precision']} is a PyTorch setting; MindSpore trained in float32"
-    if tr["channels_last"]:
+    if str(tr.precision) != "32":
+        ignored["trainer.precision"] = f"{tr.precision} is a PyTorch setting; MindSpore trained in float32"
+    if tr.channels_last:
         ignored["trainer.channels_last"] = (
             "a PyTorch memory-format setting; MindSpore used its default layout"
         )
     metrics = {
-        **run_identity(dict(cfg)),
+        **run_identity(cfg),
         "epochs": epochs,
         "world_size": 1,
         # the same architecture as the PyTorch model (load_into_cell checked every tensor)
@@ -511,7 +512,7 @@ def _train_in_folder(
         "monitor": monitor,
         "best_score": best_score,
         "evaluated_checkpoint": "best" if use_best else "last",
-        "test_split": get_task(cfg["task"]).test_split,
+        "test_split": get_task(cfg.task).test_split,
         "val_last_epoch": val_final.get("metrics", {}),
         "test": test["metrics"],
         "test_confmat": test["confmat"],
@@ -525,7 +526,7 @@ def _train_in_folder(
         "best_epoch": best_epoch,
     }
     write_metrics(run_dir, metrics)
-    if cfg["plots"]:
+    if cfg.plots:
         save_run_plots(run_dir, metrics)
     if not quiet:
         print(format_table([summary_row(metrics)]))

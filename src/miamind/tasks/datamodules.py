@@ -18,8 +18,9 @@ sampler shards by ``torch.distributed`` rank itself, so use ``Trainer(use_distri
 False)``. Training loaders shuffle, augment and drop an incomplete last batch (a batch of one
 breaks BatchNorm); evaluation loaders do none of that and shard without padding.
 
-Tasks and ``data_cfg`` keys (every key is required -- defaults live in the run configuration;
-an unknown or missing key is a ``ValueError`` naming it and listing the valid ones):
+Tasks and ``data_cfg`` keys: a run config's ``data`` section, or a mapping validated by the task's
+data model (``Task.data_class()``, :mod:`miamind.engine.schema`; only keys with a default there are
+optional; an unknown or missing key or a bad value is a ``ValueError`` naming it):
 
 * ``cifar10``: ``data_dir``, ``batch_size``, ``eval_batch_size``, ``val_size`` (images held out
   from the official TRAIN split, stratified by class, drawn with ``seed``; 0 = no validation
@@ -65,11 +66,13 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from ..data.augment import alternating_flips, channel_stats, cutout, normalize, random_crop_flip
 from ..data.flows import FlowSplits, FlowTable, make_splits
 from ..data.info import DatasetInfo
 from ..data.isbi2012 import pad_to_multiple, random_crops, unpad
+from ..engine.schema import DataConfig, config_error_message
 from ..errors import InputError
 from .registry import TASKS as TASK_REGISTRY
 from .registry import get_task
@@ -82,10 +85,6 @@ from .sampling import (
     seeded_generator,
     stratified_indices,
 )
-
-AUGMENT_KEYS = ("crop_pad", "flip", "cutout")
-OPTIONAL_AUGMENT = {"alternate_flip": False}
-FLOW_DATASETS = ("cicids2017", "cicids2017_improved")
 
 # Seed streams for the data splits (distinct from the sampler's permutation/augmentation streams).
 _VAL_HOLDOUT, _TRAIN_SUBSET, _EVAL_SUBSET, _FLIP_PARITY, _WHITENING_SAMPLE = 101, 102, 103, 104, 105
@@ -105,68 +104,21 @@ def crop_to_target(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------ configuration
 
 
-def validate_data_cfg(task: str, data_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``data_cfg`` has exactly the task's keys (plus known optional ones); return a copy
-    with optional keys filled. Unknown or missing keys raise ``ValueError`` naming them."""
+def validate_data_cfg(task: str, data_cfg: Mapping[str, Any] | DataConfig) -> DataConfig:
+    """``data_cfg`` as the task's data model (``Task.data_class()``, :mod:`miamind.engine.schema`):
+    a model is taken as it is (a run config's ``data``), a mapping is validated; an unknown or
+    missing key or a bad value is an ``InputError`` naming it."""
     if task not in TASK_REGISTRY:
         raise InputError(f"unknown task {task!r}; valid: {', '.join(TASK_REGISTRY)}")
+    if isinstance(data_cfg, DataConfig):
+        return data_cfg
     if not isinstance(data_cfg, Mapping):
         raise InputError(f"data_cfg must be a mapping, got {type(data_cfg).__name__}")
-    # Required and optional data keys: the task registry's (one table per fact).
-    required, optional = TASK_REGISTRY[task].data_keys, dict(TASK_REGISTRY[task].optional_data)
-    valid = (*required, *optional)
-    unknown = [k for k in data_cfg if k not in valid]
-    if unknown:
-        raise InputError(
-            f"unknown data_cfg key(s) for task {task!r}: {', '.join(map(repr, unknown))}; "
-            f"valid keys: {', '.join(valid)}"
-        )
-    missing = [k for k in required if k not in data_cfg]
-    if missing:
-        raise InputError(
-            f"missing data_cfg key(s) for task {task!r}: {', '.join(map(repr, missing))}; "
-            f"required keys: {', '.join(required)}"
-        )
-    cfg = {**optional, **dict(data_cfg)}
-    if task == "cifar10":
-        aug = cfg["augment"]
-        if not isinstance(aug, Mapping):
-            raise InputError(
-                f"data_cfg 'augment' must be a mapping with keys {', '.join(AUGMENT_KEYS)}, got {aug!r}"
-            )
-        bad = [k for k in aug if k not in AUGMENT_KEYS and k not in OPTIONAL_AUGMENT]
-        if bad:
-            raise InputError(
-                f"unknown data_cfg key(s) augment.{', augment.'.join(bad)}; "
-                f"valid keys: {', '.join([*AUGMENT_KEYS, *OPTIONAL_AUGMENT])}"
-            )
-        lacking = [k for k in AUGMENT_KEYS if k not in aug]
-        if lacking:
-            raise InputError(
-                f"missing data_cfg key(s) augment.{', augment.'.join(lacking)}; "
-                f"required keys: {', '.join(AUGMENT_KEYS)}"
-            )
-        cfg["augment"] = {**OPTIONAL_AUGMENT, **dict(aug)}
-    return cfg
-
-
-def _int(
-    cfg: Mapping[str, Any], key: str, low: int, *, none_ok: bool = False, label: str | None = None
-) -> int | None:
-    v = cfg[key]
-    if v is None and none_ok:
-        return None
-    if isinstance(v, bool) or not isinstance(v, Integral) or v < low:
-        what = f"an int >= {low}" + (" or None" if none_ok else "")
-        raise InputError(f"data_cfg {label or key!r} must be {what}, got {v!r}")
-    return int(v)
-
-
-def _bool(cfg: Mapping[str, Any], key: str, label: str | None = None) -> bool:
-    v = cfg[key]
-    if not isinstance(v, (bool, np.bool_)):
-        raise InputError(f"data_cfg {label or key!r} must be true or false, got {v!r}")
-    return bool(v)
+    model = TASK_REGISTRY[task].data_class()
+    try:
+        return model.model_validate(dict(data_cfg))
+    except ValidationError as e:
+        raise InputError(config_error_message(model, e, data_style=True, task=task)) from None
 
 
 def _subset(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
@@ -184,14 +136,14 @@ class TaskDataModule(pl.LightningDataModule):
 
     task: str = ""
 
-    def __init__(self, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None):
+    def __init__(self, data_cfg: Mapping[str, Any] | DataConfig, seed: int, arrays: Any = None):
         super().__init__()
-        self.cfg = validate_data_cfg(self.task, data_cfg)
+        self.cfg: Any = validate_data_cfg(self.task, data_cfg)
         if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
             raise InputError(f"seed must be an int >= 0, got {seed!r}")
         self.seed = int(seed)
-        self.batch_size = _int(self.cfg, "batch_size", 1)
-        self.eval_batch_size = _int(self.cfg, "eval_batch_size", 1)
+        self.batch_size: int = self.cfg.batch_size
+        self.eval_batch_size: int = self.cfg.eval_batch_size
         self._arrays = arrays
         self._ready = False
         self._info: DatasetInfo | None = None
@@ -308,18 +260,16 @@ class Cifar10DataModule(TaskDataModule):
 
     task = "cifar10"
 
-    def __init__(self, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None):
+    def __init__(self, data_cfg: Mapping[str, Any] | DataConfig, seed: int, arrays: Any = None):
         super().__init__(data_cfg, seed, arrays)
-        cfg, aug = self.cfg, self.cfg["augment"]
-        self.val_size = _int(cfg, "val_size", 0)
-        self.limit_train = _int(cfg, "limit_train", 1, none_ok=True)
-        self.limit_eval = _int(cfg, "limit_eval", 1, none_ok=True)
-        self.crop_pad = _int(aug, "crop_pad", 0, label="augment.crop_pad")
-        self.flip = _bool(aug, "flip", label="augment.flip")
-        self.alternate_flip = _bool(aug, "alternate_flip", label="augment.alternate_flip")
-        if self.alternate_flip and not self.flip:
-            raise InputError("data_cfg 'augment.alternate_flip' needs 'augment.flip: true'")
-        self.cutout = _int(aug, "cutout", 0, label="augment.cutout")
+        cfg, aug = self.cfg, self.cfg.augment
+        self.val_size: int = cfg.val_size
+        self.limit_train: int | None = cfg.limit_train
+        self.limit_eval: int | None = cfg.limit_eval
+        self.crop_pad: int = aug.crop_pad
+        self.flip: bool = aug.flip
+        self.alternate_flip: bool = aug.alternate_flip
+        self.cutout: int = aug.cutout
         if arrays is not None and not all(
             hasattr(arrays, a) for a in ("train_images", "test_images", "tensors")
         ):
@@ -330,7 +280,7 @@ class Cifar10DataModule(TaskDataModule):
         if arrays is None:
             from ..data.cifar10 import load_cifar10
 
-            arrays = load_cifar10(self.cfg["data_dir"])
+            arrays = load_cifar10(self.cfg.data_dir)
         images, labels = arrays.tensors("train")  # uint8 NCHW, int64
         test_images, test_labels = arrays.tensors("test")
         n = len(labels)
@@ -418,14 +368,14 @@ class Isbi2012DataModule(TaskDataModule):
 
     task = "isbi2012"
 
-    def __init__(self, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None):
+    def __init__(self, data_cfg: Mapping[str, Any] | DataConfig, seed: int, arrays: Any = None):
         super().__init__(data_cfg, seed, arrays)
         cfg = self.cfg
-        self.fold = _int(cfg, "fold", 0)
-        self.n_folds = _int(cfg, "n_folds", 2)
-        self.crop = _int(cfg, "crop", 1)
-        self.crops_per_epoch = _int(cfg, "crops_per_epoch", 1)
-        self.pad_multiple = _int(cfg, "pad_multiple", 1)
+        self.fold: int = cfg.fold
+        self.n_folds: int = cfg.n_folds
+        self.crop: int = cfg.crop
+        self.crops_per_epoch: int = cfg.crops_per_epoch
+        self.pad_multiple: int = cfg.pad_multiple
         if self.fold >= self.n_folds:
             raise InputError(f"data_cfg 'fold'={self.fold} must be < 'n_folds'={self.n_folds}")
         if arrays is not None and not all(
@@ -438,7 +388,7 @@ class Isbi2012DataModule(TaskDataModule):
         if arrays is None:
             from ..data.isbi2012 import load_isbi2012
 
-            arrays = load_isbi2012(self.cfg["data_dir"])
+            arrays = load_isbi2012(self.cfg.data_dir)
         h, w = arrays.train_images.shape[1:]
         if self.crop > min(h, w):
             raise InputError(f"data_cfg 'crop'={self.crop} is larger than the {h}x{w} slices")
@@ -499,21 +449,13 @@ class CicIds2017DataModule(TaskDataModule):
 
     task = "cicids2017"
 
-    def __init__(self, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None):
+    def __init__(self, data_cfg: Mapping[str, Any] | DataConfig, seed: int, arrays: Any = None):
         super().__init__(data_cfg, seed, arrays)
         cfg = self.cfg
-        if cfg["dataset"] not in FLOW_DATASETS:
-            raise InputError(
-                f"data_cfg 'dataset' must be one of {', '.join(FLOW_DATASETS)}, got {cfg['dataset']!r}"
-            )
-        self.use_class_weights = _bool(cfg, "class_weights")
-        self.limit_eval = _int(cfg, "limit_eval", 1, none_ok=True)
-        scale = cfg["scale"]
-        self.scale = None if isinstance(scale, str) and scale.lower() == "none" else scale
-        split = cfg["split"]
-        if not isinstance(split, (list, tuple)) or len(split) != 3:
-            raise InputError(f"data_cfg 'split' must be three fractions [train, val, test], got {split!r}")
-        self.split = tuple(float(f) for f in split)
+        self.use_class_weights: bool = cfg.class_weights
+        self.limit_eval: int | None = cfg.limit_eval
+        self.scale = None if cfg.scale == "none" else cfg.scale
+        self.split = tuple(float(f) for f in cfg.split)
         if arrays is not None and not isinstance(arrays, (FlowSplits, FlowTable)):
             raise InputError(
                 f"cicids2017: arrays must be a FlowSplits or FlowTable, got {type(arrays).__name__}"
@@ -522,25 +464,25 @@ class CicIds2017DataModule(TaskDataModule):
     def _setup(self) -> None:
         cfg, arrays = self.cfg, self._arrays
         opts = dict(
-            label_mode=cfg["label_mode"],
+            label_mode=cfg.label_mode,
             split=self.split,
             seed=self.seed,
-            nonfinite=cfg["nonfinite"],
+            nonfinite=cfg.nonfinite,
             scale=self.scale,
-            drop_duplicates=_bool(cfg, "drop_duplicates"),
+            drop_duplicates=cfg.drop_duplicates,
         )
         if isinstance(arrays, FlowSplits):
             splits = arrays
         elif isinstance(arrays, FlowTable):
-            splits = make_splits(arrays, **opts, dataset=cfg["dataset"])
-        elif cfg["dataset"] == "cicids2017":
+            splits = make_splits(arrays, **opts, dataset=cfg.dataset)
+        elif cfg.dataset == "cicids2017":
             from ..data.cicids2017 import load_cicids2017
 
-            splits = load_cicids2017(cfg["data_dir"], **opts)
+            splits = load_cicids2017(cfg.data_dir, **opts)
         else:
             from ..data.cicids2017_improved import load_cicids2017_improved
 
-            splits = load_cicids2017_improved(cfg["data_dir"], **opts)
+            splits = load_cicids2017_improved(cfg.data_dir, **opts)
         self.splits_report = splits.report
         self._split_indices = {k: np.asarray(v) for k, v in splits.indices.items()}
         shape = (-1, *splits.input_shape)
@@ -607,16 +549,16 @@ class CicIds2017DataModule(TaskDataModule):
 # ------------------------------------------------------------------------------ factory
 
 
-def build_datamodule(task: str, data_cfg: Mapping[str, Any], seed: int, arrays: Any = None) -> TaskDataModule:
+def build_datamodule(
+    task: str, data_cfg: Mapping[str, Any] | DataConfig, seed: int, arrays: Any = None
+) -> TaskDataModule:
     """The data module the task registry names for ``task``; see the module docstring."""
     return get_task(task).datamodule_class()(data_cfg, seed, arrays)
 
 
 __all__ = [
-    "AUGMENT_KEYS",
     "Cifar10DataModule",
     "CicIds2017DataModule",
-    "FLOW_DATASETS",
     "Isbi2012DataModule",
     "TaskDataModule",
     "build_datamodule",

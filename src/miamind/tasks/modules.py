@@ -18,9 +18,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..engine.schema import TTA_MODES
 from .datamodules import crop_to_target
 from .metrics import SliceRandVI, flow_metrics, image_metrics, scalar_metrics, segmentation_metrics
-from .registry import KINDS, TTA_MODES
+from .registry import KINDS
 
 
 def lr_lambda(schedule: Mapping[str, Any], total_steps: int, steps_per_epoch: float):

@@ -2,9 +2,10 @@
 
 A task is one of the paper's three experiments. Its entry says what kind of problem it is, which
 Lightning data module reads it (imported on use: Lightning is heavy and the CLI must start fast),
-which data config keys that module needs, which metrics head its summaries and reports, and what
-its test split is. The config schema and defaults of a task live in ``presets/defaults.yaml``
-under the task's name. Adding a task: an entry here, a section there, a data module.
+which config model (``miamind.engine.schema``) types its config and declares its ``data`` section,
+which metrics head its summaries and reports, and what its test split is. The default values of a
+task's config live in ``presets/defaults.yaml`` under the task's name. Adding a task: an entry
+here, a section there, a config model with its data model, a data module.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 __all__ = [
     "KINDS",
     "LOWER_IS_BETTER",
-    "TTA_MODES",
     "Task",
     "TASKS",
     "get_task",
@@ -27,9 +27,6 @@ __all__ = [
 ]
 
 KINDS = ("image-classification", "segmentation", "flow-classification")
-
-#: test-time augmentations of an image-classification task (``eval.tta``)
-TTA_MODES = ("none", "flip", "flip_translate")
 
 #: metrics where lower is better (the sign of an improvement in reports)
 LOWER_IS_BETTER = frozenset({"adapted_rand_error", "vi", "vi_split", "vi_merge", "false_alarm_rate"})
@@ -43,8 +40,9 @@ class Task:
         name: the ``--task`` name and the config section in ``presets/defaults.yaml``.
         kind: one of :data:`KINDS`; selects the loss, metrics and TTA support of the task module.
         datamodule: ``"module:Class"`` of its :class:`~miamind.tasks.datamodules.TaskDataModule`.
-        data_keys: data config keys the data module requires.
-        optional_data: data config keys it accepts, with their value when absent.
+        config: ``"module:Class"`` of its :class:`~miamind.engine.schema.RunConfig` subclass, which
+            declares the task's ``data`` section (a :class:`~miamind.engine.schema.DataConfig`
+            subclass: its keys, types, bounds and optional keys' values).
         headline: the metrics of the one-line run summary, in order.
         report_metrics: the metrics a study summarises; the first is the primary one.
         test_split: what the reported test split is, in words (written to ``metrics.json``).
@@ -66,12 +64,11 @@ class Task:
     name: str
     kind: str
     datamodule: str
-    data_keys: tuple[str, ...]
+    config: str
     headline: tuple[str, ...]
     report_metrics: tuple[str, ...]
     test_split: str
     datasets: tuple[str, ...] = ()
-    optional_data: Mapping[str, Any] = field(default_factory=dict)
     mindspore: bool = False
     near_copy_metrics: bool = False
     synthetic: tuple[str, Mapping[str, Any]] | None = None
@@ -82,6 +79,15 @@ class Task:
     def datamodule_class(self) -> type:
         module, _, cls = self.datamodule.partition(":")
         return getattr(importlib.import_module(module), cls)
+
+    def config_class(self) -> type:
+        """Its config model (a ``RunConfig`` subclass, see ``config``)."""
+        module, _, cls = self.config.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def data_class(self) -> type:
+        """The model of its ``data`` section (a ``DataConfig`` subclass)."""
+        return self.config_class().model_fields["data"].annotation
 
     @property
     def images(self) -> bool:
@@ -121,8 +127,7 @@ TASKS: dict[str, Task] = {
             name="cifar10",
             kind="image-classification",
             datamodule="miamind.tasks.datamodules:Cifar10DataModule",
-            data_keys=("data_dir", "batch_size", "eval_batch_size", "val_size", "augment", "limit_train"),
-            optional_data={"limit_eval": None},
+            config="miamind.engine.schema:Cifar10Config",
             headline=("acc",),
             report_metrics=("acc",),
             test_split="official test split (10,000 images)",
@@ -136,16 +141,7 @@ TASKS: dict[str, Task] = {
             name="isbi2012",
             kind="segmentation",
             datamodule="miamind.tasks.datamodules:Isbi2012DataModule",
-            data_keys=(
-                "data_dir",
-                "fold",
-                "n_folds",
-                "crop",
-                "crops_per_epoch",
-                "batch_size",
-                "eval_batch_size",
-                "pad_multiple",
-            ),
+            config="miamind.engine.schema:Isbi2012Config",
             headline=("dice_cell", "dice_membrane", "iou_cell", "pixel_acc", "adapted_rand_error", "vi"),
             report_metrics=(
                 "dice_mean",
@@ -165,18 +161,7 @@ TASKS: dict[str, Task] = {
             name="cicids2017",
             kind="flow-classification",
             datamodule="miamind.tasks.datamodules:CicIds2017DataModule",
-            data_keys=(
-                "data_dir",
-                "dataset",
-                "label_mode",
-                "split",
-                "nonfinite",
-                "scale",
-                "batch_size",
-                "eval_batch_size",
-                "class_weights",
-            ),
-            optional_data={"limit_eval": None, "drop_duplicates": True},
+            config="miamind.engine.schema:CicIds2017Config",
             headline=("acc", "precision", "recall", "f1", "auroc"),
             report_metrics=(
                 "f1_macro",
