@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml constraints/ci.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip -q
 	$(PY) -m pip install -c constraints/ci.txt -e ".[test,mindspore,slurm,tensorboard,mlflow]"
+	# MIA-Mind's C++ CPU kernel, compiled once here (cached) rather than in the first training step
+	$(PY) -c "from miamind.attention.kernel import kernel; kernel()"
 	touch $(STAMP)
 
 demo: $(STAMP)

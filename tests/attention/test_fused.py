@@ -1,4 +1,8 @@
-"""Fused MIA-Mind gating (attention/fused.py): same numbers as the plain layer, less saved memory."""
+"""Fused MIA-Mind gating (attention/fused.py): same numbers as the plain layer, less saved memory.
+
+These are the PyTorch path's tests: the C++ training kernel (tests/attention/test_kernel.py) is
+turned off here, as where it cannot be built.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,13 @@ from tests.attention.test_mia import _SPATIAL, _randomise, _TinyNet
 
 FUSABLE = {"mia": MIAMind, "mia_add": MIAMindAdd, "mia_adaptive": MIAMindAdaptive}
 GATE_NODE = "ChannelSpatialGateBackward"
+
+
+@pytest.fixture(autouse=True)
+def _pytorch_path(monkeypatch):
+    from miamind.attention.mia import _MIABase
+
+    monkeypatch.setattr(_MIABase, "use_kernel", False)
 
 
 def _gate_inputs(dims: int = 2, dtype=torch.float64, seed: int = 0, n: int = 2, c: int = 4):

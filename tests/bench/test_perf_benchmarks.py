@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from miamind.attention import create_attention, list_attention
+from miamind.attention.kernel import kernel
 from miamind.bench import layers as bench_layers
 from miamind.bench import models as bench_models
 from miamind.bench import time_to_accuracy as tta
@@ -22,9 +23,18 @@ def test_layers_quick_covers_every_attention_dtype_and_layout(tmp_path):
     assert keys == {
         (a, d, lay) for a in list_attention() for d in bench_layers.DTYPES for lay in bench_layers.LAYOUTS
     }
+    # the layers with a C++ kernel get an "on" and an "off" row, the others one "-" row
+    with_kernel = {"mia", "mia_add", "mia_adaptive"} if kernel() is not None else set()
+    kinds = {(r["attention"], r["kernel"]) for r in rows}
+    assert kinds == {
+        (a, k) for a in list_attention() for k in (("on", "off") if a in with_kernel else ("-",))
+    }
     for r in rows:
         assert r["forward_ms"] > 0 and r["forward_backward_ms"] > 0 and r["copy_ms"] > 0
-        assert r["forward_over_bound"] == pytest.approx(r["forward_ms"] / (1.5 * r["copy_ms"]))
+        assert r["forward_over_floor"] == pytest.approx(r["forward_ms"] / (1.5 * r["copy_ms"]))
+        assert r["forward_backward_over_floor"] == pytest.approx(
+            r["forward_backward_ms"] / (3.5 * r["copy_ms"])
+        )
         assert r["parameters"] == sum(
             p.numel() for p in create_attention(r["attention"], r["input"][1]).parameters()
         )
@@ -50,7 +60,8 @@ def test_models_quick_reports_ratios_against_none_of_the_same_round(tmp_path):
     )
     result = json.loads(out.read_text())
     by = {(r["model"], r["attention"]): r for r in result["results"]}
-    assert set(by) == {(w["model"], a) for w in bench_models.QUICK_WORKLOADS for a in ("none", "mia")}
+    arms = ("none", "mia", "mia" + bench_models.KERNEL_OFF) if kernel() is not None else ("none", "mia")
+    assert set(by) == {(w["model"], a) for w in bench_models.QUICK_WORKLOADS for a in arms}
     for (_model, attention), r in by.items():
         assert r["train_img_per_s"] > 0 and r["infer_img_per_s"] > 0
         if attention == "none":
@@ -61,7 +72,8 @@ def test_models_quick_reports_ratios_against_none_of_the_same_round(tmp_path):
 def test_models_leaves_out_an_attention_the_network_cannot_hold(capsys):
     flows = bench_models.QUICK_WORKLOADS[1]
     rows = bench_models.measure_workload(flows, ["coordatt", "mia"], rounds=1, steps=1)
-    assert [r["attention"] for r in rows] == ["none", "mia"]
+    kernel_off = ["mia" + bench_models.KERNEL_OFF] if kernel() is not None else []
+    assert [r["attention"] for r in rows] == ["none", "mia", *kernel_off]
     assert "skipped flowcnn + coordatt: flowcnn: cannot build attention 'coordatt'" in capsys.readouterr().err
 
 
@@ -110,9 +122,10 @@ def test_attention_profile_quick_lists_the_operators_an_attention_adds(tmp_path)
         mia = r["attentions"]["mia"]
         assert mia["step_ms"] > 0 and mia["top_ops"]
         ops = {op["op"] for op in mia["top_ops"]}
-        # operators only MIA-Mind runs (its gates, its fused Functions) are listed, with a call count
-        assert {"aten::sigmoid", "ChannelSpatialGate", "SameSingleChannelConv"} <= ops
-        added = [op for op in mia["top_ops"] if op["op"] == "ChannelSpatialGate"]
+        # operators only MIA-Mind runs (its gates, its training Function) are listed, with a call count
+        function = "MIALayerFunction" if kernel() is not None else "ChannelSpatialGate"
+        assert {"aten::sigmoid", function, "SameSingleChannelConv"} <= ops
+        added = [op for op in mia["top_ops"] if op["op"] == function]
         assert all(op["calls_per_step"] >= 1 and op["extra_ms_per_step"] > 0 for op in added)
     assert "| operator | input shapes |" in out.with_suffix(".md").read_text()
 

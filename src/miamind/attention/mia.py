@@ -62,7 +62,8 @@ from .._arch.mia import (
     resolve_mia_args,
 )
 from ._shapes import check_input, conv_nd, spatial_axes
-from .fused import broadcast_mean, fused_gate, matmul_mean, use_fused
+from .fused import _exporting, broadcast_mean, fused_gate, matmul_mean, use_fused
+from .kernel import MIALayerFunction, kernel_applies
 from .registry import register_attention
 from .spatial_conv import single_channel_conv
 
@@ -198,9 +199,36 @@ class _MIABase(nn.Module):
     def _building_graph(self, x: torch.Tensor, w_c: torch.Tensor, w_s: torch.Tensor, g: torch.Tensor) -> bool:
         return use_fused(x, w_c, w_s, g)
 
+    @torch.jit.unused
+    def _kernel_forward(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The layer through :class:`~miamind.attention.kernel.MIALayerFunction` (eager CPU training
+        of a fusion written as ``x (c s + b)``), or None where that does not apply."""
+        if not (self.fused and self.use_kernel and self.kernel_gates is not None):
+            return None
+        if _exporting() or torch.compiler.is_compiling():
+            return None
+        params = [q for q in self.parameters() if q.requires_grad]
+        if not use_fused(x, *params) or not kernel_applies(x):
+            return None
+        return MIALayerFunction.apply(x, self.kernel_gates, *params)
+
+    #: ``gates(z, m) -> (c, s, b)`` with the layer's map ``c s + b`` from the two means, for the kernel
+    kernel_gates = None
+    #: train through the C++ kernel where it applies (:mod:`miamind.attention.kernel`); set to False
+    #: on a layer (or ``MIAMIND_KERNEL=0`` for all) to keep the PyTorch path
+    use_kernel: bool = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.channels, self.dims, self._name)
+        if not torch.jit.is_scripting():
+            out = self._kernel_forward(x)
+            if out is not None:
+                return out
         return self.forward_gated(x)
+
+    def _gates_from_means(self, z: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(w_c, w_s) from the mean over space ``z`` and the mean over channels ``m``."""
+        return self.gate_c(self._mlp(z)), self.gate_s(self._fast_spatial_conv(m))
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -233,6 +261,11 @@ class MIAMind(_MIABase):
 
     has_fused_path = True
 
+    @torch.jit.unused
+    def kernel_gates(self, z: torch.Tensor, m: torch.Tensor) -> tuple:
+        w_c, w_s = self._gates_from_means(z, m)
+        return w_c, w_s, None
+
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
         if self.fused and not torch.jit.is_scripting():
@@ -251,6 +284,11 @@ class MIAMindAdd(_MIABase):
 
     variant = MIA_VARIANTS["mia_add"]
     has_fused_path = True
+
+    @torch.jit.unused
+    def kernel_gates(self, z: torch.Tensor, m: torch.Tensor) -> tuple:
+        w_c, w_s = self._gates_from_means(z, m)
+        return None, w_s, w_c
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)
@@ -344,6 +382,13 @@ class MIAMindAdaptive(_MIABase):
         super().__init__(channels, **kwargs)
         factory = dict(device=self.fc1.weight.device, dtype=self.fc1.weight.dtype)
         self.theta = nn.Parameter(torch.full((), self.theta_init, **factory))
+
+    @torch.jit.unused
+    def kernel_gates(self, z: torch.Tensor, m: torch.Tensor) -> tuple:
+        w_c, w_s = self._gates_from_means(z, m)
+        g = torch.sigmoid(self.theta)
+        half = (1 - g) * 0.5
+        return g * w_c + half, w_s, half * w_c
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:
         w_c, w_s = self.channel_gate(x), self.spatial_gate(x)

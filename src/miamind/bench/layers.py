@@ -7,8 +7,13 @@ format (NCHW, channels_last):
 - ``forward_ms`` and ``forward_backward_ms``: medians of ``--repeats`` timed calls after warm-up,
   every layer of one input configuration taking turns with a same-size copy (``copy_ms``: one read
   and one write of X) so that load changes on a shared machine hit them alike;
-- ``forward_over_bound``: forward time / the memory-traffic bound of a gating layer (two reads and
-  one write of X = 1.5 x the copy time measured beside it);
+- ``forward_over_floor`` and ``forward_backward_over_floor``: time / the layer's memory floor, the
+  bytes a gating layer must move divided by the copy bandwidth measured beside it: forward, two
+  reads and one write of X (1.5 copies); forward + backward, that plus one read of dX' and X (both
+  gates' gradients) and one read of dX' and write of dX (3.5 copies);
+- ``kernel``: for the layers with a C++ training kernel (``mia``, ``mia_add``, ``mia_adaptive``),
+  ``on`` and ``off`` rows (``off``: the same layer with ``use_kernel = False``, the PyTorch path);
+  ``-`` for the others;
 - ``extra_saved_bytes``: bytes autograd keeps for the backward pass beyond X itself (unique storages,
   parameters excluded), and ``extra_saved_ratio`` = that / the size of X: the activation memory the
   layer adds to training;
@@ -19,6 +24,8 @@ format (NCHW, channels_last):
 Usage::
 
     python -m miamind.bench.layers --out results/bench/layers.json   # + layers.md beside it
+    python -m miamind.bench.layers --attention mia --attention se --batch 8 --shape 16x128x128 \
+        --out results/bench/layers_unet.json                        # the U-Net's first level
 """
 
 from __future__ import annotations
@@ -35,12 +42,15 @@ from typing import Any
 import torch
 
 from ..attention import create_attention, list_attention
+from ..attention.kernel import kernel
 from ._report import torch_machine, write_report
 from .layer_memory import saved_bytes
 
 SHAPES = [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (2048, 4, 4)]
 QUICK_SHAPES = [(16, 8, 8)]
 DTYPES = ("fp32", "bf16")
+#: memory floor of a gating layer in copies of X (one copy = one read + one write)
+FORWARD_FLOOR, FORWARD_BACKWARD_FLOOR = 1.5, 3.5
 LAYOUTS = ("nchw", "channels_last")
 
 
@@ -80,7 +90,15 @@ def measure_config(
         x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_(True)
     in_bytes = x.numel() * x.element_size()
-    layers = {n: create_attention(n, shape[0]) for n in names}
+    layers = {}
+    for n in names:
+        layers[(n, "-")] = layer = create_attention(n, shape[0])
+        if getattr(layer, "kernel_gates", None) is not None and kernel() is not None:
+            layers[(n, "on")] = layers.pop((n, "-"))
+            off = create_attention(n, shape[0])
+            off.load_state_dict(layer.state_dict())
+            off.use_kernel = False
+            layers[(n, "off")] = off
     grads = {}
     with _autocast(dtype), torch.no_grad():
         for n, layer in layers.items():
@@ -110,7 +128,8 @@ def measure_config(
     times = _timed(fns, repeats, warmup)
     copy_s = statistics.median(times["copy"])
     rows = []
-    for n, layer in layers.items():
+    for (name, on), layer in layers.items():
+        n = (name, on)
         with _autocast(dtype):
             mem = saved_bytes(layer, x)
             flops = forward_flops(layer, x.detach())
@@ -118,7 +137,8 @@ def measure_config(
         fb = statistics.median(times[f"{n}.fwd_bwd"])
         rows.append(
             {
-                "attention": n,
+                "attention": name,
+                "kernel": on,
                 "input": [batch, *shape],
                 "dtype": dtype,
                 "layout": layout,
@@ -126,7 +146,8 @@ def measure_config(
                 "forward_ms": 1e3 * f,
                 "forward_backward_ms": 1e3 * fb,
                 "copy_ms": 1e3 * copy_s,
-                "forward_over_bound": f / (1.5 * copy_s),
+                "forward_over_floor": f / (FORWARD_FLOOR * copy_s),
+                "forward_backward_over_floor": fb / (FORWARD_BACKWARD_FLOOR * copy_s),
                 "extra_saved_bytes": mem["extra_saved_bytes"],
                 "extra_saved_ratio": mem["extra_saved_bytes"] / in_bytes,
                 "parameters": sum(p.numel() for p in layer.parameters()),
@@ -145,20 +166,24 @@ def to_markdown(result: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} torch threads; "
         f"Python {m['python']}, torch {m['torch']}. Median of {s['repeats']} interleaved calls after "
-        f"{s['warmup']} warm-up calls. bf16 = bf16 input under CPU bf16 autocast. `fwd/bound` = forward "
-        "time / (1.5 x a same-size copy measured beside it). `saved/X` = bytes kept for backward beyond X "
+        f"{s['warmup']} warm-up calls. bf16 = bf16 input under CPU bf16 autocast. `fwd/floor` = forward "
+        "time / its memory floor (1.5 x a same-size copy measured beside it), `fwd+bwd/floor` = forward "
+        "+ backward time / 3.5 copies; `kernel`: the C++ training kernel on or off (`-`: the layer has "
+        "none). `saved/X` = bytes kept for backward beyond X "
         "/ bytes of X. FLOPs = forward FLOPs by torch.utils.flop_counter (2 x MACs of matmuls and "
         "convolutions; elementwise ops and pooling not counted)."
         + (" QUICK: measures nothing." if s["quick"] else ""),
         "",
-        "| attention | input | dtype | layout | fwd ms | fwd+bwd ms | copy ms | fwd/bound | saved/X | params | FLOPs |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| attention | kernel | input | dtype | layout | fwd ms | fwd+bwd ms | copy ms | fwd/floor | fwd+bwd/floor "
+        "| saved/X | params | FLOPs |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["results"]:
         lines.append(
-            f"| {r['attention']} | {'x'.join(map(str, r['input']))} | {r['dtype']} | {r['layout']} | "
-            f"{r['forward_ms']:.2f} | {r['forward_backward_ms']:.2f} | {r['copy_ms']:.2f} | "
-            f"{r['forward_over_bound']:.1f} | {r['extra_saved_ratio']:.3f} | {r['parameters']:,} | "
+            f"| {r['attention']} | {r['kernel']} | {'x'.join(map(str, r['input']))} | {r['dtype']} | "
+            f"{r['layout']} | {r['forward_ms']:.2f} | {r['forward_backward_ms']:.2f} | {r['copy_ms']:.2f} | "
+            f"{r['forward_over_floor']:.2f} | {r['forward_backward_over_floor']:.2f} | "
+            f"{r['extra_saved_ratio']:.3f} | {r['parameters']:,} | "
             f"{r['forward_flops']:,} |"
         )
     return "\n".join(lines) + "\n"
@@ -173,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--attention", action="append", help="only these attentions (default: every registered one)"
     )
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument(
+        "--shape", action="append", help="C x H x W of an input (repeatable; default: the ResNet stages)"
+    )
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -185,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n in names:
         create_attention(n, 8)  # unknown names fail here, before any measuring
     shapes = QUICK_SHAPES if args.quick else SHAPES
+    if args.shape and not args.quick:
+        shapes = [tuple(int(v) for v in s.lower().split("x")) for s in args.shape]
     batch = 2 if args.quick else args.batch
     repeats, warmup = (2, 1) if args.quick else (args.repeats, args.warmup)
     rows: list[dict[str, Any]] = []

@@ -39,10 +39,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..models import cannot_hold, create_model
+from ..attention.kernel import kernel
+from ..models import attention_layers, cannot_hold, create_model
 from ._report import save_bench
 
 DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
+#: an arm of a layer with a C++ training kernel, trained through the PyTorch path instead
+KERNEL_OFF = " (kernel off)"
 
 #: (model, kwargs, batch, input shape, classes, precision, channels_last)
 WORKLOADS: list[dict[str, Any]] = [
@@ -143,9 +146,14 @@ def build_workload(
         x = x.contiguous(memory_format=torch.channels_last)
     models, opts, target = {}, {}, None
     for n in names:
+        attention = n.removesuffix(KERNEL_OFF)
         m = create_model(
-            w["model"], num_classes=w["classes"], in_chans=w["input"][0], attention=n, **w["kwargs"]
+            w["model"], num_classes=w["classes"], in_chans=w["input"][0], attention=attention, **w["kwargs"]
         )
+        if n.endswith(KERNEL_OFF):  # the same weights as the kernel's arm, the PyTorch path
+            m.load_state_dict(models[attention].state_dict())
+            for _, layer in attention_layers(m):
+                layer.use_kernel = False
         if w["channels_last"]:
             m = m.to(memory_format=torch.channels_last)
         models[n] = m
@@ -175,6 +183,12 @@ def train_steps(
         opt.step()
 
 
+def _has_kernel(attention: str) -> bool:
+    from ..attention import create_attention
+
+    return getattr(create_attention(attention, 8), "kernel_gates", None) is not None
+
+
 def _holds(w: dict[str, Any], attention: str) -> bool:
     """Whether the workload's network can hold ``attention`` (else one line on stderr)."""
     why = cannot_hold(w["model"], attention, num_classes=w["classes"], in_chans=w["input"][0], **w["kwargs"])
@@ -187,6 +201,9 @@ def measure_workload(
     w: dict[str, Any], attentions: Sequence[str], rounds: int, steps: int, compile_models: bool = False
 ) -> list[dict[str, Any]]:
     names = ["none", *[a for a in attentions if a != "none" and _holds(w, a)]]
+    if kernel() is not None and not compile_models:  # each layer with a C++ kernel also without it
+        # (a compiled model trains through inductor's code, not the kernel: no second arm then)
+        names = [m for a in names for m in ((a, a + KERNEL_OFF) if _has_kernel(a) else (a,))]
     x, target, models, opts = build_workload(w, names, compile_models)
 
     def train(n):
@@ -240,7 +257,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} torch threads; "
         f"Python {m['python']}, torch {m['torch']}. {s['rounds']} interleaved rounds of {s['steps']} steps per "
         "model; img/s = median over rounds; ratio = median over rounds of img/s / img/s of the no-attention "
-        "model in the same round. bf16 = CPU bf16 autocast."
+        "model in the same round. bf16 = CPU bf16 autocast. `(kernel off)`: the same layers trained "
+        "through the PyTorch path instead of the C++ kernel."
         + (
             " Every model `torch.compile`d (inductor), compilation in the warm-up."
             if s.get("compile")

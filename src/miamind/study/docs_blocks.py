@@ -459,7 +459,54 @@ def paper_flow(results: Path) -> str:
     )
 
 
+def _label(r: dict[str, Any]) -> str:
+    size = "x".join(map(str, r["input"]))
+    layout = " channels_last" if r["channels_last"] else ""
+    return f"{r['model']}, {r['batch']} x {size}, {r['precision']}{layout}"
+
+
+def models_speed(results: Path) -> str:
+    """Train img/s of each network with each attention as a ratio to none (``bench models``), with
+    ``mia`` through its C++ kernel and without it."""
+    rows = json.loads((results / "bench" / "models.json").read_text())["results"]
+    by: dict[str, dict[str, float]] = {}
+    for r in rows:
+        by.setdefault(_label(r), {})[r["attention"]] = r["train_ratio_vs_none"]
+    arms = ["se", "eca", "cbam", "mia", "mia (kernel off)"]
+    lines = [
+        "| network, batch x input, precision | " + " | ".join(arms) + " | mia >= se |",
+        "|---|" + "---:|" * len(arms) + "---|",
+    ]
+    for label, ratios in by.items():
+        cells = [f"{ratios[a]:.3f}" if a in ratios else "-" for a in arms]
+        verdict = "yes" if ratios.get("mia", 0) >= ratios.get("se", 1) else "**no**"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def layer_floor(results: Path) -> str:
+    """The MIA-Mind layer's time over its memory floor, kernel on and off, and SE's
+    (``bench layers`` at the two shapes of the kernel's goal)."""
+    rows = []
+    for name in ("layers_kernel.json", "layers_kernel_unet.json"):
+        rows += json.loads((results / "bench" / name).read_text())["results"]
+    lines = [
+        "| input | dtype | layout | layer | kernel | fwd / floor | fwd+bwd / floor |",
+        "|---|---|---|---|---|---:|---:|",
+    ]
+    for r in rows:
+        if r["attention"] not in ("mia", "se"):
+            continue
+        lines.append(
+            f"| {'x'.join(map(str, r['input']))} | {r['dtype']} | {r['layout']} | {r['attention']} | "
+            f"{r['kernel']} | {r['forward_over_floor']:.2f} | {r['forward_backward_over_floor']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
+    "models-speed": models_speed,
+    "layer-floor": layer_floor,
     "grid-image": grid_image,
     "grid-image-notes": grid_image_notes,
     "paper-image": paper_image,

@@ -1,0 +1,368 @@
+// MIA-Mind's full-size passes on the CPU, each one read of its inputs (see miamind/attention/kernel.py).
+//
+// x is viewed as (N, C, P) ("ncp": contiguous) or (N, P, C) ("npc": channels_last), P the flattened
+// spatial positions; the gates c, b are float32 (N, C) and s float32 (N, P), contiguous. Sums are
+// accumulated in float32 over fixed tiles (independent of the thread count) and reduced in a fixed
+// order, so every result is the same run to run and for any number of threads.
+//
+//   dual_sum(x)                       -> zsum (N, C) = sum_p x, msum (N, P) = sum_c x
+//   gate(x, c, s, b)                  -> out = x * (c s + b)
+//   gate_grads(g, x, c, s)            -> gc = sum_p g x s, gs = sum_c c g x, gb = sum_p g x
+//   gate_input_grad(g, c, s, b, u, v) -> gx = g * (c s + b) + u[n, c] + v[n, p]
+//
+// A missing c means 1, a missing b (or u, v) 0.
+
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace {
+
+// float64 inputs compute in float64 (gradcheck); float32 and bfloat16 in float32.
+template <typename T>
+using acc_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+constexpr int64_t kTile = 1024;  // positions per tile: the unit of work and of partial sums
+
+// bfloat16 is handled as its raw bits (uint16_t): branch-free conversions that the compiler vectorises.
+inline float f(float v) { return v; }
+inline double f(double v) { return v; }
+inline float f(uint16_t v) {
+  uint32_t u = static_cast<uint32_t>(v) << 16;
+  float out;
+  std::memcpy(&out, &u, 4);
+  return out;
+}
+template <typename T, typename A>
+inline T to(A v) {
+  return static_cast<T>(v);
+}
+template <>
+inline uint16_t to<uint16_t, float>(float v) {  // round to nearest even (NaN payloads aside)
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+struct Shape {
+  int64_t n, c, p;
+  bool npc;  // channels_last: C is the innermost axis
+};
+
+Shape shape_of(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() >= 3, "miamind kernel: x must be (N, C, *spatial), got ", x.sizes());
+  int64_t p = 1;
+  for (int64_t d = 2; d < x.dim(); ++d) p *= x.size(d);
+  bool npc = false;
+  if (!x.is_contiguous()) {
+    auto fmt = x.dim() == 4 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::ChannelsLast3d;
+    TORCH_CHECK((x.dim() == 4 || x.dim() == 5) && x.is_contiguous(fmt),
+                "miamind kernel: x must be contiguous or channels_last");
+    npc = true;
+  }
+  return {x.size(0), x.size(1), p, npc};
+}
+
+
+// ------------------------------------------------------------------------------------------ forward
+template <typename T, typename A = acc_t<T>>
+void dual_sum_impl(const T* x, const Shape& s, A* zsum, A* msum) {
+  const int64_t tiles = (s.p + kTile - 1) / kTile;
+  std::vector<A> part(s.n * tiles * s.c, 0.f);  // per-tile channel sums
+  at::parallel_for(0, s.n * tiles, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t job = lo; job < hi; ++job) {
+      const int64_t n = job / tiles, t = job % tiles;
+      const int64_t p0 = t * kTile, p1 = std::min(s.p, p0 + kTile);
+      A* zp = part.data() + job * s.c;
+      A* m = msum + n * s.p;
+      if (!s.npc) {
+        for (int64_t p = p0; p < p1; ++p) m[p] = 0.f;
+        for (int64_t k = 0; k < s.c; ++k) {
+          const T* row = x + (n * s.c + k) * s.p;
+          A acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t p = p0; p < p1; ++p) {
+            const A v = f(row[p]);
+            acc += v;
+            m[p] += v;
+          }
+          zp[k] = acc;
+        }
+      } else {
+        for (int64_t p = p0; p < p1; ++p) {
+          const T* vec = x + (n * s.p + p) * s.c;
+          A acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t k = 0; k < s.c; ++k) {
+            const A v = f(vec[k]);
+            acc += v;
+            zp[k] += v;
+          }
+          m[p] = acc;
+        }
+      }
+    }
+  });
+  for (int64_t n = 0; n < s.n; ++n) {  // fixed order: tile 0, 1, ...
+    A* z = zsum + n * s.c;
+    for (int64_t k = 0; k < s.c; ++k) z[k] = 0.f;
+    for (int64_t t = 0; t < tiles; ++t) {
+      const A* zp = part.data() + (n * tiles + t) * s.c;
+      for (int64_t k = 0; k < s.c; ++k) z[k] += zp[k];
+    }
+  }
+}
+
+template <typename T, typename A = acc_t<T>>
+void gate_impl(const T* x, const Shape& s, const A* c, const A* sg, const A* b, T* out) {
+  const int64_t tiles = (s.p + kTile - 1) / kTile;
+  at::parallel_for(0, s.n * tiles, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t job = lo; job < hi; ++job) {
+      const int64_t n = job / tiles, t = job % tiles;
+      const int64_t p0 = t * kTile, p1 = std::min(s.p, p0 + kTile);
+      const A* sn = sg + n * s.p;
+      const A* cn = c ? c + n * s.c : nullptr;
+      const A* bn = b ? b + n * s.c : nullptr;
+      if (!s.npc) {
+        for (int64_t k = 0; k < s.c; ++k) {
+          const int64_t off = (n * s.c + k) * s.p;
+          const A ck = cn ? cn[k] : 1.f, bk = bn ? bn[k] : 0.f;
+#pragma omp simd
+          for (int64_t p = p0; p < p1; ++p) out[off + p] = to<T>(f(x[off + p]) * (ck * sn[p] + bk));
+        }
+      } else {
+        for (int64_t p = p0; p < p1; ++p) {
+          const int64_t off = (n * s.p + p) * s.c;
+          const A sp = sn[p];
+          if (cn && bn) {
+#pragma omp simd
+            for (int64_t k = 0; k < s.c; ++k) out[off + k] = to<T>(f(x[off + k]) * (cn[k] * sp + bn[k]));
+          } else if (cn) {
+#pragma omp simd
+            for (int64_t k = 0; k < s.c; ++k) out[off + k] = to<T>(f(x[off + k]) * (cn[k] * sp));
+          } else {
+#pragma omp simd
+            for (int64_t k = 0; k < s.c; ++k) out[off + k] = to<T>(f(x[off + k]) * (sp + (bn ? bn[k] : 0.f)));
+          }
+        }
+      }
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------------------ backward
+template <typename T, typename G, typename A = acc_t<T>>
+void gate_grads_impl(const G* g, const T* x, const Shape& s, const A* c, const A* sg, A* gc,
+                     A* gs, A* gb) {
+  const int64_t tiles = (s.p + kTile - 1) / kTile;
+  std::vector<A> pc(s.n * tiles * s.c, 0.f), pb(s.n * tiles * s.c, 0.f);
+  at::parallel_for(0, s.n * tiles, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t job = lo; job < hi; ++job) {
+      const int64_t n = job / tiles, t = job % tiles;
+      const int64_t p0 = t * kTile, p1 = std::min(s.p, p0 + kTile);
+      const A* sn = sg + n * s.p;
+      const A* cn = c ? c + n * s.c : nullptr;
+      A* gsn = gs + n * s.p;
+      A* pcj = pc.data() + job * s.c;
+      A* pbj = pb.data() + job * s.c;
+      if (!s.npc) {
+        for (int64_t p = p0; p < p1; ++p) gsn[p] = 0.f;
+        for (int64_t k = 0; k < s.c; ++k) {
+          const int64_t off = (n * s.c + k) * s.p;
+          const A ck = cn ? cn[k] : 1.f;
+          A acc_c = 0.f, acc_b = 0.f;
+#pragma omp simd reduction(+ : acc_c, acc_b)
+          for (int64_t p = p0; p < p1; ++p) {
+            const A tv = f(g[off + p]) * f(x[off + p]);
+            acc_c += tv * sn[p];
+            acc_b += tv;
+            gsn[p] += ck * tv;
+          }
+          pcj[k] = acc_c;
+          pbj[k] = acc_b;
+        }
+      } else {
+        for (int64_t p = p0; p < p1; ++p) {
+          const int64_t off = (n * s.p + p) * s.c;
+          const A sp = sn[p];
+          A acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t k = 0; k < s.c; ++k) {
+            const A tv = f(g[off + k]) * f(x[off + k]);
+            pcj[k] += tv * sp;
+            pbj[k] += tv;
+            acc += (cn ? cn[k] : 1.f) * tv;
+          }
+          gsn[p] = acc;
+        }
+      }
+    }
+  });
+  for (int64_t n = 0; n < s.n; ++n) {
+    for (int64_t k = 0; k < s.c; ++k) {
+      A a = 0.f, bsum = 0.f;
+      for (int64_t t = 0; t < tiles; ++t) {
+        a += pc[(n * tiles + t) * s.c + k];
+        bsum += pb[(n * tiles + t) * s.c + k];
+      }
+      gc[n * s.c + k] = a;
+      gb[n * s.c + k] = bsum;
+    }
+  }
+}
+
+template <typename T, typename G, typename A = acc_t<T>>
+void input_grad_impl(const G* g, const Shape& s, const A* c, const A* sg, const A* b, const A* u,
+                     const A* v, T* gx) {
+  const int64_t tiles = (s.p + kTile - 1) / kTile;
+  at::parallel_for(0, s.n * tiles, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t job = lo; job < hi; ++job) {
+      const int64_t n = job / tiles, t = job % tiles;
+      const int64_t p0 = t * kTile, p1 = std::min(s.p, p0 + kTile);
+      const A* sn = sg + n * s.p;
+      const A* vn = v ? v + n * s.p : nullptr;
+      if (!s.npc) {
+        for (int64_t k = 0; k < s.c; ++k) {
+          const int64_t off = (n * s.c + k) * s.p;
+          const A ck = c ? c[n * s.c + k] : 1.f, bk = b ? b[n * s.c + k] : 0.f;
+          const A uk = u ? u[n * s.c + k] : 0.f;
+          if (vn) {
+#pragma omp simd
+            for (int64_t p = p0; p < p1; ++p)
+              gx[off + p] = to<T>(f(g[off + p]) * (ck * sn[p] + bk) + uk + vn[p]);
+          } else {
+#pragma omp simd
+            for (int64_t p = p0; p < p1; ++p) gx[off + p] = to<T>(f(g[off + p]) * (ck * sn[p] + bk) + uk);
+          }
+        }
+      } else {
+        const A* cn = c ? c + n * s.c : nullptr;
+        const A* bn = b ? b + n * s.c : nullptr;
+        const A* un = u ? u + n * s.c : nullptr;
+        for (int64_t p = p0; p < p1; ++p) {
+          const int64_t off = (n * s.p + p) * s.c;
+          const A sp = sn[p], vp = vn ? vn[p] : 0.f;
+#pragma omp simd
+          for (int64_t k = 0; k < s.c; ++k) {
+            const A a = (cn ? cn[k] : 1.f) * sp + (bn ? bn[k] : 0.f);
+            gx[off + k] = to<T>(f(g[off + k]) * a + (un ? un[k] : 0.f) + vp);
+          }
+        }
+      }
+    }
+  });
+}
+
+#define MIA_DISPATCH(dtype, NAME, ...)                                                                   \
+  [&] {                                                                                                    \
+    if ((dtype) == at::kFloat) {                                                                           \
+      using NAME = float;                                                                                  \
+      return __VA_ARGS__();                                                                                \
+    }                                                                                                      \
+    if ((dtype) == at::kDouble) {                                                                          \
+      using NAME = double;                                                                                 \
+      return __VA_ARGS__();                                                                                \
+    }                                                                                                      \
+    TORCH_CHECK((dtype) == at::kBFloat16, "miamind kernel: float32, float64 or bfloat16, got ", dtype); \
+    using NAME = uint16_t;                                                                                 \
+    return __VA_ARGS__();                                                                                  \
+  }()
+
+// The gates' and the sums' dtype for an x of this dtype.
+at::ScalarType acc_dtype(const at::Tensor& x) { return x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
+
+template <typename A>
+const A* ptr_or_null(const c10::optional<at::Tensor>& t) {
+  return t.has_value() && t->defined() ? t->data_ptr<A>() : nullptr;
+}
+
+void check_gate(const at::Tensor& x, const c10::optional<at::Tensor>& t, int64_t len, const char* what) {
+  if (!t.has_value() || !t->defined()) return;
+  TORCH_CHECK(t->scalar_type() == acc_dtype(x) && t->is_contiguous() && t->numel() == x.size(0) * len,
+              "miamind kernel: ", what, " must be a contiguous ", acc_dtype(x), " tensor of ", x.size(0) * len,
+              " numbers");
+}
+
+void check_grad(const at::Tensor& g, const at::Tensor& x) {
+  TORCH_CHECK(g.sizes() == x.sizes() && g.strides() == x.strides(), "miamind kernel: grad laid out unlike x");
+  TORCH_CHECK(g.scalar_type() == x.scalar_type(), "miamind kernel: grad dtype ", g.scalar_type(), " is not x's");
+}
+
+}  // namespace
+
+std::vector<at::Tensor> dual_sum(const at::Tensor& x) {
+  const Shape s = shape_of(x);
+  auto opts = x.options().dtype(acc_dtype(x));
+  at::Tensor zsum = at::zeros({s.n, s.c}, opts), msum = at::zeros({s.n, s.p}, opts);
+  if (x.numel() == 0) return {zsum, msum};
+  MIA_DISPATCH(x.scalar_type(), T, [&] {
+    using A = acc_t<T>;
+    dual_sum_impl<T>(static_cast<const T*>(x.data_ptr()), s, zsum.data_ptr<A>(), msum.data_ptr<A>());
+  });
+  return {zsum, msum};
+}
+
+at::Tensor gate(const at::Tensor& x, const c10::optional<at::Tensor>& c, const at::Tensor& sg,
+                const c10::optional<at::Tensor>& b) {
+  const Shape s = shape_of(x);
+  check_gate(x, sg, s.p, "s");
+  check_gate(x, c, s.c, "c");
+  check_gate(x, b, s.c, "b");
+  at::Tensor out = at::empty_like(x);  // keeps x's memory format
+  if (x.numel() == 0) return out;
+  MIA_DISPATCH(x.scalar_type(), T, [&] {
+    using A = acc_t<T>;
+    gate_impl<T>(static_cast<const T*>(x.data_ptr()), s, ptr_or_null<A>(c), sg.data_ptr<A>(), ptr_or_null<A>(b),
+                 static_cast<T*>(out.data_ptr()));
+  });
+  return out;
+}
+
+std::vector<at::Tensor> gate_grads(const at::Tensor& g, const at::Tensor& x, const c10::optional<at::Tensor>& c,
+                                   const at::Tensor& sg) {
+  const Shape s = shape_of(x);
+  check_grad(g, x);
+  check_gate(x, sg, s.p, "s");
+  check_gate(x, c, s.c, "c");
+  auto opts = x.options().dtype(acc_dtype(x));
+  at::Tensor gc = at::zeros({s.n, s.c}, opts), gb = at::zeros({s.n, s.c}, opts), gs = at::zeros({s.n, s.p}, opts);
+  if (x.numel() == 0) return {gc, gs, gb};
+  MIA_DISPATCH(x.scalar_type(), T, [&] {
+    using A = acc_t<T>;
+    gate_grads_impl<T, T>(static_cast<const T*>(g.data_ptr()), static_cast<const T*>(x.data_ptr()), s,
+                          ptr_or_null<A>(c), sg.data_ptr<A>(), gc.data_ptr<A>(), gs.data_ptr<A>(), gb.data_ptr<A>());
+  });
+  return {gc, gs, gb};
+}
+
+at::Tensor gate_input_grad(const at::Tensor& g, const at::Tensor& x, const c10::optional<at::Tensor>& c,
+                           const at::Tensor& sg, const c10::optional<at::Tensor>& b,
+                           const c10::optional<at::Tensor>& u, const c10::optional<at::Tensor>& v) {
+  const Shape s = shape_of(x);
+  check_grad(g, x);
+  check_gate(x, sg, s.p, "s");
+  check_gate(x, c, s.c, "c");
+  check_gate(x, b, s.c, "b");
+  check_gate(x, u, s.c, "u");
+  check_gate(x, v, s.p, "v");
+  at::Tensor gx = at::empty_like(x);
+  if (x.numel() == 0) return gx;
+  MIA_DISPATCH(x.scalar_type(), T, [&] {
+    using A = acc_t<T>;
+    input_grad_impl<T, T>(static_cast<const T*>(g.data_ptr()), s, ptr_or_null<A>(c), sg.data_ptr<A>(),
+                          ptr_or_null<A>(b), ptr_or_null<A>(u), ptr_or_null<A>(v), static_cast<T*>(gx.data_ptr()));
+  });
+  return gx;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("dual_sum", &dual_sum, "(sum over space (N, C), sum over channels (N, P)) in one read of x");
+  m.def("gate", &gate, "x * (c s + b) in one pass");
+  m.def("gate_grads", &gate_grads, "(sum_p g x s, sum_c c g x, sum_p g x) in one read of g and x");
+  m.def("gate_input_grad", &gate_input_grad, "g * (c s + b) + u + v in one pass");
+}
