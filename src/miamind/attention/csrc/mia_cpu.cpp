@@ -15,6 +15,7 @@
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -68,6 +69,15 @@ Shape shape_of(const at::Tensor& x) {
   return {x.size(0), x.size(1), p, npc};
 }
 
+
+// A per-channel vector of sample n, or `fill` where it is missing: channels-last loops then read a
+// dense array with no branch in them (the compiler vectorises them).
+template <typename A>
+std::vector<A> dense(const A* v, const Shape& s, int64_t n, A fill) {
+  std::vector<A> out(s.c, fill);
+  if (v) std::copy(v + n * s.c, v + (n + 1) * s.c, out.begin());
+  return out;
+}
 
 // ------------------------------------------------------------------------------------------ forward
 template <typename T, typename A = acc_t<T>>
@@ -136,19 +146,14 @@ void gate_impl(const T* x, const Shape& s, const A* c, const A* sg, const A* b, 
           for (int64_t p = p0; p < p1; ++p) out[off + p] = to<T>(f(x[off + p]) * (ck * sn[p] + bk));
         }
       } else {
+        const std::vector<A> cv = dense<A>(c, s, n, 1), bv = dense<A>(b, s, n, 0);
+        const A* cd = cv.data();
+        const A* bd = bv.data();
         for (int64_t p = p0; p < p1; ++p) {
           const int64_t off = (n * s.p + p) * s.c;
           const A sp = sn[p];
-          if (cn && bn) {
 #pragma omp simd
-            for (int64_t k = 0; k < s.c; ++k) out[off + k] = to<T>(f(x[off + k]) * (cn[k] * sp + bn[k]));
-          } else if (cn) {
-#pragma omp simd
-            for (int64_t k = 0; k < s.c; ++k) out[off + k] = to<T>(f(x[off + k]) * (cn[k] * sp));
-          } else {
-#pragma omp simd
-            for (int64_t k = 0; k < s.c; ++k) out[off + k] = to<T>(f(x[off + k]) * (sp + (bn ? bn[k] : 0.f)));
-          }
+          for (int64_t k = 0; k < s.c; ++k) out[off + k] = to<T>(f(x[off + k]) * (cd[k] * sp + bd[k]));
         }
       }
     }
@@ -187,6 +192,8 @@ void gate_grads_impl(const G* g, const T* x, const Shape& s, const A* c, const A
           pbj[k] = acc_b;
         }
       } else {
+        const std::vector<A> cv = dense<A>(c, s, n, 1);
+        const A* cd = cv.data();
         for (int64_t p = p0; p < p1; ++p) {
           const int64_t off = (n * s.p + p) * s.c;
           const A sp = sn[p];
@@ -196,7 +203,7 @@ void gate_grads_impl(const G* g, const T* x, const Shape& s, const A* c, const A
             const A tv = f(g[off + k]) * f(x[off + k]);
             pcj[k] += tv * sp;
             pbj[k] += tv;
-            acc += (cn ? cn[k] : 1.f) * tv;
+            acc += cd[k] * tv;
           }
           gsn[p] = acc;
         }
@@ -241,17 +248,15 @@ void input_grad_impl(const G* g, const Shape& s, const A* c, const A* sg, const 
           }
         }
       } else {
-        const A* cn = c ? c + n * s.c : nullptr;
-        const A* bn = b ? b + n * s.c : nullptr;
-        const A* un = u ? u + n * s.c : nullptr;
+        const std::vector<A> cv = dense<A>(c, s, n, 1), bv = dense<A>(b, s, n, 0), uv = dense<A>(u, s, n, 0);
+        const A* cd = cv.data();
+        const A* bd = bv.data();
+        const A* ud = uv.data();
         for (int64_t p = p0; p < p1; ++p) {
           const int64_t off = (n * s.p + p) * s.c;
           const A sp = sn[p], vp = vn ? vn[p] : 0.f;
 #pragma omp simd
-          for (int64_t k = 0; k < s.c; ++k) {
-            const A a = (cn ? cn[k] : 1.f) * sp + (bn ? bn[k] : 0.f);
-            gx[off + k] = to<T>(f(g[off + k]) * a + (un ? un[k] : 0.f) + vp);
-          }
+          for (int64_t k = 0; k < s.c; ++k) gx[off + k] = to<T>(f(g[off + k]) * (cd[k] * sp + bd[k]) + ud[k] + vp);
         }
       }
     }
