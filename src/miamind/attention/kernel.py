@@ -148,7 +148,7 @@ class MIALayerFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, gates: Gates, *params: torch.Tensor) -> torch.Tensor:
-        ext = kernel()
+        ext: Any = kernel()
         n, ch, spatial = x.shape[0], x.shape[1], x.shape[2:]
         p = math.prod(spatial)
         zsum, msum = ext.dual_sum(x)
@@ -171,7 +171,7 @@ class MIALayerFunction(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph=True: a plain recomputation, differentiable again
             gx, *gparams = _plain_grads(x, ctx.gates, params, grad)
             return (gx, None, *gparams)
-        ext = kernel()
+        ext: Any = kernel()
         n, ch, p = x.shape[0], x.shape[1], math.prod(x.shape[2:])
         g = _like(grad, x)
         gc, gs, gb = ext.gate_grads(g, x, cf, sf)

@@ -203,7 +203,7 @@ class _MIABase(nn.Module):
     def _kernel_forward(self, x: torch.Tensor) -> torch.Tensor | None:
         """The layer through :class:`~miamind.attention.kernel.MIALayerFunction` (eager CPU training
         of a fusion written as ``x (c s + b)``), or None where that does not apply."""
-        if not (self.fused and self.use_kernel and self.kernel_gates is not None):
+        if not (self.fused and self.use_kernel and self.has_kernel):
             return None
         if _exporting() or torch.compiler.is_compiling():
             return None
@@ -212,8 +212,8 @@ class _MIABase(nn.Module):
             return None
         return MIALayerFunction.apply(x, self.kernel_gates, *params)
 
-    #: ``gates(z, m) -> (c, s, b)`` with the layer's map ``c s + b`` from the two means, for the kernel
-    kernel_gates = None
+    #: whether :meth:`kernel_gates` exists: the layer's map is ``c s + b`` of the two means' gates
+    has_kernel: bool = False
     #: train through the C++ kernel where it applies (:mod:`miamind.attention.kernel`); set to False
     #: on a layer (or ``MIAMIND_KERNEL=0`` for all) to keep the PyTorch path
     use_kernel: bool = True
@@ -225,6 +225,12 @@ class _MIABase(nn.Module):
             if out is not None:
                 return out
         return self.forward_gated(x)
+
+    @torch.jit.unused
+    def kernel_gates(self, z: torch.Tensor, m: torch.Tensor) -> tuple:
+        """``(c, s, b)`` (None for 1 / 0) of the map ``c s + b`` from the mean over space ``z`` and the
+        mean over channels ``m``: what the kernel multiplies X by."""
+        raise NotImplementedError
 
     def _gates_from_means(self, z: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(w_c, w_s) from the mean over space ``z`` and the mean over channels ``m``."""
@@ -260,6 +266,7 @@ class MIAMind(_MIABase):
     """
 
     has_fused_path = True
+    has_kernel = True
 
     @torch.jit.unused
     def kernel_gates(self, z: torch.Tensor, m: torch.Tensor) -> tuple:
@@ -284,6 +291,7 @@ class MIAMindAdd(_MIABase):
 
     variant = MIA_VARIANTS["mia_add"]
     has_fused_path = True
+    has_kernel = True
 
     @torch.jit.unused
     def kernel_gates(self, z: torch.Tensor, m: torch.Tensor) -> tuple:
@@ -376,6 +384,7 @@ class MIAMindAdaptive(_MIABase):
     variant = MIA_VARIANTS["mia_adaptive"]
     theta_init: float = ADAPTIVE_THETA_INIT
     has_fused_path = True
+    has_kernel = True
 
     def __init__(self, channels: int, **kwargs) -> None:
         """Same arguments as :class:`MIAMind`; adds the fusion parameter ``theta``."""

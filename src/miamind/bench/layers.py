@@ -93,7 +93,7 @@ def measure_config(
     layers = {}
     for n in names:
         layers[(n, "-")] = layer = create_attention(n, shape[0])
-        if getattr(layer, "kernel_gates", None) is not None and kernel() is not None:
+        if getattr(layer, "has_kernel", False) and kernel() is not None:
             layers[(n, "on")] = layers.pop((n, "-"))
             off = create_attention(n, shape[0])
             off.load_state_dict(layer.state_dict())

@@ -186,7 +186,7 @@ def train_steps(
 def _has_kernel(attention: str) -> bool:
     from ..attention import create_attention
 
-    return getattr(create_attention(attention, 8), "kernel_gates", None) is not None
+    return getattr(create_attention(attention, 8), "has_kernel", False)
 
 
 def _holds(w: dict[str, Any], attention: str) -> bool:
