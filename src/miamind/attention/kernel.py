@@ -51,7 +51,6 @@ _SOURCE = Path(__file__).with_name("csrc") / "mia_cpu.cpp"
 #: capability, so a cache shared by machines of several kinds never runs an instruction one lacks
 _ARCH_FLAGS = {
     "AVX512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mavx2"],
-    "AVX512_BF16": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mavx2"],
     "AVX2": ["-mavx2", "-mfma"],
 }
 _state: dict[str, Any] = {"module": None, "tried": False}
