@@ -28,8 +28,9 @@ demo: $(STAMP)
 
 # `make test` skips the tests marked slow (over ~10 s each: inductor compiles, long gradchecks);
 # CI runs them too (`make test-slow`).
+# One test process per core (pytest-xdist); tests/conftest.py gives each its share of threads.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not cluster"
+	$(PY) -m pytest -q -n auto -m "not slow and not cluster"
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m "slow and not cluster"

@@ -4,6 +4,15 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Under pytest-xdist (`make test` runs `-n auto`) the workers share the cores: each gets its share of
+# threads, so that N workers do not each start a thread per core and contend for them.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = max(1, (os.cpu_count() or 1) // _WORKERS)
+    torch.set_num_threads(_THREADS)
+    os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
 
 
 @pytest.fixture(autouse=True)
