@@ -12,9 +12,10 @@ from miamind.engine.config import (
     save_config,
     task_defaults,
 )
+from miamind.tasks.registry import task_names
 
 
-@pytest.mark.parametrize("task", ["cifar10", "isbi2012", "cicids2017"])
+@pytest.mark.parametrize("task", task_names())
 @pytest.mark.parametrize("preset", ["paper", "fast", "full"])
 def test_every_preset_resolves_for_every_task(task, preset):
     cfg = resolve_config(task, preset)

@@ -30,8 +30,10 @@ def test_shapes_for_any_feature_count(attention, n_features):
     assert y.shape == (3, 2) and torch.isfinite(y).all()
 
 
-def test_two_d_only_attentions_are_exactly_coordatt_and_triplet():
-    assert sorted(n for n in list_attention() if not _works_in_1d(n)) == ["coordatt", "triplet"]
+def test_the_2d_only_comparators_are_refused_and_the_mia_variants_work():
+    two_d_only = {n for n in list_attention() if not _works_in_1d(n)}
+    assert {"coordatt", "triplet"} <= two_d_only  # so the refusal below is exercised
+    assert not {n for n in two_d_only if n.startswith("mia")}
 
 
 @pytest.mark.parametrize("attention", list_attention())

@@ -42,21 +42,14 @@ conv) and the small gate networks stay in ordinary autograd: they save O(N (C + 
 means go through :class:`BroadcastMean`, whose backward hands autograd an expanded view instead of
 a full-size ``grad / n`` tensor (PyTorch's ``mean`` backward materialises one per mean).
 
-Measured
---------
-Saved memory (``mia``, 64 x 64 x 32 x 32 float32 = 16 MiB input, ``saved_tensors_hooks``, parameters
-excluded): plain layer X + 17 335 296 bytes (1.033 x the input: the map A, plus the pooled
-descriptors and gates); fused X + 558 080 bytes (0.033 x). ``mia_adaptive``: plain X + 3.033 x,
-fused X + 0.035 x. ``tests/attention/test_fused.py`` checks this (at N = 8).
-
-Time: ``python -m miamind.bench.layer_memory`` times plain and fused layers against a same-size copy
-in one run; ``results/attention/layer_memory.md`` has the committed numbers and the machine. There,
-forward + backward of the fused layer takes well under the plain layer's time, but the forward stays
-several times the two-reads-one-write bound (1.5 copies), not the 1.3 x target: eager PyTorch cannot
-compute both pooled means in one read of X (the channel mean alone is a slow strided reduction on
-CPU), the 7 x 7 single-channel spatial conv costs about a copy, and the gating is two passes over the
-output. Reaching the bound needs a generated or hand-written kernel. The spatial conv's backward has its
-own Function (:mod:`.spatial_conv`).
+Cost
+----
+Autograd keeps X plus O(N (C + P)) instead of X plus a full-size map (``tests/attention/test_fused.py``
+checks the saved bytes). Eager PyTorch still cannot compute both pooled means in one read of X, so
+the forward stays several copies of X; the C++ kernel (:mod:`.kernel`) does. ``miamind bench
+layers`` and ``python -m miamind.bench.layer_memory`` measure both against a copy; the numbers are in
+``results/`` and ``docs/attention.md``. The spatial conv's backward has its own Function
+(:mod:`.spatial_conv`).
 
 Where the plain expression is used instead (:func:`fused_gate`): under ONNX export, ``torch.export``
 and TorchScript tracing / scripting, which want plain ops in their graph, and under

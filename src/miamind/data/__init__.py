@@ -6,7 +6,12 @@
 - ``locate(data_dir=None) -> Path``: the dataset's folder under the data root, or
   ``DatasetNotFoundError`` naming the paths searched;
 - ``check(path) -> dict``: validate one file or folder and return a JSON-able summary (counts
-  per split and class, checksums, rows dropped); raises ``DataError`` naming file and place.
+  per split and class, checksums, rows dropped); raises ``DataError`` naming file and place;
+- ``describe(report) -> str``: which copy a ``check`` report describes, in a few words;
+- ``load_NAME(...)``: arrays with an ``.info`` :class:`DatasetInfo`, split before anything is fit.
+
+Registering it is one entry of :data:`DATASETS`; ``miamind data check`` and ``miamind info`` then
+report it.
 """
 
 from __future__ import annotations
@@ -46,23 +51,8 @@ def check_dataset(name: str, path: Path | None = None, data_dir: Path | None = N
 
 
 def describe_copy(name: str, report: dict) -> str:
-    """Which copy of the dataset a ``check`` report describes, in a few words."""
-    if name == "cifar10":
-        layout = report.get("layout")
-        if layout == "python":
-            return "official python batches"
-        if layout == "binary":
-            return "official binary batches"
-        if report.get("lossy"):
-            return "image folder of lossy JPEGs (not the original batches; labels and split exact)"
-        return "image folder (lossless images)"
-    if name == "isbi2012":
-        if report.get("layout") == "tif":
-            return "TIFF stacks (train-volume.tif, train-labels.tif, test-volume.tif)"
-        return "PNG slices (train/image, train/label, test/image)"
-    rows, labels = report.get("rows_read", 0), len(report.get("label_counts_read", {}))
-    files = len(report.get("files", []))
-    return f"{files} CSV file(s), {rows:,} rows, {labels} labels"
+    """Which copy of the dataset a ``check`` report describes, in a few words (its ``describe``)."""
+    return dataset_module(name).describe(report)
 
 
 def fetch_hint(name: str) -> str:

@@ -41,6 +41,7 @@ from .flows import (
     PathLike,
     PathsArg,
     SplitOptions,
+    describe_flows,
     make_splits,
 )
 
@@ -146,6 +147,10 @@ TRAFFIC_LABELLING = FlowLayout(
 LAYOUTS = (MACHINE_LEARNING_CVE, TRAFFIC_LABELLING)
 FEATURE_NAMES = MACHINE_LEARNING_CVE.feature_names
 CICIDS2017 = CsvFlowDataset(NAME, (NAME,), HOW_TO_OBTAIN, LAYOUTS, LABELS)
+
+
+#: the dataset contract's one-line description of a ``check`` report
+describe = describe_flows
 
 
 def locate(data_dir: PathLike | None = None) -> Path:

@@ -32,6 +32,7 @@ from .flows import (
     PathLike,
     PathsArg,
     SplitOptions,
+    describe_flows,
     make_splits,
 )
 
@@ -188,6 +189,10 @@ IMPROVED = FlowLayout(
 LAYOUTS = (IMPROVED,)
 FEATURE_NAMES = IMPROVED.feature_names
 CICIDS2017_IMPROVED = CsvFlowDataset(NAME, FOLDERS, HOW_TO_OBTAIN, LAYOUTS, LABELS)
+
+
+#: the dataset contract's one-line description of a ``check`` report
+describe = describe_flows
 
 
 def locate(data_dir: PathLike | None = None) -> Path:

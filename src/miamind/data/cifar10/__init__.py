@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from .arrays import Cifar10Arrays
 from .batches import read_batches_meta
-from .check import check
+from .check import check, describe
 from .decode import decode_image
 from .download import download
 from .layout import locate
@@ -92,6 +92,7 @@ __all__ = [
     "Cifar10Arrays",
     "PathLike",
     "check",
+    "describe",
     "decode_image",
     "download",
     "load_cifar10",

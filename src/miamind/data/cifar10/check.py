@@ -110,3 +110,15 @@ def check(path: PathLike, *, cache_dir: PathLike | None = None) -> dict:
                 raise DataError(meta, f"class names {info['label_names']} differ from {list(CLASS_NAMES)}")
             report["batches_meta"] = {"path": str(meta), **info}
     return report
+
+
+def describe(report: dict) -> str:
+    """Which copy of CIFAR-10 a :func:`check` report describes, in a few words."""
+    layout = report.get("layout")
+    if layout == "python":
+        return "official python batches"
+    if layout == "binary":
+        return "official binary batches"
+    if report.get("lossy"):
+        return "image folder of lossy JPEGs (not the original batches; labels and split exact)"
+    return "image folder (lossless images)"

@@ -11,8 +11,7 @@ everything that was skipped or found. It handles the quirks of the released file
 - any text in a numeric column is an error naming file, line and column: nothing is coerced.
 
 Files are read in chunks and each chunk becomes float32 at once, so peak memory is about the
-float32 matrix plus one chunk (measured by ``miamind.bench.csv_memory``: ~1.2 GB above the
-interpreter for a 1 GB file, see results/data/cicids2017_read_memory.md).
+float32 matrix plus one chunk (``miamind.bench.csv_memory`` measures it; results/data has the numbers).
 
 Splitting (``make_splits``) is stratified with a fixed seed and comes first; every fitted
 statistic (non-finite clip bounds, scaler, class weights) is computed on the training split only.
@@ -27,7 +26,7 @@ shares), ``features`` (feature columns of new flows, for ``miamind predict``).
 
 from __future__ import annotations
 
-from .check import summarise_for_check
+from .check import describe_flows, summarise_for_check
 from .clean import apply_clip, finite_rows, first_of_duplicates, fit_clip
 from .csv_chunks import NA_TOKENS, RepeatedHeaderFilter, csv_chunks, numeric_column
 from .dataset import CsvFlowDataset
@@ -54,6 +53,7 @@ __all__ = [
     "RepeatedHeaderFilter",
     "SplitOptions",
     "apply_clip",
+    "describe_flows",
     "cached_table",
     "csv_chunks",
     "csv_files_in",

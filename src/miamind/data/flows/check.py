@@ -35,3 +35,9 @@ def summarise_for_check(table: FlowTable, files: Sequence[Path]) -> dict:
         "duplicate_column_mismatches": rep["duplicate_column_mismatches"],
         "n_features": rep["n_features"],
     }
+
+
+def describe_flows(report: dict) -> str:
+    """Which copy of a flow dataset a ``check`` report describes: files, rows and labels read."""
+    rows, labels = report.get("rows_read", 0), len(report.get("label_counts_read", {}))
+    return f"{len(report.get('files', []))} CSV file(s), {rows:,} rows, {labels} labels"

@@ -37,7 +37,7 @@ checked; ``locate``), ``folds`` (``kfold_slices``), ``arrays`` (``IsbiArrays``, 
 from __future__ import annotations
 
 from .arrays import IsbiArrays, IsbiFold
-from .check import check
+from .check import check, describe
 from .encoding import (
     CELL_TARGET,
     CELL_VALUE,
@@ -88,6 +88,7 @@ __all__ = [
     "IsbiFold",
     "PathLike",
     "check",
+    "describe",
     "images_to_tensor",
     "kfold_slices",
     "labels_to_target",

@@ -86,3 +86,10 @@ def _check_file(path: Path) -> dict:
     if is_binary:  # only meaningful if this is a label file
         report["membrane_fraction_if_labels"] = round(membrane_fraction(arr), 6)
     return report
+
+
+def describe(report: dict) -> str:
+    """Which copy of ISBI 2012 a :func:`check` report describes, in a few words."""
+    if report.get("layout") == "tif":
+        return "TIFF stacks (train-volume.tif, train-labels.tif, test-volume.tif)"
+    return "PNG slices (train/image, train/label, test/image)"
