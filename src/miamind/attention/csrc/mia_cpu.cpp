@@ -79,6 +79,21 @@ std::vector<A> dense(const A* v, const Shape& s, int64_t n, A fill) {
   return out;
 }
 
+// Channels-last loops run over blocks of B channels (B a compile-time 64, 32, 16, 8, 4, 2, 1): each block's
+// per-channel partial sums stay in registers across the tile's positions and its per-position sum is
+// a fixed-width reduction, instead of a loop of C iterations set up anew at every position.
+template <typename Block>
+inline void for_channel_blocks(int64_t c, Block&& block) {
+  int64_t k0 = 0;
+  for (; k0 + 64 <= c; k0 += 64) block(std::integral_constant<int64_t, 64>{}, k0);
+  if (c - k0 >= 32) { block(std::integral_constant<int64_t, 32>{}, k0); k0 += 32; }
+  if (c - k0 >= 16) { block(std::integral_constant<int64_t, 16>{}, k0); k0 += 16; }
+  if (c - k0 >= 8) { block(std::integral_constant<int64_t, 8>{}, k0); k0 += 8; }
+  if (c - k0 >= 4) { block(std::integral_constant<int64_t, 4>{}, k0); k0 += 4; }
+  if (c - k0 >= 2) { block(std::integral_constant<int64_t, 2>{}, k0); k0 += 2; }
+  if (c - k0 >= 1) block(std::integral_constant<int64_t, 1>{}, k0);
+}
+
 // ------------------------------------------------------------------------------------------ forward
 template <typename T, typename A = acc_t<T>>
 void dual_sum_impl(const T* x, const Shape& s, A* zsum, A* msum) {
@@ -104,17 +119,23 @@ void dual_sum_impl(const T* x, const Shape& s, A* zsum, A* msum) {
           zp[k] = acc;
         }
       } else {
-        for (int64_t p = p0; p < p1; ++p) {
-          const T* vec = x + (n * s.p + p) * s.c;
-          A acc = 0.f;
+        const T* xn = x + n * s.p * s.c;
+        for_channel_blocks(s.c, [&](auto width, int64_t k0) {
+          constexpr int64_t B = decltype(width)::value;
+          A z[B] = {};
+          for (int64_t p = p0; p < p1; ++p) {
+            const T* vec = xn + p * s.c + k0;
+            A acc = 0.f;
 #pragma omp simd reduction(+ : acc)
-          for (int64_t k = 0; k < s.c; ++k) {
-            const A v = f(vec[k]);
-            acc += v;
-            zp[k] += v;
+            for (int64_t k = 0; k < B; ++k) {
+              const A v = f(vec[k]);
+              acc += v;
+              z[k] += v;
+            }
+            m[p] = k0 == 0 ? acc : m[p] + acc;
           }
-          m[p] = acc;
-        }
+          for (int64_t k = 0; k < B; ++k) zp[k0 + k] = z[k];
+        });
       }
     }
   });
@@ -193,20 +214,29 @@ void gate_grads_impl(const G* g, const T* x, const Shape& s, const A* c, const A
         }
       } else {
         const std::vector<A> cv = dense<A>(c, s, n, 1);
-        const A* cd = cv.data();
-        for (int64_t p = p0; p < p1; ++p) {
-          const int64_t off = (n * s.p + p) * s.c;
-          const A sp = sn[p];
-          A acc = 0.f;
+        const int64_t base = n * s.p * s.c;
+        for_channel_blocks(s.c, [&](auto width, int64_t k0) {
+          constexpr int64_t B = decltype(width)::value;
+          A zc[B] = {}, zb[B] = {}, ck[B];
+          for (int64_t k = 0; k < B; ++k) ck[k] = cv[k0 + k];
+          for (int64_t p = p0; p < p1; ++p) {
+            const int64_t off = base + p * s.c + k0;
+            const A sp = sn[p];
+            A acc = 0.f;
 #pragma omp simd reduction(+ : acc)
-          for (int64_t k = 0; k < s.c; ++k) {
-            const A tv = f(g[off + k]) * f(x[off + k]);
-            pcj[k] += tv * sp;
-            pbj[k] += tv;
-            acc += cd[k] * tv;
+            for (int64_t k = 0; k < B; ++k) {
+              const A tv = f(g[off + k]) * f(x[off + k]);
+              zc[k] += tv * sp;
+              zb[k] += tv;
+              acc += ck[k] * tv;
+            }
+            gsn[p] = k0 == 0 ? acc : gsn[p] + acc;
           }
-          gsn[p] = acc;
-        }
+          for (int64_t k = 0; k < B; ++k) {
+            pcj[k0 + k] = zc[k];
+            pbj[k0 + k] = zb[k];
+          }
+        });
       }
     }
   });
