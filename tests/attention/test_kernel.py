@@ -224,3 +224,38 @@ def test_the_kernel_can_be_turned_off():
     assert done.returncode == 0, done.stderr[-2000:]
     count, grad_fn, _ = (done.stdout.strip() + " ").split(" ", 2)
     assert count == "0" and grad_fn != "MIALayerFunctionBackward"
+
+
+@pytest.mark.parametrize(
+    "shape, k",
+    [
+        ((3, 1, 9, 11), (7, 7)),
+        ((2, 1, 5, 4), (3, 5)),
+        ((4, 1, 20), (7,)),
+        ((2, 1, 3), (7,)),
+        ((2, 1, 2, 2), (7, 7)),
+    ],
+)
+def test_spatial_conv_weight_gradient_equals_the_convolution(shape, k):
+    from miamind.attention.kernel import same_conv_weight_grad
+    from miamind.attention.spatial_conv import weight_grad_by_conv
+
+    gen = torch.Generator().manual_seed(0)
+    m, grad = (
+        torch.randn(shape, generator=gen, dtype=torch.float64),
+        torch.randn(shape, generator=gen, dtype=torch.float64),
+    )
+    padding = tuple(kk // 2 for kk in k)
+    got = same_conv_weight_grad(m, grad, padding)
+    assert got.shape == (1, 1, *k)
+    torch.testing.assert_close(got, weight_grad_by_conv(m, grad, padding), rtol=1e-12, atol=1e-12)
+    # float32 and bfloat16 maps accumulate in float32
+    for dtype in (torch.float32, torch.bfloat16):
+        low = same_conv_weight_grad(m.to(dtype), grad.to(dtype), padding)
+        assert low.dtype == torch.float32
+        torch.testing.assert_close(
+            low.double(),
+            weight_grad_by_conv(m.to(dtype), grad.to(dtype), padding).double(),
+            rtol=1e-5,
+            atol=1e-5,
+        )

@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["MIALayerFunction", "kernel", "kernel_applies"]
+__all__ = ["MIALayerFunction", "kernel", "kernel_applies", "same_conv_weight_grad"]
 
 _SOURCE = Path(__file__).with_name("csrc") / "mia_cpu.cpp"
 #: compiler flags per CPU capability (torch.backends.cpu.get_cpu_capability()); a build is cached per
@@ -134,6 +134,22 @@ def _plain_grads(x: torch.Tensor, gates: Any, params: tuple, grad: torch.Tensor)
     a = s if c is None else c * s
     out = x * (a if b is None else a + b)
     return torch.autograd.grad(out, (x, *params), grad, create_graph=True, allow_unused=True)
+
+
+def same_conv_weight_grad(m: torch.Tensor, grad: torch.Tensor, padding: Any) -> torch.Tensor:
+    """dL/dW (1, 1, *k) of the spatial gate's "same" 1 -> 1 convolution (``padding`` = k // 2) in one
+    C++ pass of row dot products, accumulated in float32 (float64 for float64); 3-D maps, other
+    devices or no kernel: the convolution of :func:`~miamind.attention.spatial_conv.weight_grad_by_conv`."""
+    from .spatial_conv import weight_grad_by_conv
+
+    ext = kernel()
+    if ext is None or m.device.type != "cpu" or m.dim() not in (3, 4):
+        return weight_grad_by_conv(m, grad, padding)
+    acc = torch.float64 if m.dtype == torch.float64 else torch.float32
+    k = [2 * p + 1 for p in padding]
+    kh, kw = (1, k[0]) if m.dim() == 3 else (k[0], k[1])
+    dw = ext.same_conv_weight_grad(m.to(acc).contiguous(), grad.to(acc).contiguous(), kh, kw)
+    return dw.reshape(1, 1, *k)
 
 
 #: gates(z, m) -> (c or None, s, b or None), z (N, C, 1, ...) and m (N, 1, *spatial) in X's dtype

@@ -63,7 +63,7 @@ from .._arch.mia import (
 )
 from ._shapes import check_input, conv_nd, spatial_axes
 from .fused import _exporting, broadcast_mean, fused_gate, matmul_mean, use_fused
-from .kernel import MIALayerFunction, kernel_applies
+from .kernel import MIALayerFunction, kernel_applies, same_conv_weight_grad
 from .registry import register_attention
 from .spatial_conv import single_channel_conv
 
@@ -234,7 +234,10 @@ class _MIABase(nn.Module):
 
     def _gates_from_means(self, z: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(w_c, w_s) from the mean over space ``z`` and the mean over channels ``m``."""
-        return self.gate_c(self._mlp(z)), self.gate_s(self._fast_spatial_conv(m))
+        # the kernel's path: the spatial conv's weight gradient from the C++ kernel too
+        return self.gate_c(self._mlp(z)), self.gate_s(
+            single_channel_conv(self.spatial, m, same_conv_weight_grad)
+        )
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -22,12 +22,14 @@ gradcheck in float64). Exporters, ``torch.compile`` and other shapes get the pla
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
 from .fused import _autocast_off, _exporting
 
-__all__ = ["SameSingleChannelConv", "single_channel_conv"]
+__all__ = ["SameSingleChannelConv", "single_channel_conv", "weight_grad_by_conv"]
 
 _CONV = (F.conv1d, F.conv2d, F.conv3d)
 
@@ -49,7 +51,7 @@ def _depthwise(
     return out.reshape(n, 1, *out.shape[2:])
 
 
-def _weight_grad(m: torch.Tensor, grad: torch.Tensor, padding) -> torch.Tensor:
+def weight_grad_by_conv(m: torch.Tensor, grad: torch.Tensor, padding) -> torch.Tensor:
     """dL/dW (1, 1, *kernel) of the "same" 1 -> 1 convolution: sum over samples and positions of
     ``grad`` times the correspondingly shifted ``m``, accumulated in at least float32 (bf16 would
     round a sum of N * spatial products to 8 bits)."""
@@ -68,7 +70,7 @@ class SameSingleChannelConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, m, weight, bias, padding):
+    def forward(ctx, m, weight, bias, padding, weight_grad=None):
         dtypes = (m.dtype, weight.dtype, None if bias is None else bias.dtype)
         device = m.device.type
         if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
@@ -78,7 +80,7 @@ class SameSingleChannelConv(torch.autograd.Function):
         with _autocast_off(device):
             out = _depthwise(m, weight, bias, padding)
         ctx.save_for_backward(m, weight)
-        ctx.padding, ctx.dtypes = padding, dtypes
+        ctx.padding, ctx.dtypes, ctx.weight_grad = padding, dtypes, weight_grad or weight_grad_by_conv
         return out
 
     @staticmethod
@@ -93,11 +95,11 @@ class SameSingleChannelConv(torch.autograd.Function):
                 flipped = weight.flip(list(range(2, 2 + dims)))
                 grad_m = _depthwise(grad, flipped, None, ctx.padding).to(m_dtype)
             if ctx.needs_input_grad[1]:
-                grad_w = _weight_grad(m, grad, ctx.padding).to(w_dtype)
+                grad_w = ctx.weight_grad(m, grad, ctx.padding).to(w_dtype)
             if ctx.needs_input_grad[2]:
                 acc = torch.promote_types(grad.dtype, torch.float32)
                 grad_b = grad.to(acc).sum().reshape(1).to(b_dtype)
-        return grad_m, grad_w, grad_b, None
+        return grad_m, grad_w, grad_b, None, None
 
 
 def _is_same_conv(conv: torch.nn.modules.conv._ConvNd) -> bool:
@@ -110,10 +112,13 @@ def _is_same_conv(conv: torch.nn.modules.conv._ConvNd) -> bool:
     )
 
 
-def single_channel_conv(conv: torch.nn.modules.conv._ConvNd, m: torch.Tensor) -> torch.Tensor:
+def single_channel_conv(
+    conv: torch.nn.modules.conv._ConvNd, m: torch.Tensor, weight_grad: Callable | None = None
+) -> torch.Tensor:
     """``conv(m)`` for a 1 -> 1 channel convolution (the spatial gate's), computed as a depthwise
     convolution over the batch; a "same" convolution (stride 1, odd kernel, padding k // 2) gets the
-    fast backward of :class:`SameSingleChannelConv`.
+    fast backward of :class:`SameSingleChannelConv`, its weight gradient from ``weight_grad(m, grad,
+    padding)`` when given (the C++ kernel's, :func:`miamind.attention.kernel.same_conv_weight_grad`).
 
     Exporters, ``torch.compile``, N <= 1 (a convolution with 0 groups does not exist) and any other
     convolution get the plain ``conv(m)``.
@@ -130,5 +135,5 @@ def single_channel_conv(conv: torch.nn.modules.conv._ConvNd, m: torch.Tensor) ->
     ):
         return conv(m)
     if _is_same_conv(conv) and torch.is_grad_enabled():
-        return SameSingleChannelConv.apply(m, conv.weight, conv.bias, conv.padding)
+        return SameSingleChannelConv.apply(m, conv.weight, conv.bias, conv.padding, weight_grad)
     return _depthwise(m, conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation)

@@ -9,6 +9,7 @@
 //   gate(x, c, s, b)                  -> out = x * (c s + b)
 //   gate_grads(g, x, c, s)            -> gc = sum_p g x s, gs = sum_c c g x, gb = sum_p g x
 //   gate_input_grad(g, c, s, b, u, v) -> gx = g * (c s + b) + u[n, c] + v[n, p]
+//   same_conv_weight_grad(m, g, kh, kw) -> dW of the spatial gate's 1 -> 1 "same" convolution
 //
 // A missing c means 1, a missing b (or u, v) 0.
 
@@ -395,9 +396,57 @@ at::Tensor gate_input_grad(const at::Tensor& g, const at::Tensor& x, const c10::
   return gx;
 }
 
+// dL/dW of the spatial gate's "same" 1 -> 1 convolution (stride 1, odd kernel, padding k // 2), 1-D or
+// 2-D: dw[i, j] = sum_{n, h, w} grad[n, h, w] m[n, h + i - kh / 2, w + j - kw / 2] (zero outside).
+// One dot product of rows per (sample, row, tap), read from L1; per-sample partials summed in order.
+template <typename A>
+void conv_weight_grad_impl(const A* mp, const A* gp, int64_t n, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                           A* out) {
+  const int64_t taps = kh * kw;
+  std::vector<A> part(n * taps, 0);
+  at::parallel_for(0, n, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t sn = lo; sn < hi; ++sn) {
+      A* acc_n = part.data() + sn * taps;
+      for (int64_t y = 0; y < h; ++y) {
+        const A* g = gp + (sn * h + y) * w;
+        for (int64_t i = 0; i < kh; ++i) {
+          const int64_t yy = y + i - kh / 2;
+          if (yy < 0 || yy >= h) continue;
+          const A* row = mp + (sn * h + yy) * w;
+          for (int64_t j = 0; j < kw; ++j) {
+            const int64_t dj = j - kw / 2, x0 = std::max<int64_t>(0, -dj), x1 = std::min(w, w - dj);
+            A acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t x = x0; x < x1; ++x) acc += g[x] * row[x + dj];
+            acc_n[i * kw + j] += acc;
+          }
+        }
+      }
+    }
+  });
+  for (int64_t sn = 0; sn < n; ++sn)
+    for (int64_t t = 0; t < taps; ++t) out[t] += part[sn * taps + t];
+}
+
+at::Tensor same_conv_weight_grad(const at::Tensor& m, const at::Tensor& grad, int64_t kh, int64_t kw) {
+  TORCH_CHECK((m.dim() == 3 || m.dim() == 4) && m.size(1) == 1 && m.is_contiguous() && grad.is_contiguous() &&
+                  grad.sizes() == m.sizes() && grad.scalar_type() == m.scalar_type(),
+              "miamind kernel: m and grad must be contiguous (N, 1, [H,] W) of one dtype");
+  TORCH_CHECK(kh % 2 == 1 && kw % 2 == 1 && (m.dim() == 4 || kh == 1), "miamind kernel: odd kernel sizes");
+  TORCH_CHECK(m.scalar_type() == at::kFloat || m.scalar_type() == at::kDouble, "miamind kernel: float32 or float64");
+  const int64_t n = m.size(0), h = m.dim() == 4 ? m.size(2) : 1, w = m.size(-1);
+  at::Tensor out = at::zeros({kh, kw}, m.options());
+  if (m.scalar_type() == at::kDouble)
+    conv_weight_grad_impl<double>(m.data_ptr<double>(), grad.data_ptr<double>(), n, h, w, kh, kw, out.data_ptr<double>());
+  else
+    conv_weight_grad_impl<float>(m.data_ptr<float>(), grad.data_ptr<float>(), n, h, w, kh, kw, out.data_ptr<float>());
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("dual_sum", &dual_sum, "(sum over space (N, C), sum over channels (N, P)) in one read of x");
   m.def("gate", &gate, "x * (c s + b) in one pass");
   m.def("gate_grads", &gate_grads, "(sum_p g x s, sum_c c g x, sum_p g x) in one read of g and x");
   m.def("gate_input_grad", &gate_input_grad, "g * (c s + b) + u + v in one pass");
+  m.def("same_conv_weight_grad", &same_conv_weight_grad, "dW of the spatial gate's same 1 -> 1 convolution");
 }
