@@ -7,7 +7,8 @@ For one input shape (default a CIFAR ResNet-18 stage-1 activation, 64 x 64 x 32 
   and the same without X's own storage (X is usually kept by the previous layer anyway); also as a
   ratio to the input's size;
 - median wall times of ``forward`` (autograd on), ``forward+backward`` and ``forward`` under
-  ``torch.no_grad()`` for the plain layer (``fused=False``) and the fused one (``fused=True``), next
+  ``torch.no_grad()`` for the plain layer (``fused=False``) and the fused one (``fused=True``), both on
+  the PyTorch path (``use_kernel = False``; ``miamind bench layers`` times the C++ kernel), next
   to a same-size copy (``torch.empty_like(x).copy_(x)``: one read and one write of X), measured in
   the same run, all functions taking turns so that load changes on a shared machine hit them alike.
   The memory-traffic bound of the forward pass (two reads and one write of X) is taken as 1.5 x the
@@ -77,6 +78,9 @@ def run(name: str, shape: list[int], repeats: int, device: str, channels_last: b
         key: get_attention(name)(shape[1], dims=len(shape) - 2, fused=fused).to(device)
         for key, fused in (("reference", False), ("fused", True))
     }
+    for layer in layers.values():
+        # the PyTorch paths this compares; the C++ kernel has its own rows in `miamind bench layers`
+        layer.use_kernel = False
 
     def fwd_bwd(layer: torch.nn.Module) -> Callable[[], None]:
         def fn() -> None:

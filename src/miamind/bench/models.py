@@ -243,6 +243,7 @@ def measure_workload(
             mine, base = ips[mode][n], ips[mode]["none"]
             row[f"{mode}_img_per_s"] = statistics.median(mine)
             row[f"{mode}_ratio_vs_none"] = statistics.median(a / b for a, b in zip(mine, base, strict=True))
+            row[f"{mode}_img_per_s_rounds"] = mine  # per round, for paired comparisons of two arms
         rows.append(row)
     return rows
 
