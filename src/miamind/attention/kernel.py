@@ -44,6 +44,8 @@ from typing import Any
 
 import torch
 
+from .spatial_conv import weight_grad_by_conv
+
 __all__ = ["MIALayerFunction", "kernel", "kernel_applies", "same_conv_weight_grad"]
 
 _SOURCE = Path(__file__).with_name("csrc") / "mia_cpu.cpp"
@@ -140,8 +142,6 @@ def same_conv_weight_grad(m: torch.Tensor, grad: torch.Tensor, padding: Any) -> 
     """dL/dW (1, 1, *k) of the spatial gate's "same" 1 -> 1 convolution (``padding`` = k // 2) in one
     C++ pass of row dot products, accumulated in float32 (float64 for float64); 3-D maps, other
     devices or no kernel: the convolution of :func:`~miamind.attention.spatial_conv.weight_grad_by_conv`."""
-    from .spatial_conv import weight_grad_by_conv
-
     ext = kernel()
     if ext is None or m.device.type != "cpu" or m.dim() not in (3, 4):
         return weight_grad_by_conv(m, grad, padding)
