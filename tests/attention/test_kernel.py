@@ -33,11 +33,13 @@ SHAPES = [
     ((2, 4, 40, 40), False),
     ((2, 7, 3, 3), True),  # channels-last blocks of 4, 2 and 1 channels
 ]
-# channels_last with 29 = 16 + 8 + 4 + 1 and 99 = 64 + 32 + 2 + 1 channels: every block width
+# channels_last with 29 = 16 + 8 + 4 + 1 and 99 = 64 + 32 + 2 + 1 channels: every block width;
+# channel-first rows of 77 = 4 x 16 + 13 positions (flowcnn's first stage): lanes plus a remainder
 FLOAT32_SHAPES = [
     ((8, 32, 16, 16), False),
     ((8, 32, 16, 16), True),
     ((4, 16, 300), False),
+    ((8, 32, 77), False),
     ((4, 29, 9, 7), True),
     ((2, 99, 5, 6), True),
     ((2, 29, 3, 4, 5), True),

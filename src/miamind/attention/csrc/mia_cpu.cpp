@@ -182,6 +182,31 @@ void gate_impl(const T* x, const Shape& s, const A* c, const A* sg, const A* b, 
   });
 }
 
+
+// A channel-first row's sums in kLanes independent partial sums: vector-wide steps, then a remainder
+// that adds into the first lanes, then the lanes added as a tree. GCC 12 left an `omp simd` reduction
+// with two sums and a store in its loop scalar (one chain of dependent adds per row); this form is
+// vectorised.
+constexpr int64_t kLanes = 16;
+template <typename A>
+struct Lanes {
+  A v[kLanes] = {};
+  A sum() {
+    for (int64_t w = kLanes / 2; w >= 1; w /= 2)
+      for (int64_t j = 0; j < w; ++j) v[j] += v[j + w];
+    return v[0];
+  }
+};
+template <typename Step>
+inline void for_lanes(int64_t p0, int64_t p1, Step&& step) {
+  int64_t p = p0;
+  for (; p + kLanes <= p1; p += kLanes) {
+#pragma omp simd
+    for (int64_t j = 0; j < kLanes; ++j) step(p + j, j);
+  }
+  for (int64_t j = 0; p + j < p1; ++j) step(p + j, j);
+}
+
 // ------------------------------------------------------------------------------------------ backward
 template <typename T, typename G, typename A = acc_t<T>>
 void gate_grads_impl(const G* g, const T* x, const Shape& s, const A* c, const A* sg, A* gc,
@@ -202,16 +227,15 @@ void gate_grads_impl(const G* g, const T* x, const Shape& s, const A* c, const A
         for (int64_t k = 0; k < s.c; ++k) {
           const int64_t off = (n * s.c + k) * s.p;
           const A ck = cn ? cn[k] : 1.f;
-          A acc_c = 0.f, acc_b = 0.f;
-#pragma omp simd reduction(+ : acc_c, acc_b)
-          for (int64_t p = p0; p < p1; ++p) {
+          Lanes<A> zc, zb;
+          for_lanes(p0, p1, [&](int64_t p, int64_t j) {
             const A tv = f(g[off + p]) * f(x[off + p]);
-            acc_c += tv * sn[p];
-            acc_b += tv;
+            zc.v[j] += tv * sn[p];
+            zb.v[j] += tv;
             gsn[p] += ck * tv;
-          }
-          pcj[k] = acc_c;
-          pbj[k] = acc_b;
+          });
+          pcj[k] = zc.sum();
+          pbj[k] = zb.sum();
         }
       } else {
         const std::vector<A> cv = dense<A>(c, s, n, 1);
