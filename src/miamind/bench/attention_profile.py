@@ -30,16 +30,6 @@ from ._report import save_bench
 from .models import QUICK_WORKLOADS, WORKLOADS, build_workload, train_steps
 
 
-def _op_times(prof, steps: int) -> dict[str, dict[str, Any]]:
-    """Self CPU ms per step and calls per step of every (operator, input shapes)."""
-    out = {}
-    for e in prof.key_averages(group_by_input_shape=True):
-        key = f"{e.key} {e.input_shapes}"
-        out[key] = {"op": e.key, "shapes": str(e.input_shapes), "ms": e.self_cpu_time_total / 1000 / steps}
-        out[key]["calls"] = e.count / steps
-    return out
-
-
 def profile_workload(
     w: dict[str, Any], attentions: Sequence[str], rounds: int, steps: int, top: int
 ) -> dict[str, Any]:
@@ -55,27 +45,26 @@ def profile_workload(
             with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
                 train_steps(w, models[n], opts[n], x, target, steps)
             wall[n] += time.perf_counter() - t0
-            for key, v in _op_times(prof, steps * rounds).items():
-                acc = ops[n].setdefault(key, {"op": v["op"], "shapes": v["shapes"], "ms": 0.0, "calls": 0.0})
-                acc["ms"] += v["ms"]
-                acc["calls"] += v["calls"]
+            # self CPU ms and calls per step of every (operator, input shapes)
+            for e in prof.key_averages(group_by_input_shape=True):
+                acc = ops[n].setdefault(
+                    f"{e.key} {e.input_shapes}",
+                    {"op": e.key, "shapes": str(e.input_shapes), "ms": 0.0, "calls": 0.0},
+                )
+                acc["ms"] += e.self_cpu_time_total / 1000 / (steps * rounds)
+                acc["calls"] += e.count / (steps * rounds)
     step_ms = {n: 1000 * wall[n] / (rounds * steps) for n in names}
     per_attention = {}
     for n in names[1:]:
-        keys = set(ops[n]) | set(ops["none"])
         extra = []
-        for key in keys:
+        for key in set(ops[n]) | set(ops["none"]):
             mine, base = ops[n].get(key), ops["none"].get(key)
-            d = (mine["ms"] if mine else 0.0) - (base["ms"] if base else 0.0)
             ref = mine or base
             assert ref is not None
+            d = (mine["ms"] if mine else 0.0) - (base["ms"] if base else 0.0)
+            calls = mine["calls"] if mine else 0.0
             extra.append(
-                {
-                    "op": ref["op"],
-                    "shapes": ref["shapes"],
-                    "extra_ms_per_step": d,
-                    "calls_per_step": mine["calls"] if mine else 0.0,
-                }
+                {"op": ref["op"], "shapes": ref["shapes"], "extra_ms_per_step": d, "calls_per_step": calls}
             )
         extra.sort(key=lambda r: -r["extra_ms_per_step"])
         per_attention[n] = {
@@ -157,17 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for w in workloads:
         rows.append(profile_workload(w, attentions, rounds, steps, args.top))
         print(f"profiled {w['model']} {w['precision']}", file=sys.stderr, flush=True)
-    save_bench(
-        args.out,
-        command,
-        {
-            "rounds": rounds,
-            "steps": steps,
-            "quick": args.quick,
-        },
-        rows,
-        to_markdown,
-    )
+    save_bench(args.out, command, {"rounds": rounds, "steps": steps, "quick": args.quick}, rows, to_markdown)
     return 0
 
 

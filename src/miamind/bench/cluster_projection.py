@@ -99,22 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     cells = measured_cells(args.results)
     costs = [c + per_cell for study in cells.values() for c in study]
     n_gpu = gpu_cells(args.results)
-    rows = [
-        {
-            "cells": "grid, ablations, paper protocol (CPU groups), confirm",
-            "cost": "measured wall_s + overhead",
-            **{f"wall_s_{k}": round(lpt_makespan(costs, k), 1) for k in (1, 8, 64)},
-        }
-    ]
+
+    def row(what: str, cost: str, all_costs: list[float]) -> dict:
+        walls = {f"wall_s_{k}": round(lpt_makespan(all_costs, k), 1) for k in (1, 8, 64)}
+        return {"cells": what, "cost": cost, **walls}
+
+    rows = [row("grid, ablations, paper protocol (CPU groups), confirm", "measured wall_s + overhead", costs)]
     for minutes in args.gpu_cell_minutes:
         gpu = [minutes * 60 + per_cell] * n_gpu
-        rows.append(
-            {
-                "cells": f"all of the above + {n_gpu} GPU cells",
-                "cost": f"GPU cells assumed {minutes:g} min each",
-                **{f"wall_s_{k}": round(lpt_makespan(costs + gpu, k), 1) for k in (1, 8, 64)},
-            }
-        )
+        cost = f"GPU cells assumed {minutes:g} min each"
+        rows.append(row(f"all of the above + {n_gpu} GPU cells", cost, costs + gpu))
     command = "python -m miamind.bench.cluster_projection " + " ".join(argv or [])
     settings = {
         "measured_cells": len(costs),

@@ -76,6 +76,12 @@ class Cell:
 
 
 # ------------------------------------------------------------------------------------------ builders
+def _fastnet_kwargs(shapes: dict[str, Any]) -> dict[str, Any]:
+    """``create_model("fastnet", ...)`` arguments, the same in both frameworks."""
+    chans, widths = shapes["input"][1], tuple(shapes["widths"])
+    return {"num_classes": NUM_CLASSES, "in_chans": chans, "attention": "mia", "widths": widths}
+
+
 def _torch_module(workload: str, shapes: dict[str, Any], seed: int):
     import torch
 
@@ -86,13 +92,7 @@ def _torch_module(workload: str, shapes: dict[str, Any], seed: int):
         return create_attention("mia", shapes["input"][1])
     from ..models import create_model
 
-    return create_model(
-        "fastnet",
-        num_classes=NUM_CLASSES,
-        in_chans=shapes["input"][1],
-        attention="mia",
-        widths=tuple(shapes["widths"]),
-    )
+    return create_model("fastnet", **_fastnet_kwargs(shapes))
 
 
 def _ms_cell(workload: str, shapes: dict[str, Any], torch_state: dict[str, Any]):
@@ -105,13 +105,7 @@ def _ms_cell(workload: str, shapes: dict[str, Any], torch_state: dict[str, Any])
     else:
         from ..mindspore.models import create_model
 
-        cell = create_model(
-            "fastnet",
-            num_classes=NUM_CLASSES,
-            in_chans=shapes["input"][1],
-            attention="mia",
-            widths=tuple(shapes["widths"]),
-        )
+        cell = create_model("fastnet", **_fastnet_kwargs(shapes))
     load_into_cell(cell, torch_to_mindspore(torch_state))
     return cell
 

@@ -52,14 +52,17 @@ def saved_bytes(layer: torch.nn.Module, x: torch.Tensor) -> dict[str, int]:
     return {"saved_bytes": sum(acts.values()), "extra_saved_bytes": extra}
 
 
-def median_seconds(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median wall time of each function; the functions take turns, so load changes hit all alike."""
+def median_seconds(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2, cuda_sync: bool = True
+) -> dict[str, float]:
+    """Median wall time of each function; the functions take turns, so load changes hit all alike.
+    ``cuda_sync``: wait for the GPU after each call (when there is one)."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     for i in range(warmup + repeats):
         for key, fn in fns.items():
             t0 = time.perf_counter()
             fn()
-            if torch.cuda.is_available():
+            if cuda_sync and torch.cuda.is_available():
                 torch.cuda.synchronize()
             if i >= warmup:
                 times[key].append(time.perf_counter() - t0)

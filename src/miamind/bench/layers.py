@@ -31,8 +31,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -44,7 +42,8 @@ import torch
 from ..attention import create_attention, list_attention
 from ..attention.kernel import kernel
 from ._report import torch_machine, write_report
-from .layer_memory import saved_bytes
+from .layer_memory import median_seconds, saved_bytes
+from .models import _autocast
 
 SHAPES = [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4), (2048, 4, 4)]
 QUICK_SHAPES = [(16, 8, 8)]
@@ -54,12 +53,6 @@ FORWARD_FLOOR, FORWARD_BACKWARD_FLOOR = 1.5, 3.5
 LAYOUTS = ("nchw", "channels_last")
 
 
-def _autocast(dtype: str):
-    if dtype == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def forward_flops(layer: torch.nn.Module, x: torch.Tensor) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -67,17 +60,6 @@ def forward_flops(layer: torch.nn.Module, x: torch.Tensor) -> int:
     with counter, torch.no_grad():
         layer(x)
     return int(counter.get_total_flops())
-
-
-def _timed(fns: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for i in range(warmup + repeats):
-        for key, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            if i >= warmup:
-                times[key].append(time.perf_counter() - t0)
-    return times
 
 
 def measure_config(
@@ -125,16 +107,15 @@ def measure_config(
     for n, layer in layers.items():
         fns[f"{n}.fwd"] = fwd(layer)
         fns[f"{n}.fwd_bwd"] = fwd_bwd(layer, grads[n])
-    times = _timed(fns, repeats, warmup)
-    copy_s = statistics.median(times["copy"])
+    med = median_seconds(fns, repeats, warmup, cuda_sync=False)
+    copy_s = med["copy"]
     rows = []
     for (name, on), layer in layers.items():
         n = (name, on)
         with _autocast(dtype):
             mem = saved_bytes(layer, x)
             flops = forward_flops(layer, x.detach())
-        f = statistics.median(times[f"{n}.fwd"])
-        fb = statistics.median(times[f"{n}.fwd_bwd"])
+        f, fb = med[f"{n}.fwd"], med[f"{n}.fwd_bwd"]
         rows.append(
             {
                 "attention": name,

@@ -145,27 +145,16 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             {
                 "attention": a,
-                "lightning_step_ms": med["lightning_step_ms"],
-                "gap_ms": med["gap_ms"],
-                "bare_step_ms": med["bare_step_ms"],
+                **{k: med[k] for k in ("lightning_step_ms", "gap_ms", "bare_step_ms")},
                 "in_loop_img_per_s": med["batch"] / ((med["lightning_step_ms"] + med["gap_ms"]) / 1e3),
                 "bare_img_per_s": med["batch"] / (med["bare_step_ms"] / 1e3),
                 "in_loop_over_bare": med["bare_over_lightning"],
             }
         )
     if args.out is not None:
-        save_bench(
-            args.out,
-            command,
-            {
-                "batch": int(runs[attentions[0]][0]["batch"]),
-                "batches": args.batches,
-                "repeats": args.repeats,
-                "quick": args.quick,
-            },
-            rows,
-            to_markdown,
-        )
+        batch = int(runs[attentions[0]][0]["batch"])
+        settings = {"batch": batch, "batches": args.batches, "repeats": args.repeats, "quick": args.quick}
+        save_bench(args.out, command, settings, rows, to_markdown)
     return 0
 
 

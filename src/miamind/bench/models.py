@@ -47,62 +47,29 @@ DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
 #: an arm of a layer with a C++ training kernel, trained through the PyTorch path instead
 KERNEL_OFF = " (kernel off)"
 
-#: (model, kwargs, batch, input shape, classes, precision, channels_last)
+
+def _workload(
+    model: str, batch: int, input: tuple, classes: int, precision: str, channels_last: bool, **kwargs: Any
+) -> dict[str, Any]:
+    """A workload: model (with ``kwargs``), batch, input shape, classes, precision, memory format."""
+    return {
+        "model": model,
+        "kwargs": kwargs,
+        "batch": batch,
+        "input": input,
+        "classes": classes,
+        "precision": precision,
+        "channels_last": channels_last,
+    }
+
+
 WORKLOADS: list[dict[str, Any]] = [
-    {
-        "model": "resnet18",
-        "kwargs": {},
-        "batch": 128,
-        "input": (3, 32, 32),
-        "classes": 10,
-        "precision": "fp32",
-        "channels_last": True,
-    },
-    {
-        "model": "resnet18",
-        "kwargs": {},
-        "batch": 128,
-        "input": (3, 32, 32),
-        "classes": 10,
-        "precision": "bf16",
-        "channels_last": True,
-    },
-    {
-        "model": "resnet50",
-        "kwargs": {},
-        "batch": 64,
-        "input": (3, 32, 32),
-        "classes": 10,
-        "precision": "bf16",
-        "channels_last": True,
-    },
-    {
-        "model": "fastnet",
-        "kwargs": {},
-        "batch": 512,
-        "input": (3, 32, 32),
-        "classes": 10,
-        "precision": "bf16",
-        "channels_last": True,
-    },
-    {
-        "model": "unet",
-        "kwargs": {"width": 16},
-        "batch": 8,
-        "input": (1, 128, 128),
-        "classes": 2,
-        "precision": "bf16",
-        "channels_last": True,
-    },
-    {
-        "model": "flowcnn",
-        "kwargs": {},
-        "batch": 256,
-        "input": (1, 77),
-        "classes": 2,
-        "precision": "fp32",
-        "channels_last": False,
-    },
+    _workload("resnet18", 128, (3, 32, 32), 10, "fp32", True),
+    _workload("resnet18", 128, (3, 32, 32), 10, "bf16", True),
+    _workload("resnet50", 64, (3, 32, 32), 10, "bf16", True),
+    _workload("fastnet", 512, (3, 32, 32), 10, "bf16", True),
+    _workload("unet", 8, (1, 128, 128), 2, "bf16", True, width=16),
+    _workload("flowcnn", 256, (1, 77), 2, "fp32", False),
 ]
 #: the study's networks (the ``fast`` preset's): its speed row; ``label`` names the width in tables
 STUDY_WORKLOADS: list[dict[str, Any]] = [
@@ -111,24 +78,8 @@ STUDY_WORKLOADS: list[dict[str, Any]] = [
     WORKLOADS[5],
 ]
 QUICK_WORKLOADS: list[dict[str, Any]] = [
-    {
-        "model": "fastnet",
-        "kwargs": {"widths": (4, 8, 8)},
-        "batch": 4,
-        "input": (3, 16, 16),
-        "classes": 10,
-        "precision": "bf16",
-        "channels_last": True,
-    },
-    {
-        "model": "flowcnn",
-        "kwargs": {},
-        "batch": 8,
-        "input": (1, 12),
-        "classes": 2,
-        "precision": "fp32",
-        "channels_last": False,
-    },
+    _workload("fastnet", 4, (3, 16, 16), 10, "bf16", True, widths=(4, 8, 8)),
+    _workload("flowcnn", 8, (1, 12), 2, "fp32", False),
 ]
 
 
@@ -316,19 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for w in workloads:
         rows += measure_workload(w, attentions, rounds, steps, compile_models=args.compile)
         print(f"measured {w['model']} {w['precision']}", file=sys.stderr, flush=True)
-    save_bench(
-        args.out,
-        command,
-        {
-            "quick": args.quick,
-            "study": args.study,
-            "rounds": rounds,
-            "steps": steps,
-            "compile": args.compile,
-        },
-        rows,
-        to_markdown,
-    )
+    settings = {
+        "quick": args.quick,
+        "study": args.study,
+        "rounds": rounds,
+        "steps": steps,
+        "compile": args.compile,
+    }
+    save_bench(args.out, command, settings, rows, to_markdown)
     return 0
 
 

@@ -93,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     rows = [measure(d, seed, args.threshold) for d in DATASETS for seed in args.seeds]
     command = "python -m miamind.bench.near_duplicates " + " ".join(argv if argv is not None else [])
-    save_bench(
-        args.out, command.strip(), {"threshold": args.threshold, "seeds": args.seeds}, rows, to_markdown
-    )
+    settings = {"threshold": args.threshold, "seeds": args.seeds}
+    save_bench(args.out, command.strip(), settings, rows, to_markdown)
     return 0
 
 

@@ -24,24 +24,9 @@ from ._report import save_bench
 def _study(folder: Path, cells: int):
     from ..study import load_study
 
-    spec = {
-        "name": "overhead",
-        "groups": [
-            {
-                "name": "flows",
-                "task": "cicids2017",
-                "models": ["flowcnn"],
-                "attentions": ["none"],
-                "seeds": list(range(cells)),
-                "set": {
-                    "data.synthetic": True,
-                    "trainer.epochs": 1,
-                    "trainer.progress_bar": False,
-                    "plots": False,
-                },
-            }
-        ],
-    }
+    sets = {"data.synthetic": True, "trainer.epochs": 1, "trainer.progress_bar": False, "plots": False}
+    group = {"name": "flows", "task": "cicids2017", "models": ["flowcnn"], "attentions": ["none"]}
+    spec = {"name": "overhead", "groups": [{**group, "seeds": list(range(cells)), "set": sets}]}
     path = folder / "overhead.yaml"
     path.write_text(yaml.safe_dump(spec))
     return load_study(path)
@@ -107,16 +92,8 @@ def to_markdown(result: dict) -> str:
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for i, r in enumerate(rows):
-        cols = [
-            i,
-            r["first"],
-            r["cells"],
-            r["submit_s"],
-            r["local_s"],
-            r["slurm_s"],
-            r["overhead_per_cell_s"],
-        ]
-        lines.append("| " + " | ".join(str(c) for c in cols) + " |")
+        cols = ("first", "cells", "submit_s", "local_s", "slurm_s", "overhead_per_cell_s")
+        lines.append(f"| {i} | " + " | ".join(str(r[k]) for k in cols) + " |")
     lines += [
         "",
         f"Median over {len(rows)} rounds: submission {med['submit_s']} s for {rows[0]['cells']} cells, "
@@ -145,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("results/bench/slurm_overhead.json"))
     p.add_argument("--note", default="", help="what else ran on the machine (written with the result)")
     args = p.parse_args(argv)
-    why = missing()
-    if why:
+    if why := missing():
         raise SystemExit(f"miamind: error: {why}")
     import os
 

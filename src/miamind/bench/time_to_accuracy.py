@@ -91,20 +91,8 @@ def run_one(
     if resumed:
         cmd = base + ["--resume", str(run_dir)]
     else:
-        cmd = base + [
-            "--task",
-            "cifar10",
-            "--model",
-            "fastnet",
-            "--attention",
-            attention,
-            "--preset",
-            budget["preset"],
-            "--seed",
-            str(seed),
-            "--out",
-            str(run_dir),
-        ]
+        cmd = base + ["--task", "cifar10", "--model", "fastnet", "--attention", attention]
+        cmd += ["--preset", budget["preset"], "--seed", str(seed), "--out", str(run_dir)]
         for assignment in COMMON_SET + budget["set"]:
             cmd += ["--set", assignment]
         if threads:

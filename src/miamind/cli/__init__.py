@@ -1,11 +1,5 @@
-"""Command line: ``miamind COMMAND ...``, one module per command group.
-
-- :mod:`.run`: ``train``, ``evaluate``, ``predict``, ``baseline``, ``demo``
-- :mod:`.study`: ``study run | list | status | cancel | report | docs``
-- :mod:`.data`: ``info``, ``data check | fetch``
-- :mod:`.bench`: ``bench NAME ...``, ``layers``
-- :mod:`.viz`: ``viz maps | attention`` (``visualize``: the old name of ``viz maps``)
-- :mod:`.export`: ``export``, ``convert``
+"""Command line: ``miamind COMMAND ...``, one module per command group (``run``, ``study``, ``data``,
+``bench``, ``viz``, ``export``; each module's docstring names its commands).
 
 Each command parses its arguments and calls the library. :func:`main` prints a
 :class:`miamind.errors.UserError` (bad input: a file, a field, a name) as one line and exits 2; every
@@ -56,19 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         elif extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return int(args.func(args) or 0)
-    except StoppedError as e:
-        print(f"miamind: error: {e}", file=sys.stderr)
-        return STOPPED
     except UserError as e:
         print(f"miamind: error: {e}", file=sys.stderr)
-        return 2
-    except PreemptedError as e:
-        # The scheduler's warning signal: not a failure; the study executor requeues the cell.
+        return STOPPED if isinstance(e, StoppedError) else 2
+    except (PreemptedError, TerminatedError) as e:
+        # The scheduler's warning signal is not a failure: the study executor requeues the cell.
         print(f"miamind: interrupted: {e}", file=sys.stderr)
-        return PREEMPTED_EXIT
-    except TerminatedError as e:
-        print(f"miamind: interrupted: {e}", file=sys.stderr)
-        return TERMINATED_EXIT
+        return PREEMPTED_EXIT if isinstance(e, PreemptedError) else TERMINATED_EXIT
     except OSError as e:
         # Disk full, read-only folder, I/O error: name the file and the cause in one line. Files are
         # written atomically, so what was complete before (the last checkpoint) is intact.

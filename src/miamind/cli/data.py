@@ -8,6 +8,8 @@ import json
 from ..engine.config import PRESETS
 from ..errors import InputError
 
+DATA_DIR_HELP = "data root (default: $MIAMIND_DATA, then ~/.cache/miamind/data)"
+
 
 def _cmd_info(args) -> int:
     from .. import __version__
@@ -76,9 +78,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="dataset tools")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     check = data_sub.add_parser("check", help="find, verify and count the datasets")
-    check.add_argument(
-        "--data-dir", default=None, help="data root (default: $MIAMIND_DATA, then ~/.cache/miamind/data)"
-    )
+    check.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     check.add_argument("--dataset", default=None, choices=list(DATASETS), help="check only this dataset")
     check.add_argument("--path", default=None, help="with --dataset: check this file or folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -89,7 +89,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "one line per source that cannot be fetched",
     )
     fetch.add_argument("datasets", nargs="+", choices=[*DATASETS, "all"])
-    fetch.add_argument(
-        "--data-dir", default=None, help="data root (default: $MIAMIND_DATA, then ~/.cache/miamind/data)"
-    )
+    fetch.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     fetch.set_defaults(func=_cmd_data_fetch)

@@ -6,15 +6,9 @@ import argparse
 
 from ..engine.config import PRESETS
 from ..errors import InputError
-from ..tasks.registry import task_names
+from ..tasks.registry import get_task, task_names
 
 CHECKPOINTS = ["best", "last"]
-
-
-def _has_baselines(task: str) -> bool:
-    from ..tasks.registry import get_task
-
-    return get_task(task).kind == "flow-classification"
 
 
 def _cmd_demo(args) -> int:
@@ -176,7 +170,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     from ..engine.baselines import BASELINES
 
     bl = sub.add_parser("baseline", help="a classical scikit-learn classifier on a task's flows (same split)")
-    bl.add_argument("--task", required=True, choices=[t for t in task_names() if _has_baselines(t)])
+    bl.add_argument("--task", required=True, choices=[t for t in task_names() if get_task(t).has_baselines])
     bl.add_argument("--model", required=True, choices=list(BASELINES))
     bl.add_argument("--preset", default="fast", choices=PRESETS)
     bl.add_argument("--seed", type=int)

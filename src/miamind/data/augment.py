@@ -49,9 +49,8 @@ def random_crop_flip(
 ) -> torch.Tensor:
     """Zero-pad by ``pad``, crop back to (H, W) at a random offset, flip left-right with p=1/2.
 
-    Zero padding (not reflect) as in the standard CIFAR recipe (He et al. 2016; torchvision
-    ``RandomCrop(32, padding=4)`` whose default fill is 0). Each image gets its own offset in
-    ``[0, 2*pad]`` per axis and its own flip decision.
+    Zero padding (not reflect), as torchvision's ``RandomCrop(32, padding=4)``. Each image gets its
+    own offset in ``[0, 2*pad]`` per axis and its own flip decision.
 
     Args:
         images: (N, C, H, W) tensor, any dtype (uint8 expected).

@@ -60,8 +60,7 @@ def stratified_split(
     train_only = {int(s): int(n) for s, n in zip(values, counts, strict=True) if n < 3}
     small = np.isin(strata, list(train_only))
     train = np.flatnonzero(~small)
-    empty = np.empty(0, np.int64)
-    val, test = empty, empty
+    val = test = np.empty(0, np.int64)
     rng = random_state(seed)
     if f[2] > 0 and len(train):
         train, test = train_test_split(train, test_size=f[2], stratify=strata[train], random_state=rng)

@@ -24,7 +24,7 @@ from ..tasks.registry import get_task, task_names
 from .build import build_datamodule_for
 from .config import Config
 from .provenance import record_attempt
-from .run_folder import RunError, data_summary, write_dataset_files, write_metrics
+from .run_folder import RunError, data_summary, run_identity, write_dataset_files, write_metrics
 from .run_lock import run_folder_lock
 
 
@@ -93,8 +93,6 @@ def train_baseline(cfg: Config, name: str, out: str | Path, *, arrays=None, quie
 
 
 def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: bool) -> dict:
-    if name not in BASELINES:
-        raise InputError(f"unknown baseline {name!r} (valid: {', '.join(BASELINES)})")
     if not get_task(cfg.task).has_baselines:
         valid = ", ".join(t for t in task_names() if get_task(t).has_baselines)
         raise InputError(f"classical baselines exist for {valid} only, not {cfg.task}")
@@ -124,11 +122,9 @@ def _train_baseline(cfg: Config, name: str, out: str | Path, *, arrays, quiet: b
     novel, facts = near_copy_report(dm, clf.classes_[clf.predict_proba(x_test).argmax(1)], y_test)
     test["metrics"].update(novel)
     metrics = {
-        "task": cfg.task,
+        **run_identity(cfg),
         "model": name,
         "attention": "none",
-        "preset": cfg.preset,
-        "seed": cfg.seed,
         "epochs": None,
         "world_size": 1,
         "parameters": None,

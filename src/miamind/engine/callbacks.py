@@ -1,12 +1,6 @@
-"""Lightning callbacks for safe, exactly resumable training runs.
-
-- :class:`SafetensorsModelCheckpoint` writes ``checkpoints/last.safetensors`` (every epoch) and
-  ``checkpoints/best.safetensors`` (when the monitored metric improves), overwritten in place,
-  at the end of each training epoch (after that epoch's validation).
-- :class:`RNGStateCallback` puts the torch / CUDA / numpy / ``random`` generator states in the
-  checkpoint, so a resumed run draws the same dropout masks as an uninterrupted one.
-- :class:`FiniteLossGuard` stops training at the first non-finite loss, before the poisoned
-  optimizer step, and says where the last good checkpoint is.
+"""Lightning callbacks for safe, exactly resumable training runs: checkpoints
+(:class:`SafetensorsModelCheckpoint`), generator states (:class:`RNGStateCallback`), a stop at the
+first non-finite loss (:class:`FiniteLossGuard`) and at the scheduler's warning (:class:`PreemptionGuard`).
 
 Trainer configuration for exact resume (see the tests in ``tests/engine``)::
 
@@ -39,6 +33,7 @@ from .._atomic import PathLike
 from ..errors import StoppedError
 from .checkpoint_io import SafetensorsCheckpointIO
 from .preemption import PREEMPT_SIGNAL, PreemptedError
+from .run_folder import checkpoint_file
 
 
 class NonFiniteLossError(StoppedError):
@@ -238,11 +233,7 @@ class SafetensorsModelCheckpoint(ModelCheckpoint):
 
 def resume_checkpoint_path(run_dir: PathLike) -> Path | None:
     """``run_dir/checkpoints/last.safetensors`` if it exists (pass it to ``trainer.fit(ckpt_path=...)``)."""
-    path = (
-        Path(run_dir)
-        / "checkpoints"
-        / f"{SafetensorsModelCheckpoint.CHECKPOINT_NAME_LAST}{SafetensorsModelCheckpoint.FILE_EXTENSION}"
-    )
+    path = checkpoint_file(run_dir, "last")
     return path if path.is_file() else None
 
 

@@ -160,13 +160,9 @@ def resolve_config(
 
 
 def _nest(dotted: str, value: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    node = out
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-    return out
+    for part in reversed(dotted.split(".")):
+        value = {part: value}
+    return value
 
 
 def validate(task: str, cfg: Mapping[str, Any]) -> RunConfig:

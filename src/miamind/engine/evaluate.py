@@ -46,7 +46,7 @@ def evaluate(
             "attention": cfg.model.attention,
             "checkpoint": which,
             "split": split,
+            **headline(cfg.task, result["metrics"]),
         }
-        row.update(headline(cfg.task, result["metrics"]))
         print(format_table([row]))
     return result

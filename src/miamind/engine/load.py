@@ -41,8 +41,7 @@ def load_trained_model(run_dir: PathLike, which: str = "best"):
     export run). ``path`` is the checkpoint file: Lightning's ``.safetensors``, or for a MindSpore
     run the converted ``_torch.safetensors`` weights.
     """
-    cfg, info, model, path, _ = _load(run_dir, which)
-    return cfg, info, model, path
+    return _load(run_dir, which)[:4]
 
 
 def load_run(run_dir: PathLike, checkpoint: str = "best"):
@@ -57,9 +56,7 @@ def load_run(run_dir: PathLike, checkpoint: str = "best"):
     from ..tasks.modules import TaskModule
 
     cfg, info, model, _, ckpt = _load(run_dir, checkpoint)
-    hparams = dict((ckpt or {}).get("hyper_parameters") or {})
-    if not hparams:
-        hparams = task_module_arguments(cfg, info)
+    hparams = dict((ckpt or {}).get("hyper_parameters") or {}) or task_module_arguments(cfg, info)
     class_weights = None if ckpt is None else ckpt["state_dict"].get("class_weights")
     module = TaskModule(model, **hparams, class_weights=class_weights)
     return module.eval(), cfg

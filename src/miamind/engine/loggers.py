@@ -1,17 +1,10 @@
 """A run's loggers: CSV always (the record the run folder keeps), TensorBoard and MLflow on request.
 
-``trainer.loggers: [csv, tensorboard, mlflow]``:
-
-- ``csv``: ``RUN_DIR/logs/attempt-K/metrics.csv``, joined into ``RUN_DIR/metrics.csv`` (always on).
-- ``tensorboard``: event files in ``RUN_DIR/tensorboard/attempt-K/`` (``tensorboard --logdir runs/``
-  finds every run); needs ``pip install 'miamind[tensorboard]'``.
-- ``mlflow``: one MLflow run per run folder (a resumed attempt continues it), tracking URI from
-  ``trainer.mlflow_tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else a SQLite store
-  ``mlflow.db`` in the runs folder (the run folder's parent: works offline, one store per study);
-  the study runner tags each run with its study, group and cell. Needs
-  ``pip install 'miamind[mlflow]'``.
-
-Everything that can be refused is refused by :func:`check_loggers` before the run folder is touched.
+``trainer.loggers: [csv, tensorboard, mlflow]``, as ``docs/training.md`` describes them. Each attempt
+logs to ``attempt-K`` (CSV: under ``RUN_DIR/logs``; TensorBoard: under ``RUN_DIR/tensorboard``); an
+MLflow run is one per run folder, continued by a resumed attempt, its store by default the runs
+folder's ``mlflow.db`` (works offline, one store per study). Everything that can be refused is
+refused by :func:`check_loggers` before the run folder is touched.
 """
 
 from __future__ import annotations

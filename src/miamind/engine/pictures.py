@@ -1,12 +1,8 @@
 """``miamind viz attention``: the attention gates of several trained runs on the same test images.
 
-:func:`attention_pictures` loads each run folder (:func:`~miamind.engine.load.load_run`), takes K
-images evenly spaced over the run's own test split (CIFAR-10: the official test images; ISBI 2012: the
-held-out fold's whole slices, which are its test set -- never training images), captures the gates of
-its MIA-Mind, CBAM or coordinate attention layers (:func:`~miamind.viz.gate_capture.capture_gates`)
-and draws them side by side (:func:`~miamind.viz.gate_comparison.plot_gate_comparison`), with a JSON
-record beside the PNG: the runs, their checkpoint files, the layers drawn, the image indices and the
-command.
+:func:`attention_pictures` captures each run's gates (:func:`~miamind.viz.gate_capture.capture_gates`)
+on test images of its task and draws them side by side
+(:func:`~miamind.viz.gate_comparison.plot_gate_comparison`); ``docs/engine.md`` describes the picture.
 """
 
 from __future__ import annotations
@@ -161,8 +157,7 @@ def attention_pictures(
                 image_record["classes"] = [dm.info.class_names[int(c)] for c in y]
                 labels = [f"test {i}: {name}" for i, name in enumerate(image_record["classes"])]
             else:
-                slices = image_record["labelled_slices"]
-                labels = [f"test {i}: slice {s}" for i, s in enumerate(slices)]
+                labels = [f"test {i}: slice {s}" for i, s in enumerate(image_record["labelled_slices"])]
         elif pixels.shape != first_images.shape or not np.allclose(pixels, first_images, atol=1e-4):
             raise PictureError(
                 f"{run_dir}: its {images} test images differ from those of {folders[0]} "

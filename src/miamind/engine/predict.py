@@ -6,32 +6,16 @@ Inputs are prepared with the statistics the run fitted on its training split
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._atomic import (
-    PathLike,
-    atomic_open,
-)
+from .._atomic import PathLike
 from ..tasks.registry import get_task
 from .build import build_datamodule_for
 from .hf_folder import is_model_folder, load_model_folder
 from .load import load_trained_model
-from .run_folder import RunError, load_preprocess
+from .run_folder import RunError, load_preprocess, write_csv
 from .summary import format_table
-
-
-def _batches(n: int, size: int):
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
-def _write_csv(path: Path, rows: list[dict[str, object]]) -> None:
-    with atomic_open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def predict(
@@ -90,7 +74,8 @@ def predict(
                 )
     else:
         with torch.no_grad():
-            probs = torch.cat([torch.softmax(model(x[s]).float(), 1) for s in _batches(len(x), batch_size)])
+            batches = (x[start : start + batch_size] for start in range(0, len(x), batch_size))
+            probs = torch.cat([torch.softmax(model(xb).float(), 1) for xb in batches])
         for name, p in zip(names, probs, strict=True):
             row: dict[str, object] = {
                 "input": name,
@@ -100,7 +85,7 @@ def predict(
             row.update({f"p_{c}": round(float(v), 6) for c, v in zip(info.class_names, p, strict=True)})
             rows.append(row)
         if out:
-            _write_csv(Path(out), rows)
+            write_csv(Path(out), rows)
     if not quiet:
         shown = [{k: str(v) for k, v in r.items() if not k.startswith("p_")} for r in rows[:20]]
         print(format_table(shown))
@@ -142,26 +127,10 @@ def visualize(run_dir: PathLike, *, n: int = 4, which: str = "best", arrays=None
     state = load_preprocess(run_dir)
     denorm = (state["mean"], state["std"]) if "mean" in state and "std" in state else None
     out = run_dir / "plots" / "attention_maps.png"
+    # Segmentation: the padded slice as the network saw it, so w_s lines up with the image under it.
+    extra: dict = {}
     if task.kind == "image-classification":
-        plot_attention_maps(
-            x,
-            captures,
-            out,
-            class_names=info.class_names,
-            denormalize=denorm,
-            labels=y.tolist(),
-            predictions=logits.argmax(1).tolist(),
-            max_images=n,
-            title=f"{cfg.model.name} + {cfg.model.attention}",
-        )
-    else:
-        # The padded slice as the network saw it, so w_s lines up with the image under it.
-        plot_attention_maps(
-            x,
-            captures,
-            out,
-            denormalize=denorm,
-            max_images=n,
-            title=f"{cfg.model.name} + {cfg.model.attention}",
-        )
+        extra = dict(class_names=info.class_names, labels=y.tolist(), predictions=logits.argmax(1).tolist())
+    title = f"{cfg.model.name} + {cfg.model.attention}"
+    plot_attention_maps(x, captures, out, denormalize=denorm, max_images=n, title=title, **extra)
     return [out]

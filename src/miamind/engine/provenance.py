@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._atomic import PathLike, atomic_open
+from .._atomic import PathLike
 
 PROVENANCE = "provenance.json"
 #: scheduler variables worth keeping with an attempt (which job, which task of an array, which restart)
@@ -26,24 +26,19 @@ SLURM_KEYS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLUR
 def source_commit(where: PathLike | None = None) -> str | None:
     """HEAD of the git checkout holding the imported ``miamind`` source (``+dirty`` when tracked files
     differ); None for an installed package (its version says what it is)."""
+
+    def git(folder: PathLike, *args: str) -> str:
+        run = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True)
+        return run.stdout
+
     if where is None:
         where = Path(__file__).resolve().parent
     try:
-        top = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "--show-toplevel", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
+        top = git(where, "rev-parse", "--show-toplevel", "HEAD").split()
         # site-packages inside some unrelated repository is not a checkout of this project
         if not (Path(top[0]) / "src" / "miamind").is_dir():
             return None
-        dirty = subprocess.run(
-            ["git", "-C", top[0], "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        dirty = git(top[0], "status", "--porcelain", "--untracked-files=no").strip()
     except (OSError, subprocess.CalledProcessError, IndexError):
         return None
     return top[1] + ("+dirty" if dirty else "")
@@ -111,8 +106,8 @@ def record_attempt(run_dir: PathLike, kind: str) -> dict[str, Any]:
     """Append this process's :func:`environment` to ``RUN_DIR/provenance.json`` (``kind``: start or
     resume); returns the entry."""
     entry = {"kind": kind, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **environment()}
-    attempts = [*read_provenance(run_dir), entry]
+    from .run_folder import write_json
+
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    with atomic_open(Path(run_dir) / PROVENANCE, "w") as f:
-        f.write(json.dumps({"attempts": attempts}, indent=2) + "\n")
+    write_json(Path(run_dir) / PROVENANCE, {"attempts": [*read_provenance(run_dir), entry]})
     return entry

@@ -95,20 +95,22 @@ def write_metrics(run_dir: PathLike, metrics: Mapping[str, Any]) -> Path:
     return path
 
 
-def write_metrics_csv(
-    run_dir: PathLike, rows: Sequence[Mapping[str, Any]], fields: Sequence[str] | None = None
-) -> Path:
-    """``metrics.csv``: ``rows`` under the columns ``fields`` (default: every row key, first seen first)."""
+def write_csv(path: PathLike, rows: Sequence[Mapping[str, Any]], fields: Sequence[str] | None = None) -> Path:
+    """``rows`` as CSV under the columns ``fields`` (default: every row key, first seen first), atomically."""
     if fields is None:
-        fields = []
-        for row in rows:
-            fields += [k for k in row if k not in fields]
-    path = Path(run_dir) / "metrics.csv"
+        fields = list(dict.fromkeys(k for row in rows for k in row))
     with atomic_open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(fields))
         writer.writeheader()
         writer.writerows(rows)
-    return path
+    return Path(path)
+
+
+def write_metrics_csv(
+    run_dir: PathLike, rows: Sequence[Mapping[str, Any]], fields: Sequence[str] | None = None
+) -> Path:
+    """``metrics.csv``: ``rows`` under the columns ``fields`` (default: every row key, first seen first)."""
+    return write_csv(Path(run_dir) / "metrics.csv", rows, fields)
 
 
 def run_identity(cfg: Config) -> dict[str, Any]:
@@ -166,21 +168,19 @@ def join_attempt_logs(run_dir: PathLike, resumed_after: Mapping[int, int]) -> Pa
     if not attempts:
         return None
     rows: list[dict[str, str]] = []
-    fields: list[str] = []
+    fields: dict[str, None] = {}  # every attempt's columns, first seen first
     for path in attempts:
         k = int(path.parent.name.split("-")[1])
         cutoff = resumed_after.get(k + 1)
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
-            for name in reader.fieldnames or []:
-                if name not in fields:
-                    fields.append(name)
+            fields.update(dict.fromkeys(reader.fieldnames or []))
             for row in reader:
                 epoch = row.get("epoch")
                 if cutoff is not None and epoch not in (None, "") and int(float(epoch)) > cutoff:
                     continue
                 rows.append(row)
-    return write_metrics_csv(run_dir, rows, fields)
+    return write_metrics_csv(run_dir, rows, list(fields))
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
@@ -204,10 +204,7 @@ def checkpoint_path(run_dir: PathLike, which: str = "best") -> Path:
     "best" falls back to "last" for runs without a monitored metric.
     """
     run_dir = Path(run_dir)
-    if which not in ("best", "last"):
-        raise RunError(f"checkpoint must be 'best' or 'last', got {which!r}")
-    order = [which, "last"] if which == "best" else [which]
-    for name in order:
+    for name in [which, "last"] if which == "best" else [which]:
         for kind in ("lightning", "torch-weights"):
             path = checkpoint_file(run_dir, name, kind)
             if path.is_file():

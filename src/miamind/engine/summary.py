@@ -15,7 +15,7 @@ def headline(task: str, metrics: Mapping[str, float]) -> dict[str, str]:
 
 def summary_row(m: Mapping[str, Any]) -> dict[str, str]:
     """One table row of a ``metrics.json``."""
-    row = {
+    return {
         "task": m["task"],
         "model": m["model"],
         "attention": str(m["attention"]),
@@ -24,9 +24,8 @@ def summary_row(m: Mapping[str, Any]) -> dict[str, str]:
         "train_s": f"{m['fit_seconds_this_attempt']:.0f}",
         "img_per_s": "" if m["train_samples_per_s"] is None else f"{m['train_samples_per_s']:.0f}",
         "eval_ckpt": m["evaluated_checkpoint"],
+        "test": ", ".join(f"{k} {v}" for k, v in headline(m["task"], m["test"]).items()),
     }
-    row["test"] = ", ".join(f"{k} {v}" for k, v in headline(m["task"], m["test"]).items())
-    return row
 
 
 def format_table(rows: Sequence[Mapping[str, str]]) -> str:

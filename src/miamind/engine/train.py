@@ -89,23 +89,19 @@ def _train_in_folder(
     rank0 = _is_rank_zero()
     last = checkpoint_file(run_dir, "last")
     state: dict[str, Any] = {"resumed_after": {}}
-    attempt = 0
+    attempt, ckpt_path = 0, None
     if resume:
         if not (run_dir / "config.yaml").is_file():
             raise RunError(f"{run_dir}: not a run folder (no config.yaml) - nothing to resume")
         cfg = load_config(run_dir / "config.yaml")
         state = read_attempts(run_dir)
         attempt = next_attempt(run_dir)
-        if not last.is_file():
-            # Killed before the first epoch ended: start again from scratch in the same folder.
-            ckpt_path = None
-        else:
+        # No last checkpoint (killed before the first epoch ended): start again from scratch.
+        if last.is_file():
             ckpt_path = str(last)
             state["resumed_after"][str(attempt)] = _checkpoint_epoch(last)
-    else:
-        if rank0:
-            check_new_run(run_dir, f"use --resume {run_dir} or another --out")
-        ckpt_path = None
+    elif rank0:
+        check_new_run(run_dir, f"use --resume {run_dir} or another --out")
 
     if rank0:
         check_loggers(cfg, run_dir)  # before anything of the run is written

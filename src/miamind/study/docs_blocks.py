@@ -125,6 +125,12 @@ def _mark(c: dict[str, Any] | None) -> str:
     return " *" if c is not None and c.get("significant") else ""
 
 
+def _marked(study: Study, group: str, labels: list[str], metric: str) -> list[str]:
+    """``mean ± sd`` of each configuration, `` *`` when its difference to its reference is significant."""
+    cmps = [None if label.endswith("/none") else study.comparison(group, label) for label in labels]
+    return [_pm(study.stats(group, label, metric)) + _mark(c) for label, c in zip(labels, cmps, strict=True)]
+
+
 def grid_image(results: Path) -> str:
     grid = Study.load(results, "grid")
     speed = _speed(results)
@@ -136,11 +142,7 @@ def grid_image(results: Path) -> str:
         ("cifar10", "fastnet", "acc", "CIFAR-10, fastnet 32/64/128 (test accuracy)"),
         ("isbi2012", "unet", "dice_mean", "ISBI 2012, U-Net width 16 (mean Dice)"),
     ):
-        cells = []
-        for a in IMAGE_ATTENTIONS:
-            st = grid.stats(group, f"{model}/{a}", metric)
-            cmp = None if a == "none" else grid.comparison(group, f"{model}/{a}")
-            cells.append(_pm(st) + _mark(cmp))
+        cells = _marked(grid, group, [f"{model}/{a}" for a in IMAGE_ATTENTIONS], metric)
         n = grid.stats(group, f"{model}/none", metric)["n"]
         rows.append(f"| {title}, n = {n} | " + " | ".join(cells) + " |")
     for key, title in (("fastnet", "fastnet 32/64/128"), ("unet", "U-Net width 16")):
@@ -177,19 +179,11 @@ def grid_image_notes(results: Path) -> str:
         f"(CI {_ci(c)}, Holm p {_p(c['p_holm'])})"
         for c in significant
     )
-    best = {
-        g: max((c for c in grid.comparisons(g) if "/ge" not in c["label"]), key=lambda c: c["mean_diff"])
-        for g in ("cifar10", "isbi2012")
-    }
-    worst = {
-        g: min((c for c in grid.comparisons(g) if "/ge" not in c["label"]), key=lambda c: c["mean_diff"])
-        for g in ("cifar10", "isbi2012")
-    }
-    se_f, mia_f = (
-        speed[("fastnet", "se")]["train_ratio_vs_none"],
-        speed[("fastnet", "mia")]["train_ratio_vs_none"],
-    )
-    se_u, mia_u = speed[("unet", "se")]["train_ratio_vs_none"], speed[("unet", "mia")]["train_ratio_vs_none"]
+    image = {g: [c for c in grid.comparisons(g) if "/ge" not in c["label"]] for g in ("cifar10", "isbi2012")}
+    best = {g: max(cs, key=lambda c: c["mean_diff"]) for g, cs in image.items()}
+    worst = {g: min(cs, key=lambda c: c["mean_diff"]) for g, cs in image.items()}
+    keys = (("fastnet", "se"), ("fastnet", "mia"), ("unet", "se"), ("unet", "mia"))
+    se_f, mia_f, se_u, mia_u = (speed[k]["train_ratio_vs_none"] for k in keys)
     lines = [
         f"- MIA-Mind vs none: ISBI {_s(isbi['mean_diff'])} mean Dice (95% CI {_ci(isbi)}, Holm p "
         f"{_p(isbi['p_holm'])}), {_ordinal(rank_isbi.index('unet/mia') + 1)} of {len(rank_isbi)}; CIFAR-10 "
@@ -321,32 +315,20 @@ def grid_flow(results: Path) -> str:
     speed = _speed(results)
     head = "| data set (task) | " + " | ".join(FLOW_ATTENTIONS) + " | random forest |"
     rule = "|---" * (len(FLOW_ATTENTIONS) + 2) + "|"
+    labels = [*(f"flowcnn/{a}" for a in FLOW_ATTENTIONS), "sklearn_rf"]
     rows = []
     for group, title in (
         ("cic-binary", "CIC-IDS2017 subset, binary"),
         ("cic-improved-multiclass", "CIC-IDS2017 improved sample, 16 classes"),
     ):
-        cells = []
-        for a in FLOW_ATTENTIONS:
-            cmp = None if a == "none" else grid.comparison(group, f"flowcnn/{a}")
-            cells.append(_pm(grid.stats(group, f"flowcnn/{a}", "f1_macro")) + _mark(cmp))
-        rf = grid.comparison(group, "sklearn_rf")
-        cells.append(_pm(grid.stats(group, "sklearn_rf", "f1_macro")) + _mark(rf))
-        rows.append(f"| {title} | " + " | ".join(cells) + " |")
+        rows.append(f"| {title} | " + " | ".join(_marked(grid, group, labels, "f1_macro")) + " |")
         # the same runs scored on the test rows without a near-copy in the training rows
-        novel = [_pm(grid.stats(group, f"flowcnn/{a}", "f1_macro_novel")) for a in FLOW_ATTENTIONS]
-        novel.append(_pm(grid.stats(group, "sklearn_rf", "f1_macro_novel")))
+        novel = [_pm(grid.stats(group, label, "f1_macro_novel")) for label in labels]
         rows.append(f"| {title}: novel test rows only | " + " | ".join(novel) + " |")
-    rows.append(
-        "| flowcnn parameters, 77 features (subset) | "
-        + " | ".join(f"{speed[('flowcnn', a)]['parameters']:,}" for a in FLOW_ATTENTIONS)
-        + " | n/a |"
-    )
-    rows.append(
-        "| flowcnn train speed vs none | "
-        + " | ".join(f"{speed[('flowcnn', a)]['train_ratio_vs_none']:.3f}" for a in FLOW_ATTENTIONS)
-        + " | n/a |"
-    )
+    params = " | ".join(f"{speed[('flowcnn', a)]['parameters']:,}" for a in FLOW_ATTENTIONS)
+    ratios = " | ".join(f"{speed[('flowcnn', a)]['train_ratio_vs_none']:.3f}" for a in FLOW_ATTENTIONS)
+    rows.append(f"| flowcnn parameters, 77 features (subset) | {params} | n/a |")
+    rows.append(f"| flowcnn train speed vs none | {ratios} | n/a |")
     attention_sig = [
         c
         for g in ("cic-binary", "cic-improved-multiclass")
@@ -355,18 +337,14 @@ def grid_flow(results: Path) -> str:
     ]
     drops, rf_lead_novel = [], []
     for group in ("cic-binary", "cic-improved-multiclass"):
-        for a in FLOW_ATTENTIONS:
-            label = f"flowcnn/{a}"
-            drops.append(
-                grid.stats(group, label, "f1_macro")["mean"]
-                - grid.stats(group, label, "f1_macro_novel")["mean"]
-            )
-        best_net = max(grid.stats(group, f"flowcnn/{a}", "f1_macro_novel")["mean"] for a in FLOW_ATTENTIONS)
-        rf_lead_novel.append(grid.stats(group, "sklearn_rf", "f1_macro_novel")["mean"] > best_net)
+        novel_f1 = {a: grid.stats(group, f"flowcnn/{a}", "f1_macro_novel")["mean"] for a in FLOW_ATTENTIONS}
+        drops += [grid.stats(group, f"flowcnn/{a}", "f1_macro")["mean"] - n for a, n in novel_f1.items()]
+        rf_novel_f1 = grid.stats(group, "sklearn_rf", "f1_macro_novel")["mean"]
+        rf_lead_novel.append(rf_novel_f1 > max(novel_f1.values()))
     near = json.loads((results / "data" / "near_duplicates.json").read_text())
     shares = {
-        d: [r["share"] for r in near["results"] if r["dataset"] == d]
-        for d in ("cicids2017", "cicids2017_improved")
+        name: [r["share"] for r in near["results"] if r["dataset"] == d]
+        for name, d in (("subset's", "cicids2017"), ("improved sample's", "cicids2017_improved"))
     }
     intro = (
         "Flow task: test macro-F1, mean ± sd over 5 seeds, flowcnn (1-D CNN), `fast` preset, exact duplicates "
@@ -374,13 +352,7 @@ def grid_flow(results: Path) -> str:
         f"significant after Holm correction over the study's {grid.summary['family_size']} tests. "
         + ("Nothing is marked among the attentions. " if not attention_sig else "")
         + "Near-copies: "
-        + ", ".join(
-            f"{min(v):.0%}-{max(v):.0%} of the {name} test rows"
-            for name, v in (
-                ("subset's", shares["cicids2017"]),
-                ("improved sample's", shares["cicids2017_improved"]),
-            )
-        )
+        + ", ".join(f"{min(v):.0%}-{max(v):.0%} of the {name} test rows" for name, v in shares.items())
         + f" have a training row within distance {near['settings']['threshold']:g} after scaling "
         "([`results/data/near_duplicates.md`](results/data/near_duplicates.md)): not a split error, but it "
         'could favour models that memorise. The "novel test rows only" rows score the same runs on the '
@@ -483,20 +455,11 @@ def models_speed(results: Path) -> str:
     ]
     for label, arm in by.items():
         cells = [f"{arm[a]['train_ratio_vs_none']:.3f}" if a in arm else "-" for a in arms]
-        paired = [
-            m / s
-            for m, s in zip(
-                arm["mia"]["train_img_per_s_rounds"], arm["se"]["train_img_per_s_rounds"], strict=True
-            )
-        ]
+        mia, se = arm["mia"]["train_img_per_s_rounds"], arm["se"]["train_img_per_s_rounds"]
+        paired = [m / s for m, s in zip(mia, se, strict=True)]
         low, high = min(paired), max(paired)
-        verdict = (
-            "yes"
-            if low >= 1
-            else "**no**"
-            if high < 1
-            else f"not settled ({sum(p >= 1 for p in paired)} of {len(paired)} rounds)"
-        )
+        unsettled = f"not settled ({sum(p >= 1 for p in paired)} of {len(paired)} rounds)"
+        verdict = "yes" if low >= 1 else "**no**" if high < 1 else unsettled
         cell = f"{statistics.median(paired):.3f} ({low:.3f}-{high:.3f})"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {cell} | {verdict} |")
     return "\n".join(lines) + "\n"

@@ -165,19 +165,16 @@ def render_index_html(
     with open(out_dir / "cells.csv", newline="") as f:
         cell_rows = list(csv.DictReader(f))
 
-    def canonical(value: Any) -> str:
-        return json.dumps(value or {}, sort_keys=True)
+    def config(c: Mapping[str, Any], kwargs: Any, sweep: Any) -> tuple[str, ...]:
+        """A configuration as summary.json and cells.csv both name it."""
+        canonical = (json.dumps(v or {}, sort_keys=True) for v in (kwargs, sweep))
+        return (c["group"], c["model"], c["attention"], *canonical)
 
-    label_of = {
-        (c["group"], c["model"], c["attention"], canonical(c["attention_kwargs"]), canonical(c["sweep"])): c[
-            "label"
-        ]
-        for c in summary["configs"]
-    }
+    label_of = {config(c, c["attention_kwargs"], c["sweep"]): c["label"] for c in summary["configs"]}
     cells: dict[tuple[str, str], list[dict[str, str]]] = {}
     for r in cell_rows:
-        kwargs, sweep = (canonical(json.loads(r[k]) if r[k] else {}) for k in ("attention_kwargs", "sweep"))
-        label = label_of.get((r["group"], r["model"], r["attention"], kwargs, sweep))
+        kwargs, sweep = (json.loads(r[k]) if r[k] else {} for k in ("attention_kwargs", "sweep"))
+        label = label_of.get(config(r, kwargs, sweep))
         if label is not None:
             cells.setdefault((r["group"], label), []).append(r)
 

@@ -15,7 +15,7 @@ import io
 import json
 import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +23,11 @@ from .._atomic import atomic_open, atomic_path
 from .._portable import RUNS_DIR, portable_path
 from ..tasks.registry import LOWER_IS_BETTER
 from .page import write_index_html
-from .runner import CELL_FILE, cell_status, gpu_available, rerun_command
+from .runner import CELL_FILE, _read_json, cell_status, gpu_available, rerun_command
 from .spec import Cell, Study
 from .stats import holm, paired, summarize, verdict
 
 ALPHA = 0.05
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def cell_metrics(metrics_json: dict[str, Any]) -> dict[str, float]:
@@ -138,11 +131,7 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 
 def write_cells_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    metric_cols: list[str] = []
-    for r in rows:
-        for k in r["cell"].metrics:
-            if k not in metric_cols:
-                metric_cols.append(k)
+    metric_cols = list(dict.fromkeys(k for r in rows for k in r["cell"].metrics))
     cols = [
         "cell",
         "group",
@@ -199,9 +188,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     configs: dict[str, dict[str, Any]] = {}
     for r in rows:
         c: Cell = r["cell"]
-        key = (c.group, c.config_key())
+        key = c.config_key()
         entry = configs.setdefault(
-            f"{c.group}|{c.config_key()}",
+            f"{c.group}|{key}",
             {
                 "group": c.group,
                 "task": c.task,
@@ -212,7 +201,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "sweep": c.sweep,
                 "set": c.sets,
                 "metrics": list(c.metrics),
-                "key": key[1],
+                "key": key,
                 "reference_key": c.reference_key(),
                 "states": defaultdict(int),
                 "na_reason": c.na_reason,
@@ -237,26 +226,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             vals = [v for v in vals if math.isfinite(v)]
             if vals:
                 stats[metric] = summarize(vals).as_dict()
-        per_class_f1 = {}
-        f1_keys = sorted({k for m in units.values() for k in m if k.startswith("f1_per_class_")})
-        for k in f1_keys:
-            vals = [m[k] for m in units.values() if k in m]
-            per_class_f1[k[len("f1_per_class_") :]] = summarize(vals).as_dict()
-        out = {
-            "group": entry["group"],
-            "task": entry["task"],
-            "label": entry["label"],
-            "model": entry["model"],
-            "attention": entry["attention"],
-            "attention_kwargs": entry["attention_kwargs"],
-            "sweep": entry["sweep"],
-            "set": entry["set"],
-            "metrics": entry["metrics"],
-            "states": dict(entry["states"]),
-            "na_reason": entry["na_reason"],
-            "requires": entry["requires"],
-            "stats": stats,
+        per_class_f1 = {
+            k[len("f1_per_class_") :]: summarize([m[k] for m in units.values() if k in m]).as_dict()
+            for k in sorted({k for m in units.values() for k in m if k.startswith("f1_per_class_")})
         }
+        # the entry without its bookkeeping, in the same key order
+        out = {k: v for k, v in entry.items() if k not in ("key", "reference_key", "units")}
+        out.update(states=dict(entry["states"]), stats=stats)
         if per_class_f1:
             out["f1_per_class"] = per_class_f1
         out_configs.append(out)
@@ -325,6 +301,12 @@ def _md_row(cols: list[str]) -> str:
     return "| " + " | ".join(cols) + " |"
 
 
+def _mean_sd_n(s: dict[str, Any] | None) -> str:
+    if s is None:
+        return ""
+    return f"{s['mean']:.4f}" + ("" if s["sd"] is None else f" ± {s['sd']:.4f}") + f" ({s['n']})"
+
+
 _VERDICT_TEXT = {
     "not tested": "not tested (fewer than 2 pairs, or the same difference on every pair)",
     "no difference": "no significant difference",
@@ -344,9 +326,7 @@ def write_summary_md(
     runs_dir: Path | str | None = None,
     command: str | None = None,
 ) -> None:
-    states: dict[str, int] = defaultdict(int)
-    for r in rows:
-        states[r["state"]] += 1
+    states = Counter(r["state"] for r in rows)
     runs_arg = f" --runs-dir {runs_dir}" if runs_dir is not None else ""
     command = command or f"miamind study report {portable_path(study.path)}{runs_arg}"
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -412,18 +392,11 @@ def write_summary_md(
     lines += ["## Configurations (test metrics: mean ± sd over seeds/folds, n)", ""]
     for group in dict.fromkeys(c["group"] for c in summary["configs"]):
         confs = [c for c in summary["configs"] if c["group"] == group]
-        metrics = list(dict.fromkeys(m for c in confs for m in c["stats"])) or []
+        metrics = list(dict.fromkeys(m for c in confs for m in c["stats"]))
         lines += [f"### {group}", "", _md_row(["configuration", *metrics, "cells"])]
         lines.append("|---|" + "---|" * len(metrics) + "---|")
         for c in confs:
-            vals = []
-            for m in metrics:
-                s = c["stats"].get(m)
-                if s is None:
-                    vals.append("")
-                else:
-                    sd = "" if s["sd"] is None else f" ± {s['sd']:.4f}"
-                    vals.append(f"{s['mean']:.4f}{sd} ({s['n']})")
+            vals = [_mean_sd_n(c["stats"].get(m)) for m in metrics]
             if c["na_reason"]:
                 cells = f"N/A: {c['na_reason']}"
             else:
@@ -467,15 +440,12 @@ def _mia_headline(summary: dict[str, Any]) -> list[str]:
             f"- **{group}** ({metric}, {'higher' if higher else 'lower'} is better; best: {best['label']} "
             f"{best['stats'][metric]['mean']:.4f}, n={best['stats'][metric]['n']}):"
         ]
+        comps: dict[str, dict[str, Any]] = {}
+        for c in summary["comparisons"]:
+            if c["group"] == group and c["metric"] == metric:
+                comps.setdefault(c["label"], c)
         for m in mias:
-            cmp = next(
-                (
-                    c
-                    for c in summary["comparisons"]
-                    if c["group"] == group and c["label"] == m["label"] and c["metric"] == metric
-                ),
-                None,
-            )
+            cmp = comps.get(m["label"])
             text = f"{m['label']} ranks {ranked.index(m) + 1} of {len(ranked)} (mean {m['stats'][metric]['mean']:.4f})"
             if cmp is not None:
                 ci = (
@@ -530,10 +500,6 @@ def plot_forest(summary: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(summary, default=str))
-
-
 def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | str | None = None) -> Path:
     """Write results/study/NAME/{cells.csv, summary.md, summary.json, forest.png, index.html}; returns
     the folder."""
@@ -563,7 +529,7 @@ def write_report(study: Study, runs_dir: Path | str | None = None, out: Path | s
         **summary,
     }
     with atomic_open(out_dir / "summary.json", "w") as f:
-        f.write(json.dumps(_jsonable(summary_out), indent=2) + "\n")
+        f.write(json.dumps(summary_out, indent=2, default=str) + "\n")
     write_summary_md(study, summary, rows, out_dir / "summary.md", runs_arg, command)
     (out_dir / "forest.png").unlink(missing_ok=True)
     plot_forest(summary, out_dir / "forest.png")

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -209,9 +210,7 @@ class _Progress:
             else:
                 self.failed += 1
             left = self.total - self.done - self.failed
-            eta = None
-            if self.walls:
-                eta = sum(self.walls) / len(self.walls) * left / self.jobs
+            eta = sum(self.walls) / len(self.walls) * left / self.jobs if self.walls else None
             self.log(
                 f"[study {self.name}] {'ok    ' if ok else 'FAILED'} {cell.id} ({wall:.0f} s) | "
                 f"{self.done}/{self.total} done, {self.failed} failed, {left} left, "
@@ -352,13 +351,8 @@ def run_cell(
     try:
         if (run_dir / "metrics.json").is_file():
             return None, 0.0  # finished by another runner between the listing and the lock
-        attempt = CellAttempt(
-            cell,
-            run_dir,
-            python=python,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            job_id=None,
-        )
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        attempt = CellAttempt(cell, run_dir, python=python, env=env, job_id=None)
         rc = attempt.start().wait()
         return attempt.finish(rc), time.perf_counter() - attempt.t0
     finally:
@@ -443,9 +437,7 @@ def run_study(
     # A scheduler gives GPU cells the GPU they ask for; locally they need one here.
     gpu = True if executor.name != "local" else gpu_available() if gpu is None else gpu
     statuses = [cell_status(study, c, runs_dir, gpu=gpu) for c in cells]
-    counts: dict[str, int] = {}
-    for s in statuses:
-        counts[s.state] = counts.get(s.state, 0) + 1
+    counts = Counter(s.state for s in statuses)
     for s in statuses:
         if s.state in ("na", "needs_gpu", "running"):
             log(f"[study {study.name}] skip {s.cell.id}: {s.state} ({s.reason})")
@@ -512,12 +504,8 @@ def study_states(study: Study, runs_dir: Path | str | None = None) -> list[dict[
             state = "done"  # and recorded: the holder of the lock (if any) has finished
         if state is None:
             status = record.get("status")
-            if status == "failed":
-                state = "failed"
-            elif status == "preempted" or (run_dir / "config.yaml").is_file():
-                state = "interrupted"
-            else:
-                state = "not started"
+            interrupted = status == "preempted" or (run_dir / "config.yaml").is_file()
+            state = "failed" if status == "failed" else "interrupted" if interrupted else "not started"
         last = attempts[-1] if attempts else {}
         exit_ = last.get("signal") or (None if last.get("rc") is None else f"rc {last['rc']}")
         rows.append(

@@ -98,11 +98,7 @@ def queue_states(max_age_s: float = QUEUE_CACHE_S) -> dict[str, str] | None:
     out = _squeue("--me", "-r", "-o", "%i|%T")
     if out is None:
         return None
-    states = {}
-    for line in out.splitlines():
-        job, _, state = line.strip().partition("|")
-        if job:
-            states[job] = state
+    states = {job: state for job, _, state in (ln.strip().partition("|") for ln in out.splitlines()) if job}
     _QUEUE_CACHE.update(at=now, states=states)
     return dict(states)
 
@@ -354,18 +350,14 @@ class SlurmExecutor:
         job_ids: dict[str, str] = {}
         for statuses in by_params.values():
             executor, _ = self._executor(submitit, runs_root / SUBMITIT_FOLDER, cell_params(statuses[0].cell))
-            mine = []
-            for status in statuses:  # hold each cell before it is submitted: no second runner takes it
-                holder = {"executor": "slurm", "job_id": None, "host": this_host(), "runner": os.getpid()}
-                if take_lock(status.run_dir, holder):
-                    mine.append(status)
-            jobs = []
+            # hold each cell before it is submitted: no second runner takes it
+            holder = {"executor": "slurm", "job_id": None, "host": this_host(), "runner": os.getpid()}
+            mine = [status for status in statuses if take_lock(status.run_dir, holder)]
             try:
                 with executor.batch():
-                    for status in mine:
-                        jobs.append(
-                            executor.submit(CellJob(status.cell, str(status.run_dir.resolve()), self.threads))
-                        )
+                    jobs = [
+                        executor.submit(CellJob(s.cell, str(s.run_dir.resolve()), self.threads)) for s in mine
+                    ]
             except BaseException:
                 for status in mine:
                     (status.run_dir / LOCK).unlink(missing_ok=True)

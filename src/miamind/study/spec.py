@@ -38,7 +38,7 @@ import json
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -125,25 +125,20 @@ class Cell:
             "fold": self.fold,
         }
 
+    def _config(self) -> dict[str, Any]:
+        return {k: v for k, v in self.identity().items() if k not in ("seed", "fold")}
+
     def config_key(self) -> str:
         """The configuration the cell belongs to: everything but seed and fold."""
-        ident = self.identity()
-        ident.pop("seed")
-        ident.pop("fold")
-        return _canonical(ident)
+        return _canonical(self._config())
 
     def reference_key(self) -> str | None:
         """The configuration this cell's configuration is compared with (None: it is a reference)."""
-        ident = self.identity()
-        ident.pop("seed")
-        ident.pop("fold")
         ref_model = self.reference.get("model") or self.model
         ref_attention = self.reference.get("attention", "none")
         if self.model == ref_model and self.attention == ref_attention and not self.attention_kwargs:
             return None
-        ident["model"] = ref_model
-        ident["attention"] = ref_attention
-        ident["attention_kwargs"] = {}
+        ident = {**self._config(), "model": ref_model, "attention": ref_attention, "attention_kwargs": {}}
         if self.reference_ignores:
             # e.g. the U-Net insertion point: without attention it changes nothing, so every
             # insertion point is compared with the one network without attention
@@ -287,6 +282,7 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
     """Read, validate and expand a study file; errors name the file and the field."""
     from ..attention import list_attention
     from ..engine.config import PRESETS, TASKS
+    from ..models import list_models
 
     path = Path(path)
     try:
@@ -310,8 +306,6 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
     if not isinstance(groups, list) or not groups:
         raise _fail(path, "groups", "must be a non-empty list of groups")
     valid_attention = ["none", *list_attention()]
-    from ..models import list_models
-
     valid_models = list_models()
     cells: dict[str, Cell] = {}
     members: list[Cell] = []
@@ -374,31 +368,22 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
         if requires not in (None, "gpu"):
             raise _fail(path, f"{where}.requires", f"must be gpu or absent, got {requires!r}")
         resources = _resources(group.get("resources"), path, f"{where}.resources")
-        sweep_keys = list(sweep)
-        for model, attention, kwargs, values, seed, fold in itertools.product(
-            models,
-            attentions,
-            kwargs_list,
-            itertools.product(*(sweep[k] for k in sweep_keys)),
-            seeds,
-            folds,
-        ):
+        combos = itertools.product(
+            models, attentions, kwargs_list, itertools.product(*sweep.values()), seeds, folds
+        )
+        for model, attention, kwargs, values, seed, fold in combos:
             if is_baseline(model):
                 if attention != attentions[0]:
                     continue  # one baseline cell per seed, whatever the attention list
                 attention, kwargs = "none", {}
             elif attention == "none" and kwargs:
                 continue  # attention kwargs mean nothing without attention
-            swept = dict(zip(sweep_keys, values, strict=True))
+            swept = dict(zip(sweep, values, strict=True))
             cell_sets = {**sets, **swept}
             na = None
             if check_applicable and not is_baseline(model):
-                na = _not_applicable(
-                    model,
-                    attention,
-                    _canonical(kwargs),
-                    _canonical(_model_kwargs(cell_sets, model)),
-                )
+                model_kwargs = _canonical(_model_kwargs(cell_sets, model))
+                na = _not_applicable(model, attention, _canonical(kwargs), model_kwargs)
             cell = Cell(
                 study=name,
                 group=gname,
@@ -418,7 +403,7 @@ def load_study(path: str | Path, *, check_applicable: bool = True) -> Study:
                 na_reason=na,
                 resources=resources,
             )
-            cell = _with_id(cell)
+            cell = replace(cell, id=cell_id(cell))
             cells.setdefault(cell.id, cell)  # the same run listed by two groups is one cell
             members.append(cell)
     runs_dir = data.get("runs_dir")
@@ -461,12 +446,6 @@ def _reference_for(model: str, reference: Mapping[str, Any], models: Sequence[st
     if is_baseline(model) and "model" not in ref and networks:
         ref["model"] = networks[0]
     return ref
-
-
-def _with_id(cell: Cell) -> Cell:
-    from dataclasses import replace
-
-    return replace(cell, id=cell_id(cell))
 
 
 def select(cells: Sequence[Cell], only: Sequence[str] | None) -> list[Cell]:

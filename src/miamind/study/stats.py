@@ -87,10 +87,7 @@ def paired(values: Sequence[float], reference: Sequence[float], confidence: floa
         p = 1.0 if mean == 0.0 else None
         return PairedComparison(n, mean, 0.0, mean, mean, None, p, p)
     t = sps.ttest_rel(x, r)
-    if np.all(d == 0):
-        p_w = 1.0
-    else:
-        p_w = float(sps.wilcoxon(x, r, zero_method="wilcox").pvalue)
+    p_w = float(sps.wilcoxon(x, r, zero_method="wilcox").pvalue)  # sd > 0: some pair differs
     return PairedComparison(n, mean, sd, mean - half, mean + half, float(t.statistic), float(t.pvalue), p_w)
 
 

@@ -11,45 +11,36 @@
 * ``example_batch(n, split="val") -> (x, y)`` -- the first ``n`` held-out samples, prepared as
   in evaluation (for plots).
 
-Batches (see :mod:`miamind.tasks.sampling`): every loader is ``DataLoader(batch_size=None,
-sampler=EpochBatchSampler(...), num_workers=0)`` over a dataset that builds a whole batch per
-item, so a training batch is a pure function of ``(seed, epoch, batch index, rank)``; the
-sampler shards by ``torch.distributed`` rank itself, so use ``Trainer(use_distributed_sampler=
-False)``. Training loaders shuffle, augment and drop an incomplete last batch (a batch of one
-breaks BatchNorm); evaluation loaders do none of that and shard without padding.
+Batches come from :mod:`miamind.tasks.sampling` (use ``Trainer(use_distributed_sampler=False)``).
+Training loaders shuffle, augment and drop an incomplete last batch (a batch of one breaks
+BatchNorm); evaluation loaders do none of that and shard without padding.
 
-Tasks and ``data_cfg`` keys: a run config's ``data`` section, or a mapping validated by the task's
-data model (``Task.data_class()``, :mod:`miamind.engine.schema`; only keys with a default there are
-optional; an unknown or missing key or a bad value is a ``ValueError`` naming it):
+Tasks and ``data_cfg``: a run config's ``data`` section, or a mapping validated by the task's data
+model (``Task.data_class()``, :mod:`miamind.engine.schema`, which lists the keys; only keys with a
+default there are optional; an unknown or missing key or a bad value is a ``ValueError`` naming it):
 
-* ``cifar10``: ``data_dir``, ``batch_size``, ``eval_batch_size``, ``val_size`` (images held out
-  from the official TRAIN split, stratified by class, drawn with ``seed``; 0 = no validation
-  set), ``augment: {crop_pad, flip, cutout}`` (zero-pad + random crop, horizontal flip, Cutout
-  square size; 0/False disable), ``limit_train`` (None or a stratified subset size).
-  Optional: ``limit_eval`` (None or a stratified, seeded subset size of val and of test; the
-  image-folder copy of CIFAR-10 stores test images class by class, so use this rather than
-  Lightning's ``limit_test_batches``, which would see only airplanes). Test = the official test
-  split. Normalisation: per-channel mean/std of the training images actually used.
-  ``preprocess_state = {"mean": (3,), "std": (3,)}`` (float64, [0, 1] pixel units).
-* ``isbi2012``: ``data_dir``, ``fold``, ``n_folds``, ``crop``, ``crops_per_epoch``,
-  ``batch_size``, ``eval_batch_size``, ``pad_multiple``. Training: ``crops_per_epoch`` random
-  ``crop`` x ``crop`` crops (random slice, position and one of the 8 symmetries of the square)
-  from the fold's training slices. Validation AND test: the held-out fold's whole slices (the
-  official test slices have no labels). Each evaluation batch is ``(x, y)`` with ``x`` (B, 1,
-  Hp, Wp) reflect-padded at the bottom/right to multiples of ``pad_multiple`` and ``y`` (B, H, W)
-  NOT padded: crop the model output with :func:`crop_to_target` (top-left aligned) before the
-  loss and metrics. Images are scaled to [0, 1], then standardised with the mean/std of the
-  fold's training slices. ``preprocess_state = {"mean": (1,), "std": (1,)}`` ([0, 1] units).
-* ``cicids2017``: ``data_dir``, ``dataset`` ("cicids2017" | "cicids2017_improved"),
-  ``label_mode`` ("binary" | "multiclass"), ``split`` (train/val/test fractions), ``nonfinite``
-  ("drop" | "clip"), ``scale`` ("standard" | "minmax" | None), ``batch_size``,
-  ``eval_batch_size``, ``class_weights`` (bool: ``FlowSplits.class_weights`` as a tensor, else
-  None). Optional: ``limit_eval`` as for cifar10; ``drop_duplicates`` (default true: exact copies
-  of a row are removed before the split, see ``flows.make_splits``). Split and fitting: ``flows.make_splits`` with
-  ``seed``. x is (N, 1, F). ``preprocess_state``: ``scaler_offset``, ``scaler_scale`` (F,)
-  float64; ``clip_posinf``, ``clip_neginf``, ``clip_nan`` (F,) float32 only with
-  ``nonfinite="clip"``; ``feature_names`` (F,) numpy str array (the CSV columns to read, in
-  order). Use ``inputs.preprocess_state_to_json`` to store it in JSON metadata.
+* ``cifar10``: ``val_size`` images are held out from the official TRAIN split (stratified by
+  class, drawn with ``seed``; 0 = no validation set); ``augment``: zero-pad + random crop,
+  horizontal flip, Cutout square size (0/False disable); ``limit_train``: None or a stratified
+  subset size; ``limit_eval``: the same for val and for test (the image-folder copy of CIFAR-10
+  stores test images class by class, so use this rather than Lightning's ``limit_test_batches``,
+  which would see only airplanes). Test = the official test split. Normalisation: per-channel
+  mean/std of the training images actually used. ``preprocess_state = {"mean": (3,), "std":
+  (3,)}`` (float64, [0, 1] pixel units).
+* ``isbi2012``: training: ``crops_per_epoch`` random ``crop`` x ``crop`` crops (random slice,
+  position and one of the 8 symmetries of the square) from the fold's training slices. Validation
+  AND test: the held-out fold's whole slices (the official test slices have no labels). Each
+  evaluation batch is ``(x, y)`` with ``x`` (B, 1, Hp, Wp) reflect-padded at the bottom/right to
+  multiples of ``pad_multiple`` and ``y`` (B, H, W) NOT padded: crop the model output with
+  :func:`crop_to_target` (top-left aligned) before the loss and metrics. Images are scaled to
+  [0, 1], then standardised with the mean/std of the fold's training slices.
+  ``preprocess_state = {"mean": (1,), "std": (1,)}`` ([0, 1] units).
+* ``cicids2017``: ``class_weights``: ``FlowSplits.class_weights`` as a tensor, else None;
+  ``limit_eval`` as for cifar10. Split and fitting (``drop_duplicates``, ``nonfinite``,
+  ``scale``...): ``flows.make_splits`` with ``seed``. x is (N, 1, F). ``preprocess_state``:
+  ``scaler_offset``, ``scaler_scale`` (F,) float64; ``clip_posinf``, ``clip_neginf``, ``clip_nan``
+  (F,) float32 only with ``nonfinite="clip"``; ``feature_names`` (F,) numpy str array (the CSV
+  columns to read, in order). Use ``inputs.preprocess_state_to_json`` to store it in JSON metadata.
 
 ``arrays`` injects data instead of loading it: a ``Cifar10Arrays``, an ``IsbiArrays``, or a
 ``FlowSplits`` (used as is: ``label_mode``/``split``/``nonfinite``/``scale`` are then not
@@ -101,9 +92,6 @@ def crop_to_target(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return unpad(logits, tuple(target.shape[-2:]))
 
 
-# ------------------------------------------------------------------------------ configuration
-
-
 def validate_data_cfg(task: str, data_cfg: Mapping[str, Any] | DataConfig) -> DataConfig:
     """``data_cfg`` as the task's data model (``Task.data_class()``, :mod:`miamind.engine.schema`):
     a model is taken as it is (a run config's ``data``), a mapping is validated; an unknown or
@@ -128,9 +116,6 @@ def _subset(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return stratified_indices(labels, limit, seed)[0]
 
 
-# ------------------------------------------------------------------------------ base class
-
-
 class TaskDataModule(pl.LightningDataModule):
     """What the three data modules share: config checks, lazy setup, the loaders."""
 
@@ -150,7 +135,6 @@ class TaskDataModule(pl.LightningDataModule):
         self._class_weights: torch.Tensor | None = None
         self._eval: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    # ---- setup
     def setup(self, stage: str | None = None) -> None:
         """Load, split and fit once (every later call, for any stage, is a no-op)."""
         if not self._ready:
@@ -183,15 +167,16 @@ class TaskDataModule(pl.LightningDataModule):
     def _preprocess_state(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    # ---- loaders
+    # ---- loaders (defaults: gather rows of ``self._train`` / ``self._eval[split]``)
     def _train_build(self, key: BatchKey) -> Batch:
-        raise NotImplementedError
+        return self._train[0][key.indices], self._train[1][key.indices]
 
     def _train_size(self) -> int:
-        raise NotImplementedError
+        return len(self._train[1])
 
     def _eval_build(self, split: str) -> Callable[[BatchKey], Batch]:
-        raise NotImplementedError
+        x, y = self._eval[split]
+        return lambda key: (x[key.indices], y[key.indices])
 
     def train_dataloader(self):
         self._ensure()
@@ -252,9 +237,6 @@ class TaskDataModule(pl.LightningDataModule):
         return "test" if split == "val" and len(self._eval["val"][1]) == 0 else split
 
 
-# ------------------------------------------------------------------------------ CIFAR-10
-
-
 class Cifar10DataModule(TaskDataModule):
     """CIFAR-10: official train minus a stratified validation hold-out; official test."""
 
@@ -304,10 +286,8 @@ class Cifar10DataModule(TaskDataModule):
         self._info = arrays.info
         # Cutout fills with the mean pixel: the same as cutting out after normalisation (value 0).
         self._fill = [int(round(255 * m)) for m in self.mean]
-        n_train = len(self._train[1])
-        self._flip_parity = (
-            torch.rand(n_train, generator=seeded_generator(mix_seed(self.seed, _FLIP_PARITY))) < 0.5
-        )
+        parity_rng = seeded_generator(mix_seed(self.seed, _FLIP_PARITY))
+        self._flip_parity = torch.rand(len(self._train[1]), generator=parity_rng) < 0.5
 
     @property
     def train_indices(self) -> np.ndarray:
@@ -336,9 +316,6 @@ class Cifar10DataModule(TaskDataModule):
         pick = torch.randperm(len(images), generator=g)[: min(n, len(images))]
         return normalize(images[pick], self.mean, self.std)
 
-    def _train_size(self) -> int:
-        return len(self._train[1])
-
     def _train_build(self, key: BatchKey) -> Batch:
         x, y = self._train[0][key.indices], self._train[1][key.indices]
         g = key.generator()
@@ -358,9 +335,6 @@ class Cifar10DataModule(TaskDataModule):
             return normalize(images[key.indices], self.mean, self.std), labels[key.indices]
 
         return build
-
-
-# ------------------------------------------------------------------------------ ISBI 2012
 
 
 class Isbi2012DataModule(TaskDataModule):
@@ -432,17 +406,6 @@ class Isbi2012DataModule(TaskDataModule):
             self._train[0], self._train[1], crop=self.crop, n=len(key.indices), generator=key.generator()
         )
 
-    def _eval_build(self, split: str) -> Callable[[BatchKey], Batch]:
-        images, targets = self._eval[split]
-
-        def build(key: BatchKey) -> Batch:
-            return images[key.indices], targets[key.indices]
-
-        return build
-
-
-# ------------------------------------------------------------------------------ CIC-IDS2017
-
 
 class CicIds2017DataModule(TaskDataModule):
     """CIC-IDS2017 flows (or the improved re-extraction): seeded stratified split, scaled on train."""
@@ -488,9 +451,8 @@ class CicIds2017DataModule(TaskDataModule):
         shape = (-1, *splits.input_shape)
 
         def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-            return torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(shape), torch.from_numpy(
-                y.astype(np.int64)
-            )
+            x_t = torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(shape)
+            return x_t, torch.from_numpy(y.astype(np.int64))
 
         self._train = tensors(splits.x_train, splits.y_train)
         eval_seed = mix_seed(self.seed, _EVAL_SUBSET)
@@ -530,23 +492,6 @@ class CicIds2017DataModule(TaskDataModule):
         else:
             raise InputError(f"split must be train, val or test, got {split!r}")
         return x.reshape(len(x), -1).numpy(), y.numpy()
-
-    def _train_size(self) -> int:
-        return len(self._train[1])
-
-    def _train_build(self, key: BatchKey) -> Batch:
-        return self._train[0][key.indices], self._train[1][key.indices]
-
-    def _eval_build(self, split: str) -> Callable[[BatchKey], Batch]:
-        x, y = self._eval[split]
-
-        def build(key: BatchKey) -> Batch:
-            return x[key.indices], y[key.indices]
-
-        return build
-
-
-# ------------------------------------------------------------------------------ factory
 
 
 def build_datamodule(

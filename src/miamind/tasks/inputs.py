@@ -79,9 +79,6 @@ def _state(state: Mapping[str, Any], keys: Sequence[str], task: str) -> dict[str
     return {k: np.asarray(state[k]) for k in state}
 
 
-# ------------------------------------------------------------------------------ CIFAR-10
-
-
 def load_cifar10_inputs(paths, state) -> Inputs:
     from ..data.cifar10 import decode_image
 
@@ -91,9 +88,6 @@ def load_cifar10_inputs(paths, state) -> Inputs:
     images = np.stack([decode_image(f.read_bytes(), f, None) for f in files])
     x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     return normalize(x, st["mean"].tolist(), st["std"].tolist()), [str(f) for f in files]
-
-
-# ------------------------------------------------------------------------------ ISBI 2012
 
 
 def _read_tif_slices(path: Path) -> np.ndarray:
@@ -141,9 +135,6 @@ def load_isbi2012_inputs(paths, state) -> Inputs:
     return (x - mean) / std, names
 
 
-# ------------------------------------------------------------------------------ CIC-IDS2017
-
-
 def load_cicids2017_inputs(paths, state) -> Inputs:
     from ..data.flows import apply_clip, read_feature_csv
     from ..data.splits import apply_scaler
@@ -170,9 +161,6 @@ def load_cicids2017_inputs(paths, state) -> Inputs:
         names.extend(f"{f}:line {n}" for n in lines)
     x = np.concatenate(xs)
     return torch.from_numpy(x).reshape(len(x), 1, x.shape[1]), names
-
-
-# ------------------------------------------------------------------------------ public API
 
 
 def load_inputs(

@@ -233,10 +233,9 @@ class TaskModule(pl.LightningModule):
         ]
         if o["name"] == "sgd":
             opt = torch.optim.SGD(groups, lr=o["lr"], momentum=o["momentum"], nesterov=bool(o["nesterov"]))
-        elif o["name"] == "adam":
-            opt = torch.optim.Adam(groups, lr=o["lr"], betas=tuple(o["betas"]))
         else:
-            opt = torch.optim.AdamW(groups, lr=o["lr"], betas=tuple(o["betas"]))
+            adam = torch.optim.Adam if o["name"] == "adam" else torch.optim.AdamW
+            opt = adam(groups, lr=o["lr"], betas=tuple(o["betas"]))
         total = int(self.trainer.estimated_stepping_batches)
         per_epoch = total / max(self.trainer.max_epochs, 1)
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.schedule_cfg, total, per_epoch))

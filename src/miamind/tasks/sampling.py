@@ -27,9 +27,8 @@ iteration time, else a single process):
   once, in ``compute``) and for ``self.log(..., on_step=False, on_epoch=True, sync_dist=True)``;
   do not use per-step collectives in evaluation steps.
 
-Build loaders with :func:`batch_loader` (``batch_size=None`` so each dataset item is a whole
-batch, ``num_workers=0``); with Lightning set ``Trainer(use_distributed_sampler=False)`` so it
-does not swap the sampler for a ``DistributedSampler``.
+Build loaders with :func:`batch_loader`; with Lightning set ``Trainer(use_distributed_sampler=False)``
+so it does not swap the sampler for a ``DistributedSampler``.
 """
 
 from __future__ import annotations
@@ -64,9 +63,7 @@ def mix_seed(*values: int) -> int:
 
 def seeded_generator(seed: int) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``seed`` (independent of the global RNG)."""
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return g
+    return torch.Generator().manual_seed(seed)
 
 
 class BatchKey(NamedTuple):

@@ -38,9 +38,6 @@ def _check_int(name: str, value: int, low: int) -> None:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
-# ------------------------------------------------------------------------------------- CIFAR-10
-
-
 def _cifar_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     n = len(labels)
     hues = np.arange(10) / 10.0
@@ -81,9 +78,6 @@ def synthetic_cifar10(n_train: int = 500, n_test: int = 100, seed: int = 0) -> C
         md5_verified=False,
         lossy=False,
     )
-
-
-# ------------------------------------------------------------------------------------- ISBI 2012
 
 
 def _voronoi_slice(size: int, rng: np.random.Generator):
@@ -135,9 +129,6 @@ def synthetic_isbi2012(n_slices: int = 10, size: int = 64, seed: int = 0, n_test
     return IsbiArrays(images[:n_slices], labels, images[n_slices:], meta)
 
 
-# ------------------------------------------------------------------------------------- flows
-
-
 def _flow_feature_names(n_features: int) -> tuple:
     """The first ``n_features`` CIC-IDS2017 names (so a table can be written as CIC CSV columns)."""
     names = list(CIC_FEATURE_NAMES[:n_features])
@@ -176,14 +167,12 @@ def synthetic_flow_table(
         rows = rng.choice(n_rows, nonfinite_rows, replace=False)
         cols = rng.integers(0, n_features, nonfinite_rows)
         x[rows, cols] = np.array([np.inf, -np.inf, np.nan], np.float32)[np.arange(nonfinite_rows) % 3]
-    counts_by_name = {
-        n: int(c) for n, c in zip(SYNTHETIC_FLOW_LABELS, np.bincount(codes, minlength=3), strict=True)
-    }
+    per_label = np.bincount(codes, minlength=3).tolist()
     report = {
         "synthetic": True,
         "seed": seed,
         "rows_read": n_rows,
-        "label_counts_read": counts_by_name,
+        "label_counts_read": dict(zip(SYNTHETIC_FLOW_LABELS, per_label, strict=True)),
         "nonfinite_rows_made": nonfinite_rows,
         "n_features": n_features,
     }

@@ -1,10 +1,8 @@
 """What the MIA-Mind layers of a model attend to: capture their gates, draw them over the input.
 
-:func:`capture_attention` runs a model once and records, for every MIA-family layer
-(:class:`miamind.attention.mia._MIABase` subclasses), the channel gate ``w_c`` and the spatial gate
-``w_s`` that layer multiplied its input by in that pass -- by forward hooks on the layer's gate
-modules ``gate_c`` and ``gate_s``, so nothing is recomputed; :func:`plot_attention_maps` draws ``w_s``
-as a heat map over the input images and ``w_c`` as a bar chart per layer.
+:func:`capture_attention` records the gates ``w_c`` and ``w_s`` every MIA-family layer
+(:class:`miamind.attention.mia._MIABase` subclasses) multiplied its input by; :func:`plot_attention_maps`
+draws ``w_s`` as a heat map over the input images and ``w_c`` as a bar chart per layer.
 
 Other attention layers (se, eca, cbam, gc, ge, coordatt, triplet, simam) are skipped: they have no
 (channel gate, spatial gate) pair of this form -- SE/ECA/GC/GE have no spatial gate, CBAM applies its
@@ -244,6 +242,12 @@ def _select_layers(captures: Sequence[AttentionCapture], max_layers: int) -> lis
     return [spatial_2d[i] for i in picks]
 
 
+def _heat(spatial: torch.Tensor, n: int, size: tuple[int, int]) -> np.ndarray:
+    """(n, H, W) bilinear upsampling of the first ``n`` maps to the input size, all at once."""
+    up = F.interpolate(spatial[:n, None].float().cpu(), size=size, mode="bilinear", align_corners=False)
+    return up[:, 0].numpy()
+
+
 def _name_of(index: int, class_names: Sequence[str] | None) -> str:
     if class_names is not None and 0 <= index < len(class_names):
         return str(class_names[index])
@@ -299,13 +303,7 @@ def plot_attention_maps(
                 f"{n_images} shown; capture on the same batch as the images"
             )
 
-    # All maps of one layer upsampled at once: (N, 1, h, w) -> (N, H, W).
-    heat = [
-        F.interpolate(
-            c.w_s[:n_images, None].float().cpu(), size=(height, width), mode="bilinear", align_corners=False
-        )[:, 0].numpy()
-        for c in layers
-    ]
+    heat = [_heat(c.w_s, n_images, (height, width)) for c in layers]
 
     from matplotlib import colormaps
 

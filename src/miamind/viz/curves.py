@@ -121,12 +121,10 @@ def epoch_curves(metrics_csv: PathLike) -> Curves:
     columns = [c for c in header if c not in _INDEX_COLUMNS]
     names = {}  # column -> reported metric name
     for column in columns:
-        if column.endswith("_step") and column[: -len("_step")] + "_epoch" in columns:
+        stem = column.rsplit("_", 1)[0]
+        if column.endswith("_step") and stem + "_epoch" in columns:
             continue
-        if column.endswith("_epoch") and column[: -len("_epoch")] + "_step" in columns:
-            names[column] = column[: -len("_epoch")]
-        else:
-            names[column] = column
+        names[column] = stem if column.endswith("_epoch") and stem + "_step" in columns else column
 
     epochs_of_rows = [_row_epoch(row, path, line) for line, row in enumerate(rows, start=2)]
     if "step" in header:

@@ -135,34 +135,25 @@ def _hooks_for(
         label = name if count == 0 else f"{name}#{count}"
         capture = None
         if len(seen) == 2:
-            n = inp.shape[0]
             if family == "cbam":
                 # channel.gate: (N, C, 1, 1) (also for dims != 2, where the channel half runs on
                 # (N, C, P, 1)); spatial.gate: (N, 1, *spatial)
-                w_c, w_s = seen[0].reshape(n, -1), seen[1][:, 0]
-                capture = GateCapture(
-                    name=label,
-                    family=family,
-                    layer=type(module).__name__,
-                    channel=w_c,
-                    spatial=w_s,
-                    meaning=_MEANING[family],
-                    gates={"w_c": w_c, "w_s": w_s},
-                )
+                w_c, w_s = seen[0].reshape(inp.shape[0], -1), seen[1][:, 0]
+                pictures, gates = (w_c, w_s), {"w_c": w_c, "w_s": w_s}
             else:
                 # the shared gate module is called for a_h (N, C, H, 1) first, then a_w (N, C, 1, W)
                 a_h, a_w = seen[0][..., 0], seen[1][:, :, 0]
-                channel, spatial = _coordatt_pictures(a_h, a_w)
-                capture = GateCapture(
-                    name=label,
-                    family=family,
-                    layer=type(module).__name__,
-                    channel=channel,
-                    spatial=spatial,
-                    meaning=_MEANING[family],
-                    gates={"a_h": a_h, "a_w": a_w},
-                    skip=bool(getattr(module, "has_skip", False)),
-                )
+                pictures, gates = _coordatt_pictures(a_h, a_w), {"a_h": a_h, "a_w": a_w}
+            capture = GateCapture(
+                name=label,
+                family=family,
+                layer=type(module).__name__,
+                channel=pictures[0],
+                spatial=pictures[1],
+                meaning=_MEANING[family],
+                gates=gates,
+                skip=family == "coordatt" and bool(getattr(module, "has_skip", False)),
+            )
         if capture is None or not _reproduces(capture.apply(inp), output):
             raise RuntimeError(
                 f"capture_gates: the gates captured for layer {label!r} ({type(module).__name__}: "
@@ -205,11 +196,8 @@ def capture_gates(model: nn.Module, x: torch.Tensor) -> list[GateCapture]:
     """Run ``model(x)`` (eval mode, no grad) and capture the gates of every MIA-Mind, CBAM and coordinate
     attention layer as :class:`GateCapture` (channel and spatial picture, see the module docstring).
 
-    MIA-family layers are captured by :func:`~miamind.viz.attention_maps.capture_attention`; CBAM and
-    coordinate attention by forward hooks on their gate modules (CBAM's ``channel.gate`` and
-    ``spatial.gate``; coordinate attention's ``gate``, called for ``a_h`` then ``a_w``). Each family
-    present costs one forward pass (a model built from a config has one family). Every capture is
-    checked against the layer's output (RuntimeError naming the layer otherwise); modes and hooks are
+    MIA-family layers are captured by :func:`~miamind.viz.attention_maps.capture_attention`. Each family
+    present costs one forward pass (a model built from a config has one family); modes and hooks are
     restored afterwards, also on error.
 
     Returns:

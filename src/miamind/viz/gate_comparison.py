@@ -1,11 +1,5 @@
-"""Attention gates of several trained models side by side: spatial heat maps and channel-gate boxes.
-
-:func:`plot_gate_comparison` draws one figure from the :class:`~miamind.viz.gate_capture.GateCapture`
-lists of several models run on the same images (e.g. one MIA-Mind, one CBAM and one coordinate
-attention run of a task): on top one row per image, the input first, then one column per model with
-the spatial picture of one chosen layer blended over the image; below, the channel pictures'
-distribution per layer (stage), one box per layer and model.
-"""
+"""Attention gates of several trained models side by side: spatial heat maps and channel-gate boxes
+(:func:`plot_gate_comparison`, from the :class:`~miamind.viz.gate_capture.GateCapture` lists of each model)."""
 
 from __future__ import annotations
 
@@ -14,13 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
 from ..errors import InputError
 from ._figure import PathLike, new_figure, save_png
-from .attention_maps import _images_for_display
+from .attention_maps import _heat, _images_for_display
 from .gate_capture import GateCapture
 
 __all__ = ["GateColumn", "plot_gate_comparison", "pick_layer"]
@@ -70,12 +60,6 @@ def pick_layer(captures: Sequence[GateCapture], input_size: tuple[int, int], lay
         return readable[-1].name
     area = [c.spatial.shape[1] * c.spatial.shape[2] for c in maps]
     return maps[max(range(len(maps)), key=lambda i: (area[i], i))].name
-
-
-def _heat(spatial: torch.Tensor, n: int, size: tuple[int, int]) -> np.ndarray:
-    """(n, H, W) bilinear upsampling of the first ``n`` maps to the input size."""
-    up = F.interpolate(spatial[:n, None].float().cpu(), size=size, mode="bilinear", align_corners=False)
-    return up[:, 0].numpy()
 
 
 def plot_gate_comparison(

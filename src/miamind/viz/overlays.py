@@ -66,11 +66,9 @@ def plot_segmentation_overlays(
     Returns the written path. Raises ValueError for mismatched shapes or class indices out of range.
     """
     image_array = to_numpy(images, "images")
-    if image_array.ndim == 4:
-        if image_array.shape[1] != 1:
-            raise ValueError(f"images: expected (N, 1, H, W) or (N, H, W), got shape {image_array.shape}")
+    if image_array.ndim == 4 and image_array.shape[1] == 1:
         image_array = image_array[:, 0]
-    elif image_array.ndim != 3:
+    if image_array.ndim != 3:
         raise ValueError(f"images: expected (N, 1, H, W) or (N, H, W), got shape {image_array.shape}")
     if image_array.shape[0] == 0:
         raise ValueError("images: no slices (N = 0)")

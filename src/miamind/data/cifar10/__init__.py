@@ -28,11 +28,8 @@ Decoding happens once: the arrays are cached as ``.npz`` (see :mod:`miamind.data
 key derived from the sha256 of the source files (and their names), so a later load only hashes
 the sources and reads the cache.
 
-One concept a module: ``release`` (names, sizes, URLs, checksums), ``arrays``
-(``Cifar10Arrays``), ``layout`` (which layout a folder or archive holds; ``locate``), ``files``
-(its files and cache key), ``decode`` (batches and images -> arrays), ``batches`` (official
-batch files: md5, record counts, ``batches.meta``), ``load`` (``load_cifar10``), ``check``,
-``download``. Tests that point a constant elsewhere patch it in ``release``.
+One concept a module (its docstring says which). Tests that point a constant elsewhere patch it in
+``release``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,12 +47,11 @@ class Cifar10Arrays:
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Images per class, per split."""
-        return {
-            split: {
-                name: int(n)
-                for name, n in zip(
-                    self.class_names, np.bincount(labels, minlength=len(self.class_names)), strict=True
-                )
-            }
-            for split, labels in (("train", self.train_labels), ("test", self.test_labels))
-        }
+        splits = {"train": self.train_labels, "test": self.test_labels}
+        return {split: class_counts(labels, self.class_names) for split, labels in splits.items()}
+
+
+def class_counts(labels: np.ndarray, class_names: Sequence[str]) -> dict[str, int]:
+    """Images per class name (classes without images included, as 0)."""
+    counts = np.bincount(labels, minlength=len(class_names))
+    return {name: int(n) for name, n in zip(class_names, counts, strict=True)}

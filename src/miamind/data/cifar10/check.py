@@ -5,16 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..cache import md5_file
 from ..errors import DataError
 from . import release
+from .arrays import class_counts
 from .batches import read_batches_meta, verified_md5
 from .decode import decode_binary_batch, decode_python_batch
 from .layout import detect, is_archive
 from .load import load_cifar10
 from .release import BINARY_TAR_MD5, CLASS_NAMES, PathLike
+
+
+def _md5_fields(md5: str, published: str | None) -> dict[str, Any]:
+    return {"md5": md5, "md5_published": published, "md5_ok": None if published is None else md5 == published}
 
 
 def _check_batch_file(path: Path) -> dict:
@@ -32,13 +35,8 @@ def _check_batch_file(path: Path) -> dict:
         "layout": "binary" if binary else "python",
         "file": path.name,
         "records": int(len(labels)),
-        "counts": {
-            n: int(c)
-            for n, c in zip(CLASS_NAMES, np.bincount(labels, minlength=len(CLASS_NAMES)), strict=True)
-        },
-        "md5": md5,
-        "md5_published": published,
-        "md5_ok": None if published is None else md5 == published,
+        "counts": class_counts(labels, CLASS_NAMES),
+        **_md5_fields(md5, published),
     }
 
 
@@ -58,17 +56,8 @@ def check(path: PathLike, *, cache_dir: PathLike | None = None) -> dict:
     src = detect(path)
     arr = load_cifar10(path=path, cache_dir=cache_dir, verify=True)
     counts = arr.counts()
-    files = []
-    for name, md5 in arr.files:
-        expected = release.PYTHON_MD5.get(name) if arr.layout == "python" else None
-        files.append(
-            {
-                "name": name,
-                "md5": md5,
-                "md5_published": expected,
-                "md5_ok": None if expected is None else md5 == expected,
-            }
-        )
+    published = release.PYTHON_MD5 if arr.layout == "python" else {}
+    files = [{"name": name, **_md5_fields(md5, published.get(name))} for name, md5 in arr.files]
     if arr.layout == "python":
         verification = "every file matches its published md5"
     elif arr.layout == "binary":

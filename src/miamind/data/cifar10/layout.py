@@ -86,16 +86,14 @@ def _detect_dir(folder: Path, official_only: bool = False) -> LayoutSource | Non
     ``official_only`` (used for the data root itself, which holds other datasets too) looks only
     for the official folder and archive names.
     """
-    py = folder / PYTHON_FOLDER
-    if py.is_dir():
-        return LayoutSource("python", py, False)
-    if not official_only and (folder / "data_batch_1").is_file():
-        return LayoutSource("python", folder, False)
-    binf = folder / BINARY_FOLDER
-    if binf.is_dir():
-        return LayoutSource("binary", binf, False)
-    if not official_only and (folder / "data_batch_1.bin").is_file():
-        return LayoutSource("binary", folder, False)
+    for layout, sub, batch in (
+        ("python", PYTHON_FOLDER, "data_batch_1"),
+        ("binary", BINARY_FOLDER, "data_batch_1.bin"),
+    ):
+        if (folder / sub).is_dir():
+            return LayoutSource(layout, folder / sub, False)
+        if not official_only and (folder / batch).is_file():
+            return LayoutSource(layout, folder, False)
     if not official_only and (folder / "train").is_dir() and (folder / "test").is_dir():
         return LayoutSource("image-folder", folder, False)
     official = [folder / "cifar-10-python.tar.gz", folder / "cifar-10-binary.tar.gz"]

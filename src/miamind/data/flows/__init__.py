@@ -16,12 +16,7 @@ float32 matrix plus one chunk (``miamind.bench.csv_memory`` measures it; results
 Splitting (``make_splits``) is stratified with a fixed seed and comes first; every fitted
 statistic (non-finite clip bounds, scaler, class weights) is computed on the training split only.
 
-One concept a module: ``files`` (which files, gzip), ``layout`` (header -> layout), ``labels``
-(dash spellings), ``csv_chunks`` (bytes -> chunks of raw cells, repeated headers blanked),
-``read`` (chunks -> ``FlowTable``, counted), ``table`` (``FlowTable`` and its cache), ``check``
-(what ``check`` reports), ``clean`` (non-finite cells, duplicate rows), ``splits``
-(``make_splits``/``FlowSplits``), ``dataset`` (``CsvFlowDataset``: the steps each CSV dataset
-shares), ``features`` (feature columns of new flows, for ``miamind predict``).
+One concept a module (its docstring says which).
 """
 
 from __future__ import annotations

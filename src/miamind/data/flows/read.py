@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -229,10 +230,9 @@ def read_flow_files(
 
 def _summarise(per_file: list[dict], table: FlowTable, nonfinite: str, names: Sequence[str]) -> dict:
     def total(key: str) -> dict[str, int]:
-        out: dict[str, int] = {}
+        out: Counter[str] = Counter()
         for r in per_file:
-            for k, v in r[key].items():
-                out[k] = out.get(k, 0) + v
+            out.update(r[key])
         return {n: out[n] for n in [*names, *sorted(set(out) - set(names))] if n in out}
 
     return {

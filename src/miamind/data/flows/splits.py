@@ -171,10 +171,9 @@ def make_splits(
         to_class[chosen] = np.arange(len(chosen))
         y_all = to_class[codes]
 
-    xs = {}
+    parts = {"train": tr, "val": va, "test": te}
+    xs = {part: table.features[rows[idx]] for part, idx in parts.items()}  # copies, scaled in place below
     clip = None
-    for part, idx in (("train", tr), ("val", va), ("test", te)):
-        xs[part] = table.features[rows[idx]]  # fancy indexing: a copy, scaled in place below
     if nonfinite == "clip":
         clip = fit_clip(xs["train"])
         report["values_clipped"] = {part: apply_clip(x, clip) for part, x in xs.items()}
@@ -182,12 +181,12 @@ def make_splits(
     for x in xs.values():
         apply_scaler(x, scaler)
 
-    y = {"train": y_all[tr], "val": y_all[va], "test": y_all[te]}
+    y = {part: y_all[idx] for part, idx in parts.items()}
     report["split"] = {
         "seed": seed,
         "fractions": [float(v) for v in split],
-        "rows": {p: int(len(i)) for p, i in (("train", tr), ("val", va), ("test", te))},
-        "label_counts": {p: _counts(codes[i], names) for p, i in (("train", tr), ("val", va), ("test", te))},
+        "rows": {part: int(len(idx)) for part, idx in parts.items()},
+        "label_counts": {part: _counts(codes[idx], names) for part, idx in parts.items()},
     }
     return FlowSplits(
         x_train=xs["train"],
@@ -201,7 +200,7 @@ def make_splits(
         feature_names=table.feature_names,
         scaler={"kind": scale, **scaler},
         clip=clip,
-        indices={"train": rows[tr], "val": rows[va], "test": rows[te]},
+        indices={part: rows[idx] for part, idx in parts.items()},
         label_mode=label_mode,
         report=report,
         dataset=dataset,

@@ -28,10 +28,7 @@ The test slices have no labels, so evaluation uses held-out *training* slices:
 only from the training slices of a fold; evaluation runs on whole validation slices
 (``IsbiFold.val_images``), padded with ``pad_to_multiple`` when a network needs it.
 
-One concept a module: ``release`` (sources, file names), ``encoding`` (label values and
-targets), ``read`` (TIFF stacks, PNG folders), ``layout`` (which layout a folder holds, read and
-checked; ``locate``), ``folds`` (``kfold_slices``), ``arrays`` (``IsbiArrays``, ``IsbiFold``),
-``load`` (``load_isbi2012``), ``check``, ``tensors`` (crops, padding).
+One concept a module (its docstring says which).
 """
 
 from __future__ import annotations

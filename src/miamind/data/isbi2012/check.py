@@ -43,11 +43,10 @@ def check(path: PathLike) -> dict:
         "membrane_fraction": round(membrane_fraction(labels), 6),
     }
     if n >= N_FOLDS:
+        folds = [kfold_slices(n, N_FOLDS, k)[1] for k in range(N_FOLDS)]
         report["membrane_fraction_per_fold"] = {
-            f"fold {k} (slices {_span(kfold_slices(n, N_FOLDS, k)[1])})": round(
-                membrane_fraction(labels[kfold_slices(n, N_FOLDS, k)[1]]), 6
-            )
-            for k in range(N_FOLDS)
+            f"fold {k} (slices {_span(v)})": round(membrane_fraction(labels[v]), 6)
+            for k, v in enumerate(folds)
         }
     if layout.kind == "tif":
         report["sha256"] = {p.name: sha256_file(p) for p in layout.files.values()}
