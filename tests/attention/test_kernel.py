@@ -18,10 +18,19 @@ import sys
 import pytest
 import torch
 
+import miamind.attention.kernel as kernel_module
 from miamind.attention import create_attention
 from miamind.attention.kernel import kernel
 
 pytestmark = pytest.mark.skipif(kernel() is None, reason="the C++ kernel could not be built here")
+
+
+@pytest.fixture(autouse=True)
+def _kernel_for_every_shape(monkeypatch):
+    """The small contiguous shapes below exercise the kernel's channel-first code, which the layer
+    by default leaves to the PyTorch path for short rows (see the test of that threshold)."""
+    monkeypatch.setattr(kernel_module, "MIN_CHANNEL_FIRST_POSITIONS", 1)
+
 
 NAMES = ("mia", "mia_add", "mia_adaptive")
 # (shape, channels_last); P = 40 * 40 spans two tiles of the kernel
@@ -191,6 +200,21 @@ def test_the_kernel_only_runs_while_training_on_the_cpu():
     assert type(layer(torch.randn(0, 8, 6, 6)).grad_fn).__name__ != "MIALayerFunctionBackward"
     seq = create_attention("mia_seq", 8)  # a sequential variant: not a map c s + b
     assert type(seq(x).grad_fn).__name__ != "MIALayerFunctionBackward"
+
+
+def test_short_channel_first_rows_keep_the_pytorch_path(monkeypatch):
+    monkeypatch.setattr(kernel_module, "MIN_CHANNEL_FIRST_POSITIONS", 128)
+    for x, kernel_path in (
+        (torch.randn(2, 8, 127), False),  # contiguous, 127 positions
+        (torch.randn(2, 8, 128), True),
+        (torch.randn(2, 8, 6, 6).to(memory_format=torch.channels_last), True),  # reduced over channels
+    ):
+        layer = create_attention("mia", 8, dims=x.dim() - 2)
+        out = layer(x)
+        assert (type(out.grad_fn).__name__ == "MIALayerFunctionBackward") == kernel_path, x.shape
+        plain = copy.deepcopy(layer)
+        plain.fused = False
+        assert torch.allclose(out, plain(x), atol=1e-5)
 
 
 def _fresh_process(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:

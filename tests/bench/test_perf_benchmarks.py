@@ -123,7 +123,9 @@ def test_attention_profile_quick_lists_the_operators_an_attention_adds(tmp_path)
         assert mia["step_ms"] > 0 and mia["top_ops"]
         ops = {op["op"] for op in mia["top_ops"]}
         # operators only MIA-Mind runs (its gates, its training Function) are listed, with a call count
-        function = "MIALayerFunction" if kernel() is not None else "ChannelSpatialGate"
+        # the kernel's Function where it applies: built, channels_last (the quick flowcnn's 12 positions
+        # in a row are below the kernel's channel-first minimum)
+        function = "MIALayerFunction" if kernel() is not None and r["channels_last"] else "ChannelSpatialGate"
         assert {"aten::sigmoid", function, "SameSingleChannelConv"} <= ops
         added = [op for op in mia["top_ops"] if op["op"] == function]
         assert all(op["calls_per_step"] >= 1 and op["extra_ms_per_step"] > 0 for op in added)

@@ -20,7 +20,9 @@ autograd in between::
 Where
 -----
 Eager CPU training (grad on), float32 or bfloat16 X, contiguous or channels_last, 1-3 spatial dims,
-for the fusions written as ``X (c s + b)`` (``mia``, ``mia_add``, ``mia_adaptive``). Everything else
+for the fusions written as ``X (c s + b)`` (``mia``, ``mia_add``, ``mia_adaptive``); a contiguous X
+needs at least ``MIN_CHANNEL_FIRST_POSITIONS`` positions (shorter rows train faster on the PyTorch
+path, e.g. flowcnn's 1-D stages: ``results/bench/models_flowcnn.md``). Everything else
 (inference, tracing, export, ``torch.compile``, CUDA, an empty batch, other dtypes) keeps the
 :mod:`.fused` path. The extension is compiled once per CPU capability with the machine's C++
 compiler (``torch.utils.cpp_extension``, cached under ``TORCH_EXTENSIONS_DIR``); without a compiler
@@ -98,15 +100,23 @@ def kernel() -> Any | None:
         return _state["module"]
 
 
+#: channel-first (contiguous) inputs with fewer positions than this keep the PyTorch path: the
+#: kernel's per-row sums over so few positions cost more than the passes they save
+MIN_CHANNEL_FIRST_POSITIONS = 128
+
+
 def kernel_applies(x: torch.Tensor) -> bool:
-    """Whether :class:`MIALayerFunction` can take ``x`` (see the module docstring)."""
+    """Whether :class:`MIALayerFunction` can take ``x`` and is used for it (module docstring)."""
     if x.device.type != "cpu" or x.dtype not in _DTYPES or not 3 <= x.dim() <= 5 or x.numel() == 0:
         return False
+    short_rows = False
     if not x.is_contiguous():
         fmt = {4: torch.channels_last, 5: torch.channels_last_3d}.get(x.dim())
         if fmt is None or not x.is_contiguous(memory_format=fmt):
             return False
-    return kernel() is not None
+    else:
+        short_rows = math.prod(x.shape[2:]) < MIN_CHANNEL_FIRST_POSITIONS
+    return kernel() is not None and not short_rows  # built (or its warning given) either way
 
 
 #: float64 is for gradcheck (the kernel then computes in float64); float32 and bfloat16 in float32
