@@ -2,7 +2,7 @@
 
 The attention and model registries of the PyTorch package and of the MindSpore package are four
 instances of :class:`Registry` (the model ones :class:`ModelRegistry`, which also checks and makes
-the ``create_model`` call); :func:`check_model_call` and :func:`build_in_slot` hold what the two
+the ``create_model`` call); :meth:`ModelRegistry.create` and :func:`build_in_slot` hold what the two
 ``create_model`` / ``build_attention`` pairs validate, so both report bad input in the same words.
 Pure Python: importing it imports neither torch nor MindSpore.
 """
@@ -27,7 +27,6 @@ __all__ = [
     "Registry",
     "attention_name",
     "build_in_slot",
-    "check_model_call",
     "resolve_spec",
 ]
 
@@ -140,15 +139,20 @@ class ModelRegistry(Registry, Generic[M]):
                 cannot be built in that model (the message names the model and the insertion point).
         """
         builder = self.get(name)
-        num_classes, in_chans = check_model_call(
-            builder,
-            name,
-            num_classes=num_classes,
-            in_chans=in_chans,
-            attention_kwargs=attention_kwargs,
-            model_kwargs=model_kwargs,
-            common=COMMON_MODEL_KWARGS,
-        )
+        key = name.lower()
+        num_classes = _check_count(num_classes, "num_classes", key)
+        in_chans = _check_count(in_chans, "in_chans", key)
+        if attention_kwargs is not None and not isinstance(attention_kwargs, Mapping):
+            raise InputError(
+                f"{key}: attention_kwargs must be a mapping or None, got {type(attention_kwargs).__name__}"
+            )
+        params = inspect.signature(builder).parameters
+        # model keyword arguments the builder does not take (unless it takes **kwargs)
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            unknown = sorted(set(model_kwargs) - set(params))
+            if unknown:
+                valid = sorted(set(params) - set(COMMON_MODEL_KWARGS))
+                raise InputError(f"{key}: unknown keyword argument(s) {unknown}; accepted: {valid}")
         chosen = {} if attention is BUILDER_DEFAULT else {"attention": attention}
         return builder(
             num_classes=num_classes,
@@ -188,35 +192,6 @@ def _check_count(value: Any, what: str, model: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InputError(f"{model}: {what} must be an integer >= 1, got {value!r}")
     return value
-
-
-def check_model_call(
-    builder: Callable[..., Any],
-    name: str,
-    *,
-    num_classes: Any,
-    in_chans: Any,
-    attention_kwargs: Any,
-    model_kwargs: Mapping[str, Any],
-    common: Sequence[str],
-) -> tuple[int, int]:
-    """What every ``create_model`` checks before calling ``builder``: counts, ``attention_kwargs``,
-    and model keyword arguments the builder does not take (unless it takes ``**kwargs``).
-    Returns ``(num_classes, in_chans)``."""
-    key = name.lower()
-    num_classes = _check_count(num_classes, "num_classes", key)
-    in_chans = _check_count(in_chans, "in_chans", key)
-    if attention_kwargs is not None and not isinstance(attention_kwargs, Mapping):
-        raise InputError(
-            f"{key}: attention_kwargs must be a mapping or None, got {type(attention_kwargs).__name__}"
-        )
-    params = inspect.signature(builder).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(model_kwargs) - set(params))
-        if unknown:
-            valid = sorted(set(params) - set(common))
-            raise InputError(f"{key}: unknown keyword argument(s) {unknown}; accepted: {valid}")
-    return num_classes, in_chans
 
 
 def build_in_slot(

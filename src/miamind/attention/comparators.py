@@ -1,22 +1,8 @@
 """Comparator attention layers: SE, ECA, CBAM, GC, GE, CoordAtt (timm) and Triplet, SimAM (from their papers).
 
-Every layer is registered by name and shares one constructor shape::
-
-    cls(channels, *, dims=2, device=None, dtype=None, **layer_kwargs)
-
-============ ============================ ======== ===================================================
-name         class                        dims     source
-============ ============================ ======== ===================================================
-se           SqueezeExcite                1, 2, 3  timm ``SEModule`` (Hu et al., CVPR 2018)
-eca          EfficientChannelAttention    1, 2, 3  timm ``EcaModule`` (Wang et al., CVPR 2020)
-cbam         CBAM                         1, 2, 3  timm ``CbamModule`` (Woo et al., ECCV 2018)
-gc           GlobalContextBlock           1, 2, 3  timm ``GlobalContext`` (Cao et al., ICCVW 2019)
-ge           GatherExciteBlock            1, 2, 3  timm ``GatherExcite`` (Hu et al., NeurIPS 2018);
-                                                   2-D only with ``extent > 0`` / ``extra_params``
-coordatt     CoordAttention               2        timm ``CoordAttn`` (Hou, Zhou, Feng, CVPR 2021)
-triplet      TripletAttention             2        Misra et al., WACV 2021 (written here)
-simam        SimAM                        1, 2, 3  Yang et al., ICML 2021 (written here)
-============ ============================ ======== ===================================================
+Every layer is registered by name (names, sources and supported dims: ``docs/attention.md``) and
+shares one constructor shape: ``cls(channels, *, dims=2, device=None, dtype=None, **layer_kwargs)``,
+``device`` and ``dtype`` saying where and in which dtype the parameters are made.
 
 How the 2-D timm layers handle 1-D and 3-D input: SE, ECA, GC, GE (global extent) and CBAM's
 channel half only ever pool over *all* positions and apply 1x1 maps, so an (N, C, *spatial) input is
@@ -24,9 +10,8 @@ flattened to (N, C, P, 1), run through timm's unchanged forward and reshaped bac
 same computation (tests check it against direct formulas). CBAM's spatial half is a k x k conv, so
 flattening would not be equivalent: a 1-D (N, C, L, 1) input would leave 6/7 of the 7x7 kernel
 multiplying zero padding (dead weights that still count as parameters and receive weight decay),
-and a 3-D input has no 2-D layout with the right neighbourhoods at all. For ``dims != 2`` CBAM's
-spatial conv is therefore swapped for a k^dims ``ConvNd`` + ``BatchNormNd`` with the same
-structure; timm's own channel and spatial modules are kept.
+and a 3-D input has no 2-D layout with the right neighbourhoods at all (:class:`CBAM` swaps in an
+N-D conv for ``dims != 2``).
 
 timm layers are built in timm's default device/dtype and then moved with ``.to(device, dtype)``
 rather than given timm's ``device=``/``dtype=`` keywords: those exist only in recent timm releases,
@@ -82,6 +67,7 @@ class _TimmAdapter:
     """
 
     layer_name: str = ""
+    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here (subclasses too)
 
     def _adapt(self, channels: int, dims: int, device, dtype) -> None:
         self.channels = channels
@@ -114,15 +100,12 @@ class SqueezeExcite(_TimmAdapter, SEModule):
         rd_divisor: round the hidden width to a multiple of this. Default 1, i.e. ``round(C * rd_ratio)``
             as in the paper, NOT timm's 8: with 8, C = 64 would get 8 hidden units (r = 8) and any C <= 128
             a ratio other than the one asked for, which skews parameter-matched comparisons.
-        device: where the parameters live.
-        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``SEModule`` (``act_layer``, ``gate_layer``, ``bias``, ...).
 
     Parameters at C = 64, defaults: 2*64*4 + 4 + 64 = 580.
     """
 
     layer_name = "se"
-    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -166,8 +149,6 @@ class EfficientChannelAttention(_TimmAdapter, EcaModule):
         kernel_size: fixed odd kernel size; ``None`` (default) uses the adaptive size.
         gamma: constant of the adaptive size (paper: 2).
         beta: constant of the adaptive size (paper: 1).
-        device: where the parameters live.
-        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``EcaModule`` (``gate_layer``, ...). ECA has no reduction, so
             there is no ``rd_ratio``.
 
@@ -175,7 +156,6 @@ class EfficientChannelAttention(_TimmAdapter, EcaModule):
     """
 
     layer_name = "eca"
-    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -230,15 +210,12 @@ class GlobalContextBlock(_TimmAdapter, GlobalContext):
             make the flattened computation exact.
         rd_ratio: hidden width of the transform MLP as a fraction of C (default 1/8: ``round(C / 8)``).
         rd_channels: hidden width of the transform MLP; overrides ``rd_ratio``.
-        device: where the parameters live.
-        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``GlobalContext`` (``fuse_add``, ``fuse_scale``, ``use_attn``, ...).
 
     Parameters at C = 64, defaults: 65 (context conv) + 520 + 16 (LayerNorm) + 576 = 1177.
     """
 
     layer_name = "gc"
-    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -293,15 +270,12 @@ class GatherExciteBlock(_TimmAdapter, GatherExcite):
             which is reported as a TypeError naming ``extra_params``.
         use_mlp: excite with an MLP (default) rather than the identity.
         act_layer: MLP activation.
-        device: where the parameters live.
-        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``GatherExcite``.
 
     Parameters at C = 64, defaults: 64*4 + 4 + 4*64 + 64 = 580.
     """
 
     layer_name = "ge"
-    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -390,9 +364,10 @@ class CBAM(CbamModule):
     ``x1 = x * sigmoid(MLP(avg_space(x)) + MLP(max_space(x)))`` (shared MLP, no biases in timm);
     ``out = x1 * sigmoid(BN(conv_k([mean_ch(x1), max_ch(x1)])))`` (conv without bias).
 
-    For ``dims != 2`` the spatial conv is a k^dims ``ConvNd`` + ``BatchNormNd`` instead of timm's 2-D
-    ``ConvNormAct`` (see the module docstring for why flattening is not used there); the parameter
-    names stay ``spatial.conv.conv.weight`` / ``spatial.conv.bn.*``.
+    For ``dims != 2`` the spatial conv is a k^dims ``ConvNd`` + ``BatchNormNd`` with the same structure
+    instead of timm's 2-D ``ConvNormAct`` (see the module docstring for why flattening is not used
+    there); timm's channel and spatial modules are kept and the parameter names stay
+    ``spatial.conv.conv.weight`` / ``spatial.conv.bn.*``.
 
     Args:
         channels: C of the (N, C, *spatial) input.
@@ -400,8 +375,6 @@ class CBAM(CbamModule):
         rd_ratio: hidden width of the channel MLP as a fraction of C (default 1/16: ``round(C / 16)``).
         rd_channels: hidden width of the channel MLP; overrides ``rd_ratio``.
         spatial_kernel_size: k of the spatial conv (default 7, the paper's).
-        device: where the parameters live.
-        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``CbamModule`` (``mlp_bias``, ``act_layer``, ``gate_layer``, ...).
 
     Parameters at C = 64, defaults: 2*64*4 (MLP) + 2*49 (conv) + 2 (BN) = 612; 1-D: 528.
@@ -473,15 +446,12 @@ class CoordAttention(_TimmAdapter, CoordAttn):
         rd_ratio: 1 / reduction (default 1/32).
         rd_channels: mip directly; overrides ``rd_ratio`` and ``min_rd_channels``.
         min_rd_channels: lower bound on mip (paper: 8).
-        device: where the parameters live.
-        dtype: the parameters' dtype.
         **kwargs: passed to timm's ``CoordAttn`` (``act_layer``, ``gate_layer``, ...).
 
     Parameters at C = 64, defaults (mip = 8): 520 + 16 (BN) + 2 * 576 = 1688.
     """
 
     layer_name = "coordatt"
-    __constants__ = ["layer_name"]  # TorchScript reads class attributes listed here
 
     def __init__(
         self,
@@ -559,8 +529,6 @@ class TripletAttention(nn.Module):
         dims: must be 2 (the rotations need two spatial axes).
         kernel_size: k of the branch convs (default 7).
         no_spatial: drop the H-W branch.
-        device: where the parameters live.
-        dtype: the parameters' dtype.
 
     Parameters, defaults: 3 * (2*49 + 2) = 300, independent of C.
     """

@@ -37,28 +37,22 @@ The two weighted sums are batched matrix-vector products over T viewed as (N, C,
 (``s^T @ T^T`` and ``c^T @ T``), so no second full-size temporary (``T * s``) is created; T's buffer
 is then reused for dL/dX. Nothing but ``(X, c, s, b)`` is saved, and dL/dX is recomputed from them.
 
-The pooled descriptors (mean over space for the channel MLP, mean over channels for the spatial
-conv) and the small gate networks stay in ordinary autograd: they save O(N (C + P)) tensors. Their
-means go through :class:`BroadcastMean`, whose backward hands autograd an expanded view instead of
-a full-size ``grad / n`` tensor (PyTorch's ``mean`` backward materialises one per mean).
+The pooled descriptors and the small gate networks stay in ordinary autograd (O(N (C + P)) saved);
+their means go through :class:`BroadcastMean`, whose backward returns an expanded view, not a full-size
+``grad / n`` tensor as PyTorch's ``mean`` backward does.
 
 Cost
 ----
 Autograd keeps X plus O(N (C + P)) instead of X plus a full-size map (``tests/attention/test_fused.py``
-checks the saved bytes). Eager PyTorch still cannot compute both pooled means in one read of X, so
-the forward stays several copies of X; the C++ kernel (:mod:`.kernel`) does. ``miamind bench
-layers`` and ``python -m miamind.bench.layer_memory`` measure both against a copy; the numbers are in
-``results/`` and ``docs/attention.md``. The spatial conv's backward has its own Function
-(:mod:`.spatial_conv`).
+checks the saved bytes; timings in ``docs/attention.md``). Eager PyTorch still reads X once per pooled
+mean; the C++ kernel (:mod:`.kernel`) computes both in one read. The spatial conv's backward has its
+own Function (:mod:`.spatial_conv`).
 
-Where the plain expression is used instead (:func:`fused_gate`): under ONNX export, ``torch.export``
-and TorchScript tracing / scripting, which want plain ops in their graph, and under
-``torch.compile`` when no graph is built (the compiler fuses plain ops itself). With a graph,
-``torch.compile`` traces the Function (tested with ``fullgraph=True``). Under autocast the
-Function keeps each input's dtype (the gates may be bf16 while X is float32: the output follows
-PyTorch's type promotion, as ``X * A`` would), returns every gradient in its input's dtype, and
-runs its backward reductions without autocast. The output and dL/dX are laid out like X
-(channels_last in, channels_last out, for any layout of the incoming gradient).
+Where the plain expression is used instead: :func:`fused_gate`. Under autocast the Function keeps
+each input's dtype (the gates may be bf16 while X is float32: the output follows PyTorch's type
+promotion, as ``X * A`` would), returns every gradient in its input's dtype, and runs its backward
+reductions without autocast. The output and dL/dX are laid out like X (channels_last in,
+channels_last out, for any layout of the incoming gradient).
 """
 
 from __future__ import annotations
@@ -258,16 +252,14 @@ def _check_shapes(x: torch.Tensor, c: _Opt, s: torch.Tensor, b: _Opt) -> None:
     if x.dim() < 3:
         raise ValueError(f"fused_gate: x must be (N, C, *spatial) with 1-3 spatial dims, got {shape}")
     n, ch, sp = shape[0], shape[1], shape[2:]
-    want = {
-        "channel_scale": (n, ch) + (1,) * len(sp),
-        "channel_shift": (n, ch) + (1,) * len(sp),
-        "spatial_gate": (n, 1) + sp,
-    }
-    for name, t in (("channel_scale", c), ("channel_shift", b), ("spatial_gate", s)):
-        if t is not None and tuple(t.shape) != want[name]:
-            raise ValueError(
-                f"fused_gate: {name} must have shape {want[name]} for x {shape}, got {tuple(t.shape)}"
-            )
+    channel = (n, ch) + (1,) * len(sp)
+    for name, t, want in (
+        ("channel_scale", c, channel),
+        ("channel_shift", b, channel),
+        ("spatial_gate", s, (n, 1) + sp),
+    ):
+        if t is not None and tuple(t.shape) != want:
+            raise ValueError(f"fused_gate: {name} must have shape {want} for x {shape}, got {tuple(t.shape)}")
 
 
 def fused_gate(

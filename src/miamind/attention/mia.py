@@ -8,42 +8,19 @@ Paper form, for X of shape (N, C, *spatial) with 1, 2 or 3 spatial dims::
     w_s = sigmoid(conv_k(M))                                     1 -> 1 channel, k x k, bias, zero pad k//2
     out = X * (w_c * w_s)                                        multiplicative fusion, broadcast
 
-Registered names (``create_attention(name, channels)``):
-
-============== ================= =========================================================
-name           class             fusion
-============== ================= =========================================================
-mia            MIAMind           A = w_c * w_s (paper)
-mia_add        MIAMindAdd        A = w_c + w_s (additive ablation suggested by the paper)
-mia_seq        MIAMindSeq        X1 = X * w_c, then w_s from X1, out = X1 * w_s
-mia_code       MIAMindCode       what the public MindSpore code builds (see its docstring)
-mia_adaptive   MIAMindAdaptive   A = g * w_c * w_s + (1 - g) * (w_c + w_s) / 2, g learned
-============== ================= =========================================================
-
-All share one constructor, timm's convention for attention layers::
-
-    cls(channels, *, rd_ratio=1/16, rd_channels=None, kernel_size=7, dims=2, fused=True,
-        act_layer="relu", gate_layer="sigmoid", gate_init="paper", device=None, dtype=None)
-
-The activation and the two gates are modules, as in timm (``act``: the MLP's activation; ``gate_c``
-and ``gate_s``: the sigmoids that give w_c and w_s), so a forward hook on ``layer.gate_c`` /
-``layer.gate_s`` receives exactly the gates the layer multiplied by (``miamind.viz.attention_maps``
-draws them that way). They have no parameters: the state dict is the same as before.
+Registered as ``mia`` (:class:`MIAMind`, the paper form), ``mia_add``, ``mia_seq``, ``mia_code`` and
+``mia_adaptive``; all share :class:`MIAMind`'s constructor. ``docs/attention.md`` tables their fusions
+and describes the gate modules (``act``, ``gate_c``, ``gate_s``: a forward hook on ``gate_c`` /
+``gate_s`` receives the gates the layer multiplies by) and the memory of the fused path.
 
 The channel MLP is two 1x1 convolutions (``fc1``, ``fc2``) on the pooled (N, C, 1, ...) tensor rather
 than ``nn.Linear`` on a flattened (N, C) vector: no reshape is needed, the pooled tensor keeps the
 input's rank for broadcasting, and 1x1 convs export to ONNX as plain ``Conv`` nodes.
 
-``fused=True`` (default): ``mia``, ``mia_add`` and ``mia_adaptive`` apply their attention map through
-:func:`miamind.attention.fused.fused_gate`. While an autograd graph is being built (training) it saves
-only X and the two small gates for the backward pass instead of the full-size map ``A``, and the
-pooled means use a backward that does not materialise full-size gradients; in eager inference
-``mia`` / ``mia_add`` write ``A`` straight into the output buffer (bitwise the plain result) and
-``mia_adaptive`` uses its plain expression. Same values and gradients (see ``fused.py``). Under
-ONNX export / ``torch.export`` / TorchScript (tracing and scripting) / ``torch.fx`` symbolic tracing,
-and ``torch.compile`` without a graph, it is the plain expression. ``fused=False`` always uses the
-plain expressions below. ``mia_seq`` and ``mia_code``
-gate sequentially and have no fused path (their ``fused`` is False).
+``fused=True`` (default; ``mia``, ``mia_add``, ``mia_adaptive``) applies the map through
+:func:`miamind.attention.fused.fused_gate`: same values and gradients, only X and the two small gates
+saved while training, the plain expressions under tracers, exporters and TorchScript (and with
+``fused=False``). ``mia_seq`` and ``mia_code`` gate sequentially and have no fused path.
 """
 
 from __future__ import annotations
@@ -72,18 +49,14 @@ __all__ = [*MIA_CLASS_NAMES, "mia_hidden_channels", "GATE_INITS"]
 
 class _MIABase(nn.Module):
     """Shared pieces: the channel MLP (``fc1``, ``act``, ``fc2``), the spatial conv (``spatial``), the gate
-    modules (``gate_c``, ``gate_s``).
-
-    The constructor's arguments are documented at :class:`MIAMind`; the MindSpore twins take the same
-    ones, and both check them with :func:`miamind._arch.mia.resolve_mia_args` (one message for both).
+    modules (``gate_c``, ``gate_s``). Arguments as :class:`MIAMind`, checked by
+    :func:`miamind._arch.mia.resolve_mia_args` (one message for both backends).
 
     Subclasses implement :meth:`forward_gated` (``x`` already validated) and name their ``variant``
-    (:data:`miamind._arch.mia.MIA_VARIANTS`: the spatial conv's input channels / bias, the
-    ``gate_init="identity"`` logit), the facts the MindSpore twins read from the same table.
-
-    The fused (memory-saving) routes are Python-only (:mod:`.fused`); they sit behind
-    ``torch.jit.is_scripting()`` checks and ``@torch.jit.unused`` methods, so TorchScript compiles the
-    plain expressions, and :mod:`.fused` itself falls back to plain ops under every other tracer.
+    (:data:`miamind._arch.mia.MIA_VARIANTS`, which the MindSpore twins read too). The fused routes are
+    Python-only (:mod:`.fused`), behind ``torch.jit.is_scripting()`` checks and ``@torch.jit.unused``
+    methods, so TorchScript compiles the plain expressions (and :mod:`.fused` falls back to plain ops
+    under every other tracer).
     """
 
     #: spatial conv input channels and bias, ``gate_init="identity"`` logit (shared with MindSpore);
@@ -234,10 +207,9 @@ class _MIABase(nn.Module):
 
     def _gates_from_means(self, z: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(w_c, w_s) from the mean over space ``z`` and the mean over channels ``m``."""
+        w_c = self.gate_c(self._mlp(z))
         # the kernel's path: the spatial conv's weight gradient from the C++ kernel too
-        return self.gate_c(self._mlp(z)), self.gate_s(
-            single_channel_conv(self.spatial, m, same_conv_weight_grad)
-        )
+        return w_c, self.gate_s(single_channel_conv(self.spatial, m, same_conv_weight_grad))
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -17,7 +17,7 @@ itself, both parts as single convolutions:
 * dL/db = the sum of dL/dout.
 
 Same values as ``conv(M)`` and the same gradients (``tests/attention/test_spatial_conv.py``,
-gradcheck in float64). Exporters, ``torch.compile`` and other shapes get the plain ``conv(M)``.
+gradcheck in float64).
 """
 
 from __future__ import annotations

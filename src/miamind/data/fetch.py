@@ -257,7 +257,10 @@ def _is_connection_failure(e: BaseException) -> bool:
 # ------------------------------------------------------------------------------------------ unpack
 
 
-def _check_member_path(archive: Path, name: str, dest: Path) -> None:
+def _check_member(archive: Path, name: str, dest: Path, *, plain: bool) -> None:
+    """Refuse a member that is a link or special file (not ``plain``) or lands outside ``dest``."""
+    if not plain:
+        raise DataError(archive, "refusing to extract a link or special file", where=name)
     parts = PurePosixPath(name.replace("\\", "/")).parts
     target = (dest / name).resolve()
     if (
@@ -281,11 +284,7 @@ def safe_extract(archive: PathLike, dest: PathLike) -> None:
             infos = zf.infolist()
             for info in infos:
                 kind = stat.S_IFMT(info.external_attr >> 16)  # Unix file type, when the zip has one
-                if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
-                    raise DataError(
-                        archive, "refusing to extract a link or special file", where=info.filename
-                    )
-                _check_member_path(archive, info.filename, dest)
+                _check_member(archive, info.filename, dest, plain=kind in (0, stat.S_IFREG, stat.S_IFDIR))
             zf.extractall(dest, members=infos)
         return
     try:
@@ -295,9 +294,7 @@ def safe_extract(archive: PathLike, dest: PathLike) -> None:
     with tf:
         members = tf.getmembers()
         for m in members:
-            if not (m.isfile() or m.isdir()):
-                raise DataError(archive, "refusing to extract a link or special file", where=m.name)
-            _check_member_path(archive, m.name, dest)
+            _check_member(archive, m.name, dest, plain=m.isfile() or m.isdir())
         # filter="data" (Python 3.12+, backported to 3.10.12/3.11.4) re-checks paths and drops
         # permissions that a data file should not carry.
         kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
@@ -327,8 +324,6 @@ def _move_into_place(staging: Path, target: Path) -> None:
 
 def _prune_empty(folder: Path) -> None:
     """Remove empty folders under ``folder`` (and ``folder`` itself when it ends up empty)."""
-    if not folder.is_dir():
-        return
     for dirpath, _dirs, _files in sorted(os.walk(folder), key=lambda t: -len(t[0])):
         try:
             os.rmdir(dirpath)

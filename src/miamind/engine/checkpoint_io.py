@@ -34,10 +34,7 @@ from lightning.fabric.plugins import CheckpointIO
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .._atomic import (
-    PathLike,
-    atomic_path,
-)
+from .._atomic import PathLike, atomic_path
 from ..errors import UserError
 
 SUFFIX = ".safetensors"

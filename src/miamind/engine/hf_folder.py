@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import __version__
 from .._atomic import PathLike, atomic_open
+from .._portable import portable_text
 from .config import Config
 from .run_folder import RunError
 
@@ -120,8 +121,6 @@ def from_pretrained(path_or_repo: PathLike, *, revision: str | None = None):
 def _card(run_dir: Path, config: dict[str, Any], cfg: Config, metrics: dict[str, Any], command: str) -> str:
     from huggingface_hub import ModelCard, ModelCardData
 
-    from .._portable import portable_text
-
     data = json.dumps(cfg.data.model_dump(), sort_keys=True)
     test = metrics.get("test") or {}
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(test.items()) if isinstance(v, int | float))
@@ -183,8 +182,6 @@ the whole configuration is `run_config` in `config.json`.
 
 def _command(run_dir: Path, task: str) -> str:
     """The study's recorded command for a study cell, else the ``miamind train`` call of its identity."""
-    from .._portable import portable_text
-
     cell = run_dir / "study_cell.json"
     if cell.is_file():
         try:

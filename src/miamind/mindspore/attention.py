@@ -2,23 +2,15 @@
 
 Same names, constructors, parameter names and maths as the PyTorch classes, so weights move between
 the two with :mod:`miamind.mindspore.convert` and the outputs agree to float32 rounding (the tests
-check 1e-5 in PYNATIVE and GRAPH mode, gradients included)::
+check 1e-5 in PYNATIVE and GRAPH mode, gradients included). Registry names and fusions are those of
+``docs/attention.md`` (``mia``: :class:`MIAMind`, ``mia_add``, ``mia_seq``, ``mia_code``,
+``mia_adaptive``); each class docstring gives its fusion. Constructor::
 
     cls(channels, *, rd_ratio=1/16, rd_channels=None, kernel_size=7, dims=2, fused=True,
         act_layer="relu", gate_layer="sigmoid", gate_init="paper", dtype=None)
 
 ``act_layer`` / ``gate_layer`` take only ReLU / sigmoid here (the paper's; the PyTorch layers take any
 timm activation); ``gate_init="identity"`` sets the same biases as in PyTorch.
-
-============== ================= ==========================================================
-name           class             fusion
-============== ================= ==========================================================
-mia            MIAMind           out = X * (w_c * w_s) (paper)
-mia_add        MIAMindAdd        out = X * (w_c + w_s)
-mia_seq        MIAMindSeq        X1 = X * w_c(X), out = X1 * w_s(X1)
-mia_code       MIAMindCode       the public MindSpore code's block (avg+max pooling, no conv bias)
-mia_adaptive   MIAMindAdaptive   A = g * w_c * w_s + (1 - g) * (w_c + w_s) / 2, g = sigmoid(theta)
-============== ================= ==========================================================
 
 Parameters (``cell.parameters_and_names()``): ``fc1.weight``, ``fc1.bias``, ``fc2.weight``,
 ``fc2.bias``, ``spatial.weight``, ``spatial.bias`` (``mia_code``: no ``spatial.bias``;
@@ -113,14 +105,9 @@ class _MIABase(nn.Cell):
         self.fc2 = conv(self.hidden_channels, self.channels, 1, pad_mode="valid", has_bias=True, **factory)
         # pad_mode="pad", padding=k//2: PyTorch's symmetric zero padding, stated explicitly instead
         # of relying on how MindSpore's default pad_mode="same" splits the padding.
+        k, v = self.kernel_size, self.variant
         self.spatial = conv(
-            self.variant.spatial_in_chs,
-            1,
-            self.kernel_size,
-            pad_mode="pad",
-            padding=self.kernel_size // 2,
-            has_bias=self.variant.spatial_bias,
-            **factory,
+            v.spatial_in_chs, 1, k, pad_mode="pad", padding=k // 2, has_bias=v.spatial_bias, **factory
         )
         self._spatial_axes = tuple(range(2, 2 + self.dims))
         self._layer_name = name
@@ -160,16 +147,8 @@ class _MIABase(nn.Cell):
 
 
 class MIAMind(_MIABase):
-    """MIA-Mind, paper form: ``out = X * (w_c * w_s)``. See :class:`miamind.attention.MIAMind`.
-
-    Args:
-        channels: C, channels of the (N, C, *spatial) input.
-        rd_ratio: reduction ratio 1/r of the channel MLP (default 1/16).
-        rd_channels: hidden width of the channel MLP; overrides ``rd_ratio``.
-        kernel_size: odd size k of the spatial conv (default 7), zero padding k // 2.
-        dims: spatial dims of the input: 1, 2 or 3.
-        fused: accepted for PyTorch compatibility; no effect (module docstring).
-        dtype: MindSpore dtype of the parameters (default float32).
+    """MIA-Mind, paper form: ``out = X * (w_c * w_s)``. Arguments as :class:`miamind.attention.MIAMind`,
+    except ``dtype`` (a MindSpore dtype, default float32), no ``device``, and ``fused``, which does nothing.
     """
 
     def forward_gated(self, x):

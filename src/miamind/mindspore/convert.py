@@ -2,23 +2,10 @@
 
 Both frameworks name a parameter by its attribute path (``layer1.0.conv1.weight``), so a MindSpore
 cell written with the same attribute names as the PyTorch module (as every cell in
-:mod:`miamind.mindspore` is) has the same parameter names, except for batch norm, and the same
-layouts, except for 1-D convolutions:
-
-================================  ====================================  ==============================================
-PyTorch (``state_dict``)          MindSpore (``parameters_and_names``)  notes
-================================  ====================================  ==============================================
-``<conv>.weight`` (O, I, kh, kw)  ``<conv>.weight`` (O, I, kh, kw)      Conv2d/Conv3d/ConvTranspose2d: same layout
-``<conv1d>.weight`` (O, I, k)     ``<conv1d>.weight`` (O, I, 1, k)      MindSpore's Conv1d is a Conv2d on (N, C, 1, L)
-``<conv>.bias``, ``<fc>.bias``    same name, same shape
-``<linear>.weight`` (out, in)     ``<dense>.weight`` (out, in)          nn.Linear <-> nn.Dense: same layout
-``<bn>.weight``                   ``<bn>.gamma``                        BatchNorm1d/2d/3d
-``<bn>.bias``                     ``<bn>.beta``
-``<bn>.running_mean``             ``<bn>.moving_mean``
-``<bn>.running_var``              ``<bn>.moving_variance``
-``<bn>.num_batches_tracked``      (dropped)                             restored from the reference, else 0
-``theta`` (mia_adaptive, scalar)  ``theta`` (scalar)
-================================  ====================================  ==============================================
+:mod:`miamind.mindspore` is) has the same parameter names and layouts, except for batch norm
+(``weight``/``bias``/``running_mean``/``running_var`` are ``gamma``/``beta``/``moving_mean``/
+``moving_variance``; ``num_batches_tracked`` is dropped) and 1-D convolutions (PyTorch's (O, I, k)
+weight is MindSpore's (O, I, 1, k)): the table is in ``docs/mindspore.md``.
 
 How each direction decides:
 

@@ -38,14 +38,8 @@ def _run_cell(run_dir: Path):
 
     cfg, info = run_config_and_info(run_dir)
     cell = build_mindspore_model(cfg, info)
-    source = next(
-        (
-            p
-            for p in (run_dir / "checkpoints" / "best.ckpt", run_dir / "checkpoints" / "last.ckpt")
-            if p.is_file()
-        ),
-        None,
-    )
+    ckpts = (run_dir / "checkpoints" / "best.ckpt", run_dir / "checkpoints" / "last.ckpt")
+    source = next((p for p in ckpts if p.is_file()), None)
     if source is None:
         try:
             source = checkpoint_path(run_dir, "best")  # a PyTorch run: best.safetensors, else last

@@ -120,21 +120,18 @@ def build_optimizer(params: Sequence, optim_cfg: Mapping[str, Any]):
     import mindspore.experimental.optim as optim
 
     o = optim_cfg
-    decay = [p for p in params if p.ndim > 1]
-    no_decay = [p for p in params if p.ndim <= 1]
     groups = [
-        {"params": decay, "weight_decay": float(o["weight_decay"])},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": [p for p in params if p.ndim > 1], "weight_decay": float(o["weight_decay"])},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
     ]
     groups = [g for g in groups if g["params"]]  # MindSpore refuses an empty group
     if o["name"] == "sgd":
         return optim.SGD(
             groups, lr=float(o["lr"]), momentum=float(o["momentum"]), nesterov=bool(o["nesterov"])
         )
-    if o["name"] == "adam":
-        return optim.Adam(groups, lr=float(o["lr"]), betas=tuple(float(b) for b in o["betas"]))
-    if o["name"] == "adamw":
-        return optim.AdamW(groups, lr=float(o["lr"]), betas=tuple(float(b) for b in o["betas"]))
+    if o["name"] in ("adam", "adamw"):
+        adam = optim.Adam if o["name"] == "adam" else optim.AdamW
+        return adam(groups, lr=float(o["lr"]), betas=tuple(float(b) for b in o["betas"]))
     raise InputError(f"optim.name must be one of sgd, adam, adamw, got {o['name']!r}")
 
 
@@ -374,6 +371,7 @@ def _train_in_folder(cfg: Config, run_dir: Path, *, arrays, quiet: bool, jit: bo
     class_names = list(info.class_names)
     weight = None if dm.class_weights is None else ms.Tensor(dm.class_weights.numpy().astype(np.float32))
     smoothing = float(cfg.loss.label_smoothing)
+    eval_args = dict(weight=weight, label_smoothing=smoothing, limit_batches=tr.limit_eval_batches)
 
     def loss_fn(logits, y):
         return cross_entropy(logits, y, weight, smoothing)
@@ -388,16 +386,12 @@ def _train_in_folder(cfg: Config, run_dir: Path, *, arrays, quiet: bool, jit: bo
         optimizer, lr_lambda(cfg.schedule.model_dump(), total_steps, total_steps / max(epochs, 1))
     )
     step = make_train_step(net, optimizer, loss_fn, jit=jit, gradient_clip_val=tr.gradient_clip_val)
-    make_metrics = {"image-classification": image_metrics, "flow-classification": flow_metrics}[
-        get_task(cfg.task).kind
-    ]
+    task = get_task(cfg.task)
+    make_metrics = {"image-classification": image_metrics, "flow-classification": flow_metrics}[task.kind]
     val_metrics = make_metrics(class_names)
 
     write_run_inputs(run_dir, cfg, dm)
-    last_path, best_path = (
-        checkpoint_file(run_dir, "last", "mindspore"),
-        checkpoint_file(run_dir, "best", "mindspore"),
-    )
+    last_path, best_path = (checkpoint_file(run_dir, which, "mindspore") for which in ("last", "best"))
 
     monitor, mode = ck.monitor, ck.mode
     best_score: float | None = None
@@ -437,15 +431,7 @@ def _train_in_folder(cfg: Config, run_dir: Path, *, arrays, quiet: bool, jit: bo
         }
         scores: dict[str, float] = {"train/loss": row["train/loss"]}
         if val_loader:  # an empty list when the config holds out no validation set
-            val_final = evaluate_cell(
-                net,
-                val_loader,
-                val_metrics,
-                class_names,
-                weight=weight,
-                label_smoothing=smoothing,
-                limit_batches=tr.limit_eval_batches,
-            )
+            val_final = evaluate_cell(net, val_loader, val_metrics, class_names, **eval_args)
             scores["val/loss"] = val_final["loss"]
             scores.update({f"val/{k}": v for k, v in val_final["metrics"].items()})
             row.update({k: v for k, v in scores.items() if k != "train/loss"})
@@ -475,15 +461,7 @@ def _train_in_folder(cfg: Config, run_dir: Path, *, arrays, quiet: bool, jit: bo
             eval_net, use_best = build_mindspore_model(cfg, info), True
             load_into_cell(eval_net, best_path)
 
-    test = evaluate_cell(
-        eval_net,
-        dm.test_dataloader(),
-        make_metrics(class_names),
-        class_names,
-        weight=weight,
-        label_smoothing=smoothing,
-        limit_batches=tr.limit_eval_batches,
-    )
+    test = evaluate_cell(eval_net, dm.test_dataloader(), make_metrics(class_names), class_names, **eval_args)
     rows.append(
         {
             "epoch": epochs - 1,
@@ -512,7 +490,7 @@ def _train_in_folder(cfg: Config, run_dir: Path, *, arrays, quiet: bool, jit: bo
         "monitor": monitor,
         "best_score": best_score,
         "evaluated_checkpoint": "best" if use_best else "last",
-        "test_split": get_task(cfg.task).test_split,
+        "test_split": task.test_split,
         "val_last_epoch": val_final.get("metrics", {}),
         "test": test["metrics"],
         "test_confmat": test["confmat"],

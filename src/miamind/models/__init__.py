@@ -25,9 +25,8 @@ flowcnn           (N,C,F) -> (N,K)               after each conv stage's ReLU, b
 
 The ResNets use a CIFAR stem (3x3 stride-1 conv, no max-pool); fastnet uses airbench's 2x2 "whitening"
 stem. Every model runs under ``torch.autocast("cpu", dtype=torch.bfloat16)``, and the 2-D ones with
-``channels_last`` models and inputs. Details, parameter
-names and initialisation notes are in each module's docstring: :mod:`.resnet`, :mod:`.reference_resnet`,
-:mod:`.fastnet`, :mod:`.unet`, :mod:`.flowcnn`.
+``channels_last`` models and inputs. Details, parameter names and initialisation notes are in each
+module's docstring: :mod:`.resnet`, :mod:`.reference_resnet`, :mod:`.fastnet`, :mod:`.unet`, :mod:`.flowcnn`.
 """
 
 from ._attention import attention_layers, build_attention

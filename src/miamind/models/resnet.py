@@ -132,9 +132,7 @@ class CifarResNet(ResNet):
     @torch.jit.ignore
     def init_weights(self, zero_init_last: bool = True) -> None:
         """timm's backbone init; attention layers keep the parameters their constructor gave them."""
-        init_keeping_attention(
-            self, lambda: super(CifarResNet, self).init_weights(zero_init_last=zero_init_last)
-        )
+        init_keeping_attention(self, lambda: super(CifarResNet, self).init_weights(zero_init_last))
 
 
 def _variant(name: str, **kwargs: Any) -> CifarResNet:

@@ -107,16 +107,12 @@ class AttentionResNet(ResNet):
         init_keeping_attention(self, lambda: super(AttentionResNet, self).init_weights(zero_init_last))
 
 
-def _no_weights(name: str, pretrained: bool) -> None:
-    if pretrained:
-        raise ValueError(f"{name}: no pretrained weights are published; use pretrained=False")
-
-
 def _entry(name: str, build: Callable[..., nn.Module], doc: str) -> Callable[..., nn.Module]:
     """A timm entry point ``name(pretrained=False, **kwargs)`` built by timm's ``build_model_with_cfg``."""
 
     def entry(pretrained: bool = False, **kwargs: Any) -> nn.Module:
-        _no_weights(name, pretrained)
+        if pretrained:
+            raise ValueError(f"{name}: no pretrained weights are published; use pretrained=False")
         return build_model_with_cfg(build, name, pretrained, **kwargs)
 
     entry.__name__ = entry.__qualname__ = name

@@ -89,14 +89,8 @@ class _Up(nn.Module):
         if upsample == "transpose":
             self.up = nn.ConvTranspose2d(in_chs, out_chs, 2, stride=2)
         else:
-            self.up = nn.Sequential(
-                OrderedDict(
-                    [
-                        ("resize", nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)),
-                        ("proj", nn.Conv2d(in_chs, out_chs, 1)),
-                    ]
-                )
-            )
+            resize = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+            self.up = nn.Sequential(OrderedDict(resize=resize, proj=nn.Conv2d(in_chs, out_chs, 1)))
         self.skip_attn = skip_attn
         self.conv = DoubleConv(2 * out_chs, out_chs, attn)
 

@@ -20,10 +20,6 @@ accepts logits directly and keeps four summed counters per class instead of per-
 DiceScore's default ``aggregation_level="samplewise"`` would average per image instead.
 A class absent from both prediction and target everywhere scores 0 (torchmetrics' default
 ``zero_division``), as does its IoU.
-
-:class:`SliceRandVI` scores whole ISBI 2012 slices the way the challenge does, as far as
-scikit-image allows (see its docstring). :func:`scalar_metrics` flattens what the collections
-compute into ``{name: float}`` for logging and ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -144,31 +140,24 @@ def flow_metrics(class_names: Sequence[str]) -> MetricCollection:
     threshold binning), so its memory grows with the evaluation set (4 bytes + target per row).
     """
     k = _num_classes(class_names)
-    metrics: dict[str, Metric] = {
-        "acc": MulticlassAccuracy(num_classes=k, average="micro"),
-        "precision_macro": MulticlassPrecision(num_classes=k, average="macro"),
-        "recall_macro": MulticlassRecall(num_classes=k, average="macro"),
-        "f1_macro": MulticlassF1Score(num_classes=k, average="macro"),
-        "acc_per_class": MulticlassAccuracy(num_classes=k, average=None),
-        "precision_per_class": MulticlassPrecision(num_classes=k, average=None),
-        "recall_per_class": MulticlassRecall(num_classes=k, average=None),
-        "f1_per_class": MulticlassF1Score(num_classes=k, average=None),
-        "confmat": MulticlassConfusionMatrix(num_classes=k),
-    }
+    rates = {"precision": MulticlassPrecision, "recall": MulticlassRecall, "f1": MulticlassF1Score}
+    metrics: dict[str, Metric] = {"acc": MulticlassAccuracy(num_classes=k, average="micro")}
+    metrics |= {f"{key}_macro": rate(num_classes=k, average="macro") for key, rate in rates.items()}
+    metrics["acc_per_class"] = MulticlassAccuracy(num_classes=k, average=None)
+    metrics |= {f"{key}_per_class": rate(num_classes=k, average=None) for key, rate in rates.items()}
+    metrics["confmat"] = MulticlassConfusionMatrix(num_classes=k)
     benign = [i for i, name in enumerate(class_names) if str(name).upper() == "BENIGN"]
     if benign:
         metrics["false_alarm_rate"] = FalseAlarmRate(benign[0])
     if k == 2:
         # Binary metrics read hard argmax decisions (0/1 integers), so they agree exactly with
         # acc and confmat; thresholding softmax at 0.5 could differ on near-ties.
-        metrics["precision"] = LambdaInputTransformer(BinaryPrecision(), transform_pred=_argmax_classes)
-        metrics["recall"] = LambdaInputTransformer(BinaryRecall(), transform_pred=_argmax_classes)
-        metrics["f1"] = LambdaInputTransformer(BinaryF1Score(), transform_pred=_argmax_classes)
+        binary = {"precision": BinaryPrecision, "recall": BinaryRecall, "f1": BinaryF1Score}
+        for key, rate in binary.items():
+            metrics[key] = LambdaInputTransformer(rate(), transform_pred=_argmax_classes)
         metrics["auroc"] = LambdaInputTransformer(BinaryAUROC(), transform_pred=_positive_class_score)
     else:
-        metrics["precision"] = MulticlassPrecision(num_classes=k, average="macro")
-        metrics["recall"] = MulticlassRecall(num_classes=k, average="macro")
-        metrics["f1"] = MulticlassF1Score(num_classes=k, average="macro")
+        metrics |= {key: rate(num_classes=k, average="macro") for key, rate in rates.items()}
         metrics["auroc"] = LambdaInputTransformer(
             MulticlassAUROC(num_classes=k, average="macro"), transform_pred=_class_probabilities
         )

@@ -3,9 +3,8 @@
 ``create_model(name, num_classes=..., in_chans=..., attention=None, attention_kwargs=None, **kw)``
 takes the same arguments and defaults as :func:`miamind.models.create_model` and builds a
 ``mindspore.nn.Cell`` with the same layout and forward pass, whose parameters have the PyTorch
-model's names (BatchNorm ``gamma`` / ``beta`` / ``moving_mean`` / ``moving_variance`` for PyTorch's
-``weight`` / ``bias`` / ``running_mean`` / ``running_var``; ``num_batches_tracked`` has no
-counterpart). So weights trained in PyTorch load one-to-one::
+model's names (BatchNorm's renamed as :mod:`miamind.mindspore.convert` says), so weights trained in
+PyTorch load one-to-one::
 
     from miamind.models import create_model as create_torch_model
     from miamind.mindspore.convert import torch_to_mindspore, load_into_cell

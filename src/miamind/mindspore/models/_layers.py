@@ -52,10 +52,7 @@ def batch_norm(
     channels: int, *, dims: int = 2, momentum: float = 0.1, eps: float = 1e-5, train_gamma: bool = True
 ) -> nn.Cell:
     """``torch.nn.BatchNorm{dims}d(channels, eps=eps, momentum=momentum)``; ``momentum`` in PyTorch's convention.
-    ``train_gamma=False`` freezes the scale (``gamma``) at its initial 1.
-
-    Parameters ``gamma``, ``beta``, ``moving_mean``, ``moving_variance`` are PyTorch's ``weight``,
-    ``bias``, ``running_mean``, ``running_var``.
+    ``train_gamma=False`` freezes the scale (``gamma``, PyTorch's ``weight``) at its initial 1.
     """
     if not 0.0 <= momentum <= 1.0:
         raise ValueError(f"BatchNorm momentum (PyTorch convention) must be in [0, 1], got {momentum!r}")

@@ -82,22 +82,7 @@ class ConvGroup(nn.Cell):
 
 
 class FastNet(nn.Cell):
-    """airbench94-style CIFAR network; arguments as :class:`miamind.models.FastNet`.
-
-    Args:
-        num_classes: logits per sample.
-        in_chans: input channels.
-        attention: attention spec (name, class, callable or ``None`` for none), after each conv group.
-        attention_kwargs: keyword arguments for every attention layer.
-        widths: output channels of the conv groups (airbench94: 64, 256, 256).
-        whiten_kernel_size: kernel of the stem conv (airbench: 2).
-        whiten_width: stem channels; default ``2 * in_chans * whiten_kernel_size ** 2`` (24), the
-            width ``init_whitening`` needs.
-        logit_scale: multiplies the logits (airbench: 1/9).
-        bn_momentum: PyTorch-convention BN momentum (airbench: 0.4).
-        bn_eps: BN epsilon (airbench: 1e-12).
-        bn_train_gamma: learn the BN scale (airbench: False, gamma frozen at 1).
-    """
+    """airbench94-style CIFAR network (Keller Jordan, 2024); arguments as :class:`miamind.models.FastNet`."""
 
     def __init__(
         self,
@@ -117,21 +102,14 @@ class FastNet(nn.Cell):
         super().__init__()
         if len(widths) < 1 or any(int(w) != w or w < 1 for w in widths):
             raise ValueError(f"fastnet: widths must be positive integers, got {tuple(widths)!r}")
-        if whiten_width is None:
-            whiten_width = 2 * in_chans * whiten_kernel_size**2
+        whiten_width = 2 * in_chans * whiten_kernel_size**2 if whiten_width is None else whiten_width
         self.in_chans = in_chans
         self.num_features = widths[-1]
         self.logit_scale = float(logit_scale)
         # The stem loses k - 1 pixels, then each group's 2x pooling must leave >= 1.
         self.min_input_size = (whiten_kernel_size - 1) + 2 ** len(widths)
-        self.stem = nn.SequentialCell(
-            OrderedDict(
-                [
-                    ("conv", conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True)),
-                    ("act", nn.GELU(approximate=False)),  # exact, as PyTorch's
-                ]
-            )
-        )
+        conv = conv2d(in_chans, whiten_width, whiten_kernel_size, padding=0, bias=True)
+        self.stem = nn.SequentialCell(OrderedDict([("conv", conv), ("act", nn.GELU(approximate=False))]))
         groups: list[tuple[str, nn.Cell]] = []
         in_chs = whiten_width
         for width in widths:

@@ -6,8 +6,7 @@ Input ``(N, in_chans, F)``: the F features of one flow as a length-F sequence::
     mean over the sequence -> dropout -> Dense -> logits (N, num_classes)
 
 Parameter names as in PyTorch (``stages.{i}.conv.weight``, ``stages.{i}.bn.*``, ``stages.{i}.attn.*``,
-``head.*``); MindSpore's ``nn.Conv1d`` stores its weight as ``(out, in, 1, k)`` where PyTorch has
-``(out, in, k)``, a reshape :mod:`miamind.mindspore.convert` does. The pooling keeps PyTorch's
+``head.*``; the Conv1d weights reshaped, see :mod:`._layers`). The pooling keeps PyTorch's
 ``ceil_mode=True`` (an odd length keeps its last feature, a length of 1 stays 1).
 """
 
@@ -45,17 +44,8 @@ def _stage(in_chs: int, out_chs: int, kernel_size: int, attn: nn.Cell) -> nn.Seq
 
 
 class FlowCNN(nn.Cell):
-    """1-D CNN over flow features; arguments as :class:`miamind.models.FlowCNN`.
-
-    Args:
-        num_classes: logits per sample.
-        in_chans: input channels (1 for a plain feature vector).
-        attention: attention spec (name, class, callable or ``None`` for none), built with ``dims=1``.
-        attention_kwargs: keyword arguments for every attention layer.
-        stages: output channels of the conv stages.
-        kernel_size: odd kernel size of the convs ("same" padding).
-        dropout: dropout probability before the classifier.
-    """
+    """1-D CNN over flow features (the paper's CIC-IDS2017 experiment); arguments as
+    :class:`miamind.models.FlowCNN`."""
 
     def __init__(
         self,

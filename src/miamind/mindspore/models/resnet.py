@@ -7,12 +7,10 @@ stem), so ``convert.torch_to_mindspore(torch_model.state_dict())`` loads one-to-
     layer1..layer4                                           [2,2,2,2] / [3,4,6,3] blocks, stride 1,2,2,2
     global average pool -> dropout(drop_rate) -> fc          logits (N, num_classes)
 
-Blocks (timm's, names included): ``BasicBlock`` = conv1 (3x3, stride) -> bn1 -> act1 -> conv2 -> bn2
--> ``se`` -> + shortcut -> act2; ``Bottleneck`` = conv1 (1x1) -> bn1 -> act1 -> conv2 (3x3, stride) ->
-bn2 -> act2 -> conv3 (1x1, 4x wider) -> bn3 -> ``se`` -> + shortcut -> act3. The shortcut is
-``downsample.0`` (1x1 conv, stride, no bias) + ``downsample.1`` (BN) when the shape changes.
-``se`` is timm's attention slot: the attention cell (``nn.Identity`` for none), after the block's
-last BN and before the residual add; e.g. ``layer1.0.se.fc1.weight``.
+Blocks are timm's :class:`BasicBlock` and :class:`Bottleneck`, names included: the shortcut is
+``downsample.0`` (1x1 conv) + ``downsample.1`` (BN) when the shape changes, and ``se`` is timm's
+attention slot (``nn.Identity`` for none), after the block's last BN and before the residual add;
+e.g. ``layer1.0.se.fc1.weight``.
 
 Initialisation as timm's ``init_weights`` (for training from scratch in MindSpore): backbone convs
 kaiming-normal (fan-out, ReLU), BN gamma 1 / beta 0, the last BN's gamma of every block 0 when
@@ -47,14 +45,9 @@ STAGE_PLANES = (64, 128, 256, 512)
 
 def _backbone_conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
     # timm: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu") on every backbone conv.
+    init = HeNormal(mode="fan_out", nonlinearity="relu")
     return conv2d(
-        in_chs,
-        out_chs,
-        kernel_size,
-        stride=stride,
-        padding=kernel_size // 2,
-        bias=False,
-        weight_init=HeNormal(mode="fan_out", nonlinearity="relu"),
+        in_chs, out_chs, kernel_size, stride=stride, padding=kernel_size // 2, bias=False, weight_init=init
     )
 
 
@@ -140,20 +133,9 @@ class Bottleneck(_ResidualBlock):
 
 
 class CifarResNet(nn.Cell):
-    """ResNet with a CIFAR stem and attention in every block; see the module docstring. Arguments as
-    :class:`miamind.models.CifarResNet`.
+    """ResNet (He et al., 2016) with a CIFAR stem and attention in every block (module docstring).
 
-    Args:
-        block: :class:`BasicBlock` or :class:`Bottleneck`.
-        layers: blocks per stage, e.g. ``(2, 2, 2, 2)``.
-        num_classes: logits per sample.
-        in_chans: input channels.
-        attention: attention spec (name, class, callable or ``None`` for none), in every block.
-        attention_kwargs: keyword arguments for every attention layer.
-        zero_init_last: zero the last BN's gamma in each block (timm default).
-        drop_rate: dropout before the classifier.
-        drop_path_rate: stochastic-depth rate (timm, linearly increasing over blocks).
-        model_name: used in error messages.
+    Arguments as :class:`miamind.models.CifarResNet`; ``block`` is :class:`BasicBlock` or :class:`Bottleneck`.
     """
 
     def __init__(
@@ -172,10 +154,9 @@ class CifarResNet(nn.Cell):
     ) -> None:
         super().__init__()
         # MindSpore's Dropout refuses p = 1 (PyTorch's accepts it); say so before building anything.
-        if not 0.0 <= drop_rate < 1.0:
-            raise ValueError(f"{model_name}: drop_rate must be in [0, 1), got {drop_rate!r}")
-        if not 0.0 <= drop_path_rate < 1.0:
-            raise ValueError(f"{model_name}: drop_path_rate must be in [0, 1), got {drop_path_rate!r}")
+        for arg, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{model_name}: {arg} must be in [0, 1), got {rate!r}")
         self.in_chans = in_chans
         self.model_name = model_name
         stem_width = STAGE_PLANES[0]
@@ -217,10 +198,7 @@ class CifarResNet(nn.Cell):
         if x.ndim != 4 or x.shape[1] != self.in_chans:
             raise ValueError(f"{self.model_name} expects input (N, {self.in_chans}, H, W), got {x.shape}")
         x = self.act1(self.bn1(self.conv1(x)))
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        return self.layer4(x)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
     def construct(self, x):
         x = self.forward_features(x).mean((2, 3))

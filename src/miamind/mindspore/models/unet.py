@@ -1,12 +1,7 @@
 """U-Net as a MindSpore cell, twin of :mod:`miamind.models.unet` (same layout, defaults and names).
 
-``encoder.{i}`` / ``bottleneck`` / ``decoder.{i}.conv`` are double convs ([maxpool2 ->] (3x3 conv,
-padding 1, no bias -> BN -> ReLU) x 2 -> ``attn``), ``decoder.{i}.up`` the 2x2 stride-2 transposed
-conv (``upsample="transpose"``) or ``up.resize`` + ``up.proj`` (bilinear x2, then 1x1 conv),
-``decoder.{i}.skip_attn`` the attention on the skip connection, ``head`` the 1x1 output conv.
 ``attention_at`` picks the insertion points exactly as in PyTorch (default ``("decoder",)``); the
 other points keep an empty slot (``nn.Identity``), so every slot exists in both backends.
-Input (N, C, H, W) with H and W divisible by ``2**depth`` -> logits (N, num_classes, H, W).
 MindSpore's ``nn.Conv2dTranspose`` stores its weight as (in, out, kH, kW), like PyTorch.
 """
 
@@ -69,9 +64,8 @@ class _Up(nn.Cell):
         if upsample == "transpose":
             self.up = nn.Conv2dTranspose(in_chs, out_chs, 2, stride=2, pad_mode="valid", has_bias=True)
         else:
-            self.up = nn.SequentialCell(
-                OrderedDict([("resize", _Resize2x()), ("proj", conv2d(in_chs, out_chs, 1, bias=True))])
-            )
+            proj = conv2d(in_chs, out_chs, 1, bias=True)
+            self.up = nn.SequentialCell(OrderedDict(resize=_Resize2x(), proj=proj))
         self.skip_attn = skip_attn
         self.conv = DoubleConv(2 * out_chs, out_chs, attn)
 
@@ -85,19 +79,7 @@ def _check_level_count(value: object, what: str) -> None:
 
 
 class UNet(nn.Cell):
-    """Classic U-Net; arguments as :class:`miamind.models.UNet`.
-
-    Args:
-        num_classes: logits per pixel.
-        in_chans: input channels.
-        attention: attention spec (name, class, callable or ``None`` for none).
-        attention_kwargs: keyword arguments for every attention layer.
-        attention_at: insertion points, a subset of :data:`ATTENTION_POINTS` (a single name is
-            accepted too).
-        width: channels of the first level (paper: 64); level i has ``width * 2**i``.
-        depth: number of poolings (paper: 4).
-        upsample: ``"transpose"`` (paper) or ``"bilinear"``.
-    """
+    """Classic U-Net (Ronneberger et al., 2015); arguments as :class:`miamind.models.UNet`."""
 
     def __init__(
         self,
@@ -124,7 +106,7 @@ class UNet(nn.Cell):
         self.attention_at = points
         self.depth = depth
         self.multiple = 2**depth  # H and W must be multiples of this
-        widths = [width * 2**i for i in range(depth + 1)]  # level 0 .. depth (the bottleneck)
+        w = [width * 2**i for i in range(depth + 1)]  # level 0 .. depth (the bottleneck)
 
         def attn(point: str, channels: int) -> nn.Cell:
             # Each slot's attention is built before its block: the order a seed reproduces.
@@ -139,20 +121,18 @@ class UNet(nn.Cell):
 
         self.encoder = nn.CellList(
             [
-                DoubleConv(
-                    widths[i - 1] if i else in_chans, widths[i], attn("encoder", widths[i]), pool=i > 0
-                )
+                DoubleConv(w[i - 1] if i else in_chans, w[i], attn("encoder", w[i]), pool=i > 0)
                 for i in range(depth)
             ]
         )
-        self.bottleneck = DoubleConv(widths[-2], widths[-1], attn("bottleneck", widths[-1]), pool=True)
+        self.bottleneck = DoubleConv(w[-2], w[-1], attn("bottleneck", w[-1]), pool=True)
         self.decoder = nn.CellList(  # deepest level first; the skip's attention before the level's
             [
-                _Up(widths[i + 1], widths[i], upsample, attn("skip", widths[i]), attn("decoder", widths[i]))
+                _Up(w[i + 1], w[i], upsample, attn("skip", w[i]), attn("decoder", w[i]))
                 for i in reversed(range(depth))
             ]
         )
-        self.head = conv2d(widths[0], num_classes, 1, bias=True)
+        self.head = conv2d(w[0], num_classes, 1, bias=True)
 
     def construct(self, x):
         m = self.multiple
