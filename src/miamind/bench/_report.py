@@ -20,15 +20,22 @@ def torch_machine(**extra: Any) -> dict[str, Any]:
     return info
 
 
+def md_head(title: str, command: str, intro: str, *rest: str) -> list[str]:
+    """A result table's first lines: ``# title``, the command, ``intro``, then ``rest`` (table header)."""
+    return [f"# {title}", "", f"Command: `{command}`", "", intro, "", *rest]
+
+
 def save_bench(
     out: Path,
     command: str,
     settings: dict[str, Any],
     rows: list[dict[str, Any]],
     to_markdown: Callable[[dict[str, Any]], str],
+    portable: bool = True,
 ) -> dict[str, Any]:
     """Write a benchmark's result (command, time, machine, settings with torch's thread count, rows)
-    to ``out`` and its table beside it; return the result."""
+    to ``out`` and its table beside it; return the result. ``portable``: absolute paths in ``command``
+    made portable."""
     import time
 
     import torch
@@ -36,7 +43,7 @@ def save_bench(
     from .._portable import portable_text
 
     result = {
-        "command": portable_text(command),
+        "command": portable_text(command) if portable else command,
         "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": torch_machine(),
         "settings": {**settings, "threads": torch.get_num_threads()},

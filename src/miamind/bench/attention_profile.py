@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from ._report import save_bench
+from ._report import md_head, save_bench
 from .models import QUICK_WORKLOADS, WORKLOADS, build_workload, train_steps
 
 
@@ -86,19 +86,16 @@ def profile_workload(
 
 def to_markdown(result: dict[str, Any]) -> str:
     m, s = result["machine"], result["settings"]
-    lines = [
-        "# Where an attention's extra training time goes (torch.profiler, self CPU time per step)",
-        "",
-        f"Command: `{result['command']}`",
-        "",
+    lines = md_head(
+        "Where an attention's extra training time goes (torch.profiler, self CPU time per step)",
+        result["command"],
         f"Machine: {m.get('cpu', '?')}, {m.get('logical_cores', '?')} logical cores, "
         f"{s['threads']} torch threads; torch {m.get('torch', '?')}. {s['rounds']} interleaved rounds of "
         f"{s['steps']} profiled training steps per model. `extra ms` = self CPU ms per step of that "
         "operator (same name and input shapes) with the attention minus without it; operators the "
         "attention adds have no counterpart, so their whole time is extra. Profiled step times carry "
         "the profiler's overhead: the ratios are indicative, `bench models` has the measured ones.",
-        "",
-    ]
+    )
     for r in result["results"]:
         shape = "x".join(str(v) for v in r["input"])
         for att, a in r["attentions"].items():

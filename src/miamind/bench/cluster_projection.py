@@ -17,7 +17,7 @@ import json
 import statistics
 from pathlib import Path
 
-from ._report import save_bench
+from ._report import md_head, save_bench
 
 STUDIES = ("grid", "ablations", "paper_protocol", "confirm")
 
@@ -59,11 +59,9 @@ def _hours(seconds: float) -> str:
 
 def to_markdown(result: dict) -> str:
     s = result["settings"]
-    lines = [
-        "# Projected wall time of the studies on a cluster",
-        "",
-        f"Command: `{result['command']}`",
-        "",
+    lines = md_head(
+        "Projected wall time of the studies on a cluster",
+        result["command"],
         f"{s['measured_cells']} measured cells ({', '.join(f'{k} {v}' for k, v in s['cells_per_study'].items())}), "
         f"{s['cell_hours']:.1f} cell-hours as measured with one CPU thread per cell; SLURM overhead "
         f"{s['overhead_per_cell_s']:g} s per cell added (measured median {s['overhead_per_cell_measured_s']:g} s, "
@@ -71,10 +69,9 @@ def to_markdown(result: dict) -> str:
         "time, longest first. Each measured cell is counted at its measured cost: a GPU worker runs it "
         "faster by a factor not measured here, so those rows are upper bounds. The paper protocol's "
         f"{s['gpu_cells']} GPU cells are projected at assumed minutes per cell (not measured).",
-        "",
         "| cells | per-cell cost | 1 worker | 8 workers | 64 workers |",
         "|---|---|---:|---:|---:|",
-    ]
+    )
     for row in result["results"]:
         lines.append(
             f"| {row['cells']} | {row['cost']} | "

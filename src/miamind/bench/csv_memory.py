@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .._portable import portable_text
+from ._report import md_head
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -144,15 +145,12 @@ def markdown(result: dict) -> str:
             f"{r['peak_rss_mib'] - r['rss_after_imports_mib']:,.0f} | {r['float32_features_mib']:,.0f} |"
         )
     return "\n".join(
-        [
-            "# Reading a large CIC-IDS2017 CSV: peak memory and speed",
-            "",
-            f"Command: `{result['command']}`",
-            "",
+        md_head(
+            "Reading a large CIC-IDS2017 CSV: peak memory and speed",
+            result["command"],
             f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {m['memory_gib']:.0f} GiB RAM; "
             f"Python {m['python']}, numpy {m['numpy']}, pandas {m['pandas']}. Other jobs were running on the machine, "
             "so the times are indicative.",
-            "",
             f"Generated file: {g['bytes'] / 2**20:,.0f} MiB ({g['bytes']:,} bytes), {g['data_rows']:,} data rows "
             f"in the MachineLearningCVE layout + {g['repeated_header_lines']} repeated header lines; "
             f"rows cycle through the {g['source_rows']:,} real rows of {g['source']} "
@@ -172,7 +170,7 @@ def markdown(result: dict) -> str:
             "torch); the table costs the float32 matrix plus one parsed chunk, and `load` holds the table and its "
             "train/val/test copies at once (about twice the matrix).",
             "",
-        ]
+        )
     )
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from .._portable import portable_text
 from ..data import cicids2017, cicids2017_improved, cifar10, isbi2012
 from ..data.root import data_root
+from ._report import md_head
 from .csv_memory import machine
 
 
@@ -100,16 +101,13 @@ def build_report(data_dir: Path | None = None) -> dict:
 
 
 def to_markdown(report: dict, command: str) -> str:
-    lines = [
-        "# Real data: contents and load times",
-        "",
-        f"Command: `{command}`",
-        "",
+    lines = md_head(
+        "Real data: contents and load times",
+        command,
         f"Data root: `{report['data_root']}`; machine: {json.dumps(report['machine'])}",
-        "",
         "| dataset | cold load (s) | cached loads (s) |",
         "|---|---:|---|",
-    ]
+    )
     for name in ("cifar10", "isbi2012", "cicids2017", "cicids2017_improved"):
         r = report[name]
         lines.append(f"| {name} | {r['cold_s']} | {', '.join(map(str, r['cached_s']))} |")

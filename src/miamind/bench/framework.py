@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from ._report import md_head, torch_machine, write_report
+
 BACKENDS = ("torch_eager", "torch_compile", "ms_pynative", "ms_graph")
 MODES = ("inference", "train_step")
 
@@ -223,8 +225,6 @@ def _as_numpy(value) -> np.ndarray:
 def machine_info(threads: int) -> dict[str, Any]:
     import mindspore
 
-    from ._report import torch_machine
-
     return torch_machine(mindspore=mindspore.__version__, threads=threads)
 
 
@@ -329,23 +329,20 @@ def measure(
 def to_markdown(result: dict[str, Any], command: str) -> str:
     m, s = result["machine"], result["settings"]
     by = {(r["workload"], r["mode"], r["backend"]): r for r in result["results"]}
-    lines = [
-        "# PyTorch vs MindSpore: latency of the MIA-Mind layer and fastnet",
-        "",
-        f"Command: `{command}`",
-        "",
+    lines = md_head(
+        "PyTorch vs MindSpore: latency of the MIA-Mind layer and fastnet",
+        command,
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} threads per framework; "
         f"Python {m['python']}, torch {m['torch']}, mindspore {m['mindspore']}. "
         f"Median of up to {s['repeats']} interleaved repetitions after up to {s['warmup']} warm-up calls "
         f"(a cell whose timed calls pass {s['cell_budget_s']:.0f} s stops at 3 or more: the `n` column); "
         f"torch.compile backend {s['compile_backend']}."
         + (" QUICK shapes (a smoke run, not a measurement)." if s["quick"] else ""),
-        "",
         "Each cell: median ms (x ratio to PyTorch eager in the same run).",
         "",
         "| workload | shape | mode | " + " | ".join(BACKENDS) + " |",
         "|---|---|---|" + "---:|" * len(BACKENDS),
-    ]
+    )
     for workload in WORKLOADS:
         shape = "x".join(str(d) for d in s["shapes"][workload]["input"])
         for mode in MODES:
@@ -413,8 +410,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         fastnet_batch=args.fastnet_batch,
     )
     result = {"command": command, "generated": time.strftime("%Y-%m-%d %H:%M:%S"), **result}
-    from ._report import write_report
-
     write_report(args.out, result, to_markdown(result, command))
     return 0
 

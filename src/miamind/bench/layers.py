@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ import torch
 
 from ..attention import create_attention, list_attention
 from ..attention.kernel import kernel
-from ._report import torch_machine, write_report
+from ._report import md_head, save_bench
 from .layer_memory import median_seconds, saved_bytes
 from .models import _autocast
 
@@ -140,11 +139,9 @@ def measure_config(
 
 def to_markdown(result: dict[str, Any]) -> str:
     m, s = result["machine"], result["settings"]
-    lines = [
-        "# Attention layers: latency, saved memory, parameters, FLOPs",
-        "",
-        f"Command: `{result['command']}`",
-        "",
+    lines = md_head(
+        "Attention layers: latency, saved memory, parameters, FLOPs",
+        result["command"],
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} torch threads; "
         f"Python {m['python']}, torch {m['torch']}. Median of {s['repeats']} interleaved calls after "
         f"{s['warmup']} warm-up calls. bf16 = bf16 input under CPU bf16 autocast. `fwd/floor` = forward "
@@ -154,11 +151,10 @@ def to_markdown(result: dict[str, Any]) -> str:
         "/ bytes of X. FLOPs = forward FLOPs by torch.utils.flop_counter (2 x MACs of matmuls and "
         "convolutions; elementwise ops and pooling not counted)."
         + (" QUICK: measures nothing." if s["quick"] else ""),
-        "",
         "| attention | kernel | input | dtype | layout | fwd ms | fwd+bwd ms | copy ms | fwd/floor | fwd+bwd/floor "
         "| saved/X | params | FLOPs |",
         "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    )
     for r in result["results"]:
         lines.append(
             f"| {r['attention']} | {r['kernel']} | {'x'.join(map(str, r['input']))} | {r['dtype']} | "
@@ -208,20 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-    result = {
-        "command": command,
-        "generated": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": torch_machine(),
-        "settings": {
-            "quick": args.quick,
-            "batch": batch,
-            "repeats": repeats,
-            "warmup": warmup,
-            "threads": torch.get_num_threads(),
-        },
-        "results": rows,
-    }
-    write_report(args.out, result, to_markdown(result))
+    settings = {"quick": args.quick, "batch": batch, "repeats": repeats, "warmup": warmup}
+    save_bench(args.out, command, settings, rows, to_markdown, portable=False)
     return 0
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ._report import save_bench
+from ._report import md_head, save_bench
 
 
 def measure(attention: str = "none", batches: int = 12, quick: bool = False) -> dict[str, float]:
@@ -96,20 +96,17 @@ def measure(attention: str = "none", batches: int = 12, quick: bool = False) -> 
 
 def to_markdown(result: dict) -> str:
     m, st = result["machine"], result["settings"]
-    lines = [
-        "# Does the training loop run at the network's speed? fastnet, `fast` preset, Lightning vs a bare loop",
-        "",
-        f"Command: `{result['command']}`",
-        "",
+    lines = md_head(
+        "Does the training loop run at the network's speed? fastnet, `fast` preset, Lightning vs a bare loop",
+        result["command"],
         f"Machine: {m.get('cpu', '?')}, {m.get('logical_cores', '?')} logical cores, {st['threads']} torch "
         f"threads; torch {m.get('torch', '?')}. Generated CIFAR-shaped data, batch {st['batch']}, "
         f"{st['batches']} Lightning batches and 10 bare steps per measurement, {st['repeats']} repeats, "
         "attentions interleaved. In-loop img/s = batch / (Lightning step + gap between steps); bare "
         "img/s = batch / step of a plain loop (same module, autocast, SGD) on prepared batches.",
-        "",
         "| attention | Lightning step ms | gap ms | bare step ms | in-loop img/s | bare img/s | in-loop / bare |",
         "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    )
     for r in result["results"]:
         lines.append(
             f"| {r['attention']} | {r['lightning_step_ms']:.0f} | {r['gap_ms']:.1f} | {r['bare_step_ms']:.0f} | "

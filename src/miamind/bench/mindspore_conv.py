@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m miamind.bench.mindspore_conv " + " ".join(sys.argv[1:] if argv is None else argv)
     import mindspore
 
-    from ._report import torch_machine, write_report
+    from ._report import md_head, torch_machine, write_report
 
     info = torch_machine(mindspore=mindspore.__version__)
     result = {
@@ -98,17 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "repeats": args.repeats,
         "ops": measure(args.threads, args.repeats),
     }
-    lines = [
-        "# MindSpore vs PyTorch CPU kernels at fastnet sizes",
-        "",
-        f"Command: `{command}`",
-        "",
+    lines = md_head(
+        "MindSpore vs PyTorch CPU kernels at fastnet sizes",
+        command,
         f"Machine: {info['cpu']}, {info['logical_cores']} logical cores, {args.threads} threads in both; "
         f"torch {info['torch']}, mindspore {info['mindspore']}; float32; median of {args.repeats}.",
-        "",
         "| op | PyTorch ms | MindSpore ms | MindSpore / PyTorch |",
         "|---|---:|---:|---:|",
-    ]
+    )
     for name, r in result["ops"].items():
         lines.append(
             f"| {name} | {r['torch_ms']:.2f} | {r['mindspore_ms']:.2f} | {r['mindspore_over_torch']:.1f} |"

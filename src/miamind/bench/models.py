@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from ..attention.kernel import kernel
 from ..models import attention_layers, cannot_hold, create_model
-from ._report import save_bench
+from ._report import md_head, save_bench
 
 DEFAULT_ATTENTIONS = ("se", "cbam", "eca", "mia")
 #: an arm of a layer with a C++ training kernel, trained through the PyTorch path instead
@@ -201,27 +201,28 @@ def measure_workload(
 
 def to_markdown(result: dict[str, Any]) -> str:
     m, s = result["machine"], result["settings"]
-    lines = [
-        "# Models: training and inference throughput with each attention, as ratios to no attention",
-        "",
-        f"Command: `{result['command']}`",
-        "",
+    lines = md_head(
+        "Models: training and inference throughput with each attention, as ratios to no attention",
+        result["command"],
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} torch threads; "
         f"Python {m['python']}, torch {m['torch']}. {s['rounds']} interleaved rounds of {s['steps']} steps per "
         "model; img/s = median over rounds; ratio = median over rounds of img/s / img/s of the no-attention "
-        "model in the same round. bf16 = CPU bf16 autocast. `(kernel off)`: the same layers trained "
-        "through the PyTorch path instead of the C++ kernel."
+        "model in the same round. bf16 = CPU bf16 autocast."
+        + (
+            " `(kernel off)`: the same layers trained through the PyTorch path instead of the C++ kernel."
+            if any(r["attention"].endswith(KERNEL_OFF) for r in result["results"])
+            else ""
+        )
         + (
             " Every model `torch.compile`d (inductor), compilation in the warm-up."
             if s.get("compile")
             else ""
         )
         + (" QUICK: measures nothing." if s["quick"] else ""),
-        "",
         "| model | batch x input | precision | attention | params "
         "| train img/s | train ratio | infer img/s | infer ratio |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",
-    ]
+    )
     for r in result["results"]:
         shape = f"{r['batch']}x{'x'.join(map(str, r['input']))}" + (" CL" if r["channels_last"] else "")
         lines.append(

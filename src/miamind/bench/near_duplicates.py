@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..tasks.near_copies import near_copy_mask
-from ._report import save_bench
+from ._report import md_head, save_bench
 
 DATASETS = {
     "cicids2017": ("CIC-IDS2017 subset, binary", "binary"),
@@ -57,18 +57,15 @@ def measure(dataset: str, seed: int, threshold: float) -> dict:
 
 def to_markdown(result: dict) -> str:
     s = result["settings"]
-    lines = [
-        "# Flow test rows with a near-copy in the training rows",
-        "",
-        f"Command: `{result['command']}`",
-        "",
+    lines = md_head(
+        "Flow test rows with a near-copy in the training rows",
+        result["command"],
         f"Split of the `fast` preset (70/15/15 stratified by seed, exact duplicates removed first, scaler fitted "
         f"on train); a test row is a near-copy when a training row lies within Euclidean distance "
         f"{s['threshold']:g} after scaling. Seeds {', '.join(str(x) for x in s['seeds'])}.",
-        "",
         "| data set | seed | test rows | near-copies | share | classes with the highest share (near / rows) |",
         "|---|---:|---:|---:|---:|---|",
-    ]
+    )
     for r in result["results"]:
         title, _ = DATASETS[r["dataset"]]
         top = sorted(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from ._report import save_bench
+from ._report import md_head, save_bench
 
 
 def _study(folder: Path, cells: int):
@@ -79,18 +79,15 @@ def _statuses(study, runs):
 def to_markdown(result: dict) -> str:
     rows = result["results"]
     med = {k: statistics.median(r[k] for r in rows) for k in ("submit_s", "overhead_per_cell_s")}
-    lines = [
-        "# SLURM executor: overhead per cell",
-        "",
-        f"Command: `{result['command']}`",
-        "",
+    lines = md_head(
+        "SLURM executor: overhead per cell",
+        result["command"],
         f"Machine: {result['machine']['cpu']}, {result['machine']['logical_cores']} cores; a single-node "
         "SLURM started for the run (miamind.study.local_slurm). The same cells (flowcnn, generated flows, "
         "1 epoch, one thread) run two at a time by each executor, interleaved.",
-        "",
         "| round | first | cells | submit s | local s | slurm s | overhead per cell s |",
         "|---:|---|---:|---:|---:|---:|---:|",
-    ]
+    )
     for i, r in enumerate(rows):
         cols = ("first", "cells", "submit_s", "local_s", "slurm_s", "overhead_per_cell_s")
         lines.append(f"| {i} | " + " | ".join(str(r[k]) for k in cols) + " |")

@@ -38,7 +38,7 @@ from typing import Any
 
 from .._atomic import atomic_open
 from .._portable import portable_text
-from ._report import torch_machine, write_report
+from ._report import md_head, torch_machine, write_report
 
 #: name -> (preset, config assignments, wall-time goal s, accuracy goal, attentions, seeds)
 BUDGETS: dict[str, dict[str, Any]] = {
@@ -158,22 +158,19 @@ def aggregate(budget_name: str, budget: dict[str, Any], runs: list[dict[str, Any
 
 def to_markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
-    lines = [
-        "# Time to accuracy: CIFAR-10, fastnet, `fast` and `fast12` presets",
-        "",
-        f"Command: `{result['command']}`",
-        "",
+    lines = md_head(
+        "Time to accuracy: CIFAR-10, fastnet, `fast` and `fast12` presets",
+        result["command"],
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores; Python {m['python']}, torch {m['torch']}. "
         "Data: the JPEG-q75 copy of CIFAR-10 in `../shared/data` (labels exact, pixels re-encoded), "
         "45,000 training images (5,000 held out for validation), test = the official 10,000 test images, "
-        "weights of the best validation epoch.",
+        "weights of the best validation epoch.\n"
         "Wall time: one `miamind train` process from start to exit (data loading, training, per-epoch "
         "validation, final test).",
-        "",
         "| budget | recipe | attention | seeds | test acc mean (min-max) "
         "| wall s (median) | train img/s | goal | met |",
         "|---|---|---|---|---|---:|---:|---|---|",
-    ]
+    )
     for row in result["summary"]:
         b = result["budgets"][row["budget"]]
         recipe = " ".join(["--preset", b["preset"], *b["set"]])

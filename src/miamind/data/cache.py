@@ -12,20 +12,20 @@ from .._atomic import atomic_open
 from .root import cache_root
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def _file_digest(path: Path, algorithm: str, chunk: int) -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    return _file_digest(path, "sha256", chunk)
 
 
 def md5_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+    return _file_digest(path, "md5", chunk)
 
 
 def fingerprint(paths: Iterable[Path]) -> str:

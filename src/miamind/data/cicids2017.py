@@ -149,13 +149,11 @@ FEATURE_NAMES = MACHINE_LEARNING_CVE.feature_names
 CICIDS2017 = CsvFlowDataset(NAME, (NAME,), HOW_TO_OBTAIN, LAYOUTS, LABELS)
 
 
-#: the dataset contract's one-line description of a ``check`` report
+# The dataset contract: ``describe`` a check report; ``locate`` <data root>/cicids2017 (CSV files
+# directly in it: subfolders are not data files); ``check`` file(s) or a folder.
 describe = describe_flows
-
-
-def locate(data_dir: PathLike | None = None) -> Path:
-    """``<data root>/cicids2017`` if it holds CSV files directly (subfolders are not data files)."""
-    return CICIDS2017.locate(data_dir)
+locate = CICIDS2017.locate
+check = CICIDS2017.check
 
 
 def read_flows(
@@ -197,19 +195,9 @@ def load_cicids2017(
     """Train/val/test arrays for CIC-IDS2017.
 
     ``path`` (files or a folder) overrides the dataset folder found by ``locate(data_dir)``.
-    The parsed, unscaled table is cached by file content; the split (stratified by label,
-    ``seed``) comes next, then everything fitted is fitted on train (see ``flows.make_splits``).
-    ``options`` are those of ``make_splits``, with its defaults: ``label_mode`` ("binary"),
-    ``split`` ((0.7, 0.15, 0.15)), ``seed`` (0), ``nonfinite`` ("drop" rows with Infinity/NaN,
-    or "clip": +/-inf -> train max/min of the column, NaN -> 0), ``scale`` ("standard"),
-    ``all_classes`` (False), ``drop_duplicates`` (True: exact copies of a row, features and
-    label, are removed before the split, counted in ``report["duplicates_dropped"]``).
+    The parsed, unscaled table is cached by file content; ``options`` (and their defaults) are
+    those of ``flows.make_splits``: split first, stratified by label, then fit on train.
     A class with < 3 rows goes to train only (reported, with a warning).
     """
     table = load_table(data_dir, path=path, layout=layout, cache_dir=cache_dir, chunksize=chunksize)
     return make_splits(table, dataset=NAME, **options)
-
-
-def check(path: PathsArg) -> dict:
-    """Validate file(s) or a folder; DataError (file, line, what) on bad input."""
-    return CICIDS2017.check(path)

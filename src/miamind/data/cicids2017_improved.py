@@ -191,13 +191,10 @@ FEATURE_NAMES = IMPROVED.feature_names
 CICIDS2017_IMPROVED = CsvFlowDataset(NAME, FOLDERS, HOW_TO_OBTAIN, LAYOUTS, LABELS)
 
 
-#: the dataset contract's one-line description of a ``check`` report
+# The dataset contract (see ``cicids2017``); ``locate`` tries ``FOLDERS`` in order.
 describe = describe_flows
-
-
-def locate(data_dir: PathLike | None = None) -> Path:
-    """The first of ``FOLDERS`` under the data root that holds CSV files directly."""
-    return CICIDS2017_IMPROVED.locate(data_dir)
+locate = CICIDS2017_IMPROVED.locate
+check = CICIDS2017_IMPROVED.check
 
 
 def read_flows(
@@ -245,8 +242,3 @@ def load_cicids2017_improved(
     plus ``attempted`` (see the module docstring)."""
     table = load_table(data_dir, path=path, cache_dir=cache_dir, chunksize=chunksize)
     return make_splits(table, relabel=attempted_relabel(attempted), dataset=NAME, **options)
-
-
-def check(path: PathsArg) -> dict:
-    """Validate file(s) or a folder; DataError (file, line, what) on bad input."""
-    return CICIDS2017_IMPROVED.check(path)

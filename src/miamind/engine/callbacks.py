@@ -19,6 +19,8 @@ Trainer configuration for exact resume (see the tests in ``tests/engine``)::
 from __future__ import annotations
 
 import random
+import signal
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -129,9 +131,8 @@ class RNGStateCallback(Callback):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        state = state_dict
-        torch.set_rng_state(state["torch"].cpu().to(torch.uint8))
-        cuda = state.get("cuda")
+        torch.set_rng_state(state_dict["torch"].cpu().to(torch.uint8))
+        cuda = state_dict.get("cuda")
         if cuda is not None and torch.cuda.is_available():
             count = torch.cuda.device_count()
             if len(cuda) != count:
@@ -142,17 +143,10 @@ class RNGStateCallback(Callback):
                 )
             for device, cuda_state in enumerate(cuda[:count]):
                 torch.cuda.set_rng_state(cuda_state.cpu().to(torch.uint8), device)
-        npst = state["numpy"]
-        np.random.set_state(
-            (
-                npst["kind"],
-                np.asarray(npst["keys"], dtype=np.uint32),
-                npst["pos"],
-                npst["has_gauss"],
-                npst["cached_gaussian"],
-            )
-        )
-        py = state["python"]
+        npst = state_dict["numpy"]
+        keys = np.asarray(npst["keys"], dtype=np.uint32)
+        np.random.set_state((npst["kind"], keys, npst["pos"], npst["has_gauss"], npst["cached_gaussian"]))
+        py = state_dict["python"]
         random.setstate((py["version"], tuple(py["internal"]), py["gauss_next"]))
 
 
@@ -254,15 +248,10 @@ class PreemptionGuard(Callback):
         self.requested = True
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        import signal
-        import threading
-
         if stage == "fit" and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(getattr(signal, PREEMPT_SIGNAL), self._handler)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        import signal
-
         if self._previous is not None:
             signal.signal(getattr(signal, PREEMPT_SIGNAL), self._previous)
             self._previous = None

@@ -46,21 +46,12 @@ WEIGHTS_METADATA_KEY = "miamind"
 # dtypes safetensors stores natively; anything else (complex128, quantised, ...) is refused by
 # name instead of failing deep inside the writer
 _SAVABLE_DTYPES = {
-    torch.float64,
-    torch.float32,
-    torch.float16,
-    torch.bfloat16,
-    torch.int64,
-    torch.int32,
-    torch.int16,
-    torch.int8,
-    torch.uint8,
-    torch.bool,
-    *(
-        getattr(torch, n)
-        for n in ("uint16", "uint32", "uint64", "float8_e4m3fn", "float8_e5m2")
-        if hasattr(torch, n)
-    ),
+    getattr(torch, n)
+    for n in (
+        "float64 float32 float16 bfloat16 int64 int32 int16 int8 uint8 bool "
+        "uint16 uint32 uint64 float8_e4m3fn float8_e5m2"
+    ).split()
+    if hasattr(torch, n)
 }
 
 

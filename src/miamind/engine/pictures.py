@@ -172,6 +172,10 @@ def attention_pictures(
         # two runs of one attention (seeds, models) are told apart by their folder names
         title = f"{attention} ({run_dir.name})" if repeated else attention
         columns.append(GateColumn(title=title, captures=captures, layer=chosen))
+        layers = [
+            dict(name=c.name, channels=int(c.channel.shape[1]), spatial=list(c.spatial.shape[1:]))
+            for c in captures
+        ]
         records.append(
             {
                 "run": run_dir.name,
@@ -180,26 +184,15 @@ def attention_pictures(
                 "seed": cfg.seed,
                 "checkpoint": str(checkpoint_path(run_dir, which).relative_to(run_dir)),
                 "layer": chosen,
-                "layers": [
-                    {
-                        "name": c.name,
-                        "channels": int(c.channel.shape[1]),
-                        "spatial": list(c.spatial.shape[1:]),
-                    }
-                    for c in captures
-                ],
+                "layers": layers,
                 "meaning": captures[0].meaning,
             }
         )
         del module, network, dm
 
+    title = f"{task}: attention gates on {len(shown)} test images"
     png = plot_gate_comparison(
-        shown,
-        columns,
-        out_png,
-        denormalize=denormalize,
-        row_labels=labels,
-        title=f"{task}: attention gates on {len(shown)} test images",
+        shown, columns, out_png, denormalize=denormalize, row_labels=labels, title=title
     )
     record = {
         "task": task,

@@ -60,18 +60,12 @@ def predict(
             for i, name in enumerate(names):
                 xi, _ = pad_to_multiple(x[i : i + 1], dict(cfg.data)["pad_multiple"])
                 pred = model(xi).argmax(1)[0, :h, :w].numpy().astype(np.uint8)
-                stem = Path(name.split(":page ")[0]).stem + (
-                    f"-{name.split(':page ')[1]}" if ":page " in name else ""
-                )
+                parts = name.split(":page ")
+                stem = Path(parts[0]).stem + (f"-{parts[1]}" if len(parts) > 1 else "")
                 mask_path = folder / f"{stem}_mask.png"
                 Image.fromarray(pred * 255).save(mask_path)
-                rows.append(
-                    {
-                        "input": name,
-                        "mask": str(mask_path),
-                        "membrane_fraction": round(float((pred == 0).mean()), 6),
-                    }
-                )
+                fraction = round(float((pred == 0).mean()), 6)
+                rows.append({"input": name, "mask": str(mask_path), "membrane_fraction": fraction})
     else:
         with torch.no_grad():
             batches = (x[start : start + batch_size] for start in range(0, len(x), batch_size))

@@ -116,6 +116,16 @@ def _subset(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return stratified_indices(labels, limit, seed)[0]
 
 
+def _fitted(attr: str, doc: str) -> Any:
+    """A read-only property: ``self.<attr>``, set up first (see :meth:`TaskDataModule.setup`)."""
+
+    def get(self: TaskDataModule) -> Any:
+        self._ensure()
+        return getattr(self, attr)
+
+    return property(get, doc=doc)
+
+
 class TaskDataModule(pl.LightningDataModule):
     """What the three data modules share: config checks, lazy setup, the loaders."""
 
@@ -149,16 +159,10 @@ class TaskDataModule(pl.LightningDataModule):
         if not self._ready:
             self.setup()
 
-    @property
-    def info(self) -> DatasetInfo:
-        self._ensure()
-        return self._info  # type: ignore[return-value]
-
-    @property
-    def class_weights(self) -> torch.Tensor | None:
-        """Per-class loss weights fitted on the training split, or None (unweighted)."""
-        self._ensure()
-        return self._class_weights
+    info = _fitted("_info", "The dataset's :class:`~miamind.data.info.DatasetInfo`.")
+    class_weights = _fitted(
+        "_class_weights", "Per-class loss weights fitted on the training split, or None (unweighted)."
+    )
 
     def preprocess_state(self) -> dict[str, np.ndarray]:
         self._ensure()
@@ -289,17 +293,12 @@ class Cifar10DataModule(TaskDataModule):
         parity_rng = seeded_generator(mix_seed(self.seed, _FLIP_PARITY))
         self._flip_parity = torch.rand(len(self._train[1]), generator=parity_rng) < 0.5
 
-    @property
-    def train_indices(self) -> np.ndarray:
-        """Rows of the official training split used for training (sorted)."""
-        self._ensure()
-        return self._train_indices
-
-    @property
-    def val_indices(self) -> np.ndarray:
-        """Rows of the official training split held out for validation (sorted)."""
-        self._ensure()
-        return self._val_indices
+    train_indices = _fitted(
+        "_train_indices", "Rows of the official training split used for training (sorted)."
+    )
+    val_indices = _fitted(
+        "_val_indices", "Rows of the official training split held out for validation (sorted)."
+    )
 
     def _preprocess_state(self) -> dict[str, np.ndarray]:
         return {"mean": np.asarray(self.mean, np.float64), "std": np.asarray(self.std, np.float64)}
@@ -378,17 +377,8 @@ class Isbi2012DataModule(TaskDataModule):
         self._eval = {"val": (val_x, fold.val_targets), "test": (val_x, fold.val_targets)}
         self._info = arrays.info
 
-    @property
-    def train_slices(self) -> np.ndarray:
-        """Indices of the labelled slices the training crops come from."""
-        self._ensure()
-        return self._train_slices
-
-    @property
-    def val_slices(self) -> np.ndarray:
-        """Indices of the held-out slices (validation and test)."""
-        self._ensure()
-        return self._val_slices
+    train_slices = _fitted("_train_slices", "Indices of the labelled slices the training crops come from.")
+    val_slices = _fitted("_val_slices", "Indices of the held-out slices (validation and test).")
 
     def _standardise(self, images: torch.Tensor) -> torch.Tensor:
         return ((images - self.mean) / self.std).float()
@@ -472,11 +462,10 @@ class CicIds2017DataModule(TaskDataModule):
             state.update({f"clip_{k}": np.asarray(v, np.float32) for k, v in splits.clip.items()})
         self._state = state
 
-    @property
-    def split_indices(self) -> dict[str, np.ndarray]:
-        """Rows of the parsed CSV table in each split ("train", "val", "test"), before ``limit_eval``."""
-        self._ensure()
-        return self._split_indices
+    split_indices = _fitted(
+        "_split_indices",
+        'Rows of the parsed CSV table in each split ("train", "val", "test"), before ``limit_eval``.',
+    )
 
     def _preprocess_state(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._state.items()}

@@ -164,14 +164,8 @@ class TaskModule(pl.LightningModule):
         if self.kind == "segmentation":
             logits = crop_to_target(logits, y)
         logits = logits.float()
-        self.log(
-            f"{stage}/loss",
-            self.loss(logits, y),
-            on_step=False,
-            on_epoch=True,
-            sync_dist=True,
-            batch_size=x.shape[0],
-        )
+        loss = self.loss(logits, y)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, sync_dist=True, batch_size=x.shape[0])
         getattr(self, f"{stage}_metrics").update(logits, y)
         if self.kind == "segmentation":
             getattr(self, f"{stage}_slices").update(logits.argmax(1), y)
@@ -187,10 +181,8 @@ class TaskModule(pl.LightningModule):
         scalars = scalar_metrics(computed, self.class_names)
         self.log_dict({f"{stage}/{k}": v for k, v in scalars.items()}, on_epoch=True, sync_dist=False)
         confmat = computed.get("confmat")
-        self.last_eval[stage] = {
-            "metrics": scalars,
-            "confmat": None if confmat is None else confmat.cpu().tolist(),
-        }
+        confmat = None if confmat is None else confmat.cpu().tolist()
+        self.last_eval[stage] = {"metrics": scalars, "confmat": confmat}
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "val")

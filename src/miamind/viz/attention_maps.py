@@ -326,30 +326,18 @@ def plot_attention_maps(
             gate = maps[row]
             lo, hi = float(gate.min()), float(gate.max())
             ax.imshow(shown_images[row].mean(axis=2), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.imshow(
-                gate,
-                cmap="inferno",
-                vmin=lo,
-                vmax=hi if hi > lo else lo + 1e-6,
-                alpha=0.6,
-                interpolation="nearest",
-            )
+            vmax = hi if hi > lo else lo + 1e-6
+            ax.imshow(gate, cmap="inferno", vmin=lo, vmax=vmax, alpha=0.6, interpolation="nearest")
             spatial = "x".join(str(s) for s in capture.w_s.shape[1:])
             ax.set_title(f"{capture.name} w_s ({spatial})\n{lo:.4g}..{hi:.4g}", fontsize=7)
     for ax in axes[:n_images].ravel():
         ax.set_xticks([])
         ax.set_yticks([])
 
-    axes[n_images, 0].axis("off")
-    axes[n_images, 0].text(
-        0.5,
-        0.5,
-        "channel gate w_c\nbars: mean over images\nlines: per image",
-        ha="center",
-        va="center",
-        fontsize=8,
-        transform=axes[n_images, 0].transAxes,
-    )
+    legend = "channel gate w_c\nbars: mean over images\nlines: per image"
+    ax = axes[n_images, 0]
+    ax.axis("off")
+    ax.text(0.5, 0.5, legend, ha="center", va="center", fontsize=8, transform=ax.transAxes)
     for col, capture in enumerate(layers, start=1):
         ax = axes[n_images, col]
         w_c = capture.w_c[:n_images].float().cpu().numpy()

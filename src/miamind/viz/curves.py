@@ -131,9 +131,8 @@ def epoch_curves(metrics_csv: PathLike) -> Curves:
         epochs_of_rows = _fill_epochs_from_steps(rows, epochs_of_rows, path)
 
     sums: dict[str, dict[int, list[float]]] = {name: defaultdict(list) for name in names.values()}
-    for line, (row, epoch) in enumerate(
-        zip(rows, epochs_of_rows, strict=True), start=2
-    ):  # line 1 is the header
+    # line 1 is the header
+    for line, (row, epoch) in enumerate(zip(rows, epochs_of_rows, strict=True), start=2):
         if epoch is None:
             continue
         for column, name in names.items():

@@ -38,7 +38,7 @@ class RepeatedHeaderFilter(io.RawIOBase):
     """Byte stream in which exact copies of the header line inside the file become empty lines.
 
     Concatenated copies of the data repeat the header line mid-file; left in, it turns every
-    column of its chunk into text, which is ~7x slower to convert. Blanking it here (the line
+    column of its chunk into text, which is much slower to convert. Blanking it here (the line
     stays, so line numbers stay right) keeps the columns numeric; ``count`` says how many.
     Header lines spelled differently are still caught, row by row, by their 'Label' cell.
     """
