@@ -485,9 +485,36 @@ def layer_floor(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def time_to_accuracy(results: Path) -> str:
+    """CIFAR-10 time to accuracy (``bench time_to_accuracy``): each preset and attention's seeds."""
+    d = json.loads((results / "bench" / "time_to_accuracy.json").read_text())
+    lines = [
+        "| preset | attention | test accuracy, mean (min-max) | wall time of seeds "
+        + ", ".join(str(s) for s in d["summary"][0]["seeds"])
+        + " | goal met |",
+        "|---|---|---|---|---|",
+    ]
+    for s in d["summary"]:
+        runs = sorted(
+            (r for r in d["runs"][s["budget"]] if r["attention"] == s["attention"]), key=lambda r: r["seed"]
+        )
+        met = sum(
+            r["test_acc"] >= s["goal_acc"] and r["wall_s"] <= s["goal_s"] and not r["resumed"] for r in runs
+        )
+        verdict = "yes" if s["meets_goal"] else f"**no** ({met} of {_count(len(runs), 'seed')})"
+        lines.append(
+            f"| {d['budgets'][s['budget']]['preset']} | {s['attention']} | {s['test_acc_mean']:.3f} "
+            f"({s['test_acc_min']:.3f}-{s['test_acc_max']:.3f}) | "
+            + ", ".join(f"{r['wall_s']:.0f} s" for r in runs)
+            + f" | {verdict}: {s['goal_acc']:.0%} in {s['goal_s']:.0f} s |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "models-speed": models_speed,
     "layer-floor": layer_floor,
+    "time-to-accuracy": time_to_accuracy,
     "grid-image": grid_image,
     "grid-image-notes": grid_image_notes,
     "paper-image": paper_image,
