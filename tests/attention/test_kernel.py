@@ -285,3 +285,42 @@ def test_spatial_conv_weight_gradient_equals_the_convolution(shape, k):
             rtol=1e-5,
             atol=1e-5,
         )
+
+
+@pytest.mark.parametrize(
+    "shape, k",
+    [
+        ((3, 1, 9, 11), (7, 7)),
+        ((2, 1, 5, 4), (3, 5)),
+        ((2, 1, 70, 130), (7, 7)),  # rows longer than one block of positions
+        ((4, 1, 20), (7,)),
+        ((2, 1, 3), (7,)),
+        ((2, 1, 2, 2), (7, 7)),
+    ],
+)
+@pytest.mark.parametrize("bias", [True, False])
+def test_spatial_conv_equals_the_convolution_and_gives_the_same_gradients(shape, k, bias):
+    from miamind.attention.kernel import same_conv, same_conv_weight_grad
+    from miamind.attention.spatial_conv import SameSingleChannelConv, depthwise
+
+    gen = torch.Generator().manual_seed(0)
+    m = torch.randn(shape, generator=gen, dtype=torch.float64)
+    weight = torch.randn(1, 1, *k, generator=gen, dtype=torch.float64)
+    b = torch.randn(1, generator=gen, dtype=torch.float64) if bias else None
+    padding = tuple(kk // 2 for kk in k)
+    got = same_conv(m, weight, b, padding)
+    assert got.shape == m.shape and got.dtype == m.dtype
+    torch.testing.assert_close(got, depthwise(m, weight, b, padding), rtol=1e-12, atol=1e-12)
+    # float32 sums, rounded once to the map's dtype: as oneDNN's convolution in that dtype
+    for dtype, tol in ((torch.float32, 1e-5), (torch.bfloat16, 1e-2)):
+        args = (m.to(dtype), weight.to(dtype), None if b is None else b.to(dtype), padding)
+        low = same_conv(*args)
+        assert low.dtype == dtype
+        torch.testing.assert_close(low.double(), depthwise(*args).double(), rtol=tol, atol=tol)
+    if m.numel() > 200:
+        return  # gradcheck's full Jacobian is slow on a large map; the values above cover it
+    params = [weight.clone().requires_grad_()] + ([b.clone().requires_grad_()] if bias else [None])
+    assert torch.autograd.gradcheck(
+        lambda t, w, bb: SameSingleChannelConv.apply(t, w, bb, padding, same_conv_weight_grad, same_conv),
+        (m.clone().requires_grad_(), *params),
+    )

@@ -174,3 +174,16 @@ def test_time_to_accuracy_needs_data_or_quick(tmp_path, monkeypatch):
         tta.main(["--out", str(tmp_path / "t.json")])
     with pytest.raises(SystemExit, match="unknown budget"):
         tta.main(["--out", str(tmp_path / "t.json"), "--budget", "1min"])
+
+
+def test_gate_mlp_quick_times_both_forms_of_every_se_layer(tmp_path):
+    out = tmp_path / "gate_mlp.json"
+    assert cli_main(["bench", "gate-mlp", "--quick", "--repeats", "2", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["results"]
+    assert [r["model"] for r in rows] == [w["model"] for w in bench_models.QUICK_WORKLOADS]
+    for r in rows:
+        assert r["layers"] and all(x["convs_ms"] > 0 and x["matmuls_ms"] > 0 for x in r["layers"])
+        assert r["saved_ms_per_step"] == pytest.approx(
+            sum(x["convs_ms"] - x["matmuls_ms"] for x in r["layers"])
+        )
+    assert "| saved ms/step |" in out.with_suffix(".md").read_text()

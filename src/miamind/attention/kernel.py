@@ -46,9 +46,9 @@ from typing import Any
 
 import torch
 
-from .spatial_conv import weight_grad_by_conv
+from .spatial_conv import depthwise, weight_grad_by_conv
 
-__all__ = ["MIALayerFunction", "kernel", "kernel_applies", "same_conv_weight_grad"]
+__all__ = ["MIALayerFunction", "kernel", "kernel_applies", "same_conv", "same_conv_weight_grad"]
 
 _SOURCE = Path(__file__).with_name("csrc") / "mia_cpu.cpp"
 #: compiler flags per CPU capability (torch.backends.cpu.get_cpu_capability()); a build is cached per
@@ -148,18 +148,37 @@ def _plain_grads(x: torch.Tensor, gates: Any, params: tuple, grad: torch.Tensor)
     return torch.autograd.grad(out, (x, *params), grad, create_graph=True, allow_unused=True)
 
 
+def _map_kernel(m: torch.Tensor, k: tuple[int, ...]) -> tuple[Any, int, int]:
+    """The extension and (kh, kw) for the spatial gate's map ``m``; no extension where it does not apply."""
+    ext = kernel()
+    if ext is None or m.device.type != "cpu" or m.dim() not in (3, 4) or m.dtype not in _DTYPES:
+        return None, 0, 0
+    kh, kw = (1, k[0]) if m.dim() == 3 else (k[0], k[1])
+    return ext, kh, kw
+
+
+def same_conv(m: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: Any) -> torch.Tensor:
+    """The spatial gate's "same" 1 -> 1 convolution of ``m`` (N, 1, *spatial) in ``m``'s dtype, in one C++
+    pass (float32 sums, rounded once: as oneDNN's bfloat16 convolution); 3-D maps, other devices or
+    no kernel: :func:`~miamind.attention.spatial_conv.depthwise` (oneDNN)."""
+    ext, kh, kw = _map_kernel(m, tuple(weight.shape[2:]))
+    if ext is None:
+        return depthwise(m, weight, bias, padding)
+    # parameters rounded to m's dtype first, as a convolution in that dtype would
+    w = weight.detach().to(m.dtype).to(_acc(m)).reshape(-1).contiguous()
+    b = 0.0 if bias is None else float(bias.detach().to(m.dtype))
+    return ext.same_conv(m.contiguous(), w, b, kh, kw)
+
+
 def same_conv_weight_grad(m: torch.Tensor, grad: torch.Tensor, padding: Any) -> torch.Tensor:
     """dL/dW (1, 1, *k) of the spatial gate's "same" 1 -> 1 convolution (``padding`` = k // 2) in one
-    C++ pass of row dot products, accumulated in float32 (float64 for float64); 3-D maps, other
-    devices or no kernel: the convolution of :func:`~miamind.attention.spatial_conv.weight_grad_by_conv`."""
-    ext = kernel()
-    if ext is None or m.device.type != "cpu" or m.dim() not in (3, 4):
+    C++ pass, accumulated in float32 (float64 for float64); 3-D maps, other devices or no kernel: the
+    convolution of :func:`~miamind.attention.spatial_conv.weight_grad_by_conv`."""
+    k = tuple(2 * p + 1 for p in padding)
+    ext, kh, kw = _map_kernel(m, k)
+    if ext is None or grad.dtype != m.dtype:
         return weight_grad_by_conv(m, grad, padding)
-    acc = torch.float64 if m.dtype == torch.float64 else torch.float32
-    k = [2 * p + 1 for p in padding]
-    kh, kw = (1, k[0]) if m.dim() == 3 else (k[0], k[1])
-    dw = ext.same_conv_weight_grad(m.to(acc).contiguous(), grad.to(acc).contiguous(), kh, kw)
-    return dw.reshape(1, 1, *k)
+    return ext.same_conv_weight_grad(m.contiguous(), grad.contiguous(), kh, kw).reshape(1, 1, *k)
 
 
 #: gates(z, m) -> (c or None, s, b or None), z (N, C, 1, ...) and m (N, 1, *spatial) in X's dtype

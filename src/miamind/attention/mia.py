@@ -13,9 +13,11 @@ Registered as ``mia`` (:class:`MIAMind`, the paper form), ``mia_add``, ``mia_seq
 and describes the gate modules (``act``, ``gate_c``, ``gate_s``: a forward hook on ``gate_c`` /
 ``gate_s`` receives the gates the layer multiplies by) and the memory of the fused path.
 
-The channel MLP is two 1x1 convolutions (``fc1``, ``fc2``) on the pooled (N, C, 1, ...) tensor rather
-than ``nn.Linear`` on a flattened (N, C) vector: no reshape is needed, the pooled tensor keeps the
-input's rank for broadcasting, and 1x1 convs export to ONNX as plain ``Conv`` nodes.
+The channel MLP's parameters are two 1x1 convolutions (``fc1``, ``fc2``), as timm's SE: their state
+dict is the usual one. It runs as two matrix products (``F.linear`` on the flattened pooled (N, C)
+vector with the convolutions' weights): the same math, and on the CPU a fraction of the time of
+oneDNN's 1x1 convolutions of (N, C, 1, ...) tensors, forward and backward
+(``results/bench/gate_mlp.md``).
 
 ``fused=True`` (default; ``mia``, ``mia_add``, ``mia_adaptive``) applies the map through
 :func:`miamind.attention.fused.fused_gate`: same values and gradients, only X and the two small gates
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from timm.layers import create_act_layer
 
 from .._arch.mia import (
@@ -40,7 +43,7 @@ from .._arch.mia import (
 )
 from ._shapes import check_input, conv_nd, spatial_axes
 from .fused import _exporting, broadcast_mean, fused_gate, matmul_mean, use_fused
-from .kernel import MIALayerFunction, kernel_applies, same_conv_weight_grad
+from .kernel import MIALayerFunction, kernel_applies, same_conv, same_conv_weight_grad
 from .registry import register_attention
 from .spatial_conv import single_channel_conv
 
@@ -132,7 +135,9 @@ class _MIABase(nn.Module):
         )
 
     def _mlp(self, z: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(z)))
+        """W2 act(W1 z + b1) + b2 on the pooled ``z`` (N, C, 1, ...), as matrix products (module docstring)."""
+        hidden = self.act(F.linear(z.flatten(1), self.fc1.weight.flatten(1), self.fc1.bias))
+        return F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias).reshape(z.shape)
 
     def channel_gate(self, x: torch.Tensor) -> torch.Tensor:
         """w_c = sigmoid(MLP(mean over space)), shape (N, C, 1, ...)."""
@@ -160,6 +165,8 @@ class _MIABase(nn.Module):
 
     @torch.jit.unused
     def _fast_spatial_conv(self, m: torch.Tensor) -> torch.Tensor:
+        if self.has_kernel and self.use_kernel:  # the C++ kernel's convolution where it is built
+            return single_channel_conv(self.spatial, m, same_conv_weight_grad, same_conv)
         return single_channel_conv(self.spatial, m)
 
     @torch.jit.unused
@@ -209,7 +216,7 @@ class _MIABase(nn.Module):
         """(w_c, w_s) from the mean over space ``z`` and the mean over channels ``m``."""
         w_c = self.gate_c(self._mlp(z))
         # the kernel's path: the spatial conv's weight gradient from the C++ kernel too
-        return w_c, self.gate_s(single_channel_conv(self.spatial, m, same_conv_weight_grad))
+        return w_c, self.gate_s(single_channel_conv(self.spatial, m, same_conv_weight_grad, same_conv))
 
     def forward_gated(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

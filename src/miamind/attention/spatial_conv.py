@@ -29,12 +29,12 @@ import torch.nn.functional as F
 
 from .fused import _autocast_off, _exporting
 
-__all__ = ["SameSingleChannelConv", "single_channel_conv", "weight_grad_by_conv"]
+__all__ = ["SameSingleChannelConv", "depthwise", "single_channel_conv", "weight_grad_by_conv"]
 
 _CONV = (F.conv1d, F.conv2d, F.conv3d)
 
 
-def _depthwise(
+def depthwise(
     m: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding, stride=1, dilation=1
 ) -> torch.Tensor:
     """``m`` (N, 1, *spatial) convolved with the 1 x 1 x k kernel ``weight``, as a depthwise
@@ -70,15 +70,16 @@ class SameSingleChannelConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, m, weight, bias, padding, weight_grad=None):
+    def forward(ctx, m, weight, bias, padding, weight_grad=None, conv=None):
         dtypes = (m.dtype, weight.dtype, None if bias is None else bias.dtype)
         device = m.device.type
         if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
             dtype = torch.get_autocast_dtype(device)
             m, weight = m.to(dtype), weight.to(dtype)
             bias = None if bias is None else bias.to(dtype)
+        ctx.conv = conv or depthwise
         with _autocast_off(device):
-            out = _depthwise(m, weight, bias, padding)
+            out = ctx.conv(m, weight, bias, padding)
         ctx.save_for_backward(m, weight)
         ctx.padding, ctx.dtypes, ctx.weight_grad = padding, dtypes, weight_grad or weight_grad_by_conv
         return out
@@ -90,16 +91,20 @@ class SameSingleChannelConv(torch.autograd.Function):
         grad = grad.to(m.dtype)
         dims = m.dim() - 2
         grad_m = grad_w = grad_b = None
+        # create_graph=True (double backward): the differentiable convolutions, not the given ones
+        conv, weight_grad = (
+            (depthwise, weight_grad_by_conv) if torch.is_grad_enabled() else (ctx.conv, ctx.weight_grad)
+        )
         with _autocast_off(m.device.type):
             if ctx.needs_input_grad[0]:
                 flipped = weight.flip(list(range(2, 2 + dims)))
-                grad_m = _depthwise(grad, flipped, None, ctx.padding).to(m_dtype)
+                grad_m = conv(grad, flipped, None, ctx.padding).to(m_dtype)
             if ctx.needs_input_grad[1]:
-                grad_w = ctx.weight_grad(m, grad, ctx.padding).to(w_dtype)
+                grad_w = weight_grad(m, grad, ctx.padding).to(w_dtype)
             if ctx.needs_input_grad[2]:
                 acc = torch.promote_types(grad.dtype, torch.float32)
                 grad_b = grad.to(acc).sum().reshape(1).to(b_dtype)
-        return grad_m, grad_w, grad_b, None, None
+        return grad_m, grad_w, grad_b, None, None, None
 
 
 def _is_same_conv(conv: torch.nn.modules.conv._ConvNd) -> bool:
@@ -113,12 +118,17 @@ def _is_same_conv(conv: torch.nn.modules.conv._ConvNd) -> bool:
 
 
 def single_channel_conv(
-    conv: torch.nn.modules.conv._ConvNd, m: torch.Tensor, weight_grad: Callable | None = None
+    conv: torch.nn.modules.conv._ConvNd,
+    m: torch.Tensor,
+    weight_grad: Callable | None = None,
+    same_conv: Callable | None = None,
 ) -> torch.Tensor:
     """``conv(m)`` for a 1 -> 1 channel convolution (the spatial gate's), computed as a depthwise
     convolution over the batch; a "same" convolution (stride 1, odd kernel, padding k // 2) gets the
     fast backward of :class:`SameSingleChannelConv`, its weight gradient from ``weight_grad(m, grad,
-    padding)`` when given (the C++ kernel's, :func:`miamind.attention.kernel.same_conv_weight_grad`).
+    padding)`` and the convolution itself from ``same_conv(m, weight, bias, padding)`` when given (the
+    C++ kernel's, :func:`miamind.attention.kernel.same_conv_weight_grad` and
+    :func:`~miamind.attention.kernel.same_conv`).
 
     Exporters, ``torch.compile``, N <= 1 (a convolution with 0 groups does not exist) and any other
     convolution get the plain ``conv(m)``.
@@ -134,6 +144,6 @@ def single_channel_conv(
         or conv.padding_mode != "zeros"
     ):
         return conv(m)
-    if _is_same_conv(conv) and torch.is_grad_enabled():
-        return SameSingleChannelConv.apply(m, conv.weight, conv.bias, conv.padding, weight_grad)
-    return _depthwise(m, conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation)
+    if _is_same_conv(conv) and (torch.is_grad_enabled() or same_conv is not None):
+        return SameSingleChannelConv.apply(m, conv.weight, conv.bias, conv.padding, weight_grad, same_conv)
+    return depthwise(m, conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation)

@@ -8,6 +8,7 @@ import argparse
 BENCHMARKS = {
     "layers": ("layers", "every attention at ResNet stage shapes: latency, saved memory, params, FLOPs"),
     "models": ("models", "train/inference img/s of each model with each attention, as ratios to none"),
+    "gate-mlp": ("gate_mlp", "the channel MLP of SE and MIA-Mind: 1x1 convolutions vs matrix products"),
     "loop": ("loop", "CIFAR-10 fastnet: training img/s in the Lightning loop vs a bare loop"),
     "attention-profile": (
         "attention_profile",

@@ -9,7 +9,8 @@
 //   gate(x, c, s, b)                  -> out = x * (c s + b)
 //   gate_grads(g, x, c, s)            -> gc = sum_p g x s, gs = sum_c c g x, gb = sum_p g x
 //   gate_input_grad(g, c, s, b, u, v) -> gx = g * (c s + b) + u[n, c] + v[n, p]
-//   same_conv_weight_grad(m, g, kh, kw) -> dW of the spatial gate's 1 -> 1 "same" convolution
+//   same_conv(m, w, bias, kh, kw)       -> the spatial gate's 1 -> 1 "same" convolution of the map m
+//   same_conv_weight_grad(m, g, kh, kw) -> its dW
 //
 // A missing c means 1, a missing b (or u, v) 0.
 
@@ -93,6 +94,30 @@ inline void for_channel_blocks(int64_t c, Block&& block) {
   if (c - k0 >= 4) { block(std::integral_constant<int64_t, 4>{}, k0); k0 += 4; }
   if (c - k0 >= 2) { block(std::integral_constant<int64_t, 2>{}, k0); k0 += 2; }
   if (c - k0 >= 1) block(std::integral_constant<int64_t, 1>{}, k0);
+}
+
+// A channel-first row's sums in kLanes independent partial sums: vector-wide steps, then a remainder
+// that adds into the first lanes, then the lanes added as a tree. GCC 12 left an `omp simd` reduction
+// with two sums and a store in its loop scalar (one chain of dependent adds per row); this form is
+// vectorised.
+constexpr int64_t kLanes = 16;
+template <typename A>
+struct Lanes {
+  A v[kLanes] = {};
+  A sum() {
+    for (int64_t w = kLanes / 2; w >= 1; w /= 2)
+      for (int64_t j = 0; j < w; ++j) v[j] += v[j + w];
+    return v[0];
+  }
+};
+template <typename Step>
+inline void for_lanes(int64_t p0, int64_t p1, Step&& step) {
+  int64_t p = p0;
+  for (; p + kLanes <= p1; p += kLanes) {
+#pragma omp simd
+    for (int64_t j = 0; j < kLanes; ++j) step(p + j, j);
+  }
+  for (int64_t j = 0; p + j < p1; ++j) step(p + j, j);
 }
 
 // ------------------------------------------------------------------------------------------ forward
@@ -182,30 +207,6 @@ void gate_impl(const T* x, const Shape& s, const A* c, const A* sg, const A* b, 
   });
 }
 
-
-// A channel-first row's sums in kLanes independent partial sums: vector-wide steps, then a remainder
-// that adds into the first lanes, then the lanes added as a tree. GCC 12 left an `omp simd` reduction
-// with two sums and a store in its loop scalar (one chain of dependent adds per row); this form is
-// vectorised.
-constexpr int64_t kLanes = 16;
-template <typename A>
-struct Lanes {
-  A v[kLanes] = {};
-  A sum() {
-    for (int64_t w = kLanes / 2; w >= 1; w /= 2)
-      for (int64_t j = 0; j < w; ++j) v[j] += v[j + w];
-    return v[0];
-  }
-};
-template <typename Step>
-inline void for_lanes(int64_t p0, int64_t p1, Step&& step) {
-  int64_t p = p0;
-  for (; p + kLanes <= p1; p += kLanes) {
-#pragma omp simd
-    for (int64_t j = 0; j < kLanes; ++j) step(p + j, j);
-  }
-  for (int64_t j = 0; p + j < p1; ++j) step(p + j, j);
-}
 
 // ------------------------------------------------------------------------------------------ backward
 template <typename T, typename G, typename A = acc_t<T>>
@@ -420,31 +421,101 @@ at::Tensor gate_input_grad(const at::Tensor& g, const at::Tensor& x, const c10::
   return gx;
 }
 
-// dL/dW of the spatial gate's "same" 1 -> 1 convolution (stride 1, odd kernel, padding k // 2), 1-D or
-// 2-D: dw[i, j] = sum_{n, h, w} grad[n, h, w] m[n, h + i - kh / 2, w + j - kw / 2] (zero outside).
-// One dot product of rows per (sample, row, tap), read from L1; per-sample partials summed in order.
-template <typename A>
-void conv_weight_grad_impl(const A* mp, const A* gp, int64_t n, int64_t h, int64_t w, int64_t kh, int64_t kw,
+namespace {
+
+// The spatial gate's "same" 1 -> 1 convolution (stride 1, odd kernel, zero padding k // 2), 1-D or 2-D,
+// on maps m (N, 1, [H,] W). Each sample's map is first copied into a float32 buffer of rows padded
+// with zeros: kw / 2 on the left, up to a multiple of kBlock plus kw / 2 on the right, so that every
+// inner loop runs over whole blocks of kBlock positions without bounds (rows above and below the map
+// are skipped). A block is four vector registers of float32: four independent chains of FMAs.
+constexpr int64_t kBlock = 64;
+
+inline int64_t round_up(int64_t v) { return (v + kBlock - 1) / kBlock * kBlock; }
+
+template <typename T, typename A>
+void padded_rows(const T* m, int64_t h, int64_t w, int64_t left, int64_t wp, std::vector<A>& buf) {
+  buf.assign(h * wp, A(0));
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) buf[y * wp + left + x] = f(m[y * w + x]);
+}
+
+// out[n, y, x] = bias + sum_{i, j} wt[i, j] m[n, y + i - kh / 2, x + j - kw / 2]: per block of kBlock
+// outputs, the taps in their fixed order into accumulators kept in registers; rounded once to T.
+template <typename T, typename A = acc_t<T>>
+void same_conv_impl(const T* mp, const A* wt, A bias, int64_t n, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                    T* out) {
+  const int64_t ph = kh / 2, pw = kw / 2, wr = round_up(w), wp = wr + 2 * pw;
+  at::parallel_for(0, n, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<A> src, row(wr);
+    for (int64_t sn = lo; sn < hi; ++sn) {
+      padded_rows(mp + sn * h * w, h, w, pw, wp, src);
+      for (int64_t y = 0; y < h; ++y) {
+        for (int64_t xb = 0; xb < wr; xb += kBlock) {
+          A acc[kBlock];
+          for (int64_t l = 0; l < kBlock; ++l) acc[l] = bias;
+          for (int64_t i = 0; i < kh; ++i) {
+            const int64_t yy = y + i - ph;
+            if (yy < 0 || yy >= h) continue;
+            const A* r = src.data() + yy * wp + xb;
+            for (int64_t j = 0; j < kw; ++j) {
+              const A wv = wt[i * kw + j];
+#pragma omp simd
+              for (int64_t l = 0; l < kBlock; ++l) acc[l] += wv * r[j + l];
+            }
+          }
+          for (int64_t l = 0; l < kBlock; ++l) row[xb + l] = acc[l];
+        }
+        T* o = out + (sn * h + y) * w;
+        for (int64_t x = 0; x < w; ++x) o[x] = to<T>(row[x]);
+      }
+    }
+  });
+}
+
+// dL/dW of the same convolution: dw[i, j] = sum_{n, y, x} grad[n, y, x] m[n, y + i - kh / 2, x + j - kw / 2]
+// (zero outside). Per (sample, tap) one sum in kBlock partial sums (grad's rows padded with zeros to
+// whole blocks), over the rows in order; the rows are taken kRows at a time for all taps, so that they
+// are read from L1. The partial sums are then added as a tree, the samples in order.
+constexpr int64_t kRows = 8;
+
+template <typename T, typename A = acc_t<T>>
+void conv_weight_grad_impl(const T* mp, const T* gp, int64_t n, int64_t h, int64_t w, int64_t kh, int64_t kw,
                            A* out) {
-  const int64_t taps = kh * kw;
+  const int64_t taps = kh * kw, ph = kh / 2, pw = kw / 2, wr = round_up(w), wp = wr + 2 * pw;
   std::vector<A> part(n * taps, 0);
   at::parallel_for(0, n, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<A> src, g, lanes(taps * kBlock);
     for (int64_t sn = lo; sn < hi; ++sn) {
-      A* acc_n = part.data() + sn * taps;
-      for (int64_t y = 0; y < h; ++y) {
-        const A* g = gp + (sn * h + y) * w;
+      padded_rows(mp + sn * h * w, h, w, pw, wp, src);
+      padded_rows(gp + sn * h * w, h, w, 0, wr, g);
+      std::fill(lanes.begin(), lanes.end(), A(0));
+      for (int64_t t0 = 0; t0 < h; t0 += kRows) {
+        const int64_t t1 = std::min(h, t0 + kRows);
         for (int64_t i = 0; i < kh; ++i) {
-          const int64_t yy = y + i - kh / 2;
-          if (yy < 0 || yy >= h) continue;
-          const A* row = mp + (sn * h + yy) * w;
+          // rows y of this tile whose source row y + i - ph lies in the map
+          const int64_t y0 = std::max(t0, ph - i), y1 = std::min(t1, h + ph - i);
+          if (y0 >= y1) continue;
           for (int64_t j = 0; j < kw; ++j) {
-            const int64_t dj = j - kw / 2, x0 = std::max<int64_t>(0, -dj), x1 = std::min(w, w - dj);
-            A acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int64_t x = x0; x < x1; ++x) acc += g[x] * row[x + dj];
-            acc_n[i * kw + j] += acc;
+            A* lane = lanes.data() + (i * kw + j) * kBlock;
+            A acc[kBlock];
+            for (int64_t l = 0; l < kBlock; ++l) acc[l] = lane[l];
+            for (int64_t y = y0; y < y1; ++y) {
+              const A* gr = g.data() + y * wr;
+              const A* r = src.data() + (y + i - ph) * wp + j;
+              for (int64_t xb = 0; xb < wr; xb += kBlock) {
+#pragma omp simd
+                for (int64_t l = 0; l < kBlock; ++l) acc[l] += gr[xb + l] * r[xb + l];
+              }
+            }
+            for (int64_t l = 0; l < kBlock; ++l) lane[l] = acc[l];
           }
         }
+      }
+      for (int64_t t = 0; t < taps; ++t) {
+        A* acc = lanes.data() + t * kBlock;
+        for (int64_t width = kBlock / 2; width >= 1; width /= 2)
+          for (int64_t l = 0; l < width; ++l) acc[l] += acc[l + width];
+        part[sn * taps + t] = acc[0];
       }
     }
   });
@@ -452,18 +523,40 @@ void conv_weight_grad_impl(const A* mp, const A* gp, int64_t n, int64_t h, int64
     for (int64_t t = 0; t < taps; ++t) out[t] += part[sn * taps + t];
 }
 
-at::Tensor same_conv_weight_grad(const at::Tensor& m, const at::Tensor& grad, int64_t kh, int64_t kw) {
-  TORCH_CHECK((m.dim() == 3 || m.dim() == 4) && m.size(1) == 1 && m.is_contiguous() && grad.is_contiguous() &&
-                  grad.sizes() == m.sizes() && grad.scalar_type() == m.scalar_type(),
-              "miamind kernel: m and grad must be contiguous (N, 1, [H,] W) of one dtype");
+void check_map(const at::Tensor& m, int64_t kh, int64_t kw) {
+  TORCH_CHECK((m.dim() == 3 || m.dim() == 4) && m.size(1) == 1 && m.is_contiguous(),
+              "miamind kernel: the map must be a contiguous (N, 1, [H,] W), got ", m.sizes());
   TORCH_CHECK(kh % 2 == 1 && kw % 2 == 1 && (m.dim() == 4 || kh == 1), "miamind kernel: odd kernel sizes");
-  TORCH_CHECK(m.scalar_type() == at::kFloat || m.scalar_type() == at::kDouble, "miamind kernel: float32 or float64");
+}
+
+}  // namespace
+
+at::Tensor same_conv(const at::Tensor& m, const at::Tensor& weight, double bias, int64_t kh, int64_t kw) {
+  check_map(m, kh, kw);
+  TORCH_CHECK(weight.scalar_type() == acc_dtype(m) && weight.is_contiguous() && weight.numel() == kh * kw,
+              "miamind kernel: weight must be a contiguous ", acc_dtype(m), " tensor of ", kh * kw, " numbers");
+  at::Tensor out = at::empty_like(m);
   const int64_t n = m.size(0), h = m.dim() == 4 ? m.size(2) : 1, w = m.size(-1);
-  at::Tensor out = at::zeros({kh, kw}, m.options());
-  if (m.scalar_type() == at::kDouble)
-    conv_weight_grad_impl<double>(m.data_ptr<double>(), grad.data_ptr<double>(), n, h, w, kh, kw, out.data_ptr<double>());
-  else
-    conv_weight_grad_impl<float>(m.data_ptr<float>(), grad.data_ptr<float>(), n, h, w, kh, kw, out.data_ptr<float>());
+  if (m.numel() == 0) return out;
+  MIA_DISPATCH(m.scalar_type(), T, [&] {
+    using A = acc_t<T>;
+    same_conv_impl<T>(static_cast<const T*>(m.data_ptr()), weight.data_ptr<A>(), static_cast<A>(bias), n, h, w, kh,
+                      kw, static_cast<T*>(out.data_ptr()));
+  });
+  return out;
+}
+
+at::Tensor same_conv_weight_grad(const at::Tensor& m, const at::Tensor& grad, int64_t kh, int64_t kw) {
+  check_map(m, kh, kw);
+  TORCH_CHECK(grad.is_contiguous() && grad.sizes() == m.sizes() && grad.scalar_type() == m.scalar_type(),
+              "miamind kernel: grad must be a contiguous tensor of the map's shape and dtype");
+  const int64_t n = m.size(0), h = m.dim() == 4 ? m.size(2) : 1, w = m.size(-1);
+  at::Tensor out = at::zeros({kh, kw}, m.options().dtype(acc_dtype(m)));
+  MIA_DISPATCH(m.scalar_type(), T, [&] {
+    using A = acc_t<T>;
+    conv_weight_grad_impl<T>(static_cast<const T*>(m.data_ptr()), static_cast<const T*>(grad.data_ptr()), n, h, w,
+                             kh, kw, out.data_ptr<A>());
+  });
   return out;
 }
 
@@ -472,5 +565,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gate", &gate, "x * (c s + b) in one pass");
   m.def("gate_grads", &gate_grads, "(sum_p g x s, sum_c c g x, sum_p g x) in one read of g and x");
   m.def("gate_input_grad", &gate_input_grad, "g * (c s + b) + u + v in one pass");
+  m.def("same_conv", &same_conv, "the spatial gate's same 1 -> 1 convolution (its input gradient: the kernel flipped)");
   m.def("same_conv_weight_grad", &same_conv_weight_grad, "dW of the spatial gate's same 1 -> 1 convolution");
 }
