@@ -44,6 +44,11 @@ def test_layers_quick_covers_every_attention_dtype_and_layout(tmp_path):
     assert se["forward_flops"] == bench_layers.forward_flops(
         create_attention("se", 16), torch.randn(2, 16, 8, 8)
     )
+    # the same math with the kernel on and off: the kernel's C++ convolution is not left out
+    flops = {(r["attention"], r["dtype"], r["layout"], r["kernel"]): r["forward_flops"] for r in rows}
+    for (a, d, lay, k), f in flops.items():
+        if k == "on":
+            assert f == flops[(a, d, lay, "off")] > 0, (a, d, lay)
     assert "| mia |" in out.with_suffix(".md").read_text()
 
 

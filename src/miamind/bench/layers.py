@@ -53,11 +53,20 @@ LAYOUTS = ("nchw", "channels_last")
 
 
 def forward_flops(layer: torch.nn.Module, x: torch.Tensor) -> int:
+    """Forward FLOPs by torch's counter, counted on the PyTorch path: the C++ kernel's operations (the
+    spatial gate's convolution) are invisible to the counter, and the math is the same."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    use_kernel = getattr(layer, "use_kernel", None)
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        layer(x)
+    try:
+        if use_kernel is not None:
+            layer.use_kernel = False
+        with counter, torch.no_grad():
+            layer(x)
+    finally:
+        if use_kernel is not None:
+            layer.use_kernel = use_kernel
     return int(counter.get_total_flops())
 
 

@@ -1,11 +1,12 @@
 """Training and inference throughput of each model with each attention, as ratios to no attention.
 
 For every workload (model, batch, input, precision, memory format) one model per attention is built,
-``none`` included, and all take turns: in each of ``--rounds`` rounds every model runs ``--steps``
-training steps (forward, cross-entropy backward, SGD update, in train mode) and then ``--steps``
-inference batches (eval mode, no gradients), A B C ... A B C ..., so a slow phase of a shared
-machine hits all of them alike. Reported: median img/s over the rounds and the median over rounds
-of (img/s with the attention / img/s without attention in the same round).
+``none`` included, and all take turns: in each of ``--rounds`` rounds every model runs the same number
+of training steps (forward, cross-entropy backward, SGD update, in train mode; at least ``--steps``, and
+enough for ``--min-seconds`` of the no-attention model) and then of inference batches (eval mode, no
+gradients), A B C ... A B C ..., so a slow phase of a shared machine hits all of them alike.
+Reported: median img/s over the rounds and the median over rounds of (img/s with the attention /
+img/s without attention in the same round).
 
 Workloads (precision and memory format as the ``fast`` preset trains each model; ResNet-18 in
 both fp32 and bf16, the setting of the targets: ``mia`` >= 0.95 x none and >= ``se``):
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import statistics
 import sys
 import time
@@ -149,7 +151,12 @@ def _holds(w: dict[str, Any], attention: str) -> bool:
 
 
 def measure_workload(
-    w: dict[str, Any], attentions: Sequence[str], rounds: int, steps: int, compile_models: bool = False
+    w: dict[str, Any],
+    attentions: Sequence[str],
+    rounds: int,
+    steps: int,
+    compile_models: bool = False,
+    min_seconds: float = 0.0,
 ) -> list[dict[str, Any]]:
     names = ["none", *[a for a in attentions if a != "none" and _holds(w, a)]]
     if kernel() is not None and not compile_models:  # each layer with a C++ kernel also without it
@@ -157,26 +164,33 @@ def measure_workload(
         names = [m for a in names for m in ((a, a + KERNEL_OFF) if _has_kernel(a) else (a,))]
     x, target, models, opts = build_workload(w, names, compile_models)
 
-    def train(n):
-        train_steps(w, models[n], opts[n], x, target, steps)
+    def train(n, k):
+        train_steps(w, models[n], opts[n], x, target, k)
 
-    def infer_steps(n):
+    def infer(n, k):
         m = models[n].eval()
         with torch.no_grad(), _autocast(w["precision"]):
-            for _ in range(steps):
+            for _ in range(k):
                 m(x)
 
     for n in names:  # warm-up: first-call allocations, oneDNN primitive creation, compilation
         for _ in range(2 if compile_models else 1):  # compiled: the 2nd call may recompile (dynamic)
-            train(n)
-            infer_steps(n)
+            train(n, steps)
+            infer(n, steps)
+    # every model runs the same number of steps per measurement: at least `steps`, and enough for
+    # `min_seconds` of the no-attention model (a few-millisecond step is at the mercy of the scheduler)
+    counts = {}
+    for mode, fn in (("train", train), ("infer", infer)):
+        t0 = time.perf_counter()
+        fn("none", steps)
+        counts[mode] = max(steps, math.ceil(min_seconds * steps / (time.perf_counter() - t0)))
     ips: dict[str, dict[str, list[float]]] = {mode: {n: [] for n in names} for mode in ("train", "infer")}
     for _ in range(rounds):
-        for mode, fn in (("train", train), ("infer", infer_steps)):
+        for mode, fn in (("train", train), ("infer", infer)):
             for n in names:
                 t0 = time.perf_counter()
-                fn(n)
-                ips[mode][n].append(steps * w["batch"] / (time.perf_counter() - t0))
+                fn(n, counts[mode])
+                ips[mode][n].append(counts[mode] * w["batch"] / (time.perf_counter() - t0))
     rows = []
     for n in names:
         row = {
@@ -195,6 +209,7 @@ def measure_workload(
             row[f"{mode}_img_per_s"] = statistics.median(mine)
             row[f"{mode}_ratio_vs_none"] = statistics.median(a / b for a, b in zip(mine, base, strict=True))
             row[f"{mode}_img_per_s_rounds"] = mine  # per round, for paired comparisons of two arms
+            row[f"{mode}_steps"] = counts[mode]
         rows.append(row)
     return rows
 
@@ -205,8 +220,15 @@ def to_markdown(result: dict[str, Any]) -> str:
         "Models: training and inference throughput with each attention, as ratios to no attention",
         result["command"],
         f"Machine: {m['cpu']}, {m['logical_cores']} logical cores, {s['threads']} torch threads; "
-        f"Python {m['python']}, torch {m['torch']}. {s['rounds']} interleaved rounds of {s['steps']} steps per "
-        "model; img/s = median over rounds; ratio = median over rounds of img/s / img/s of the no-attention "
+        f"Python {m['python']}, torch {m['torch']}. {s['rounds']} interleaved rounds; in each, every model of "
+        f"a network runs the same number of steps, at least {s['steps']} and enough for "
+        f"{s.get('min_seconds', 0):g} s of the no-attention model (train / inference steps: "
+        + ", ".join(
+            f"{r['model']} {r['precision']} {r.get('train_steps', s['steps'])} / {r.get('infer_steps', s['steps'])}"
+            for r in result["results"]
+            if r["attention"] == "none"
+        )
+        + "); img/s = median over rounds; ratio = median over rounds of img/s / img/s of the no-attention "
         "model in the same round. bf16 = CPU bf16 autocast."
         + (
             " `(kernel off)`: the same layers trained through the PyTorch path instead of the C++ kernel."
@@ -245,7 +267,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--model", action="append", help="only these models (default: all workloads)")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=2, help="steps per model per round")
+    p.add_argument("--steps", type=int, default=2, help="at least this many steps per model per round")
+    p.add_argument(
+        "--min-seconds",
+        type=float,
+        default=0.5,
+        help="and at least enough steps for this long a measurement of the no-attention model",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--quick", action="store_true", help="tiny models and inputs: checks the script only")
     p.add_argument("--study", action="store_true", help="the study's networks (fast preset) instead")
@@ -263,16 +291,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"no workload for model(s) {sorted(unknown)}")
         workloads = [w for w in workloads if w["model"] in args.model]
-    rounds, steps = (2, 1) if args.quick else (args.rounds, args.steps)
+    rounds, steps, min_seconds = (2, 1, 0.0) if args.quick else (args.rounds, args.steps, args.min_seconds)
     rows: list[dict[str, Any]] = []
     for w in workloads:
-        rows += measure_workload(w, attentions, rounds, steps, compile_models=args.compile)
+        rows += measure_workload(w, attentions, rounds, steps, args.compile, min_seconds)
         print(f"measured {w['model']} {w['precision']}", file=sys.stderr, flush=True)
     settings = {
         "quick": args.quick,
         "study": args.study,
         "rounds": rounds,
         "steps": steps,
+        "min_seconds": min_seconds,
         "compile": args.compile,
     }
     save_bench(args.out, command, settings, rows, to_markdown)

@@ -485,6 +485,24 @@ def layer_floor(results: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gate_mlp(results: Path) -> str:
+    """The channel MLP per training step as timm's 1x1 convolutions and as matrix products
+    (``bench gate-mlp``), summed over each network's attention layers."""
+    rows = json.loads((results / "bench" / "gate_mlp.json").read_text())["results"]
+    lines = [
+        "| network | precision | layers | 1x1 convolutions (se) ms/step | matrix products (mia) ms/step | difference |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        convs = sum(x["convs_ms"] for x in r["layers"])
+        matmuls = sum(x["matmuls_ms"] for x in r["layers"])
+        lines.append(
+            f"| {r['model']} | {r['precision']} | {len(r['layers'])} | {convs:.2f} | {matmuls:.2f} | "
+            f"{r['saved_ms_per_step']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def time_to_accuracy(results: Path) -> str:
     """CIFAR-10 time to accuracy (``bench time_to_accuracy``): each preset and attention's seeds."""
     d = json.loads((results / "bench" / "time_to_accuracy.json").read_text())
@@ -514,6 +532,7 @@ def time_to_accuracy(results: Path) -> str:
 BLOCKS: dict[str, Callable[[Path], str]] = {
     "models-speed": models_speed,
     "layer-floor": layer_floor,
+    "gate-mlp": gate_mlp,
     "time-to-accuracy": time_to_accuracy,
     "grid-image": grid_image,
     "grid-image-notes": grid_image_notes,
