@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from ..attention.mia import MIAMind
 from ..models import attention_layers, create_model
 from ._report import md_head, save_bench
 from .layer_memory import median_seconds
@@ -57,21 +57,20 @@ def measure(w: dict[str, Any], repeats: int) -> dict[str, Any]:
     for i, (layer, shape) in enumerate(_pooled_inputs(w)):
         z = torch.randn(shape, requires_grad=True)
         grad = torch.randn(shape)
-        fc1, act, fc2 = layer.fc1, layer.act, layer.fc2
 
-        def convs(z=z, grad=grad, fc1=fc1, act=act, fc2=fc2):
+        def convs(z=z, grad=grad, layer=layer):
             with _autocast(w["precision"]):
-                out = fc2(act(fc1(z)))
+                out = layer.fc2(layer.act(layer.fc1(z)))
             out.float().backward(grad)
 
-        def matmuls(z=z, grad=grad, fc1=fc1, act=act, fc2=fc2):
+        def matmuls(z=z, grad=grad, layer=layer):
             with _autocast(w["precision"]):
-                hidden = act(F.linear(z.flatten(1), fc1.weight.flatten(1), fc1.bias))
-                out = F.linear(hidden, fc2.weight.flatten(1), fc2.bias).reshape(z.shape)
+                # MIA-Mind's own MLP method, on the SE layer's fc1 / act / fc2
+                out = MIAMind._mlp(layer, z)
             out.float().backward(grad)
 
         fns[(i, "convs")], fns[(i, "matmuls")] = convs, matmuls
-        layers.append({"batch": shape[0], "channels": shape[1], "hidden": fc1.out_channels})
+        layers.append({"batch": shape[0], "channels": shape[1], "hidden": layer.fc1.out_channels})
     med = median_seconds(fns, repeats, warmup=3, cuda_sync=False)
     for i, row in enumerate(layers):
         row["convs_ms"], row["matmuls_ms"] = 1e3 * med[(i, "convs")], 1e3 * med[(i, "matmuls")]
